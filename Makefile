@@ -1,0 +1,35 @@
+# pymm's two entry points (see README): `make start` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+CARGO ?= cargo
+export PYMM_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: install start test test-rust test-python lint coverage
+
+install:
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+
+start: install
+	pymm start
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features python -- -D warnings
+	$(PYTHON) -m ruff check pymm tests bench
+	$(PYTHON) -m ruff format --check pymm tests bench
+
+test-rust:
+	$(CARGO) test --workspace
+
+test-python: install
+	$(PYTHON) -m pytest -q
+
+test: install lint test-rust test-python
+
+# Line coverage for Python (pytest-cov) and Rust (cargo-llvm-cov); not part of every CI pass.
+coverage: install
+	$(PYTHON) -m pytest -q --cov=pymm --cov-report=term-missing
+	$(CARGO) install --quiet --locked cargo-llvm-cov
+	rustup component add llvm-tools-preview
+	$(CARGO) llvm-cov --workspace --summary-only

@@ -1,0 +1,34 @@
+"""The ``pymm`` command line: a root app plus one module per command group."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from pymm.cli import doctor, run
+from pymm.errors import PymmError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="pymm",
+    help="pymm: a low-latency market-making appliance.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+run.register(app)
+doctor.register(app)
+
+
+def main() -> None:
+    """Entry point: known errors become one stderr line and exit 2; PYMM_DEBUG=1 shows tracebacks."""
+    try:
+        app()
+    except PymmError as e:
+        if os.environ.get("PYMM_DEBUG") == "1":
+            raise
+        print(f"pymm: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,168 @@
+"""The pymm configuration: one TOML file, validated by pydantic, refused with the field path and reason.
+
+Unknown keys are errors (a typo must never silently fall back to a default), and every limit that
+risk depends on has no default: a missing limit refuses the file rather than running unbounded.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pymm.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "Config",
+    "EngineConfig",
+    "InstrumentRef",
+    "MetricsConfig",
+    "VenueConfig",
+    "VenueKind",
+    "load_config",
+    "parse_cores",
+]
+
+# The default config ships in the source tree's `config/` (an editable install, as the README's
+# quick start does); `PYMM_CONFIG` or `--config` point elsewhere.
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_cores(spec: str) -> tuple[int, ...]:
+    """Parse a core list such as ``"2-5"``, ``"1"`` or ``"2,4-5"`` into sorted unique core ids."""
+    cores: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            raise ValueError(f"empty element in core list {spec!r}")
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a core number or range") from None
+        if first < 0 or last < first:
+            raise ValueError(f"bad core range {part!r}")
+        cores.update(range(first, last + 1))
+    return tuple(sorted(cores))
+
+
+class VenueKind(StrEnum):
+    """Where orders go: the embedded simulated venue, Binance's testnet, or Binance itself."""
+
+    SIM = "sim"
+    BINANCE_TESTNET = "binance-testnet"
+    BINANCE = "binance"
+
+
+class EngineConfig(_Strict):
+    """Thread layout of the native engine."""
+
+    cores: str | None = Field(
+        default=None, description="cores for the hot threads, e.g. '2-5'; default: sized to the machine"
+    )
+    sched_fifo: bool = Field(default=False, description="run hot threads under SCHED_FIFO")
+    mlockall: bool = Field(default=True, description="lock the process's memory to avoid page faults")
+
+    @field_validator("cores")
+    @classmethod
+    def _check_cores(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_cores(v)
+        return v
+
+
+class VenueConfig(_Strict):
+    """One venue session."""
+
+    kind: VenueKind = VenueKind.SIM
+    name: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9_-]+$")]
+    api_key_env: str | None = Field(default=None, description="environment variable holding the API key")
+
+
+class InstrumentRef(_Strict):
+    """An instrument to trade, from a venue's instrument definitions."""
+
+    venue: str
+    symbol: Annotated[str, Field(min_length=1, pattern=r"^[A-Z0-9_]+$")]
+    market: Annotated[str, Field(pattern=r"^(spot|usdm)$")]
+    definition: Path = Field(description="TOML or Binance exchangeInfo JSON defining the instrument")
+
+
+class MetricsConfig(_Strict):
+    """The Prometheus exporter."""
+
+    bind: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+
+
+class Config(_Strict):
+    """A whole pymm configuration file."""
+
+    engine: EngineConfig = EngineConfig()
+    venues: Annotated[list[VenueConfig], Field(min_length=1)]
+    instruments: Annotated[list[InstrumentRef], Field(min_length=1)]
+    metrics: MetricsConfig = MetricsConfig()
+
+    @field_validator("instruments")
+    @classmethod
+    def _unique_instruments(cls, v: list[InstrumentRef]) -> list[InstrumentRef]:
+        seen: set[tuple[str, str, str]] = set()
+        for inst in v:
+            key = (inst.venue, inst.market, inst.symbol)
+            if key in seen:
+                raise ValueError(f"instrument {inst.symbol} ({inst.market}) on {inst.venue} is listed twice")
+            seen.add(key)
+        return v
+
+
+def _cross_check(cfg: Config) -> list[tuple[str, str]]:
+    """Checks that span sections, each naming the offending field."""
+    names = [v.name for v in cfg.venues]
+    errors = []
+    for i, inst in enumerate(cfg.instruments):
+        if inst.venue not in names:
+            errors.append((f"instruments.{i}.venue", f"unknown venue {inst.venue!r}; declared: {names}"))
+    if len(set(names)) != len(names):
+        errors.append(("venues", f"venue names must be unique: {names}"))
+    return errors
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "<root>"
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a config file; relative instrument definition paths resolve against it.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or fails validation; every error names its field.
+    """
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, [("<file>", "no such file")]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(source, [("<file>", f"not valid TOML: {e}")]) from None
+    for inst in raw.get("instruments", []) if isinstance(raw.get("instruments"), list) else []:
+        if isinstance(inst, dict) and isinstance(inst.get("definition"), str):
+            d = Path(inst["definition"])
+            if not d.is_absolute():
+                inst["definition"] = str((path.parent / d).resolve())
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        errors = [(_loc(err["loc"]), err["msg"]) for err in e.errors()]
+        raise ConfigError(source, errors) from None
+    if errors := _cross_check(cfg):
+        raise ConfigError(source, errors)
+    return cfg

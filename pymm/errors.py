@@ -1,0 +1,22 @@
+"""The pymm exception tree: native errors re-exported, plus Python-only ones."""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "PymmError"]
+
+try:
+    from pymm._native import PymmError
+except ImportError:  # the package is importable (docs, pure-Python tools) before the core is built
+
+    class PymmError(Exception):  # type: ignore[no-redef]
+        """Base class of every pymm error."""
+
+
+class ConfigError(PymmError, ValueError):
+    """A configuration file was refused; ``errors`` lists ``(field_path, reason)`` pairs."""
+
+    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.errors = errors
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in errors)
+        super().__init__(f"invalid config {source}:\n{lines}")
