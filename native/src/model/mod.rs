@@ -3,14 +3,20 @@
 //!
 //! Pure data and arithmetic: no I/O, no allocation in the types used on the hot path.
 
+pub mod book_delta;
 pub mod decimal;
 pub mod identifiers;
+pub mod nanos;
 pub mod price;
 pub mod scale;
 pub mod side;
+pub mod trade;
 
+pub use book_delta::{BookDelta, OrderAction, OrderEvent};
 pub use decimal::DecimalError;
 pub use identifiers::{ClientOrderId, InstrumentId, OrderRef, VenueOrderId};
+pub use nanos::UnixNanos;
 pub use price::{notional, Price, Qty};
 pub use scale::Scale;
 pub use side::Side;
+pub use trade::Trade;
