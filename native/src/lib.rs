@@ -3,12 +3,16 @@
 //! Domains (one module each, see `docs/architecture/`):
 //! - [`model`]: fixed-point prices and sizes, sides, identifiers, the core DTOs, the instrument master;
 //! - [`time`]: the clock authority (TSC with calibration, clock_gettime fallback), venue-clock offset,
-//!   and per-stage latency histograms.
+//!   and per-stage latency histograms;
+//! - [`net`]: transports and the SPSC rings between threads;
+//! - [`engine`]: thread placement and the seqlock'd parameter block.
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)
 //! gates the binding layer so `cargo test`, benches and fuzz targets need no libpython.
 
+pub mod engine;
 pub mod model;
+pub mod net;
 pub mod time;
 
 #[cfg(feature = "python")]
