@@ -7,6 +7,7 @@ export PYMM_DATA_DIR ?= $(abspath ../shared/data)
 .PHONY: install start test test-rust test-python lint coverage
 
 install:
+	./scripts/install-system-packages
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
 
 start: install
