@@ -5,7 +5,8 @@
 //! - [`time`]: the clock authority (TSC with calibration, clock_gettime fallback), venue-clock offset,
 //!   and per-stage latency histograms;
 //! - [`net`]: transports and the SPSC rings between threads;
-//! - [`engine`]: thread placement and the seqlock'd parameter block.
+//! - [`engine`]: thread placement and the seqlock'd parameter block;
+//! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches.
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)
 //! gates the binding layer so `cargo test`, benches and fuzz targets need no libpython.
@@ -13,6 +14,7 @@
 pub mod engine;
 pub mod model;
 pub mod net;
+pub mod risk;
 pub mod time;
 
 #[cfg(feature = "python")]
