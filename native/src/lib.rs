@@ -6,6 +6,7 @@
 //!   and per-stage latency histograms;
 //! - [`net`]: transports and the SPSC rings between threads;
 //! - [`engine`]: thread placement and the seqlock'd parameter block;
+//! - [`quoter`]: desired multi-level quotes and the minimal actions to reach them;
 //! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches.
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)
@@ -14,6 +15,7 @@
 pub mod engine;
 pub mod model;
 pub mod net;
+pub mod quoter;
 pub mod risk;
 pub mod time;
 
