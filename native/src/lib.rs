@@ -6,6 +6,7 @@
 //!   and per-stage latency histograms;
 //! - [`net`]: transports and the SPSC rings between threads;
 //! - [`engine`]: thread placement and the seqlock'd parameter block;
+//! - [`gateway`]: the order state machine with UNKNOWN, client order ids unique forever;
 //! - [`quoter`]: desired multi-level quotes and the minimal actions to reach them;
 //! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches.
 //!
@@ -13,6 +14,7 @@
 //! gates the binding layer so `cargo test`, benches and fuzz targets need no libpython.
 
 pub mod engine;
+pub mod gateway;
 pub mod model;
 pub mod net;
 pub mod quoter;

@@ -1,0 +1,8 @@
+//! Order entry: the order state machine (with UNKNOWN), client order ids unique forever, and (as
+//! they land) venue encoders, sessions and rate-limit accounting.
+
+pub mod client_id;
+pub mod order_state;
+
+pub use client_id::ClientIdAllocator;
+pub use order_state::{transition, IllegalTransition, OrderEventKind, OrderState};
