@@ -8,6 +8,7 @@
 //! - [`engine`]: thread placement and the seqlock'd parameter block;
 //! - [`gateway`]: the order state machine with UNKNOWN, client order ids unique forever;
 //! - [`quoter`]: desired multi-level quotes and the minimal actions to reach them;
+//! - [`venue`]: the simulated exchange (matching engine first);
 //! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches.
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)
@@ -20,6 +21,7 @@ pub mod net;
 pub mod quoter;
 pub mod risk;
 pub mod time;
+pub mod venue;
 
 #[cfg(feature = "python")]
 mod bindings;
