@@ -3,6 +3,8 @@
 
 pub mod client_id;
 pub mod order_state;
+pub mod signing;
 
 pub use client_id::ClientIdAllocator;
 pub use order_state::{transition, IllegalTransition, OrderEventKind, OrderState};
+pub use signing::{Signer, Verifier};
