@@ -24,6 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from pymm.pricing.avellaneda_stoikov import (
     average_spread,
@@ -210,7 +211,7 @@ def simulate_gamma(
         raise ValueError(f"need at least 2 paths for a standard deviation, got {n_paths}")
     p = setup or As2008Setup()
     n = p.n_steps
-    taus = p.horizon - np.arange(n) * p.dt
+    taus: npt.NDArray[np.float64] = p.horizon - np.arange(n, dtype=np.float64) * p.dt
     spreads = optimal_spread(gamma, p.sigma, taus, p.k)
     quoted_avg = float(spreads.mean())
     sym_half = quoted_avg / 2.0

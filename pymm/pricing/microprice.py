@@ -67,8 +67,8 @@ def micro_price_series(q: FloatArray, r1: FloatArray, r2: FloatArray, n_terms: i
         b = np.linalg.solve(np.eye(n) - q, r2)
     except np.linalg.LinAlgError as e:
         raise ValueError("no-move chain has an absorbing state (the mid never moves from it)") from e
-    total = g1.copy()
-    term = g1
+    total: FloatArray = np.array(g1, dtype=np.float64)
+    term = total.copy()
     for _ in range(n_terms - 1):
         term = b @ term
         total += term
