@@ -136,11 +136,45 @@ def glft_coefficients(gamma: float, xi: float, order_size: float, a: float, k: f
     return GlftCoefficients(c1=c1, c2=c2, order_size=order_size)
 
 
+def _expm_nonnegative_ones(n: npt.NDArray[np.float64], tau: float) -> npt.NDArray[np.float64]:
+    """``exp(n*tau) @ 1`` scaled to a largest component of 1, for an entrywise nonnegative ``n``."""
+    ones = np.ones(n.shape[0])
+    norm = float(np.abs(n).sum(axis=1).max()) * tau
+    if norm == 0.0:
+        return ones
+    squarings = max(0, math.ceil(math.log2(norm / 0.5)))
+    step = n * (tau / 2.0**squarings)
+    e = np.eye(n.shape[0])
+    term = np.eye(n.shape[0])
+    for j in range(1, 30):  # ||step|| <= 0.5: 0.5**30/30! is far below double precision
+        term = term @ step / j
+        e += term
+    e /= e.max()
+    for _ in range(squarings):
+        e = e @ e
+        e /= e.max()
+    out: npt.NDArray[np.float64] = e @ ones
+    return out / out.max()
+
+
+def _log_ratio(num: float, den: float) -> float:
+    """``ln(num/den)``; ``+inf`` when ``den`` underflowed to 0 (the quote is infinitely far)."""
+    if den <= 0.0:
+        return math.inf
+    return math.log(num / den)
+
+
 class GlftExact:
     """The exact finite-inventory solution (G1) for ``q`` in ``[-q_max, q_max]``.
 
-    ``M`` is symmetric, so ``exp(-M*tau)`` is computed once from its eigen-decomposition; ``v`` is
-    rescaled by ``exp(lambda_min*tau)`` (ratios are unchanged) so that long horizons do not underflow.
+    The components of ``v`` span many orders of magnitude (``v_q`` falls roughly like
+    ``prod_j eta/(alpha*j**2)`` away from 0), and an eigen-decomposition only resolves components down to
+    about 1e-16 of the largest, which makes quotes near the bound garbage. So ``exp(-M*tau) 1`` is computed
+    as ``exp(N*tau) 1`` with ``N = c*I - M >= 0`` entrywise (``c = alpha*q_max**2``): a Taylor series of a
+    nonnegative matrix, then repeated squaring, sums only nonnegative terms and keeps every component to
+    full *relative* precision. The result is rescaled after each squaring (ratios are all that matter).
+    ``tau = inf`` is a horizon long enough for the ratios to have converged to double precision: ``850``
+    over the spectral gap ``lambda_1 - lambda_0`` of ``M``.
     """
 
     def __init__(self, sigma: float, a: float, k: float, gamma: float, q_max: int) -> None:
@@ -154,20 +188,21 @@ class GlftExact:
         q = np.arange(-q_max, q_max + 1, dtype=np.float64)
         m = np.diag(self.alpha * q**2) - self.eta * (np.eye(q.size, k=1) + np.eye(q.size, k=-1))
         self.matrix: npt.NDArray[np.float64] = m
-        self._eigval, self._eigvec = np.linalg.eigh(m)
+        eig = np.linalg.eigvalsh(m)
+        self.spectral_gap = float(eig[1] - eig[0])
+        self._nonneg = self.alpha * q_max**2 * np.eye(q.size) - m
         self.base = math.log1p(gamma / k) / gamma
+        self._cache: dict[float, npt.NDArray[np.float64]] = {}
 
     def v(self, tau: float) -> npt.NDArray[np.float64]:
-        """``v(T - tau)`` for ``q = -q_max..q_max``, up to a positive factor; ``tau = inf`` is the limit."""
-        if math.isinf(tau):
-            f0 = self._eigvec[:, 0]
-            return np.abs(f0) if f0.sum() > 0 else np.abs(-f0)
-        if tau < 0:
+        """``v(T - tau)`` for ``q = -q_max..q_max``, scaled so its largest component is 1."""
+        if math.isinf(tau) and tau > 0:
+            tau = 850.0 / self.spectral_gap
+        if not tau >= 0:
             raise ValueError(f"time left must be >= 0, got {tau}")
-        weights = np.exp(-(self._eigval - self._eigval[0]) * tau) * (
-            self._eigvec.T @ np.ones(self._eigval.size)
-        )
-        return self._eigvec @ weights
+        if tau not in self._cache:
+            self._cache[tau] = _expm_nonnegative_ones(self._nonneg, tau)
+        return self._cache[tau]
 
     def _index(self, q: int) -> int:
         if not -self.q_max <= q <= self.q_max:
@@ -180,7 +215,7 @@ class GlftExact:
         if q == self.q_max:
             return None
         v = self.v(tau)
-        return math.log(v[i] / v[i + 1]) / self.k + self.base
+        return _log_ratio(v[i], v[i + 1]) / self.k + self.base
 
     def ask_distance(self, q: int, tau: float = math.inf) -> float | None:
         """``delta_a(t, q)``; ``None`` at ``q = -q_max`` (no ask at the bound)."""
@@ -188,4 +223,4 @@ class GlftExact:
         if q == -self.q_max:
             return None
         v = self.v(tau)
-        return math.log(v[i] / v[i - 1]) / self.k + self.base
+        return _log_ratio(v[i], v[i - 1]) / self.k + self.base

@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.avellaneda_stoikov import (
@@ -66,6 +66,7 @@ def test_bad_parameters_are_refused():
         arrival_term(0.1, -1.0)
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(
     st.floats(-50, 50),
     st.floats(1e-3, 5.0),

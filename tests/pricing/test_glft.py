@@ -1,8 +1,9 @@
+import itertools
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.glft import GlftExact, glft_approximation, glft_coefficients
@@ -94,6 +95,18 @@ def test_terminal_quotes_are_the_myopic_term_and_limit_is_reached():
     assert exact.bid_distance(3, tau=1e6) == pytest.approx(exact.bid_distance(3), abs=1e-9)
 
 
+def test_tiny_components_keep_full_relative_precision():
+    # Found by hypothesis: with strong risk aversion v spans 25 orders of magnitude, and an eigenvector
+    # only resolves ~1e-16 of its largest component, which made quotes near the bound non-monotone.
+    exact = GlftExact(sigma=2.0, a=0.5, k=1.0, gamma=1.0, q_max=10)
+    for tau in (math.inf, 0.7, 30.0):
+        v = exact.v(tau)
+        np.testing.assert_allclose(v, v[::-1], rtol=1e-12)  # v_q = v_-q by symmetry
+        bids = [exact.bid_distance(q, tau) for q in range(-10, 10)]
+        assert all(b1 > b0 for b0, b1 in itertools.pairwise(bids))
+    assert exact.v(math.inf)[0] < 1e-25
+
+
 def test_no_quote_beyond_the_inventory_bound():
     exact = GlftExact(**FIG, q_max=4)
     assert exact.bid_distance(4) is None
@@ -113,6 +126,7 @@ def test_drift_and_adverse_selection():
     assert adv.spread == pytest.approx(2 * base.base + xi + math.exp(0.3 * xi / 4) * base.skew_per_unit)
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(
     st.floats(0.05, 3.0),
     st.floats(0.1, 10.0),

@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.levels import LadderSpec, build_ladder
@@ -35,6 +35,7 @@ specs = st.builds(
 )
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(
     st.integers(-1000, 1000),
     st.integers(1, 50),

@@ -74,7 +74,7 @@ def test_avellaneda_stoikov_variant():
     assert p.reservation == pytest.approx(1000.5 - 0.1)
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(
     st.floats(-10, 10),
     st.integers(900, 1100),

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.microprice import (
@@ -93,6 +93,7 @@ def test_fit_refuses_bad_input():
         fit_micro_price([1.0, 2.0], [1.01, 2.01], [1, 1], [1, 1], tick=0.01)
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(st.floats(0, 1e6), st.floats(0, 1e6))
 def test_imbalance_bounds(qb, qa):
     i = imbalance(qb, qa)

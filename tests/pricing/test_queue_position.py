@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.queue_position import (
@@ -74,6 +74,7 @@ def test_increase_never_moves_the_front():
     assert pos.ahead_fraction == pytest.approx(10 / 500)
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(
     st.floats(1, 1e4),
     st.lists(
@@ -110,6 +111,7 @@ def test_placement_basics():
     assert decide_placement(ask, 105, 106, 0.2, policy=pol).action is PlacementAction.KEEP
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(
     st.sampled_from(list(QuoteSide)),
     st.integers(-5, 5),

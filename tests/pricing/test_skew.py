@@ -1,7 +1,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.glft import glft_approximation
@@ -42,6 +42,7 @@ skews = st.builds(
 qs = st.floats(-2000, 2000)
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(skews, qs, st.floats(0, 100))
 def test_skew_is_monotone_in_inventory(skew, q, dq):
     assert skew.price_shift(q + dq) <= skew.price_shift(q)
@@ -50,6 +51,7 @@ def test_skew_is_monotone_in_inventory(skew, q, dq):
     assert b1 <= b0 and a1 >= a0
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(skews, qs, st.integers(0, 1000))
 def test_a_full_fill_never_breaks_the_bound(skew, q, base):
     bid, ask = skew.sizes(q, base)

@@ -2,7 +2,7 @@ import math
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.avellaneda_stoikov import arrival_term
@@ -50,6 +50,7 @@ def test_post_only_and_min_spread():
     assert q2.bid_ticks < q2.ask_ticks
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(
     st.floats(90, 110),
     st.floats(-5, 5),

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymm.pricing.ticks import (
@@ -50,6 +50,7 @@ prices = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 ticks = st.sampled_from([Decimal("0.00001"), Decimal("0.01"), Decimal("0.5"), 1, 5])
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(prices, ticks)
 def test_rounding_moves_each_side_passive_by_less_than_one_tick(price, tick):
     t = float(tick)
@@ -61,6 +62,7 @@ def test_rounding_moves_each_side_passive_by_less_than_one_tick(price, tick):
     assert 0 <= ask - bid <= 1
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(prices, st.floats(min_value=0.0, max_value=1e3), ticks)
 def test_rounded_quotes_never_cross(mid, half_spread, tick):
     bid = price_to_ticks(mid - half_spread, tick, QuoteSide.BID)
@@ -70,6 +72,7 @@ def test_rounded_quotes_never_cross(mid, half_spread, tick):
         assert bid < ask
 
 
+@settings(deadline=None)  # no wall-clock assertions in tests (STYLE §6)
 @given(st.lists(prices, min_size=1, max_size=20), ticks, st.sampled_from(list(QuoteSide)))
 def test_vector_rounding_matches_scalar(values, tick, side):
     out = to_ticks_array(np.array(values), tick, side)
