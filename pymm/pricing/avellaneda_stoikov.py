@@ -13,6 +13,7 @@ Every function accepts floats or numpy arrays (broadcasting), so the Monte Carlo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -21,6 +22,7 @@ import numpy.typing as npt
 
 __all__ = [
     "AsQuote",
+    "arrival_half_term",
     "arrival_term",
     "average_spread",
     "fill_intensity",
@@ -52,10 +54,23 @@ def reservation_price(mid: Real, q: Real, gamma: float, sigma: float, tau: Real)
     return mid - q * gamma * sigma**2 * tau
 
 
+def arrival_half_term(gamma: float, k: float) -> float:
+    """``(1/gamma)*ln(1 + gamma/k)``, the per-side edge of eqs. 18-19 with exponential intensity.
+
+    Computed as ``(1/k) * ln(1 + x)/x`` with ``x = gamma/k``, which stays exact as ``gamma -> 0`` (limit
+    ``1/k``, the risk-neutral edge) instead of dividing two underflowing numbers. ``gamma = 0`` is allowed.
+    """
+    if not k > 0 or not gamma >= 0:
+        raise ValueError(f"need k > 0 and gamma >= 0, got k={k}, gamma={gamma}")
+    x = gamma / k
+    ratio = 1.0 - x / 2.0 + x * x / 3.0 if x < 1e-5 else math.log1p(x) / x
+    return ratio / k
+
+
 def arrival_term(gamma: float, k: float) -> float:
     """The spread's arrival term ``(2/gamma)*ln(1 + gamma/k)`` (second term of eq. 30)."""
     _check_gamma_k(gamma, k)
-    return float(2.0 / gamma * np.log1p(gamma / k))
+    return 2.0 * arrival_half_term(gamma, k)
 
 
 def optimal_spread(gamma: float, sigma: float, tau: Real, k: float) -> Real:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from pymm.pricing.avellaneda_stoikov import arrival_half_term
+
 __all__ = [
     "GlftApproximation",
     "GlftCoefficients",
@@ -45,6 +47,11 @@ __all__ = [
     "glft_approximation",
     "glft_coefficients",
 ]
+
+
+def _compound(gamma: float, k: float) -> float:
+    """``(1 + x)**(1 + 1/x)`` with ``x = gamma/k``, as ``exp(ln(1 + x) + ln(1 + x)/x)``: stable as x -> 0."""
+    return math.exp(math.log1p(gamma / k) + k * arrival_half_term(gamma, k))
 
 
 def _check(sigma: float, a: float, k: float, gamma: float) -> None:
@@ -97,9 +104,9 @@ def glft_approximation(
         adverse_selection: ``xi``, the jump of the reference price against us after each fill.
     """
     _check(sigma, a, k, gamma)
-    w = math.sqrt(sigma**2 * gamma / (2.0 * k * a) * (1.0 + gamma / k) ** (1.0 + k / gamma))
+    w = math.sqrt(sigma**2 * gamma / (2.0 * k * a) * _compound(gamma, k))
     w *= math.exp(k * adverse_selection / 4.0)
-    base = math.log1p(gamma / k) / gamma + adverse_selection / 2.0
+    base = arrival_half_term(gamma, k) + adverse_selection / 2.0
     return GlftApproximation(base=base, skew_per_unit=w, drift_shift=drift / (gamma * sigma**2) * w)
 
 
@@ -131,8 +138,8 @@ def glft_coefficients(gamma: float, xi: float, order_size: float, a: float, k: f
     if not xi > 0 or not order_size > 0:
         raise ValueError(f"xi and order size must be > 0, got xi={xi}, order size={order_size}")
     x = xi * order_size
-    c1 = math.log1p(x / k) / x
-    c2 = math.sqrt(gamma / (2.0 * a * order_size * k) * (1.0 + x / k) ** (k / x + 1.0))
+    c1 = arrival_half_term(x, k)
+    c2 = math.sqrt(gamma / (2.0 * a * order_size * k) * _compound(x, k))
     return GlftCoefficients(c1=c1, c2=c2, order_size=order_size)
 
 
@@ -184,15 +191,15 @@ class GlftExact:
             raise ValueError(f"q_max must be >= 1, got {q_max}")
         self.sigma, self.a, self.k, self.gamma, self.q_max = sigma, a, k, gamma, q_max
         self.alpha = k / 2.0 * gamma * sigma**2
-        self.eta = a * (1.0 + gamma / k) ** (-(1.0 + k / gamma))
+        self.eta = a / _compound(gamma, k)
         q = np.arange(-q_max, q_max + 1, dtype=np.float64)
         m = np.diag(self.alpha * q**2) - self.eta * (np.eye(q.size, k=1) + np.eye(q.size, k=-1))
         self.matrix: npt.NDArray[np.float64] = m
         eig = np.linalg.eigvalsh(m)
         self.spectral_gap = float(eig[1] - eig[0])
         self._nonneg = self.alpha * q_max**2 * np.eye(q.size) - m
-        self.base = math.log1p(gamma / k) / gamma
-        self._cache: dict[float, npt.NDArray[np.float64]] = {}
+        self.base = arrival_half_term(gamma, k)
+        self._last: tuple[float, npt.NDArray[np.float64]] | None = None
 
     def v(self, tau: float) -> npt.NDArray[np.float64]:
         """``v(T - tau)`` for ``q = -q_max..q_max``, scaled so its largest component is 1."""
@@ -200,9 +207,9 @@ class GlftExact:
             tau = 850.0 / self.spectral_gap
         if not tau >= 0:
             raise ValueError(f"time left must be >= 0, got {tau}")
-        if tau not in self._cache:
-            self._cache[tau] = _expm_nonnegative_ones(self._nonneg, tau)
-        return self._cache[tau]
+        if self._last is None or self._last[0] != tau:
+            self._last = (tau, _expm_nonnegative_ones(self._nonneg, tau))
+        return self._last[1]
 
     def _index(self, q: int) -> int:
         if not -self.q_max <= q <= self.q_max:

@@ -20,20 +20,22 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pymm.pricing.avellaneda_stoikov import arrival_half_term
+
 __all__ = ["OptimizedQuotes", "SpreadOptimizer", "optimal_edge", "side_value"]
 
 
 def optimal_edge(k: float, gamma: float) -> float:
     """``(1/gamma)*ln(1 + gamma/k)``, or ``1/k`` for ``gamma = 0``: the best edge per side, net of cost."""
-    if not k > 0 or gamma < 0:
-        raise ValueError(f"need k > 0 and gamma >= 0, got k={k}, gamma={gamma}")
-    return 1.0 / k if gamma == 0 else math.log1p(gamma / k) / gamma
+    return arrival_half_term(gamma, k)
 
 
 def side_value(distance: float, edge: float, a: float, k: float, gamma: float) -> float:
     """``V = A*exp(-k*distance) * (1 - exp(-gamma*edge))/gamma``; ``A*exp(-k*distance)*edge`` at gamma 0."""
     rate = a * math.exp(-k * distance)
-    return rate * edge if gamma == 0 else rate * -math.expm1(-gamma * edge) / gamma
+    y = gamma * edge
+    # (1 - exp(-y))/gamma = edge * (1 - exp(-y))/y; the series keeps tiny gamma exact (no 0/0).
+    return rate * edge * (1.0 - y / 2.0 + y * y / 6.0) if abs(y) < 1e-5 else rate * -math.expm1(-y) / gamma
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,13 @@ def test_no_quote_beyond_the_inventory_bound():
         exact.bid_distance(5)
 
 
+def test_small_gamma_limit_is_finite():
+    # (1 + gamma/k)**(1 + k/gamma) -> e as gamma -> 0; naive pow gives 1 once gamma/k underflows.
+    g = glft_approximation(0.3, 0.9, 0.3, 1e-300)
+    assert g.base == pytest.approx(1 / 0.3, rel=1e-12)
+    assert g.skew_per_unit == pytest.approx(math.sqrt(0.09 * 1e-300 / (2 * 0.3 * 0.9) * math.e), rel=1e-9)
+
+
 def test_drift_and_adverse_selection():
     base = glft_approximation(**FIG)
     up = glft_approximation(**FIG, drift=0.001)

@@ -15,6 +15,13 @@ def test_optimal_edge_is_the_as_arrival_term_per_side():
     assert optimal_edge(2.0, 0.0) == 0.5
 
 
+@pytest.mark.parametrize("gamma", [5e-324, 1e-300, 1e-12, 1e-6])
+def test_tiny_risk_aversion_is_the_risk_neutral_limit(gamma):
+    # Found by hypothesis: gamma = 5e-324 made (1 - exp(-gamma*edge))/gamma underflow to 0.
+    assert optimal_edge(1.0, gamma) == pytest.approx(1.0, rel=1e-6)
+    assert side_value(1.0, 2.0, 10.0, 1.0, gamma) == pytest.approx(10.0 * math.exp(-1.0) * 2.0, rel=1e-5)
+
+
 def test_side_value_is_maximised_at_the_optimal_edge():
     a, k, gamma = 140.0, 1.5, 0.1
     e = optimal_edge(k, gamma)
