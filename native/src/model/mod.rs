@@ -13,7 +13,7 @@ pub mod side;
 pub mod trade;
 
 pub use book_delta::{BookDelta, OrderAction, OrderEvent};
-pub use decimal::DecimalError;
+pub use decimal::{Decimal, DecimalError};
 pub use identifiers::{ClientOrderId, InstrumentId, OrderRef, VenueOrderId};
 pub use nanos::UnixNanos;
 pub use price::{notional, Price, Qty};
