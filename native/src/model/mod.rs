@@ -18,6 +18,7 @@ pub mod scale;
 pub mod side;
 pub mod snapshot;
 pub mod trade;
+pub mod validator;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -36,3 +37,4 @@ pub use scale::Scale;
 pub use side::Side;
 pub use snapshot::{Level, MarketSnapshot, SnapshotError, SNAPSHOT_DEPTH};
 pub use trade::Trade;
+pub use validator::{validate, MarketContext, OrderRequest, PriceInput, QtyInput, VenueError};
