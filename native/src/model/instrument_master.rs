@@ -138,8 +138,7 @@ impl InstrumentMaster {
 
     /// One instrument from our TOML definition text.
     pub fn from_toml_str(text: &str) -> Result<Self, InstrumentError> {
-        let def: TomlInstrument =
-            toml::from_str(text).map_err(|e| InstrumentError::Toml(e.to_string()))?;
+        let def: TomlInstrument = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         let mut master = Self::new();
         master.add(from_toml(def)?)?;
         Ok(master)
@@ -187,6 +186,22 @@ impl InstrumentMaster {
     /// Whether none is loaded.
     pub fn is_empty(&self) -> bool {
         self.instruments.is_empty()
+    }
+}
+
+/// A TOML error on one line: `line N: message` (the library's own rendering spans several lines).
+fn toml_error(text: &str, e: &toml::de::Error) -> InstrumentError {
+    let msg = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let line = text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            InstrumentError::Toml(format!("line {line}: {msg}"))
+        }
+        None => InstrumentError::Toml(msg.to_owned()),
     }
 }
 
@@ -770,6 +785,12 @@ mod tests {
         assert!(e.to_string().contains("\"swap\""), "{e}");
         let e = InstrumentMaster::from_toml_str(&format!("bogus = 1\n{SPOT_TOML}")).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("instrument TOML: line 1: unknown field `bogus`"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains('\n'), "{e}");
         let e = InstrumentMaster::from_toml_str(&SPOT_TOML.replace("\"0.00001\"", "\"0.00001x\""))
             .unwrap_err();
         assert!(matches!(e, InstrumentError::Decimal { .. }), "{e}");
