@@ -360,6 +360,7 @@ fn bounds(what: &str, lo: Decimal, hi: Decimal) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::model::testing::{spot_doge, usdm_doge};
+    use proptest::prelude::*;
 
     #[test]
     fn converts_prices_and_quantities_exactly() {
@@ -411,5 +412,32 @@ mod tests {
         let mut k = spot_doge();
         k.market = Market::UsdM;
         assert!(k.check().unwrap_err().contains("contract"));
+    }
+
+    proptest! {
+        /// Every representable price and quantity survives text → ticks/lots → text exactly, with
+        /// any number of trailing zeros in the venue's text.
+        #[test]
+        fn string_fixed_string_is_exact(ticks in 0i64..1_000_000_000_000, lots in 0i64..1_000_000_000_000,
+                                        zeros in 0usize..4) {
+            for i in [spot_doge(), usdm_doge()] {
+                let p = i.price_to_string(Price::from_ticks(ticks));
+                let padded = if zeros > 0 { format!("{p}{}", "0".repeat(zeros)) } else { p.clone() };
+                prop_assert_eq!(i.price_from_str(&padded), Ok(Price::from_ticks(ticks)));
+                prop_assert_eq!(i.price_to_string(i.price_from_str(&padded).unwrap()), p);
+                let q = i.qty_to_string(Qty::from_lots(lots));
+                prop_assert_eq!(i.qty_from_str(&q), Ok(Qty::from_lots(lots)));
+            }
+        }
+
+        /// One more nonzero digit past the tick or the lot is refused, never rounded.
+        #[test]
+        fn non_representable_is_refused(ticks in 0i64..1_000_000_000_000, digit in 1u8..=9) {
+            let i = spot_doge();
+            let p = format!("{}{digit}", i.price_to_string(Price::from_ticks(ticks)));
+            prop_assert!(i.price_from_str(&p).is_err());
+            let q = format!("{}.{digit}", i.qty_to_string(Qty::from_lots(ticks)));
+            prop_assert!(i.qty_from_str(&q).is_err());
+        }
     }
 }

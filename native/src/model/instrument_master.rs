@@ -708,6 +708,7 @@ fn build(c: Common) -> Result<Instrument, InstrumentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const SPOT_JSON: &str = include_str!("../../../tests/fixtures/exchangeinfo_spot_dogeusdt.json");
     const USDM_JSON: &str = include_str!("../../../tests/fixtures/exchangeinfo_usdm_dogeusdt.json");
@@ -808,5 +809,29 @@ mod tests {
         m.extend(InstrumentMaster::from_toml_str(USDM_TOML).unwrap())
             .unwrap();
         assert_eq!(m.lookup(Market::UsdM, "DOGEUSDT"), Some(InstrumentId(1)));
+    }
+
+    proptest! {
+        /// Arbitrary text never panics either parser (a stand-in for a fuzz target until the crate
+        /// has a nightly toolchain for cargo-fuzz).
+        #[test]
+        fn arbitrary_text_never_panics(s in ".{0,200}") {
+            let _ = InstrumentMaster::from_exchange_info(&s, Market::Spot, "binance");
+            let _ = InstrumentMaster::from_toml_str(&s);
+        }
+
+        /// Mutating one byte of a valid definition gives a master or an error, never a panic.
+        #[test]
+        fn mutated_definitions_never_panic(pos in 0usize..4096, byte in any::<u8>()) {
+            for text in [SPOT_JSON, USDM_JSON, SPOT_TOML, USDM_TOML] {
+                let mut b = text.as_bytes().to_vec();
+                let at = pos % b.len();
+                b[at] = byte;
+                if let Ok(t) = std::str::from_utf8(&b) {
+                    let _ = InstrumentMaster::from_exchange_info(t, Market::UsdM, "binance");
+                    let _ = InstrumentMaster::from_toml_str(t);
+                }
+            }
+        }
     }
 }
