@@ -112,6 +112,9 @@ pub struct ExecutionReport {
     pub last_qty: Qty,
     /// Price of this report's fill (zero ticks when it is not a fill).
     pub last_price: Price,
+    /// Σ fill price × fill quantity over all fills so far, in tick·lot units (exact; see
+    /// [`crate::model::notional`]). The average fill price is `cum_notional / cum_qty` ticks.
+    pub cum_notional: i128,
     /// Fee charged for this report's fill, exact, in `fee_asset`.
     pub fee: Decimal,
     /// The asset the fee was charged in ([`Asset::NONE`] when none).
@@ -133,6 +136,13 @@ impl ExecutionReport {
     #[inline]
     pub const fn is_fill(&self) -> bool {
         self.last_qty.lots() > 0
+    }
+
+    /// The average fill price as an exact fraction of ticks `(numerator, denominator)`; `None`
+    /// before the first fill.
+    #[inline]
+    pub fn avg_price_ticks(&self) -> Option<(i128, i64)> {
+        (self.cum_qty.lots() > 0).then_some((self.cum_notional, self.cum_qty.lots()))
     }
 
     /// Quantity still working: `qty - cum_qty` while live, zero once final.
@@ -183,6 +193,7 @@ mod tests {
             cum_qty: Qty::from_lots(40),
             last_qty: Qty::from_lots(40),
             last_price: Price::from_ticks(16912),
+            cum_notional: crate::model::notional(Price::from_ticks(16912), Qty::from_lots(40)),
             fee: Decimal::parse("0.00676480").unwrap(),
             fee_asset: Asset::new("USDT").unwrap(),
             liquidity: Liquidity::Maker,
@@ -193,6 +204,13 @@ mod tests {
         };
         assert!(r.is_fill());
         assert_eq!(r.leaves_qty(), Qty::from_lots(60));
+        assert_eq!(r.avg_price_ticks(), Some((16912 * 40, 40)));
+        let unfilled = ExecutionReport {
+            cum_qty: Qty::ZERO,
+            cum_notional: 0,
+            ..r
+        };
+        assert_eq!(unfilled.avg_price_ticks(), None);
         let done = ExecutionReport {
             status: OrderStatus::Canceled,
             last_qty: Qty::ZERO,
