@@ -61,46 +61,57 @@ impl PyInstrument {
     fn id(&self) -> u32 {
         self.inner.id.0
     }
+    /// The venue's name (`binance`).
     #[getter]
     fn venue(&self) -> &str {
         &self.inner.venue
     }
+    /// The venue symbol (`DOGEUSDT`).
     #[getter]
     fn symbol(&self) -> &str {
         &self.inner.symbol
     }
+    /// `spot` or `usdm`.
     #[getter]
     fn market(&self) -> &'static str {
         self.inner.market.as_str()
     }
+    /// The venue's status text (`TRADING`, `BREAK`, …).
     #[getter]
     fn status(&self) -> &str {
         self.inner.status.as_str()
     }
+    /// Base asset (`DOGE`).
     #[getter]
     fn base_asset(&self) -> &str {
         &self.inner.base_asset
     }
+    /// Quote asset (`USDT`).
     #[getter]
     fn quote_asset(&self) -> &str {
         &self.inner.quote_asset
     }
+    /// The tick, canonical text (`0.00001`).
     #[getter]
     fn tick_size(&self) -> String {
         self.inner.price_scale.to_string()
     }
+    /// The lot, canonical text (`1`).
     #[getter]
     fn step_size(&self) -> String {
         self.inner.qty_scale.to_string()
     }
+    /// Most decimal places accepted in a price text.
     #[getter]
     fn price_precision(&self) -> u8 {
         self.inner.price_precision
     }
+    /// Most decimal places accepted in a quantity text.
     #[getter]
     fn qty_precision(&self) -> u8 {
         self.inner.qty_precision
     }
+    /// Order types accepted (of LIMIT, LIMIT_MAKER, MARKET).
     #[getter]
     fn order_types(&self) -> Vec<&'static str> {
         self.inner
@@ -109,6 +120,7 @@ impl PyInstrument {
             .map(OrderType::as_str)
             .collect()
     }
+    /// Times in force accepted (of GTC, IOC, FOK, GTX).
     #[getter]
     fn time_in_force(&self) -> Vec<&'static str> {
         self.inner
@@ -117,18 +129,22 @@ impl PyInstrument {
             .map(TimeInForce::as_str)
             .collect()
     }
+    /// `PRICE_FILTER.minPrice` (None without the filter; "0" = no minimum).
     #[getter]
     fn min_price(&self) -> Option<String> {
         opt_str(self.inner.filters.price.map(|f| f.min_price))
     }
+    /// `PRICE_FILTER.maxPrice`.
     #[getter]
     fn max_price(&self) -> Option<String> {
         opt_str(self.inner.filters.price.map(|f| f.max_price))
     }
+    /// `LOT_SIZE.minQty`.
     #[getter]
     fn min_qty(&self) -> Option<String> {
         opt_str(self.inner.filters.lot_size.map(|f| f.min_qty))
     }
+    /// `LOT_SIZE.maxQty`.
     #[getter]
     fn max_qty(&self) -> Option<String> {
         opt_str(self.inner.filters.lot_size.map(|f| f.max_qty))
@@ -143,10 +159,12 @@ impl PyInstrument {
                 .or(f.notional.map(|n| n.min_notional)),
         )
     }
+    /// `MAX_NUM_ORDERS`.
     #[getter]
     fn max_num_orders(&self) -> Option<u32> {
         self.inner.filters.max_num_orders
     }
+    /// USD-M contract type (`PERPETUAL`); None on spot.
     #[getter]
     fn contract_type(&self) -> Option<&str> {
         self.inner
@@ -154,6 +172,7 @@ impl PyInstrument {
             .as_ref()
             .map(|c| c.contract_type.as_str())
     }
+    /// USD-M margin asset; None on spot.
     #[getter]
     fn margin_asset(&self) -> Option<&str> {
         self.inner
