@@ -115,3 +115,26 @@ def validate_order(
 
     Prices and quantities are venue text ("0.16912") or whole ticks/lots (int).
     """
+
+class EventReader:
+    def drain(self, max_events: int = 65536) -> bytes: ...
+    def __len__(self) -> int: ...
+
+class EventWriter:
+    def emit(
+        self,
+        kind: int,
+        instrument: int,
+        side: int | None,
+        seq: int,
+        ts_event: int,
+        ts_recv: int,
+        price: int,
+        qty: int,
+        order_id: int,
+        aux: int,
+    ) -> bool: ...
+    @property
+    def dropped(self) -> int: ...
+
+def event_ring_pair(capacity: int) -> tuple[EventWriter, EventReader]: ...
