@@ -7,7 +7,7 @@ export PYMM_DATA_DIR ?= $(abspath ../shared/data)
 .PHONY: install start test test-rust test-python lint coverage
 
 install:
-	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev,ops]'
 
 start: install
 	pymm start
