@@ -1,0 +1,1 @@
+"""Operations: host description, host doctor, provisioning helpers."""
