@@ -125,3 +125,31 @@ def test_site_check_mode_on_localhost_completes():
     # the derived files were rendered, with this host's values
     assert "+virtio2-input.0 0" in out
     assert "--domainNumber=0 --network_transport=UDPv4" in out
+
+
+def test_onload_role_refuses_to_run_without_vendor_packages():
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+    r = subprocess.run(
+        [
+            _tool("ansible-playbook"),
+            "-i",
+            str(REPO / "tests" / "ops" / "inventory"),
+            "-c",
+            "local",
+            "--check",
+            "--tags",
+            "onload",
+            "-e",
+            f"pymm_host_file={HOSTS['example']}",
+            "site.yml",
+        ],
+        cwd=ANSIBLE,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-4000:]
+    assert "set pymm_onload_packages to the AMD packages (.deb)" in out
