@@ -233,7 +233,7 @@ class Drift(BaseModel):
 
 
 def _cmp(key: str, expected: object, actual: object, ok: bool | None = None) -> Drift:
-    same = (expected == actual) if ok is None else ok
+    same = (str(expected) == str(actual)) if ok is None else ok
     return Drift(
         key=key,
         expected=str(expected),
@@ -315,6 +315,8 @@ def compare(host: HostDescription, probe: Probe) -> list[Drift]:
     nic = host.nic
     out.append(_cmp("nic.present", nic.name, nic.name if nic.name in nics else "(absent)"))
     out.append(_cmp("nic.driver", nic.driver, nics.get(nic.name) or "(absent)"))
+    if nic.name in nics:
+        out += _compare_nic_settings(nic, probe)
     interrupts = probe.interrupts() if probe.exists("/proc/interrupts") else {}
     for name, core in irq_map(host):
         irq = interrupts.get(name)
@@ -343,3 +345,20 @@ def compare(host: HostDescription, probe: Probe) -> list[Drift]:
         )
         out.append(_cmp("onload", "installed and loaded", actual, ok=ok))
     return out
+
+
+def _compare_nic_settings(nic: NicSpec, probe: Probe) -> list[Drift]:
+    """Rings and interrupt moderation of a present NIC, read with ethtool."""
+    rings = probe.ethtool_rings(nic.name)
+    coalesce = probe.ethtool_coalesce(nic.name)
+    unknown = "(ethtool -g/-c gave no answer)"
+    return [
+        _cmp("nic.rx_ring", nic.rx_ring, rings.get("RX", unknown) if rings else unknown),
+        _cmp("nic.tx_ring", nic.tx_ring, rings.get("TX", unknown) if rings else unknown),
+        _cmp("nic.rx_usecs", nic.rx_usecs, coalesce.get("rx-usecs", unknown) if coalesce else unknown),
+        _cmp(
+            "nic.adaptive_rx",
+            "on" if nic.adaptive_rx else "off",
+            coalesce.get("adaptive-rx", unknown) if coalesce else unknown,
+        ),
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes.util
 import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,15 @@ def _find_library(name: str) -> str | None:
     return ctypes.util.find_library(name)
 
 
+def _run(argv: list[str]) -> str | None:
+    """stdout of a read-only command, or None when it is missing, fails or hangs."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
 @dataclass(frozen=True)
 class Probe:
     """Reads the host under ``root``.
@@ -37,11 +47,13 @@ class Probe:
         root: where ``/`` is; a temporary tree in tests.
         which: finds an executable on PATH (``shutil.which`` on a real host).
         find_library: finds a shared library by short name (``ctypes.util.find_library``).
+        run: runs a read-only command (``ethtool -g``) and returns its stdout, None on failure.
     """
 
     root: Path = Path("/")
     which: Callable[[str], str | None] = field(default=shutil.which)
     find_library: Callable[[str], str | None] = field(default=_find_library)
+    run: Callable[[list[str]], str | None] = field(default=_run)
 
     def path(self, absolute: str) -> Path:
         """``absolute`` (e.g. ``/proc/cmdline``) under the root."""
@@ -123,3 +135,30 @@ class Probe:
     def irq_affinity(self, irq: int) -> str | None:
         """``/proc/irq/<irq>/smp_affinity_list``, or None when unreadable."""
         return self.read_or_none(f"/proc/irq/{irq}/smp_affinity_list")
+
+    def ethtool_rings(self, nic: str) -> dict[str, int] | None:
+        """Current RX/TX ring sizes from ``ethtool -g``; None when ethtool cannot tell."""
+        out = self.run(["ethtool", "-g", nic])
+        if out is None or "Current hardware settings:" not in out:
+            return None
+        current = out.split("Current hardware settings:", 1)[1]
+        rings: dict[str, int] = {}
+        for line in current.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("RX", "TX") and value.strip().isdigit():
+                rings.setdefault(key.strip(), int(value))
+        return rings or None
+
+    def ethtool_coalesce(self, nic: str) -> dict[str, str] | None:
+        """``adaptive-rx`` (on/off) and ``rx-usecs`` from ``ethtool -c``; None when ethtool cannot tell."""
+        out = self.run(["ethtool", "-c", nic])
+        if out is None:
+            return None
+        found: dict[str, str] = {}
+        m = re.search(r"Adaptive RX:\s*(\w+)", out)
+        if m:
+            found["adaptive-rx"] = m.group(1)
+        m = re.search(r"^rx-usecs:\s*(\S+)", out, re.MULTILINE)
+        if m:
+            found["rx-usecs"] = m.group(1)
+        return found or None

@@ -79,6 +79,25 @@ def _which(name: str) -> str | None:
     return f"/usr/sbin/{name}" if name in {"ptp4l", "phc2sys", "pmc", "onload"} else None
 
 
+ETHTOOL = {
+    ("-g", "ens1f0"): (
+        "Ring parameters for ens1f0:\nPre-set maximums:\nRX:\t\t4096\nRX Mini:\tn/a\nTX:\t\t4096\n"
+        "Current hardware settings:\nRX:\t\t4096\nRX Mini:\tn/a\nRX Jumbo:\tn/a\nTX:\t\t2048\n"
+    ),
+    ("-c", "ens1f0"): (
+        "Coalesce parameters for ens1f0:\nAdaptive RX: off  TX: off\nstats-block-usecs:\tn/a\n"
+        "rx-usecs:\t60\nrx-frames:\tn/a\ntx-usecs:\t0\n"
+    ),
+}
+
+
+def fake_run(argv: list[str]) -> str | None:
+    """A fake ethtool for the tuned host's sfc NIC; any other command fails."""
+    if argv[0] == "ethtool" and len(argv) == 3:
+        return ETHTOOL.get((argv[1], argv[2]))
+    return None
+
+
 def _find_library(name: str) -> str | None:
     return {"onload": "libonload.so", "ciul": "libciul.so.1"}.get(name)
 
@@ -100,11 +119,13 @@ def tuned_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def tuned_probe(tuned_root: Path) -> Probe:
     """A probe of the tuned fake host, with Onload and linuxptp 'installed'."""
-    return Probe(root=tuned_root, which=_which, find_library=_find_library)
+    return Probe(root=tuned_root, which=_which, find_library=_find_library, run=fake_run)
 
 
 @pytest.fixture
 def bare_probe(tmp_path: Path) -> Probe:
     """A probe of an empty root: nothing readable, nothing installed."""
     (tmp_path / "empty").mkdir()
-    return Probe(root=tmp_path / "empty", which=lambda _n: None, find_library=lambda _n: None)
+    return Probe(
+        root=tmp_path / "empty", which=lambda _n: None, find_library=lambda _n: None, run=lambda _a: None
+    )

@@ -93,7 +93,14 @@ def test_tuned_host_has_no_drift(tuned_probe, example_host):
     drift = compare(load_host(example_host), tuned_probe)
     assert [d for d in drift if d.status is DriftStatus.DRIFT] == []
     keys = {d.key for d in drift}
-    assert {"isolated_cores", "kernel_cmdline", "nic.irq.ens1f0-0", "ptp.phc", "onload"} <= keys
+    assert {
+        "isolated_cores",
+        "kernel_cmdline",
+        "nic.irq.ens1f0-0",
+        "nic.rx_ring",
+        "ptp.phc",
+        "onload",
+    } <= keys
 
 
 def test_drift_names_what_changed(tuned_root, tuned_probe, example_host):
@@ -107,6 +114,26 @@ def test_drift_names_what_changed(tuned_root, tuned_probe, example_host):
     assert drift["nic.irq.ens1f0-1"].actual == "0-11"
     assert drift["isolated_cores"].actual == "2-5"
     assert drift["kernel_cmdline"].actual == "missing: nosmt"
+
+
+def test_nic_rings_and_moderation_are_compared(tuned_probe, example_host):
+    import dataclasses
+
+    drifted = dataclasses.replace(
+        tuned_probe,
+        run=lambda argv: (
+            "Current hardware settings:\nRX:\t512\nTX:\t2048\n"
+            if argv[1] == "-g"
+            else "Adaptive RX: on  TX: off\nrx-usecs: 60\n"
+        ),
+    )
+    drift = {d.key: d for d in compare(load_host(example_host), drifted) if d.status is DriftStatus.DRIFT}
+    assert set(drift) == {"nic.rx_ring", "nic.adaptive_rx"}
+    assert (drift["nic.rx_ring"].expected, drift["nic.rx_ring"].actual) == ("4096", "512")
+    silent = dataclasses.replace(tuned_probe, run=lambda _argv: None)
+    drift = {d.key: d for d in compare(load_host(example_host), silent) if d.status is DriftStatus.DRIFT}
+    assert set(drift) == {"nic.rx_ring", "nic.tx_ring", "nic.rx_usecs", "nic.adaptive_rx"}
+    assert drift["nic.rx_usecs"].actual == "(ethtool -g/-c gave no answer)"
 
 
 def test_empty_host_drifts_everywhere_but_never_raises(bare_probe, example_host):
