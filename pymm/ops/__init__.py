@@ -1,1 +1,1 @@
-"""Operations: host description, host doctor, provisioning helpers."""
+"""Operations: host checks, PTP, provisioning helpers, and (later) params, shadow, canary, failover."""
