@@ -97,6 +97,20 @@ def _load_instruments(report: StartReport, cfg: Config) -> None:
     report.add("instruments", PartState.READY, "; ".join(lines))
 
 
+def _check_host(report: StartReport) -> None:
+    """Grade the host like ``pymm doctor``; a trading-host shortfall is reported, not fatal here."""
+    from pymm.ops.doctor import Grade, collect
+
+    facts = collect()
+    fails = [f.name for f in facts if f.grade is Grade.FAIL]
+    warns = [f.name for f in facts if f.grade is Grade.WARN]
+    passed = len(facts) - len(fails) - len(warns)
+    detail = f"{passed} pass, {len(warns)} warn, {len(fails)} fail"
+    if fails:
+        detail += f" ({', '.join(fails)}): not a tuned trading host; see `pymm doctor`"
+    report.add("host", PartState.READY, detail)
+
+
 def start(cfg: Config, *, cores: str | None = None) -> StartReport:
     """Run every part that exists, in order, and report what is not built yet."""
     report = StartReport()
@@ -106,6 +120,7 @@ def start(cfg: Config, *, cores: str | None = None) -> StartReport:
         f"{len(cfg.venues)} venue(s), {len(cfg.instruments)} instrument(s)",
     )
     _check_cores(report, cfg, cores)
+    _check_host(report)
     nv = native_version()
     report.add("native core", PartState.FAILED if nv.startswith("not") else PartState.READY, nv)
     _load_instruments(report, cfg)

@@ -18,6 +18,7 @@ def test_start_reports_what_is_missing():
     r = runner.invoke(app, ["start"])
     assert r.exit_code == 0, r.output
     assert "native core      ready" in r.output
+    assert "host             ready" in r.output and "pass," in r.output
     assert "not built yet" in r.output
     assert "Nothing was started" in r.output
 
