@@ -12,7 +12,7 @@
 
 use thiserror::Error;
 
-use crate::model::decimal::MAX_FIXED_LEN;
+use crate::model::decimal::{write_u64, MAX_FIXED_LEN};
 use crate::model::order::{OrderType, TimeInForce};
 use crate::model::{ClientOrderId, Scale, Side};
 
@@ -96,18 +96,9 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    fn put_u64(&mut self, mut v: u64) -> Result<(), EncodeError> {
+    fn put_u64(&mut self, v: u64) -> Result<(), EncodeError> {
         let mut d = [0u8; 20];
-        let mut n = 0;
-        loop {
-            d[19 - n] = b'0' + (v % 10) as u8;
-            n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.put(&d[20 - n..])
+        self.put(write_u64(v, &mut d))
     }
 
     fn put_val(

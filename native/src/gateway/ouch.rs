@@ -11,6 +11,7 @@
 
 use thiserror::Error;
 
+use crate::model::decimal::write_u64;
 use crate::model::{ClientOrderId, Side};
 
 /// Why an OUCH message could not be read or written.
@@ -133,6 +134,8 @@ pub enum Outbound {
         timestamp: u64,
         /// The replacement's token.
         replacement: ClientOrderId,
+        /// Side.
+        side: Side,
         /// Shares.
         shares: u32,
         /// Price.
@@ -181,22 +184,11 @@ pub enum Outbound {
 
 fn put_token(out: &mut [u8], id: ClientOrderId) {
     out.fill(b' ');
-    let mut digits = [0u8; 20];
-    let mut n = 0;
-    let mut v = id.0;
-    loop {
-        digits[n] = b'0' + (v % 10) as u8;
-        n += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    // A u64 has up to 20 digits but a token holds 14: ids above 10^14 - 1 are refused by callers
-    // (`check_token`), so `n <= 14` here.
-    for k in 0..n.min(out.len()) {
-        out[k] = digits[n - 1 - k];
-    }
+    let mut scratch = [0u8; 20];
+    let digits = write_u64(id.0, &mut scratch);
+    // Callers check `check_token` first (ids below 10^14), so the digits fit the 14-byte field.
+    let n = digits.len().min(out.len());
+    out[..n].copy_from_slice(&digits[..n]);
 }
 
 /// Whether `id` fits a 14-character token.
@@ -366,6 +358,43 @@ impl ReplaceOrder {
     }
 }
 
+/// The fields Accepted and Replaced share (their first 66 bytes).
+struct OrderBody {
+    timestamp: u64,
+    token: ClientOrderId,
+    side: Side,
+    shares: u32,
+    price: u32,
+    order_ref: u64,
+    order_state: u8,
+}
+
+/// Writes the 66-byte order body of an Accepted (`A`) or Replaced (`U`) message. Fields pymm does
+/// not read get neutral values: stock and firm blank, day TIF, display `Y`, capacity `P`.
+fn write_order_body(
+    out: &mut [u8; MAX_OUTBOUND],
+    kind: u8,
+    b: &OrderBody,
+) -> Result<(), OuchError> {
+    check_token(b.token)?;
+    out[..66].fill(b' ');
+    out[0] = kind;
+    out[1..9].copy_from_slice(&b.timestamp.to_be_bytes());
+    put_token(&mut out[9..23], b.token);
+    out[23] = side_byte(b.side);
+    out[24..28].copy_from_slice(&b.shares.to_be_bytes());
+    out[36..40].copy_from_slice(&b.price.to_be_bytes());
+    out[40..44].copy_from_slice(&TIF_DAY.to_be_bytes());
+    out[48] = b'Y';
+    out[49..57].copy_from_slice(&b.order_ref.to_be_bytes());
+    out[57] = b'P';
+    out[58] = b'N';
+    out[59..63].copy_from_slice(&0u32.to_be_bytes());
+    out[63] = b'N';
+    out[64] = b.order_state;
+    Ok(())
+}
+
 /// Longest outbound message encoded here (Replaced, 80 bytes).
 pub const MAX_OUTBOUND: usize = 80;
 
@@ -403,6 +432,7 @@ impl Outbound {
                 Ok(Outbound::Replaced {
                     timestamp: be64(&m[1..9]),
                     replacement: read_token(&m[9..23])?,
+                    side: read_side(m[23])?,
                     shares: be32(&m[24..28]),
                     price: be32(&m[36..40]),
                     order_ref: be64(&m[49..57]),
@@ -461,51 +491,38 @@ impl Outbound {
                 order_ref,
                 order_state,
             } => {
-                check_token(token)?;
-                out[..66].fill(b' ');
-                out[0] = b'A';
-                ts(out, timestamp);
-                put_token(&mut out[9..23], token);
-                out[23] = side_byte(side);
-                out[24..28].copy_from_slice(&shares.to_be_bytes());
-                out[36..40].copy_from_slice(&price.to_be_bytes());
-                out[40..44].copy_from_slice(&TIF_DAY.to_be_bytes());
-                out[48] = b'Y';
-                out[49..57].copy_from_slice(&order_ref.to_be_bytes());
-                out[57] = b'P';
-                out[58] = b'N';
-                out[59..63].copy_from_slice(&0u32.to_be_bytes());
-                out[63] = b'N';
-                out[64] = order_state;
-                out[65] = b' ';
+                let body = OrderBody {
+                    timestamp,
+                    token,
+                    side,
+                    shares,
+                    price,
+                    order_ref,
+                    order_state,
+                };
+                write_order_body(out, b'A', &body)?;
                 Ok(66)
             }
             Outbound::Replaced {
                 timestamp,
                 replacement,
+                side,
                 shares,
                 price,
                 order_ref,
                 previous,
             } => {
-                check_token(replacement)?;
                 check_token(previous)?;
-                out[..80].fill(b' ');
-                out[0] = b'U';
-                ts(out, timestamp);
-                put_token(&mut out[9..23], replacement);
-                out[23] = b'B';
-                out[24..28].copy_from_slice(&shares.to_be_bytes());
-                out[36..40].copy_from_slice(&price.to_be_bytes());
-                out[40..44].copy_from_slice(&TIF_DAY.to_be_bytes());
-                out[48] = b'Y';
-                out[49..57].copy_from_slice(&order_ref.to_be_bytes());
-                out[57] = b'P';
-                out[58] = b'N';
-                out[59..63].copy_from_slice(&0u32.to_be_bytes());
-                out[63] = b'N';
-                out[64] = b'L';
-                out[65] = b' ';
+                let body = OrderBody {
+                    timestamp,
+                    token: replacement,
+                    side,
+                    shares,
+                    price,
+                    order_ref,
+                    order_state: b'L',
+                };
+                write_order_body(out, b'U', &body)?;
                 put_token(&mut out[66..80], previous);
                 Ok(80)
             }
@@ -648,6 +665,7 @@ mod tests {
             Outbound::Replaced {
                 timestamp: 3,
                 replacement: ClientOrderId(10),
+                side: Side::Sell,
                 shares: 4,
                 price: 6,
                 order_ref: 78,

@@ -169,6 +169,21 @@ pub fn write_fixed(value: i64, exp: u8, buf: &mut [u8; MAX_FIXED_LEN]) -> usize 
     out
 }
 
+/// Writes `v` in decimal into `out`; returns the digits as a sub-slice (no allocation).
+#[inline]
+pub fn write_u64(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &out[i..]
+}
+
 /// [`write_fixed`] into a new `String` (off the hot path).
 pub fn format_fixed(value: i64, exp: u8) -> String {
     let mut buf = [0u8; MAX_FIXED_LEN];
@@ -327,6 +342,14 @@ mod tests {
             parse_fixed(b"1", 19),
             Err(DecimalError::BadExponent { exp: 19 })
         ));
+    }
+
+    #[test]
+    fn writes_u64_digits() {
+        let mut b = [0u8; 20];
+        assert_eq!(write_u64(0, &mut b), b"0");
+        assert_eq!(write_u64(12_345, &mut b), b"12345");
+        assert_eq!(write_u64(u64::MAX, &mut b), b"18446744073709551615");
     }
 
     #[test]
