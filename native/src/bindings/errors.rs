@@ -1,7 +1,8 @@
 //! The exception tree of `pymm._native` and the one mapping from native error enums to it.
 
+use crate::feed::replay::ReplayError;
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::prelude::*;
 
 create_exception!(
@@ -14,4 +15,14 @@ create_exception!(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PymmError", m.py().get_type::<PymmError>())?;
     Ok(())
+}
+
+/// Maps a replay failure: unreadable files are `OSError`, the rest `PymmError`.
+pub(crate) fn replay_error(e: ReplayError) -> PyErr {
+    match e {
+        ReplayError::Io { .. } => PyOSError::new_err(e.to_string()),
+        ReplayError::NotBuilt(_) | ReplayError::UnknownFormat(_) | ReplayError::BadArguments(_) => {
+            PymmError::new_err(e.to_string())
+        }
+    }
 }

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod feed;
 mod model;
 mod time;
 
@@ -13,6 +14,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     model::register(m)?;
+    feed::register(m)?;
     time::register(m)?;
     Ok(())
 }
