@@ -8,6 +8,7 @@ import sys
 import typer
 
 from pymm.cli import doctor, run
+from pymm.cli import replay as replay_cli
 from pymm.errors import PymmError
 
 __all__ = ["app", "main"]
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 run.register(app)
 doctor.register(app)
+replay_cli.register(app)
 
 
 def main() -> None:
