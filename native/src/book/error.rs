@@ -32,9 +32,9 @@ pub enum IntegrityError {
         /// Price of the level.
         price: Price,
     },
-    /// A price at or below zero.
-    #[error("non-positive price {price:?} on {side:?}")]
-    NonPositivePrice {
+    /// A price at or below zero, or above [`super::l2::MAX_PRICE_TICKS`].
+    #[error("price {price:?} out of range on {side:?}")]
+    PriceOutOfRange {
         /// Side of the level.
         side: Side,
         /// The refused price.

@@ -19,6 +19,8 @@
 use super::IntegrityError;
 use crate::model::{Price, Qty, Side};
 
+/// The largest price a book accepts, in ticks (keeps every window computation far from overflow).
+pub const MAX_PRICE_TICKS: i64 = i64::MAX / 4;
 /// Default ladder window per side, in ticks (a power of two).
 pub const DEFAULT_WINDOW: usize = 4096;
 /// Default preallocated overflow capacity per side, in levels (REST snapshots carry up to 5000).
@@ -350,13 +352,14 @@ impl L2Book {
     }
 
     /// Sets the absolute size of one level (`qty == 0` deletes it; deleting a missing level is normal).
+    /// Prices must lie in `1..=MAX_PRICE_TICKS`.
     ///
     /// # Hot path
     /// O(1) inside the window; see the module docs. A negative size or a non-positive price is refused
     /// (the book is unchanged) — never clamped.
     #[inline]
     pub fn set(&mut self, side: Side, price: Price, qty: Qty) -> Result<(), IntegrityError> {
-        if qty.lots() < 0 || price.ticks() <= 0 {
+        if qty.lots() < 0 || price.ticks() <= 0 || price.ticks() > MAX_PRICE_TICKS {
             return Err(Self::bad_level(side, price, qty));
         }
         self.side_mut(side).set(key(side, price), qty.lots());
@@ -366,8 +369,8 @@ impl L2Book {
     #[cold]
     #[inline(never)]
     fn bad_level(side: Side, price: Price, qty: Qty) -> IntegrityError {
-        if price.ticks() <= 0 {
-            IntegrityError::NonPositivePrice { side, price }
+        if price.ticks() <= 0 || price.ticks() > MAX_PRICE_TICKS {
+            IntegrityError::PriceOutOfRange { side, price }
         } else {
             IntegrityError::NegativeQty { side, price, qty }
         }
@@ -487,7 +490,11 @@ mod tests {
         ));
         assert!(matches!(
             b.set(Side::Sell, p(0), q(1)),
-            Err(IntegrityError::NonPositivePrice { .. })
+            Err(IntegrityError::PriceOutOfRange { .. })
+        ));
+        assert!(matches!(
+            b.set(Side::Sell, p(i64::MAX), q(1)),
+            Err(IntegrityError::PriceOutOfRange { .. })
         ));
         assert!(b.is_empty());
     }

@@ -15,8 +15,8 @@ pub struct BTreeL2Book {
 impl BTreeL2Book {
     /// Sets the absolute size of a level (0 deletes); refuses what [`super::L2Book::set`] refuses.
     pub fn set(&mut self, side: Side, price: Price, qty: Qty) -> Result<(), IntegrityError> {
-        if price.ticks() <= 0 {
-            return Err(IntegrityError::NonPositivePrice { side, price });
+        if price.ticks() <= 0 || price.ticks() > super::l2::MAX_PRICE_TICKS {
+            return Err(IntegrityError::PriceOutOfRange { side, price });
         }
         if qty.lots() < 0 {
             return Err(IntegrityError::NegativeQty { side, price, qty });
