@@ -628,6 +628,62 @@ impl BookTickerMsg<'_> {
     }
 }
 
+/// Drives arbitrary bytes through everything a message touches: decode, level iteration and grid
+/// conversion, and a spot and a futures [`crate::feed::BookSync`]. Must never panic. Shared by the
+/// fuzz target (`native/fuzz/fuzz_targets/binance.rs`) and the seed replay test (`cargo test`).
+#[doc(hidden)]
+pub fn exercise(data: &[u8]) {
+    use crate::book::L2Book;
+    use crate::feed::{BookSync, SequenceRule};
+    let Ok(env) = decode(data) else { return };
+    let (ps, qs) = (Scale::ONE, Scale::ONE);
+    let fine = Scale::new(1, 8).unwrap_or(Scale::ONE);
+    let mut syncs = [
+        BookSync::new(SequenceRule::Spot, fine, fine, L2Book::new(64, 4)),
+        BookSync::new(SequenceRule::Futures, ps, qs, L2Book::new(64, 4)),
+    ];
+    let touch = |levels: Levels<'_>| {
+        let _ = levels.for_each_scaled::<DecodeError>(fine, fine, |_, _| Ok(()));
+        levels.iter().count()
+    };
+    match env.message {
+        Message::DepthUpdate(d) => {
+            touch(d.bids);
+            touch(d.asks);
+            for s in &mut syncs {
+                s.on_depth_update(data, &d);
+                // A snapshot made of the diff's own levels, then the diff again.
+                let snap = DepthSnapshot {
+                    symbol: None,
+                    last_update_id: d.first_update_id,
+                    bids: d.bids,
+                    asks: d.asks,
+                };
+                s.on_snapshot(&snap);
+                s.on_depth_update(data, &d);
+                let _ = s.book().check_crossed();
+            }
+        }
+        Message::DepthSnapshot(snap) | Message::PartialDepth(snap) => {
+            touch(snap.bids);
+            touch(snap.asks);
+            for s in &mut syncs {
+                s.on_snapshot(&snap);
+            }
+        }
+        Message::Trade(t) => {
+            let _ = t.to_trade(InstrumentId(0), fine, fine, UnixNanos(0));
+        }
+        Message::AggTrade(t) => {
+            let _ = t.to_trade(InstrumentId(0), fine, fine, UnixNanos(0));
+        }
+        Message::BookTicker(bt) => {
+            let _ = bt.to_touch(fine, fine);
+        }
+        Message::Other { .. } => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
