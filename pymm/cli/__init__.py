@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from pymm.cli import bench as bench_cli
 from pymm.cli import doctor, run
 from pymm.cli import replay as replay_cli
 from pymm.errors import PymmError
@@ -23,6 +24,7 @@ app = typer.Typer(
 run.register(app)
 doctor.register(app)
 replay_cli.register(app)
+bench_cli.register(app)
 
 
 def main() -> None:
