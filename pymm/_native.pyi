@@ -14,12 +14,12 @@ class PymmError(Exception): ...
 # --- feed / book -------------------------------------------------------------------------------
 
 def replay(
-    path: str | PathLike[str],
+    path: str | PathLike[str] | list[str | PathLike[str]],
     format: str = "binance",
     expect_book: str | PathLike[str] | None = None,
     progress: Callable[[int, int], object] | None = None,
 ) -> dict[str, Any]:
-    """Replay a recorded capture through the native decoders and books; return the summary."""
+    """Replay a capture (or several files as one session) through the native books; return the summary."""
 
 @final
 class L2Book:

@@ -1,4 +1,4 @@
-"""``pymm replay PATH``: replay a recorded capture through the native decoders and books."""
+"""``pymm replay PATH...``: replay a recorded capture through the native decoders and books."""
 
 from __future__ import annotations
 
@@ -50,7 +50,10 @@ def _progress_bar() -> Any:
 
 
 def replay(
-    path: Annotated[Path, typer.Argument(help="recorded file (gzip or plain)")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="recorded file(s), gzip or plain; several replay in order as one session"),
+    ],
     *,
     fmt: Annotated[str, typer.Option("--format", help="binance | dbn | lobster | itch")] = "binance",
     expect_book: Annotated[
@@ -58,7 +61,10 @@ def replay(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ) -> None:
-    """Replay a recorded file through the native decoders and books and summarise it."""
+    """Replay recorded file(s) through the native decoders and books and summarise them.
+
+    Exit 0 when clean, 1 when the replay found sequence, integrity or oracle mismatches, 2 on errors.
+    """
     if fmt not in FORMATS:
         typer.echo(f"pymm: unknown format {fmt!r} (one of {', '.join(FORMATS)})", err=True)
         raise typer.Exit(code=2)
@@ -68,7 +74,8 @@ def replay(
     from pymm import _native
 
     try:
-        summary = _native.replay(str(path), format=fmt, expect_book=expect_book, progress=_progress_bar())
+        target = str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
+        summary = _native.replay(target, format=fmt, expect_book=expect_book, progress=_progress_bar())
     except (PymmError, OSError) as e:
         typer.echo(f"pymm: {e}", err=True)
         raise typer.Exit(code=2) from None

@@ -42,3 +42,13 @@ def test_missing_file_is_one_line(tmp_path):
     r = runner.invoke(app, ["replay", str(tmp_path / "absent.gz")])
     assert r.exit_code == 2
     assert "cannot read" in r.output
+
+
+def test_replay_several_files_as_one_session(data_dir):
+    d = data_dir / "binance_hftbacktest_btc_2024-08-08"
+    files = [str(d / "coinm_btcusd_perp_20240808.gz"), str(d / "coinm_btcusd_perp_20240809.gz")]
+    r = runner.invoke(app, ["replay", *files, "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["applied_updates"] == 44772  # data README §1: the reference replay's COIN-M diff count
+    assert s["instruments"]["BTCUSD_PERP"]["synced"]

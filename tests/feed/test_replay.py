@@ -71,3 +71,14 @@ def test_l2book_refuses_garbage():
         book.feed(b"{not json")
     with pytest.raises(ValueError):
         _native.L2Book("0.01", "0.001", rule="options")
+
+
+def test_split_session_replays_as_one(data_dir):
+    d = data_dir / HFT
+    alone = _native.replay(d / "spot_btcusdt_20240809.gz")
+    assert not alone["instruments"]["BTCUSDT"]["synced"]
+    assert alone["instruments"]["BTCUSDT"]["pending_updates"] > 0
+    both = _native.replay([d / "spot_btcusdt_20240808.gz", d / "spot_btcusdt_20240809.gz"])
+    assert both["instruments"]["BTCUSDT"]["synced"]
+    assert both["applied_updates"] == 6493  # data README §1: the reference replay's spot diff count
+    assert both["sequence_errors"] == both["crossed_events"] == 0

@@ -14,17 +14,22 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 
-/// Replays a recorded capture; returns the summary as a dict. The interpreter is released while the
-/// file replays; `progress(done_bytes, total_bytes)` is called now and then if given.
+/// Replays a recorded capture (or a list of files, in order, as one session); returns the summary as
+/// a dict. The interpreter is released while the file replays; `progress(done_bytes, total_bytes)` is
+/// called now and then if given.
 #[pyfunction]
 #[pyo3(name = "replay", signature = (path, format = "binance", expect_book = None, progress = None))]
 fn py_replay(
     py: Python<'_>,
-    path: PathBuf,
+    path: &Bound<'_, PyAny>,
     format: &str,
     expect_book: Option<PathBuf>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
+    let paths: Vec<PathBuf> = match path.extract::<PathBuf>() {
+        Ok(one) => vec![one],
+        Err(_) => path.extract::<Vec<PathBuf>>()?,
+    };
     let result = py.detach(|| {
         let mut report = |done: u64, total: u64| {
             if let Some(cb) = &progress {
@@ -34,7 +39,13 @@ fn py_replay(
                 });
             }
         };
-        replay::replay(format, &path, expect_book.as_deref(), &mut report)
+        match (&paths[..], expect_book.as_deref()) {
+            ([one], expect) => replay::replay(format, one, expect, &mut report),
+            (many, None) => replay::replay_session(format, many, &mut report),
+            (_, Some(_)) => Err(replay::ReplayError::BadArguments(
+                "--expect-book takes a single recording".into(),
+            )),
+        }
     });
     let summary = result.map_err(replay_error)?;
     let json = py.import("json")?;

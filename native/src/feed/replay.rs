@@ -171,6 +171,30 @@ pub fn replay(
     }
 }
 
+/// Replays several recordings in order as one session (books kept from file to file), e.g. a
+/// capture split at midnight whose second file has no snapshot of its own.
+pub fn replay_session(
+    format: &str,
+    paths: &[PathBuf],
+    progress: Progress<'_>,
+) -> Result<ReplaySummary, ReplayError> {
+    match (format, paths) {
+        (_, []) => Err(ReplayError::BadArguments("no file to replay".into())),
+        (_, [one]) => replay(format, one, None, progress),
+        ("binance", _) => {
+            let groups: Vec<Vec<PathBuf>> = paths
+                .iter()
+                .map(|p| binance_driver::inputs_for(p))
+                .collect();
+            let mut s = binance_driver::replay_groups(&groups, progress)?;
+            s.path = paths[0].display().to_string();
+            Ok(s)
+        }
+        ("dbn" | "lobster" | "itch", _) => Err(ReplayError::NotBuilt(format.to_owned())),
+        (other, _) => Err(ReplayError::UnknownFormat(other.to_owned())),
+    }
+}
+
 /// Reads a file, gunzipping it if it starts with the gzip magic.
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, ReplayError> {
     use std::io::Read;

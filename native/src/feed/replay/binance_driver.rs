@@ -117,8 +117,7 @@ pub fn inputs_for(path: &Path) -> Vec<PathBuf> {
 
 /// Replays the recording at `path` (a pair is found by name) as one session.
 pub fn replay_path(path: &Path, progress: Progress<'_>) -> Result<ReplaySummary, ReplayError> {
-    let inputs = inputs_for(path);
-    let mut summary = replay_files(&inputs, inputs.len() > 1, progress)?;
+    let mut summary = replay_groups(&[inputs_for(path)], progress)?;
     summary.path = path.display().to_string();
     Ok(summary)
 }
@@ -133,13 +132,29 @@ struct Instrument {
 }
 
 /// Replays `files` as one session, in order (`merge_by_time`: interleave them by timestamp instead).
-#[allow(clippy::disallowed_methods)] // wall-clock run time for the report only; no decision reads it
 pub fn replay_files(
     files: &[PathBuf],
     merge_by_time: bool,
     progress: Progress<'_>,
 ) -> Result<ReplaySummary, ReplayError> {
+    let groups: Vec<Vec<PathBuf>> = if merge_by_time {
+        vec![files.to_vec()]
+    } else {
+        files.iter().map(|f| vec![f.clone()]).collect()
+    };
+    replay_groups(&groups, progress)
+}
+
+/// Replays groups of files as one session: the groups in order, the files of a group (a `.ws.`/`.http.`
+/// pair) interleaved by timestamp.
+#[allow(clippy::disallowed_methods)] // wall-clock run time for the report only; no decision reads it
+pub fn replay_groups(
+    groups: &[Vec<PathBuf>],
+    progress: Progress<'_>,
+) -> Result<ReplaySummary, ReplayError> {
     let started = std::time::Instant::now();
+    let files: Vec<PathBuf> = groups.iter().flatten().cloned().collect();
+    let files = &files[..];
     let contents = files
         .iter()
         .map(|f| read_maybe_gzip(f))
@@ -169,17 +184,19 @@ pub fn replay_files(
         }
         per_file.push(recs);
     }
-    let records: Vec<Record<'_>> = if merge_by_time {
+    let mut records: Vec<Record<'_>> = Vec::new();
+    let mut per_file = per_file.into_iter();
+    for group in groups {
         let mut all: Vec<(usize, Record<'_>)> = Vec::new();
-        for (i, recs) in per_file.into_iter().enumerate() {
-            all.extend(recs.into_iter().map(|r| (i, r)));
+        for i in 0..group.len() {
+            all.extend(per_file.next().into_iter().flatten().map(|r| (i, r)));
         }
-        // Stable: equal timestamps keep file order (websocket first).
-        all.sort_by_key(|(i, r)| (r.ts_ns, *i));
-        all.into_iter().map(|(_, r)| r).collect()
-    } else {
-        per_file.into_iter().flatten().collect()
-    };
+        if group.len() > 1 {
+            // Stable: equal timestamps keep file order (websocket first).
+            all.sort_by_key(|(i, r)| (r.ts_ns, *i));
+        }
+        records.extend(all.into_iter().map(|(_, r)| r));
+    }
     let total: u64 = records.iter().map(|r| r.json.len() as u64).sum();
     let mut done = 0u64;
     let mut replayer = Replayer {
