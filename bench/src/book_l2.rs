@@ -470,7 +470,12 @@ pub fn run(passes: usize) -> serde_json::Value {
         let btree = apply(BTreeL2Book::default, &s, passes, tpn, floor_ns);
         let windows: serde_json::Map<String, serde_json::Value> = [1024usize, 4096, 16384, 65536]
             .into_iter()
-            .map(|w| (w.to_string(), apply(|| L2Book::new(w, 8192), &s, passes, tpn, floor_ns).json()))
+            .map(|w| {
+                (
+                    w.to_string(),
+                    apply(|| L2Book::new(w, 8192), &s, passes, tpn, floor_ns).json(),
+                )
+            })
             .collect();
         out.push(serde_json::json!({
             "stream": s.name,
