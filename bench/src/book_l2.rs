@@ -356,13 +356,18 @@ pub fn decode(s: &Stream, passes: usize, tpn: f64, floor_ns: f64) -> Dist {
     Dist::from(&h, tpn, floor_ns, mean)
 }
 
-/// Decode + conversion of every level of every depth message (diffs applied by the sync).
-pub fn decode_depth(s: &Stream, passes: usize, tpn: f64, floor_ns: f64) -> Dist {
+/// Decode of every applied diff, with or without the conversion of every level onto the grid.
+/// With `levels == false`, decode only (the level lists are skipped over, not converted).
+pub fn decode_depth(s: &Stream, levels: bool, passes: usize, tpn: f64, floor_ns: f64) -> Dist {
     let (ps, qs) = s.scales;
     let run = |l: &[u8]| -> i64 {
         let mut acc = 0i64;
         if let Ok(env) = binance::decode(l) {
             if let Message::DepthUpdate(d) = env.message {
+                acc = d.final_update_id as i64;
+                if !levels {
+                    return acc;
+                }
                 for levels in [d.bids, d.asks] {
                     let _ = levels.for_each_scaled::<_native::feed::DecodeError>(ps, qs, |p, q| {
                         acc = acc.wrapping_add(p.ticks() ^ q.lots());
@@ -499,7 +504,8 @@ pub fn run(passes: usize) -> serde_json::Value {
             "applied_diffs": s.applied_diffs.len(),
             "level_updates": s.updates.len(),
             "decode_ns_per_msg": decode(&s, passes, tpn, floor_ns).json(),
-            "decode_depth_with_levels_ns_per_msg": decode_depth(&s, passes, tpn, floor_ns).json(),
+            "decode_depth_ns_per_msg": decode_depth(&s, false, passes, tpn, floor_ns).json(),
+            "decode_depth_with_levels_ns_per_msg": decode_depth(&s, true, passes, tpn, floor_ns).json(),
             "l2_apply_ns_per_update": ladder.json(),
             "btree_apply_ns_per_update": btree.json(),
             "l2_apply_by_window": windows,

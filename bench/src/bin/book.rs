@@ -34,6 +34,7 @@ fn main() {
         );
         for key in [
             "decode_ns_per_msg",
+            "decode_depth_ns_per_msg",
             "decode_depth_with_levels_ns_per_msg",
             "l2_apply_ns_per_update",
             "btree_apply_ns_per_update",
