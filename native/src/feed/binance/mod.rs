@@ -236,6 +236,9 @@ impl<'a> LevelIter<'a> {
             self.sc.expect(b']', "',' or ']' after a level")?;
             return Ok(None);
         }
+        if let Some(pair) = self.sc.compact_pair() {
+            return Ok(Some(pair));
+        }
         self.sc.expect(b'[', "'[' opening a level")?;
         let p = decimal_text(&mut self.sc)?;
         self.sc.expect(b',', "',' in a level")?;
@@ -719,6 +722,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!(got, vec![(26, 100), (27, 0)]);
+        // Blanks, bare numbers and escapes take the general path and give the same pairs.
+        let loose = Levels(br#"[ [ "0.0026" , 100 ], ["0.0027","0.0\0"] ]"#);
+        let pairs: Vec<_> = loose.iter().collect();
+        assert_eq!(pairs[0], Ok((&b"0.0026"[..], &b"100"[..])));
+        assert_eq!(pairs[1], Ok((&b"0.0027"[..], &br"0.0\0"[..])));
     }
 
     #[test]

@@ -8,6 +8,17 @@ use crate::feed::DecodeError;
 /// Deepest container nesting accepted when skipping a value.
 pub const MAX_DEPTH: usize = 32;
 
+/// Bytes that matter when skipping a container: quotes and brackets.
+const STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t
+};
+
 /// One JSON value as a slice of the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -140,33 +151,93 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skips one container (the cursor at `[` or `{`) and returns its span.
+    ///
+    /// Hot: Binance level arrays are most of a diff's bytes. Ordinary bytes are skipped through a
+    /// class table; strings are skipped inline.
     fn container(&mut self) -> Result<&'a [u8], DecodeError> {
+        let buf = self.buf;
         let start = self.pos;
+        let mut pos = self.pos;
         let mut depth = 0usize;
-        while let Some(&c) = self.buf.get(self.pos) {
+        loop {
+            while pos < buf.len() && !STRUCTURAL[usize::from(buf[pos])] {
+                pos += 1;
+            }
+            let Some(&c) = buf.get(pos) else { break };
+            pos += 1;
             match c {
                 b'[' | b'{' => {
                     depth += 1;
                     if depth > MAX_DEPTH {
+                        self.pos = pos;
                         return Err(DecodeError::TooDeep { max: MAX_DEPTH });
-                    }
-                    self.pos += 1;
-                }
-                b']' | b'}' => {
-                    // Bracket kinds are not matched here; the consumer re-scans the span strictly.
-                    depth -= 1;
-                    self.pos += 1;
-                    if depth == 0 {
-                        return Ok(&self.buf[start..self.pos]);
                     }
                 }
                 b'"' => {
-                    self.string()?;
+                    // Inside a string: only the closing quote and escapes matter.
+                    loop {
+                        match buf.get(pos) {
+                            Some(b'"') => break,
+                            Some(b'\\') => pos += 2,
+                            Some(_) => pos += 1,
+                            None => {
+                                self.pos = buf.len();
+                                return Err(malformed(buf.len(), "closing '\"'"));
+                            }
+                        }
+                    }
+                    pos += 1;
                 }
-                _ => self.pos += 1,
+                _ => {
+                    // `]` or `}`; bracket kinds are not matched here, the consumer re-scans strictly.
+                    depth -= 1;
+                    if depth == 0 {
+                        self.pos = pos;
+                        return Ok(&buf[start..pos]);
+                    }
+                }
             }
         }
-        Err(malformed(self.buf.len(), "closing bracket"))
+        self.pos = buf.len();
+        Err(malformed(buf.len(), "closing bracket"))
+    }
+
+    /// Fast path for one Binance level written compactly as `["<price>","<qty>"]` (no blanks, no
+    /// escapes): returns both texts and advances, or returns `None` and leaves the cursor unchanged
+    /// (the caller then takes the general path).
+    #[inline]
+    pub fn compact_pair(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        let buf = self.buf;
+        let mut pos = self.pos;
+        if buf.get(pos..pos + 2)? != b"[\"" {
+            return None;
+        }
+        pos += 2;
+        let p0 = pos;
+        while *buf.get(pos)? != b'"' {
+            if buf[pos] == b'\\' {
+                return None;
+            }
+            pos += 1;
+        }
+        let p = &buf[p0..pos];
+        if buf.get(pos..pos + 3)? != b"\",\"" {
+            return None;
+        }
+        pos += 3;
+        let q0 = pos;
+        while *buf.get(pos)? != b'"' {
+            if buf[pos] == b'\\' {
+                return None;
+            }
+            pos += 1;
+        }
+        let q = &buf[q0..pos];
+        if buf.get(pos..pos + 2)? != b"\"]" {
+            return None;
+        }
+        self.pos = pos + 2;
+        Some((p, q))
     }
 
     /// The next value.
