@@ -40,7 +40,9 @@ fn assert_clean(s: &ReplaySummary) {
     }
 }
 
-fn quiet(_: u64, _: u64) {}
+fn quiet(_: u64, _: u64) -> bool {
+    true
+}
 
 #[test]
 fn hftbacktest_sessions_replay_clean() {

@@ -82,3 +82,11 @@ def test_split_session_replays_as_one(data_dir):
     assert both["instruments"]["BTCUSDT"]["synced"]
     assert both["applied_updates"] == 6493  # data README §1: the reference replay's spot diff count
     assert both["sequence_errors"] == both["crossed_events"] == 0
+
+
+def test_progress_exception_stops_the_replay(data_dir):
+    def stop(done: int, total: int) -> None:
+        raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        _native.replay(data_dir / HFT / "usdm_btcusdt_20240808.gz", progress=stop)

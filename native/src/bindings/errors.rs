@@ -21,8 +21,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub(crate) fn replay_error(e: ReplayError) -> PyErr {
     match e {
         ReplayError::Io { .. } => PyOSError::new_err(e.to_string()),
-        ReplayError::NotBuilt(_) | ReplayError::UnknownFormat(_) | ReplayError::BadArguments(_) => {
-            PymmError::new_err(e.to_string())
-        }
+        ReplayError::NotBuilt(_)
+        | ReplayError::UnknownFormat(_)
+        | ReplayError::BadArguments(_)
+        | ReplayError::Interrupted => PymmError::new_err(e.to_string()),
     }
 }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 /// Replays a recorded capture (or a list of files, in order, as one session); returns the summary as
 /// a dict. The interpreter is released while the file replays; `progress(done_bytes, total_bytes)` is
-/// called now and then if given.
+/// called now and then if given, and Ctrl-C (or an exception from `progress`) stops the replay.
 #[pyfunction]
 #[pyo3(name = "replay", signature = (path, format = "binance", expect_book = None, progress = None))]
 fn py_replay(
@@ -30,14 +30,24 @@ fn py_replay(
         Ok(one) => vec![one],
         Err(_) => path.extract::<Vec<PathBuf>>()?,
     };
+    let mut pending: Option<PyErr> = None;
     let result = py.detach(|| {
+        // Now and then: show progress, and stop on Ctrl-C (or any error the callback raises).
         let mut report = |done: u64, total: u64| {
-            if let Some(cb) = &progress {
-                Python::attach(|py| {
-                    // A failing progress callback must not abort the replay; it is display only.
-                    let _ = cb.call1(py, (done, total));
-                });
-            }
+            Python::attach(|py| {
+                let step = match &progress {
+                    Some(cb) => cb.call1(py, (done, total)).map(drop),
+                    None => Ok(()),
+                }
+                .and_then(|()| py.check_signals());
+                match step {
+                    Ok(()) => true,
+                    Err(e) => {
+                        pending = Some(e);
+                        false
+                    }
+                }
+            })
         };
         match (&paths[..], expect_book.as_deref()) {
             ([one], expect) => replay::replay(format, one, expect, &mut report),
@@ -47,6 +57,9 @@ fn py_replay(
             )),
         }
     });
+    if let Some(e) = pending {
+        return Err(e);
+    }
     let summary = result.map_err(replay_error)?;
     let json = py.import("json")?;
     Ok(json.call_method1("loads", (summary.to_json(),))?.unbind())

@@ -145,10 +145,14 @@ pub enum ReplayError {
     /// The arguments do not fit the format.
     #[error("{0}")]
     BadArguments(String),
+    /// The progress callback asked to stop.
+    #[error("replay interrupted")]
+    Interrupted,
 }
 
-/// Progress callback: `(done, total)` in bytes of input.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+/// Progress callback: `(done, total)` in bytes of input; returning `false` stops the replay
+/// ([`ReplayError::Interrupted`]), e.g. on Ctrl-C.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64) -> bool;
 
 /// Replays `path` in `format`, optionally against an expected-book file.
 pub fn replay(

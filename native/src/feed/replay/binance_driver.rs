@@ -206,8 +206,8 @@ pub fn replay_groups(
     for (n, rec) in records.iter().enumerate() {
         replayer.on_record(rec);
         done += rec.json.len() as u64;
-        if n % 4096 == 0 {
-            progress(done, total);
+        if n % 4096 == 0 && !progress(done, total) {
+            return Err(ReplayError::Interrupted);
         }
     }
     progress(total, total);
