@@ -476,6 +476,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn book_ticker_oracle_counts_matches_and_mismatches() {
+        let lines = [
+            r#"1 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"XUSDT","U":90,"u":105,"pu":80,"b":[["10.0","1.000"]],"a":[]}}"#,
+            r#"2 {"lastUpdateId":100,"E":1,"T":1,"bids":[["9.9","2.000"]],"asks":[["10.1","3.000"]]}"#,
+            r#"3 {"stream":"x@bookTicker","data":{"e":"bookTicker","u":105,"s":"XUSDT","b":"10.0","B":"1.000","a":"10.1","A":"3.000","T":1,"E":1}}"#,
+            r#"4 {"stream":"x@bookTicker","data":{"e":"bookTicker","u":105,"s":"XUSDT","b":"10.0","B":"1.500","a":"10.1","A":"3.000","T":1,"E":1}}"#,
+            r#"5 {"stream":"x@bookTicker","data":{"e":"bookTicker","u":104,"s":"XUSDT","b":"1.0","B":"1.000","a":"2.0","A":"3.000","T":1,"E":1}}"#,
+            r#"6 {"stream":"x@depth@0ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"XUSDT","U":110,"u":120,"pu":106,"b":[],"a":[]}}"#,
+        ];
+        let path =
+            std::env::temp_dir().join(format!("pymm_replay_oracle_{}.txt", std::process::id()));
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let s = replay_path(&path, &mut |_, _| true).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((s.checked_states, s.mismatched_states), (2, 1));
+        assert!(
+            s.first_mismatches[0].contains("u=105"),
+            "{:?}",
+            s.first_mismatches
+        );
+        // The last diff's pu (106) does not chain to 105: a counted break, the book stale.
+        assert_eq!((s.sequence_errors, s.resyncs), (1, 1));
+        let x = &s.instruments["XUSDT"];
+        assert!(x.stale && !x.synced && x.bid_price.is_none());
+        assert_eq!(
+            (x.price_increment.as_str(), x.qty_increment.as_str()),
+            ("0.1", "0.001")
+        );
+    }
+
+    #[test]
     fn parses_both_recording_formats() {
         let r = parse_line(b"1723161255030314667 {\"a\":1}").unwrap();
         assert_eq!(
