@@ -16,7 +16,7 @@ def test_replay_json_is_one_object(data_dir):
     r = runner.invoke(app, ["replay", str(path), "--json"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.stdout)
-    assert s["checked_states"] == 126
+    assert s["checked_by_kind"]["bookTicker_after_diff"] == 126
     assert s["mismatched_states"] == 0
     assert s["instruments"]["BTCUSDT"]["bid_price"]
 

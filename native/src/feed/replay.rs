@@ -86,6 +86,8 @@ pub struct ReplaySummary {
     pub instruments: BTreeMap<String, InstrumentSummary>,
     /// Book states compared against an oracle (bookTicker, an expected-book file).
     pub checked_states: u64,
+    /// Checked states by oracle kind (e.g. `bookTicker_after_diff`, `bookTicker_before_diff`).
+    pub checked_by_kind: BTreeMap<String, u64>,
     /// Of those, states that differed.
     pub mismatched_states: u64,
     /// The first (up to 10) mismatches, described.
@@ -106,13 +108,15 @@ impl ReplaySummary {
         *self.messages_by_type.entry(kind.to_owned()).or_default() += 1;
     }
 
-    /// Records one checked state; describes it if it mismatched (up to [`MAX_MISMATCHES`]).
-    pub fn check(&mut self, ok: bool, describe: impl FnOnce() -> String) {
+    /// Records one state checked by oracle `kind`: `Err(description)` is a mismatch (the first
+    /// [`MAX_MISMATCHES`] are kept).
+    pub fn check(&mut self, kind: &str, result: Result<(), String>) {
         self.checked_states += 1;
-        if !ok {
+        *self.checked_by_kind.entry(kind.to_owned()).or_default() += 1;
+        if let Err(description) = result {
             self.mismatched_states += 1;
             if self.first_mismatches.len() < MAX_MISMATCHES {
-                self.first_mismatches.push(describe());
+                self.first_mismatches.push(description);
             }
         }
     }

@@ -17,15 +17,18 @@
 //! later diffs although its snapshot shows only 5, so significant decimals would be too coarse).
 //! A finer value later is refused (a decode error; the book resyncs) — never rounded.
 //!
-//! Checking: a `bookTicker` whose `u` equals the `u` of the last diff applied to its symbol's book
-//! describes the same state, so its best bid/ask price and size must equal the book's exactly.
+//! Checking: a `bookTicker` whose `u` equals the final `u` of a diff describes the book state right
+//! after that diff, so its best bid/ask price and size must equal the book's exactly. Counted by kind:
+//! `bookTicker_after_diff` (the ticker arrives after the diff; the data README's oracle, 126 states in
+//! the USD-M 0808 capture) and `bookTicker_before_diff` (the real-time ticker arrives first and waits,
+//! at most 256 per symbol, until the batched diff ending at its `u` is applied).
 
 use super::{read_maybe_gzip, InstrumentSummary, Progress, ReplayError, ReplaySummary};
 use crate::book::L2Book;
 use crate::feed::binance::{self, DepthSnapshot, Levels, Message};
-use crate::feed::{BookSync, DecodeError, DecodeErrorKind, SequenceRule, SyncCounters};
+use crate::feed::{BookSync, DecodeError, DecodeErrorKind, SequenceRule, SyncCounters, SyncEvent};
 use crate::model::decimal::{parse_fixed, MAX_EXP};
-use crate::model::{InstrumentId, Scale, Side, UnixNanos};
+use crate::model::{InstrumentId, Price, Qty, Scale, Side, UnixNanos};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -129,6 +132,45 @@ struct Instrument {
     configured: bool,
     /// Rule seen on the first diff (`pu` present ⇒ futures).
     rule: Option<SequenceRule>,
+    /// bookTickers that arrived before the diff ending at their `u`: `(u, bid, ask)`, oldest first.
+    pending_tickers: Vec<(u64, Level, Level)>,
+}
+
+/// A best level `(price, qty)`.
+type Level = (Price, Qty);
+
+/// At most this many bookTickers wait for their diff per instrument.
+const MAX_PENDING_TICKERS: usize = 256;
+
+/// Compares a bookTicker's touch with the book's; describes a mismatch.
+fn compare_touch(
+    symbol: &[u8],
+    u: u64,
+    ticker: (Level, Level),
+    book: &L2Book,
+    scales: (Scale, Scale),
+) -> Result<(), String> {
+    let ours = (book.best_bid(), book.best_ask());
+    if ours == (Some(ticker.0), Some(ticker.1)) {
+        return Ok(());
+    }
+    let (ps, qs) = scales;
+    let fmt = |x: Option<Level>| match x {
+        Some((p, q)) => format!(
+            "{}@{}",
+            qs.format_units(q.lots()),
+            ps.format_units(p.ticks())
+        ),
+        None => "none".into(),
+    };
+    Err(format!(
+        "{} u={u}: bookTicker bid {} ask {}, book bid {} ask {}",
+        String::from_utf8_lossy(symbol),
+        fmt(Some(ticker.0)),
+        fmt(Some(ticker.1)),
+        fmt(ours.0),
+        fmt(ours.1)
+    ))
 }
 
 /// Replays `files` as one session, in order (`merge_by_time`: interleave them by timestamp instead).
@@ -282,6 +324,7 @@ impl Replayer {
                     sync,
                     configured: false,
                     rule: None,
+                    pending_tickers: Vec::new(),
                 },
             );
         }
@@ -313,49 +356,55 @@ impl Replayer {
                     let (ps, qs) = inst.sync.scales();
                     inst.sync.configure(rule, ps, qs);
                 }
-                inst.sync.on_depth_update(rec.json, &d);
+                if inst.sync.on_depth_update(rec.json, &d) == SyncEvent::Applied
+                    && !inst.pending_tickers.is_empty()
+                {
+                    let u = d.final_update_id;
+                    let mut results = Vec::new();
+                    for &(tu, bid, ask) in &inst.pending_tickers {
+                        if tu == u {
+                            let r = compare_touch(
+                                d.symbol,
+                                tu,
+                                (bid, ask),
+                                inst.sync.book(),
+                                inst.sync.scales(),
+                            );
+                            results.push(r);
+                        }
+                    }
+                    inst.pending_tickers.retain(|t| t.0 > u);
+                    for r in results {
+                        self.summary.check("bookTicker_before_diff", r);
+                    }
+                }
             }
             Message::DepthSnapshot(s) => self.on_snapshot(&s, rec.rest_symbol),
             Message::BookTicker(bt) => {
                 let key = bt.symbol.to_ascii_uppercase();
-                let Some(inst) = self.instruments.get(&key) else {
+                let Some(inst) = self.instruments.get_mut(&key) else {
                     return;
                 };
-                if !inst.configured
-                    || inst.sync.is_stale()
-                    || inst.sync.last_applied_u() != Some(bt.update_id)
-                {
+                if !inst.configured || inst.sync.is_stale() {
                     return;
                 }
-                let (ps, qs) = inst.sync.scales();
-                let touch = bt.to_touch(ps, qs);
-                let book = inst.sync.book();
-                let ours = (book.best_bid(), book.best_ask());
-                match touch {
-                    Ok((bid, ask)) => {
-                        let ok = ours == (Some(bid), Some(ask));
-                        self.summary.check(ok, || {
-                            let fmt = |x: Option<(crate::model::Price, crate::model::Qty)>| match x
-                            {
-                                Some((p, q)) => format!(
-                                    "{}@{}",
-                                    qs.format_units(q.lots()),
-                                    ps.format_units(p.ticks())
-                                ),
-                                None => "none".into(),
-                            };
-                            format!(
-                                "{} u={}: bookTicker bid {} ask {}, book bid {} ask {}",
-                                String::from_utf8_lossy(bt.symbol),
-                                bt.update_id,
-                                fmt(Some(bid)),
-                                fmt(Some(ask)),
-                                fmt(ours.0),
-                                fmt(ours.1)
-                            )
-                        });
+                let Some(last) = inst.sync.last_applied_u() else {
+                    return;
+                };
+                let scales = inst.sync.scales();
+                let touch = match bt.to_touch(scales.0, scales.1) {
+                    Ok(t) => t,
+                    Err(e) => return self.decode_error(&e),
+                };
+                if bt.update_id == last {
+                    let r = compare_touch(bt.symbol, bt.update_id, touch, inst.sync.book(), scales);
+                    self.summary.check("bookTicker_after_diff", r);
+                } else if bt.update_id > last {
+                    // Real-time ticker ahead of the (batched) diff: check it when that diff lands.
+                    if inst.pending_tickers.len() == MAX_PENDING_TICKERS {
+                        inst.pending_tickers.remove(0);
                     }
-                    Err(e) => self.decode_error(&e),
+                    inst.pending_tickers.push((bt.update_id, touch.0, touch.1));
                 }
             }
             Message::Trade(t) => self.check_trade(t.symbol, |ps, qs| {
@@ -417,6 +466,7 @@ impl Replayer {
             inst.configured = true;
         }
         inst.sync.on_snapshot(s);
+        inst.pending_tickers.clear();
     }
 
     fn finish(mut self) -> ReplaySummary {
@@ -491,6 +541,7 @@ mod tests {
         let s = replay_path(&path, &mut |_, _| true).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!((s.checked_states, s.mismatched_states), (2, 1));
+        assert_eq!(s.checked_by_kind["bookTicker_after_diff"], 2);
         assert!(
             s.first_mismatches[0].contains("u=105"),
             "{:?}",
