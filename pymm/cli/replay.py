@@ -28,6 +28,7 @@ def render_summary(s: dict[str, Any]) -> list[str]:
         lines.append(f"  {key.replace('_', ' '):<18}{s[key]:>10,}")
     lines.append(f"  applied updates   {s['applied_updates']:>10,}")
     lines.append(f"  checked states    {s['checked_states']:>10,}  mismatched {s['mismatched_states']:,}")
+    lines += [f"    {kind:<24}{n:>10,}" for kind, n in s.get("checked_by_kind", {}).items()]
     lines += [f"    mismatch: {m}" for m in s["first_mismatches"]]
     for sym, i in s["instruments"].items():
         state = "synced" if i["synced"] else "STALE"
