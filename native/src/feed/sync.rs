@@ -216,7 +216,7 @@ impl BookSync {
                 if last <= l {
                     return self.drop_stale();
                 }
-                first <= l + 1
+                first <= l.saturating_add(1)
             }
             (State::Bridging, SequenceRule::Futures) => {
                 if last < l {
@@ -225,7 +225,7 @@ impl BookSync {
                 first <= l
             }
             (_, _) if last <= l => return self.drop_stale(),
-            (_, SequenceRule::Spot) => first == l + 1,
+            (_, SequenceRule::Spot) => first == l.saturating_add(1),
             (_, SequenceRule::Futures) => d.prev_final_update_id == Some(l),
         };
         if !in_sequence {
@@ -330,8 +330,7 @@ impl BookSync {
         self.book.clear();
         self.counters.snapshots += 1;
         if let Err(e) = self.load(s) {
-            self.buffer.bytes.clear();
-            self.buffer.spans.clear();
+            // The buffered diffs stay: one of them may bridge the next snapshot.
             return self.fail(e);
         }
         self.state = State::Bridging;
@@ -509,6 +508,28 @@ mod tests {
             feed(&mut s, &fut_diff(300, 310, 299, "9.30")),
             SyncEvent::SequenceBreak
         );
+    }
+
+    #[test]
+    fn a_refused_snapshot_keeps_the_buffer_for_the_next() {
+        let mut s = sync(SequenceRule::Spot);
+        feed(&mut s, &spot_diff(95, 105, "9.00"));
+        let crossed =
+            r#"{"lastUpdateId":100,"bids":[["12.00","1.000"]],"asks":[["11.00","3.000"]]}"#;
+        assert!(matches!(
+            feed(&mut s, crossed),
+            SyncEvent::Integrity(IntegrityError::Crossed { .. })
+        ));
+        assert!(s.is_stale() && s.needs_snapshot());
+        assert_eq!(s.buffered().count(), 1);
+        assert_eq!(feed(&mut s, SNAP), SyncEvent::SnapshotLoaded);
+        assert!(!s.is_stale());
+        assert_eq!(s.last_update_id(), 105);
+        let zero = r#"{"lastUpdateId":100,"bids":[["10.00","0.000"]],"asks":[]}"#;
+        assert!(matches!(
+            feed(&mut s, zero),
+            SyncEvent::Integrity(IntegrityError::ZeroQtyInSnapshot { .. })
+        ));
     }
 
     #[test]
