@@ -1,7 +1,8 @@
 //! The exception tree of `pymm._native` and the one mapping from native error enums to it.
 
+use crate::feed::replay::ReplayError;
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::prelude::*;
 
 use crate::model::{DecimalError, InstrumentError as NativeInstrumentError, VenueError};
@@ -64,5 +65,16 @@ impl From<VenueError> for PyErr {
                 (Err(set), _) | (_, Err(set)) => set,
             }
         })
+    }
+}
+
+/// Maps a replay failure: unreadable files are `OSError`, the rest `PymmError`.
+pub(crate) fn replay_error(e: ReplayError) -> PyErr {
+    match e {
+        ReplayError::Io { .. } => PyOSError::new_err(e.to_string()),
+        ReplayError::NotBuilt(_)
+        | ReplayError::UnknownFormat(_)
+        | ReplayError::BadArguments(_)
+        | ReplayError::Interrupted => PymmError::new_err(e.to_string()),
     }
 }

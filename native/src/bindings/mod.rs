@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod engine;
 mod errors;
+mod feed;
 mod model;
 mod time;
 
@@ -15,6 +16,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     engine::register(m)?;
     model::register(m)?;
+    feed::register(m)?;
     time::register(m)?;
     Ok(())
 }
