@@ -1,10 +1,9 @@
 """Type stubs for the compiled core, :mod:`pymm._native` (kept in step by mypy.stubtest)."""
 
 import os
-from typing import ClassVar, final
 from collections.abc import Callable
 from os import PathLike
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 import numpy as np
 import numpy.typing as npt
@@ -144,6 +143,7 @@ class EventWriter:
     def dropped(self) -> int: ...
 
 def event_ring_pair(capacity: int) -> tuple[EventWriter, EventReader]: ...
+
 # --- feed / book -------------------------------------------------------------------------------
 
 def replay(
