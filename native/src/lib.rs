@@ -5,12 +5,14 @@
 //! - [`time`]: the clock authority (TSC with calibration, clock_gettime fallback), venue-clock offset,
 //!   and per-stage latency histograms;
 //! - [`net`]: transports and the SPSC rings between threads;
-//! - [`engine`]: thread placement and the seqlock'd parameter block.
+//! - [`engine`]: thread placement and the seqlock'd parameter block;
+//! - [`journal`]: the append-only, hash-chained input journal (audit ledger, replay input).
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)
 //! gates the binding layer so `cargo test`, benches and fuzz targets need no libpython.
 
 pub mod engine;
+pub mod journal;
 pub mod model;
 pub mod net;
 pub mod time;
