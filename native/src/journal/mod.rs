@@ -26,7 +26,7 @@ pub mod writer;
 pub use error::{BadReason, BadRecord, JournalError};
 pub use reader::{open_for_append, AppendSegment, JournalReader, ReadRecord, Recovery, TailCut};
 pub use record::{
-    ChainHash, FrameError, JournalRecord, Payload, PayloadError, PayloadTooLong, RecordKind,
+    ChainHash, FrameError, JournalRecord, Payload, PayloadError, RecordError, RecordKind,
     SegmentHeaderPayload, GENESIS, MAX_PAYLOAD_LEN,
 };
 pub use segment::{FsyncPolicy, SegmentInfo};

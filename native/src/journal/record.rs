@@ -130,18 +130,29 @@ impl RecordKind {
         )
     }
 
+    /// Whether the payload is uninterpreted bytes (not yet given a typed encoding).
+    pub const fn is_opaque(self) -> bool {
+        !self.is_market_data() && !matches!(self, RecordKind::SegmentHeader)
+    }
+
     /// The payload encoding version this build writes for the kind (it also reads only this one).
     pub const fn current_version(self) -> u8 {
         1
     }
 }
 
-/// A payload longer than [`MAX_PAYLOAD_LEN`] was offered.
+/// An opaque record was refused by [`JournalRecord::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("payload of {len} bytes exceeds the {max}-byte inline buffer", max = MAX_PAYLOAD_LEN)]
-pub struct PayloadTooLong {
-    /// The offered length.
-    pub len: usize,
+pub enum RecordError {
+    /// The payload is longer than [`MAX_PAYLOAD_LEN`].
+    #[error("payload of {len} bytes exceeds the {max}-byte inline buffer", max = MAX_PAYLOAD_LEN)]
+    TooLong {
+        /// The offered length.
+        len: usize,
+    },
+    /// The kind has a typed encoding (or is the journal's own): build it with its constructor.
+    #[error("{0:?} records are built from their model type, not from raw bytes")]
+    NotOpaque(RecordKind),
 }
 
 /// One journal record as the hot thread hands it to the writer: plain data, `Copy`, two cache lines,
@@ -170,16 +181,30 @@ pub struct JournalRecord {
 const _: () = assert!(std::mem::size_of::<JournalRecord>() == 128);
 
 impl JournalRecord {
-    /// A record of `kind` with `payload` copied inline (seq is assigned at append).
+    /// A record of an opaque `kind` (order flow, parameters, commands, timers) with `payload` copied
+    /// inline; the seq is assigned at append. Kinds with a typed encoding are refused.
     #[inline]
     pub fn new(
         kind: RecordKind,
         ts_recv: UnixNanos,
         ts_event: UnixNanos,
         payload: &[u8],
-    ) -> Result<Self, PayloadTooLong> {
+    ) -> Result<Self, RecordError> {
+        if !kind.is_opaque() {
+            return Err(RecordError::NotOpaque(kind));
+        }
+        Self::raw(kind, ts_recv, ts_event, payload)
+    }
+
+    /// Any kind from raw payload bytes, unchecked against the kind's layout (tests of the decoder).
+    fn raw(
+        kind: RecordKind,
+        ts_recv: UnixNanos,
+        ts_event: UnixNanos,
+        payload: &[u8],
+    ) -> Result<Self, RecordError> {
         if payload.len() > MAX_PAYLOAD_LEN {
-            return Err(PayloadTooLong { len: payload.len() });
+            return Err(RecordError::TooLong { len: payload.len() });
         }
         let mut buf = [0u8; MAX_PAYLOAD_LEN];
         buf[..payload.len()].copy_from_slice(payload);
@@ -825,18 +850,22 @@ mod tests {
     fn payload_limits_and_bad_fields() {
         assert_eq!(
             JournalRecord::new(RecordKind::Fill, UnixNanos(0), UnixNanos(0), &[0; 97]),
-            Err(PayloadTooLong { len: 97 })
+            Err(RecordError::TooLong { len: 97 })
+        );
+        assert_eq!(
+            JournalRecord::new(RecordKind::Trade, UnixNanos(0), UnixNanos(0), &[]),
+            Err(RecordError::NotOpaque(RecordKind::Trade))
         );
         let mut p = [0u8; 32];
         p[4] = 9; // side
         let rec =
-            JournalRecord::new(RecordKind::BookDelta, UnixNanos(0), UnixNanos(0), &p).unwrap();
+            JournalRecord::raw(RecordKind::BookDelta, UnixNanos(0), UnixNanos(0), &p).unwrap();
         assert!(matches!(
             rec.decode(),
             Err(PayloadError::Field { field: "side", .. })
         ));
         let rec =
-            JournalRecord::new(RecordKind::Trade, UnixNanos(0), UnixNanos(0), &p[..8]).unwrap();
+            JournalRecord::raw(RecordKind::Trade, UnixNanos(0), UnixNanos(0), &p[..8]).unwrap();
         assert!(matches!(rec.decode(), Err(PayloadError::Length { .. })));
     }
 
