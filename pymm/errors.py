@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "PymmError"]
+__all__ = ["ConfigError", "JournalError", "PymmError"]
 
 try:
-    from pymm._native import PymmError
+    from pymm._native import JournalError, PymmError
 except ImportError:  # the package is importable (docs, pure-Python tools) before the core is built
 
     class PymmError(Exception):  # type: ignore[no-redef]
         """Base class of every pymm error."""
+
+    class JournalError(PymmError):  # type: ignore[no-redef]
+        """The journal refused an operation, or found corruption."""
 
 
 class ConfigError(PymmError, ValueError):

@@ -11,7 +11,27 @@ create_exception!(
     "Base class of every pymm native error."
 );
 
+create_exception!(
+    pymm._native,
+    JournalError,
+    PymmError,
+    "The journal refused an operation, or found corruption (the message names segment, offset, seq)."
+);
+
+impl From<crate::journal::JournalError> for PyErr {
+    fn from(e: crate::journal::JournalError) -> PyErr {
+        JournalError::new_err(e.to_string())
+    }
+}
+
+impl From<crate::journal::AppendError> for PyErr {
+    fn from(e: crate::journal::AppendError) -> PyErr {
+        JournalError::new_err(e.to_string())
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PymmError", m.py().get_type::<PymmError>())?;
+    m.add("JournalError", m.py().get_type::<JournalError>())?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod journal;
 mod model;
 mod time;
 
@@ -12,6 +13,7 @@ mod time;
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    journal::register(m)?;
     model::register(m)?;
     time::register(m)?;
     Ok(())
