@@ -2,13 +2,14 @@
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, final
 
 __version__: str
 
 class PymmError(Exception): ...
 class JournalError(PymmError): ...
 
+@final
 class Journal:
     """An open journal: producer handle plus writer thread; close with ``close()`` or ``with``."""
 
