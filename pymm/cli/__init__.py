@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from pymm.cli import doctor, ledger, run
+from pymm.cli import doctor, ledger, research, run
 from pymm.errors import PymmError
 
 __all__ = ["app", "main"]
@@ -22,6 +22,7 @@ app = typer.Typer(
 run.register(app)
 doctor.register(app)
 ledger.register(app)
+research.register(app)
 
 
 def main() -> None:

@@ -4,11 +4,31 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
+use crate::model::{DecimalError, InstrumentError as NativeInstrumentError, VenueError};
+
 create_exception!(
     pymm._native,
     PymmError,
     PyException,
     "Base class of every pymm native error."
+);
+create_exception!(
+    pymm._native,
+    ScaleError,
+    PymmError,
+    "A decimal was malformed, too precise for its scale, or off the instrument's grid."
+);
+create_exception!(
+    pymm._native,
+    InstrumentError,
+    PymmError,
+    "Instrument definitions (exchangeInfo JSON or TOML) were refused."
+);
+create_exception!(
+    pymm._native,
+    VenueRejectError,
+    PymmError,
+    "The venue would reject the order; `.code` and `.msg` are the venue's error code and message."
 );
 
 create_exception!(
@@ -31,7 +51,38 @@ impl From<crate::journal::AppendError> for PyErr {
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("PymmError", m.py().get_type::<PymmError>())?;
-    m.add("JournalError", m.py().get_type::<JournalError>())?;
+    let py = m.py();
+    m.add("PymmError", py.get_type::<PymmError>())?;
+    m.add("ScaleError", py.get_type::<ScaleError>())?;
+    m.add("InstrumentError", py.get_type::<InstrumentError>())?;
+    m.add("VenueRejectError", py.get_type::<VenueRejectError>())?;
+    m.add("JournalError", py.get_type::<JournalError>())?;
     Ok(())
+}
+
+// The one mapping: each native error enum to its Python class.
+
+impl From<DecimalError> for PyErr {
+    fn from(e: DecimalError) -> Self {
+        ScaleError::new_err(e.to_string())
+    }
+}
+
+impl From<NativeInstrumentError> for PyErr {
+    fn from(e: NativeInstrumentError) -> Self {
+        InstrumentError::new_err(e.to_string())
+    }
+}
+
+impl From<VenueError> for PyErr {
+    fn from(e: VenueError) -> Self {
+        Python::attach(|py| {
+            let err = VenueRejectError::new_err((e.code, e.msg.clone()));
+            let value = err.value(py);
+            match (value.setattr("code", e.code), value.setattr("msg", e.msg)) {
+                (Ok(()), Ok(())) => err,
+                (Err(set), _) | (_, Err(set)) => set,
+            }
+        })
+    }
 }

@@ -185,6 +185,93 @@ pub fn significant_decimals(s: &str) -> u8 {
     }
 }
 
+/// An exact decimal `raw × 10^-exp`, for venue values that are not on an instrument's grid: filter
+/// bounds, percent-price multipliers, reference prices, fees.
+///
+/// Invariant: `exp <= 18` and the representation is normalized (no trailing zero digit while
+/// `exp > 0`), so the derived equality is value equality.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Decimal {
+    raw: i64,
+    exp: u8,
+}
+
+impl Decimal {
+    /// Zero.
+    pub const ZERO: Decimal = Decimal { raw: 0, exp: 0 };
+
+    /// `raw × 10^-exp`, normalized.
+    pub fn new(raw: i64, exp: u8) -> Result<Self, DecimalError> {
+        if exp > MAX_EXP {
+            return Err(DecimalError::BadExponent { exp });
+        }
+        Ok(Self::normalized(raw, exp))
+    }
+
+    const fn normalized(mut raw: i64, mut exp: u8) -> Self {
+        while exp > 0 && raw % 10 == 0 {
+            raw /= 10;
+            exp -= 1;
+        }
+        Self { raw, exp }
+    }
+
+    /// Parses a venue decimal string exactly, at the fewest places that hold it ("0.00100" is
+    /// `1 × 10^-3`). More than 18 significant places is refused.
+    pub fn parse(text: &str) -> Result<Self, DecimalError> {
+        let exp = significant_decimals(text);
+        if exp > MAX_EXP {
+            return Err(DecimalError::NotRepresentable {
+                text: text.to_owned(),
+                exp: MAX_EXP,
+            });
+        }
+        Ok(Self::normalized(parse_fixed(text.as_bytes(), exp)?, exp))
+    }
+
+    /// The raw integer (in `10^-exp` units).
+    pub const fn raw(self) -> i64 {
+        self.raw
+    }
+
+    /// The number of decimal places (the fewest that hold the value).
+    pub const fn exp(self) -> u8 {
+        self.exp
+    }
+
+    /// Whether the value is zero.
+    pub const fn is_zero(self) -> bool {
+        self.raw == 0
+    }
+
+    /// Whether the value is below zero.
+    pub const fn is_negative(self) -> bool {
+        self.raw < 0
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Both raws fit an i64 and the exponent gap is at most 18: the scaled values fit an i128.
+        let e = self.exp.max(other.exp);
+        let a = i128::from(self.raw) * i128::from(POW10[usize::from(e - self.exp)]);
+        let b = i128::from(other.raw) * i128::from(POW10[usize::from(e - other.exp)]);
+        a.cmp(&b)
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_fixed(self.raw, self.exp))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +341,20 @@ mod tests {
         assert_eq!(significant_decimals("10"), 0);
     }
 
+    #[test]
+    fn decimal_values_are_normalized_and_ordered() {
+        let a = Decimal::parse("0.00100").unwrap();
+        assert_eq!((a.raw(), a.exp()), (1, 3));
+        assert_eq!(a, Decimal::new(1000, 6).unwrap());
+        assert_eq!(a.to_string(), "0.001");
+        assert_eq!(Decimal::parse("5").unwrap().to_string(), "5");
+        assert_eq!(Decimal::parse("0.00000000").unwrap(), Decimal::ZERO);
+        assert!(Decimal::parse("0.2").unwrap() < Decimal::parse("0.21").unwrap());
+        assert!(Decimal::parse("-1").unwrap().is_negative());
+        assert!(Decimal::parse("0.0000000000000000001").is_err());
+        assert!(Decimal::new(1, 19).is_err());
+    }
+
     proptest! {
         /// Every representable value round-trips exactly through its canonical string.
         #[test]
@@ -284,6 +385,17 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(s in proptest::collection::vec(any::<u8>(), 0..32), exp in 0u8..=20) {
             let _ = parse_fixed(&s, exp);
+        }
+
+        /// Decimal order agrees with exact rational order (cross-multiplied in i128).
+        #[test]
+        fn decimal_order_is_exact(a in any::<i64>(), ea in 0u8..=18, b in any::<i64>(), eb in 0u8..=18) {
+            let (x, y) = (Decimal::new(a, ea).unwrap(), Decimal::new(b, eb).unwrap());
+            let e = ea.max(eb);
+            let ax = i128::from(a) * i128::from(POW10[usize::from(e - ea)]);
+            let by = i128::from(b) * i128::from(POW10[usize::from(e - eb)]);
+            prop_assert_eq!(x.cmp(&y), ax.cmp(&by));
+            prop_assert_eq!(Decimal::parse(&x.to_string()), Ok(x));
         }
     }
 }
