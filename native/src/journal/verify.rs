@@ -183,6 +183,42 @@ mod tests {
     }
 
     #[test]
+    fn archived_front_segments_leave_an_anchored_journal() {
+        let dir = TempDir::new("v-archived");
+        write_all(
+            dir.path(),
+            small(600, FsyncPolicy::Never),
+            &(0..60).map(nth_record).collect::<Vec<_>>(),
+        );
+        let full = verify(dir.path()).unwrap();
+        let segs = crate::journal::segment::list_segments(dir.path()).unwrap();
+        std::fs::remove_file(&segs[0].path).unwrap();
+        let r = verify(dir.path()).unwrap();
+        assert!(r.is_intact(), "{r:?}");
+        assert_eq!(r.first_seq, Some(segs[1].first_seq));
+        assert_eq!((r.last_seq, r.head_hash), (Some(60), full.head_hash));
+    }
+
+    #[test]
+    fn a_renamed_segment_is_caught() {
+        let dir = TempDir::new("v-rename");
+        write_all(
+            dir.path(),
+            small(600, FsyncPolicy::Never),
+            &(0..30).map(nth_record).collect::<Vec<_>>(),
+        );
+        let segs = crate::journal::segment::list_segments(dir.path()).unwrap();
+        let last = segs.last().unwrap();
+        let renamed = dir
+            .path()
+            .join(crate::journal::segment::segment_name(last.first_seq + 1));
+        std::fs::rename(&last.path, &renamed).unwrap();
+        let bad = verify(dir.path()).unwrap().first_bad.unwrap();
+        assert_eq!((bad.segment, bad.offset), (renamed, 8));
+        assert!(matches!(bad.reason, BadReason::SegmentNameMismatch { .. }));
+    }
+
+    #[test]
     fn empty_and_missing_directories() {
         let dir = TempDir::new("v-empty");
         let r = verify(dir.path()).unwrap();

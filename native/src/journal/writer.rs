@@ -620,6 +620,30 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_writer_refuses_appends_and_close_reports_why() {
+        let dir = TempDir::new("fail");
+        let j = open(dir.path(), small(512, FsyncPolicy::Never)).unwrap();
+        let mut h = j.handle;
+        h.append(nth_record(0)).unwrap();
+        while j.writer.stats().written < 1 {
+            std::thread::yield_now();
+        }
+        // Pull the directory out from under the writer: the next rollover cannot create a segment.
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        let mut i = 1;
+        let refused = loop {
+            match h.append(nth_record(i)) {
+                Ok(_) | Err(AppendError::Full) => i += 1,
+                Err(e) => break e,
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(refused, AppendError::WriterFailed);
+        assert!(j.writer.has_failed());
+        assert!(matches!(j.writer.close(), Err(JournalError::Io { .. })));
+    }
+
+    #[test]
     fn config_is_checked() {
         let dir = TempDir::new("cfg");
         for cfg in [
