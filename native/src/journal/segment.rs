@@ -28,10 +28,11 @@ const SUFFIX: &str = ".seg";
 const TMP_SUFFIX: &str = ".seg.tmp";
 
 /// When the writer thread calls `fdatasync` on the open segment. Whatever the policy, a segment is
-/// synced when it is closed by rollover (unless `Never`) and at clean shutdown (always).
+/// synced when rollover closes it and at clean shutdown, and a new segment's header is synced before
+/// the segment is renamed into place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// Leave it to the kernel (a process crash loses nothing written; a power loss may).
+    /// Only at rollover and shutdown (a process crash loses nothing written; a power loss may).
     Never,
     /// After at least this many records since the last sync.
     EveryN(u32),
