@@ -66,7 +66,10 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Markout:
-    """One fill marked out at one horizon (see the module docstring for the formulas)."""
+    """One fill marked out at one horizon (see the module docstring for the formulas).
+
+    ``ts_ns`` is the fill's time, so the horizon ended at ``ts_ns + horizon_ns``.
+    """
 
     fill_id: int
     horizon_ns: int
@@ -77,6 +80,7 @@ class Markout:
     effective_half_spread: float
     markout: float
     adverse_selection: float
+    ts_ns: int = 0
 
     @property
     def markout_bps(self) -> float:
@@ -271,6 +275,7 @@ class MarkoutTracker:
                     effective_half_spread=s * (mid_t - fill.price),
                     markout=s * (mid_h - fill.price),
                     adverse_selection=s * (mid_t - mid_h),
+                    ts_ns=fill.ts_ns,
                 )
             )
         return out

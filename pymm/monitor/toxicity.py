@@ -13,7 +13,8 @@ Construction (Easley, López de Prado & O'Hara 2012, RFS 25(5), eqs. 7 and 9; se
 * ``VPIN = Σ_{τ=1..n} |V^S_τ - V^B_τ| / (n·V)`` over the last ``n`` buckets (``n = 50``), updated after
   every bucket once ``n`` buckets exist.
 * Alerting uses ``CDF(VPIN)``, the rank of the current VPIN in its own history (the paper alerts at
-  ``CDF > 0.9``), not the raw level.
+  ``CDF > 0.9``), not the raw level. The rank is the mid-rank (ties count half) so that a flat
+  history, e.g. a quiet large-tick market where every bucket is split 50/50, does not sit at CDF 1.
 
 Two APIs compute the same numbers: the streaming :class:`VpinEstimator` / :class:`VpinMonitor`
 (one bar or trade at a time, for the live monitor) and the vectorised batch functions
@@ -152,19 +153,21 @@ class VpinUpdate:
     Attributes:
         bucket: Index of the bucket that closed.
         vpin: VPIN over the last ``n`` buckets, in [0, 1].
-        cdf: Empirical CDF of this VPIN within the VPIN history (including itself), in (0, 1].
+        cdf: Mid-rank empirical CDF of this VPIN within the VPIN history (including itself), in (0, 1).
         ts_ns: Timestamp of the event (trade or bar close) that produced this update; alert delays are
             measured from it.
+        history: Number of VPIN values the CDF ranked against (a CDF over few values means little).
     """
 
     bucket: int
     vpin: float
     cdf: float
     ts_ns: int
+    history: int
 
 
 class _EmpiricalCdf:
-    """Rank of each new value among the values seen so far (optionally the last ``history`` of them)."""
+    """Mid-rank CDF of each new value among the values seen so far (optionally the last ``history``)."""
 
     def __init__(self, history: int | None) -> None:
         if history is not None and history < 1:
@@ -173,15 +176,20 @@ class _EmpiricalCdf:
         self._sorted: list[float] = []
         self._fifo: deque[float] = deque()
 
+    def __len__(self) -> int:
+        return len(self._sorted)
+
     def add(self, value: float) -> float:
-        """Insert ``value`` and return ``#{h <= value} / #h`` over the (windowed) history."""
+        """Insert ``value`` and return its mid-rank ``(#{h < v} + #{h <= v}) / (2·#h)`` in the history."""
         value = round(value, _CDF_DECIMALS)
         if self._history is not None and len(self._fifo) == self._history:
             old = self._fifo.popleft()
             del self._sorted[bisect.bisect_left(self._sorted, old)]
         self._fifo.append(value)
         bisect.insort(self._sorted, value)
-        return bisect.bisect_right(self._sorted, value) / len(self._sorted)
+        below = bisect.bisect_left(self._sorted, value)
+        at_or_below = bisect.bisect_right(self._sorted, value)
+        return 0.5 * (below + at_or_below) / len(self._sorted)
 
 
 class VpinEstimator:
@@ -306,7 +314,8 @@ class VpinEstimator:
             self._imbalances.append(bucket.imbalance)
             if len(self._imbalances) == self.sample_length:
                 vpin = sum(self._imbalances) / (self.sample_length * v)
-                update = VpinUpdate(bucket.index, vpin, self._cdf.add(vpin), ts_ns)
+                cdf = self._cdf.add(vpin)
+                update = VpinUpdate(bucket.index, vpin, cdf, ts_ns, len(self._cdf))
                 self.last_update = update
                 updates.append(update)
         return updates
@@ -466,16 +475,18 @@ def _sigma_series(
 
 
 def empirical_cdf_series(values: ArrayLike, history: int | None = None) -> NDArray[np.float64]:
-    """For each value, the share of values up to and including it (last ``history`` only) that are <= it.
+    """Mid-rank empirical CDF of each value among the values up to and including it.
 
-    Values are compared after rounding to 12 decimals, as in the streaming estimator.
+    ``F(v_t) = (#{h < v_t} + #{h <= v_t}) / (2·#h)`` over ``h`` in the history (the last ``history``
+    values, or all). Ties count half, so a flat history sits at 0.5 instead of 1. Values are compared
+    after rounding to 12 decimals, as in the streaming estimator.
     """
     v = np.array([round(float(x), _CDF_DECIMALS) for x in np.asarray(values, dtype=np.float64)])
     out = np.empty(v.size)
     for t in range(v.size):
         lo = 0 if history is None else max(0, t + 1 - history)
         window = v[lo : t + 1]
-        out[t] = np.count_nonzero(window <= v[t]) / window.size
+        out[t] = 0.5 * (np.count_nonzero(window < v[t]) + np.count_nonzero(window <= v[t])) / window.size
     return out
 
 

@@ -88,7 +88,7 @@ def test_tracker_hand_computed() -> None:
     assert out == []
     out += tr.on_mid(int(5.5 * S), 99.96)  # resolves the 1 s horizon (1.5 s < 5.5 s) at mid 100.02
     (m1,) = out
-    assert (m1.fill_id, m1.horizon_ns, m1.mid_at_horizon) == (7, 1 * S, 100.02)
+    assert (m1.fill_id, m1.horizon_ns, m1.mid_at_horizon, m1.ts_ns) == (7, 1 * S, 100.02, S // 2)
     assert m1.markout == pytest.approx(0.03)
     assert m1.markout_bps == pytest.approx(3.0)
     assert m1.adverse_selection_bps == pytest.approx(-2.0)

@@ -72,8 +72,8 @@ def test_exporter_binds_loopback_by_default(served: tuple[MonitorMetrics, Export
 
 def test_vpin_markouts_and_quality_are_scraped(served: tuple[MonitorMetrics, Exporter]) -> None:
     metrics, exporter = served
-    metrics.observe_vpin("DOGEUSDT", VpinUpdate(bucket=60, vpin=0.31, cdf=0.93, ts_ns=1))
-    metrics.observe_vpin("DOGEUSDT", VpinUpdate(bucket=61, vpin=0.32, cdf=0.95, ts_ns=2))
+    metrics.observe_vpin("DOGEUSDT", VpinUpdate(bucket=60, vpin=0.31, cdf=0.93, ts_ns=1, history=11))
+    metrics.observe_vpin("DOGEUSDT", VpinUpdate(bucket=61, vpin=0.32, cdf=0.95, ts_ns=2, history=12))
     mk = [
         Markout(1, S, 2.0, 1, 100.0, 100.02, 0.01, 0.03, -0.02),
         Markout(2, S, 1.0, -1, 100.0, 100.02, 0.01, -0.01, 0.02),

@@ -75,8 +75,9 @@ def test_vpin_hand_computed_buckets() -> None:
     np.testing.assert_array_equal(res.bucket_bar, [0, 2, 3, 3])
     # |S-B| = 10, 5, 5, 5 -> VPIN over 2 buckets of 10: 15/20, 10/20, 10/20
     np.testing.assert_allclose(res.vpin, [0.75, 0.5, 0.5])
-    # CDF: 0.75 -> 1/1; 0.5 -> 1/2; 0.5 -> 2/3
-    np.testing.assert_allclose(res.cdf, [1.0, 0.5, 2.0 / 3.0])
+    # mid-rank CDF: 0.75 in {0.75} -> 1/2; 0.5 in {0.75, 0.5} -> (0 + 1)/4;
+    # 0.5 in {0.75, 0.5, 0.5} -> (0 + 2)/6
+    np.testing.assert_allclose(res.cdf, [0.5, 0.25, 1.0 / 3.0])
 
 
 def test_streaming_hand_computed_matches_batch() -> None:
@@ -87,7 +88,8 @@ def test_streaming_hand_computed_matches_batch() -> None:
     assert [u.bucket for u in ups] == [1, 2, 3]
     assert [u.ts_ns for u in ups] == [2, 3, 3]
     np.testing.assert_allclose([u.vpin for u in ups], [0.75, 0.5, 0.5])
-    np.testing.assert_allclose([u.cdf for u in ups], [1.0, 0.5, 2.0 / 3.0])
+    np.testing.assert_allclose([u.cdf for u in ups], [0.5, 0.25, 1.0 / 3.0])
+    assert [u.history for u in ups] == [1, 2, 3]
     assert est.buckets_completed == 4
 
 
@@ -142,11 +144,12 @@ def test_cdf_alert_level_on_es_like_distribution() -> None:
 
 
 def test_cdf_history_window() -> None:
-    np.testing.assert_allclose(empirical_cdf_series([3, 1, 2, 5], history=2), [1.0, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(empirical_cdf_series([3, 1, 2, 5], history=2), [0.5, 0.25, 0.75, 0.75])
+    np.testing.assert_allclose(empirical_cdf_series([7, 7, 7]), [0.5, 0.5, 0.5])
     est = VpinEstimator(1.0, sample_length=1, cdf_history=2)
     cdfs = [u.cdf for b in (1.0, 0.5, 0.0, 0.5) for u in est.on_classified_bar(b, 1.0)]
-    # vpin = |1 - 2b|: 1, 0, 1, 0 -> windowed ranks 1, 1/2, 1, 1/2
-    np.testing.assert_allclose(cdfs, [1.0, 0.5, 1.0, 0.5])
+    # vpin = |1 - 2b|: 1, 0, 1, 0 -> windowed mid-ranks 1/2, 1/4, 3/4, 1/4
+    np.testing.assert_allclose(cdfs, [0.5, 0.25, 0.75, 0.25])
 
 
 bar_lists = st.lists(
