@@ -187,9 +187,9 @@ class MonitorMetrics:
             ["symbol", "rule"],
             registry=r,
         )
-        self.alerts = Counter("pymm_alerts", "Alerts emitted.", ["rule", "severity"], registry=r)
+        self.alerts = Counter("pymm_alerts", "Alerts emitted.", ["rule", "severity", "symbol"], registry=r)
         self.alert_active = Gauge(
-            "pymm_alert_active", "1 while an alert rule is firing.", ["rule"], registry=r
+            "pymm_alert_active", "1 while an alert rule is firing.", ["rule", "symbol"], registry=r
         )
         self.alert_delay = Histogram(
             "pymm_alert_delay_seconds",
