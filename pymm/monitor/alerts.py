@@ -7,10 +7,10 @@ becomes false again, so a sustained condition is one alert, not one per update):
 * :class:`MarkoutRule` - the size-weighted mean markout of the last ``window`` fills at one horizon is
   below ``threshold_bps`` (we are being picked off), once at least ``min_fills`` are known.
 
-Each alert goes, in this order, to the log (logger ``pymm.monitor.alerts``, level WARNING, one line),
-the metrics (``pymm_alerts_total``, ``pymm_alert_active``, ``pymm_alert_delay_seconds``) and, if a
-:class:`WebhookSender` is configured, a JSON POST made from a background thread so a slow receiver
-never delays the monitor.
+Each alert goes, in this order, to the log (logger ``pymm.monitor.alerts``, level WARNING, one line;
+this is the moment of emission), the metrics (``pymm_alerts_total``, ``pymm_alert_active``,
+``pymm_alert_delay_seconds``) and, if a :class:`WebhookSender` is configured, a JSON POST made from a
+background thread so a slow receiver never delays the monitor.
 
 Delay. ``delay = emission time - ts of the triggering event``: for VPIN the trade (or bar close) whose
 processing completed the bucket; for markouts the end of the horizon (``fill ts + horizon``), since
@@ -129,7 +129,7 @@ class VpinCdfRule:
 
     def describe(self, symbol: str, value: float) -> str:
         """The alert line."""
-        return f"{symbol}: CDF(VPIN) {value:.3f} > {self.threshold:.3f} (toxic order flow)"
+        return f"{symbol}: CDF(VPIN) {value:.4f} > {self.threshold:.4f} (toxic order flow)"
 
 
 @dataclass
@@ -307,6 +307,14 @@ class AlertEngine:
         if cond.active == was:
             return None
         threshold = rule.threshold if isinstance(rule, VpinCdfRule) else rule.threshold_bps
+        message = rule.describe(symbol, cond.value)
+        if cond.active:
+            self._active.add(key)
+            log.warning("ALERT %s %s (event ts %d)", name, message, cond.ts_event_ns)
+        else:
+            self._active.discard(key)
+            log.info("resolved %s %s", name, message)
+        # emitted = written to the log; the delay includes the decision and the log write
         alert = Alert(
             rule=name,
             severity=severity,
@@ -314,18 +322,13 @@ class AlertEngine:
             status="firing" if cond.active else "resolved",
             value=cond.value,
             threshold=threshold,
-            message=rule.describe(symbol, cond.value),
+            message=message,
             ts_event_ns=cond.ts_event_ns,
             ts_emit_ns=self._clock(),
         )
         if cond.active:
-            self._active.add(key)
-            log.warning("ALERT %s %s delay=%.6fs", name, alert.message, alert.delay_seconds)
             self.metrics.alerts.labels(name, str(severity), symbol).inc()
             self.metrics.alert_delay.labels(name).observe(max(alert.delay_seconds, 0.0))
-        else:
-            self._active.discard(key)
-            log.info("resolved %s %s", name, alert.message)
         self.metrics.alert_active.labels(name, symbol).set(1.0 if cond.active else 0.0)
         if self.webhook is not None:
             self.webhook.submit(alert)

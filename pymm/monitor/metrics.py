@@ -33,6 +33,7 @@ from pymm.monitor.toxicity import VpinUpdate
 
 __all__ = [
     "ALERT_DELAY_BUCKETS_SECONDS",
+    "CORE_PREFIX",
     "DEFAULT_BIND",
     "DEFAULT_PORT",
     "CoreCollector",
@@ -40,6 +41,7 @@ __all__ = [
     "Exporter",
     "LatencySnapshot",
     "MonitorMetrics",
+    "exposed_names",
     "format_horizon",
     "start_exporter",
 ]
@@ -65,7 +67,14 @@ ALERT_DELAY_BUCKETS_SECONDS: tuple[float, ...] = (
     5.0,
     10.0,
 )
+CORE_PREFIX = "pymm_core"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "gauge": ("",),
+}
 
 
 def format_horizon(horizon_ns: int) -> str:
@@ -202,6 +211,10 @@ class MonitorMetrics:
             "pymm_alert_webhook_requests", "Alert webhook POSTs, by outcome.", ["outcome"], registry=r
         )
 
+    def exposed_names(self) -> set[str]:
+        """Every sample name these metrics can expose (``_total``, ``_bucket``, ... included)."""
+        return exposed_names(self.registry)
+
     def observe_vpin(self, symbol: str, update: VpinUpdate) -> None:
         """Record a VPIN update."""
         self.vpin.labels(symbol).set(update.vpin)
@@ -253,6 +266,14 @@ class MonitorMetrics:
         ):
             self.venue_ratio.labels(symbol, rule).set(value)
             self.venue_utilisation.labels(symbol, rule).set(v.utilisation[rule])
+
+
+def exposed_names(registry: CollectorRegistry) -> set[str]:
+    """Sample names a registry can expose, from its metric families' names and types."""
+    names: set[str] = set()
+    for family in registry.collect():
+        names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
+    return names
 
 
 # ------------------------------------------------------------------------------------------------ core
@@ -326,7 +347,7 @@ class CoreCollector(Collector):
         prefix: Metric name prefix.
     """
 
-    def __init__(self, source: CoreStatsSource, prefix: str = "pymm_core") -> None:
+    def __init__(self, source: CoreStatsSource, prefix: str = CORE_PREFIX) -> None:
         self._source = source
         self._prefix = prefix
 

@@ -91,7 +91,7 @@ def test_vpin_rule_is_edge_triggered_and_measures_delay(caplog: pytest.LogCaptur
     assert sample(metrics, "pymm_alert_delay_seconds_bucket", rule="vpin_cdf", le="0.0001") == 0
     warning = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warning) == 1
-    assert "CDF(VPIN) 0.930 > 0.900" in warning[0].getMessage()
+    assert "CDF(VPIN) 0.9300 > 0.9000" in warning[0].getMessage()
     # falls back below: resolved, not counted as a new alert
     (resolved,) = engine.on_vpin("DOGEUSDT", [up(4, 0.4, 3 * S)])
     assert resolved.status == "resolved"
