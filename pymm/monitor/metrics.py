@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -92,10 +93,15 @@ class MonitorMetrics:
     Args:
         registry: Where to register; a new :class:`CollectorRegistry` by default (never the global one,
             so tests and several engines in one process do not collide).
+        markout_window: The markout gauges average the last this many fills per symbol and horizon.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, markout_window: int = 200) -> None:
+        if markout_window < 1:
+            raise ValueError(f"markout_window must be >= 1, got {markout_window}")
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._recent: dict[tuple[str, int], deque[Markout]] = {}
+        self._markout_window = markout_window
         r = self.registry
         self.vpin = Gauge(
             "pymm_toxicity_vpin_ratio", "VPIN over the last n volume buckets.", ["symbol"], registry=r
@@ -222,14 +228,17 @@ class MonitorMetrics:
         self.vpin_buckets.labels(symbol).inc()
 
     def observe_markouts(self, symbol: str, markouts: Sequence[Markout]) -> None:
-        """Count resolved markouts and set the size-weighted means per horizon."""
-        by_horizon: dict[int, list[Markout]] = {}
+        """Count resolved markouts; set the size-weighted means over the last ``markout_window`` fills."""
+        touched: set[int] = set()
         for m in markouts:
-            by_horizon.setdefault(m.horizon_ns, []).append(m)
-        for horizon_ns, group in by_horizon.items():
+            self.markouts.labels(symbol, format_horizon(m.horizon_ns)).inc()
+            if math.isfinite(m.markout) and m.mid_at_fill > 0:
+                key = (symbol, m.horizon_ns)
+                self._recent.setdefault(key, deque(maxlen=self._markout_window)).append(m)
+                touched.add(m.horizon_ns)
+        for horizon_ns in touched:
             label = format_horizon(horizon_ns)
-            usable = [m for m in group if math.isfinite(m.markout) and m.mid_at_fill > 0]
-            self.markouts.labels(symbol, label).inc(len(group))
+            usable = self._recent[(symbol, horizon_ns)]
             qty = sum(m.qty for m in usable)
             if qty > 0:
                 self.markout.labels(symbol, label).set(

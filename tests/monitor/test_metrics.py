@@ -129,6 +129,23 @@ def test_core_counters_and_hdr_histograms_are_scraped(served: tuple[MonitorMetri
     assert scrape(exporter)["pymm_core_orders_sent_total"][()] == 1300
 
 
+def test_markout_gauges_average_a_rolling_window_of_fills() -> None:
+    metrics = MonitorMetrics(markout_window=2)
+    fills = [
+        Markout(i, S, 1.0, 1, 100.0, 100.0, 0.0, bps / 100, 0.0) for i, bps in enumerate((3.0, 1.0, -5.0))
+    ]
+    metrics.observe_markouts("X", fills[:1])
+    metrics.observe_markouts("X", fills[1:])
+    value = metrics.registry.get_sample_value("pymm_fill_markout_ratio", {"symbol": "X", "horizon": "1s"})
+    # last two fills: (1 + (-5)) / 2 bps
+    assert value == pytest.approx(-2e-4)
+    assert (
+        metrics.registry.get_sample_value("pymm_fill_markouts_total", {"symbol": "X", "horizon": "1s"}) == 3
+    )
+    with pytest.raises(ValueError, match="markout_window"):
+        MonitorMetrics(markout_window=0)
+
+
 def test_core_names_are_checked() -> None:
     registry = CollectorRegistry()
     registry.register(CoreCollector(StatsTable({"OrdersSent": 1})))
