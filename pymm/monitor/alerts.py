@@ -91,8 +91,11 @@ class Alert:
         return (self.ts_emit_ns - self.ts_event_ns) / 1e9
 
     def to_json(self) -> dict[str, Any]:
-        """The webhook body; ``text`` makes it readable by Slack/Mattermost-style receivers."""
+        """The webhook body (strict JSON: NaN becomes null); ``text`` suits Slack/Mattermost receivers."""
         body = asdict(self)
+        for key in ("value", "threshold"):
+            if not math.isfinite(body[key]):
+                body[key] = None
         body["severity"] = str(self.severity)
         body["delay_seconds"] = self.delay_seconds
         body["text"] = f"[{self.status}] {self.message}"
@@ -235,7 +238,7 @@ class WebhookSender:
                 self._queue.task_done()
 
     def _post(self, alert: Alert) -> None:
-        body = json.dumps(alert.to_json()).encode()
+        body = json.dumps(alert.to_json(), allow_nan=False).encode()
         request = urllib.request.Request(
             self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
         )
@@ -299,6 +302,37 @@ class AlertEngine:
                 out.append(alert)
         return out
 
+    def on_event(
+        self,
+        rule: str,
+        symbol: str,
+        message: str,
+        ts_event_ns: int,
+        *,
+        severity: Severity = Severity.CRITICAL,
+        value: float = math.nan,
+        threshold: float = math.nan,
+    ) -> Alert:
+        """Emit a one-shot alert for a discrete event, e.g. a risk event from the core.
+
+        Risk decisions stay in the core (a limit is checked in one place); this only carries the core's
+        risk alerts (kill latched, limit breached, reconciliation break) to the same log, metrics and
+        webhook as the toxicity alerts, with the same delay measurement.
+
+        Args:
+            rule: Rule or event name, snake_case (``kill_latched``, ``position_limit``).
+            symbol: Instrument, or ``*`` for firm-wide events.
+            message: One line for humans.
+            ts_event_ns: Realtime timestamp of the event.
+            severity: Severity (critical unless told).
+            value: The offending value, if any.
+            threshold: The limit, if any.
+
+        Returns:
+            The emitted alert.
+        """
+        return self._emit(rule, symbol, severity, "firing", value, threshold, message, ts_event_ns)
+
     def _transition(
         self, symbol: str, name: str, severity: Severity, cond: _Condition, rule: VpinCdfRule | MarkoutRule
     ) -> Alert | None:
@@ -310,26 +344,44 @@ class AlertEngine:
         message = rule.describe(symbol, cond.value)
         if cond.active:
             self._active.add(key)
-            log.warning("ALERT %s %s (event ts %d)", name, message, cond.ts_event_ns)
         else:
             self._active.discard(key)
+        status = "firing" if cond.active else "resolved"
+        alert = self._emit(name, symbol, severity, status, cond.value, threshold, message, cond.ts_event_ns)
+        self.metrics.alert_active.labels(name, symbol).set(1.0 if cond.active else 0.0)
+        return alert
+
+    def _emit(
+        self,
+        name: str,
+        symbol: str,
+        severity: Severity,
+        status: str,
+        value: float,
+        threshold: float,
+        message: str,
+        ts_event_ns: int,
+    ) -> Alert:
+        firing = status == "firing"
+        if firing:
+            log.warning("ALERT %s %s (event ts %d)", name, message, ts_event_ns)
+        else:
             log.info("resolved %s %s", name, message)
         # emitted = written to the log; the delay includes the decision and the log write
         alert = Alert(
             rule=name,
             severity=severity,
             symbol=symbol,
-            status="firing" if cond.active else "resolved",
-            value=cond.value,
+            status=status,
+            value=value,
             threshold=threshold,
             message=message,
-            ts_event_ns=cond.ts_event_ns,
+            ts_event_ns=ts_event_ns,
             ts_emit_ns=self._clock(),
         )
-        if cond.active:
+        if firing:
             self.metrics.alerts.labels(name, str(severity), symbol).inc()
             self.metrics.alert_delay.labels(name).observe(max(alert.delay_seconds, 0.0))
-        self.metrics.alert_active.labels(name, symbol).set(1.0 if cond.active else 0.0)
         if self.webhook is not None:
             self.webhook.submit(alert)
         return alert

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, Metric, SummaryMetricFamily
@@ -400,8 +402,8 @@ class Exporter:
 
     host: str
     port: int
-    _server: object
-    _thread: object
+    _server: WSGIServer
+    _thread: threading.Thread
 
     @property
     def url(self) -> str:
@@ -410,9 +412,9 @@ class Exporter:
 
     def close(self) -> None:
         """Stop serving and close the socket."""
-        self._server.shutdown()  # type: ignore[attr-defined]
-        self._server.server_close()  # type: ignore[attr-defined]
-        self._thread.join()  # type: ignore[attr-defined]
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
 
 
 def start_exporter(

@@ -182,6 +182,24 @@ def test_webhook_failures_are_counted_not_raised(caplog: pytest.LogCaptureFixtur
     assert "alert webhook POST" in caplog.text
 
 
+def test_risk_event_alert_reaches_log_metrics_and_webhook(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = MonitorMetrics()
+    sender = WebhookSender(receiver.url, metrics=metrics)
+    engine = AlertEngine(metrics, webhook=sender, clock=StepClock(7 * S + 3_000_000))
+    alert = engine.on_event("kill_latched", "*", "kill switch latched by risk server", 7 * S, value=1.0)
+    assert alert.severity is Severity.CRITICAL
+    assert alert.delay_seconds == pytest.approx(0.003)
+    assert sample(metrics, "pymm_alerts_total", rule="kill_latched", severity="critical", symbol="*") == 1
+    assert sample(metrics, "pymm_alert_delay_seconds_sum", rule="kill_latched") == pytest.approx(0.003)
+    body = receiver.bodies.get(timeout=30)
+    assert (body["rule"], body["severity"], body["value"]) == ("kill_latched", "critical", 1.0)
+    assert body["threshold"] is None  # strict JSON: no NaN on the wire
+    assert "kill switch latched" in caplog.text
+    sender.close()
+
+
 def test_webhook_rejects_non_http_url() -> None:
     with pytest.raises(ValueError, match="http"):
         WebhookSender("file:///etc/passwd")
