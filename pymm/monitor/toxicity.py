@@ -244,6 +244,15 @@ class VpinEstimator:
         """Number of buckets closed so far."""
         return self._buckets
 
+    def seed_cdf(self, values: ArrayLike) -> None:
+        """Load past VPIN values (oldest first) into the CDF history, e.g. from the previous session.
+
+        Without a seed the CDF needs days of buckets before ``CDF > 0.9`` means anything; seeding
+        from a replay or the last session's values makes alerting useful from the first bucket.
+        """
+        for value in np.asarray(values, dtype=np.float64).ravel().tolist():
+            self._cdf.add(value)
+
     def sigma(self) -> float:
         """The sigma_dP currently used for classification (NaN while undefined)."""
         if self._sigma is not None:

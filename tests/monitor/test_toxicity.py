@@ -161,6 +161,18 @@ def test_cdf_history_window() -> None:
     np.testing.assert_allclose(cdfs, [0.5, 0.25, 0.75, 0.25])
 
 
+def test_seeded_cdf_history() -> None:
+    est = VpinEstimator(1.0, sample_length=1)
+    est.seed_cdf([0.1, 0.2, 0.3])
+    (update,) = est.on_classified_bar(0.8, 1.0)  # VPIN |1 - 1.6| = 0.6, above all three seeds
+    assert update.vpin == pytest.approx(0.6)
+    assert update.history == 4
+    assert update.cdf == pytest.approx(0.5 * (3 + 4) / 4)
+    mon = VpinMonitor(1.0, bar_ns=None, sample_length=1)
+    mon.estimator.seed_cdf(np.linspace(0.0, 1.0, 11))
+    assert mon.estimator.buckets_completed == 0
+
+
 bar_lists = st.lists(
     st.tuples(st.integers(-5, 5), st.integers(0, 40)),
     min_size=1,
