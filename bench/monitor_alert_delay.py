@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -52,11 +55,15 @@ def run(n_alerts: int, seed: int) -> dict[str, object]:
         "commit": commit.stdout.strip(),
         "host": platform.node(),
         "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0],
         "python": platform.python_version(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "trades": trades,
         "count": int(d.size),
         "p50_us": float(np.percentile(d, 50) * 1e6),
         "p99_us": float(np.percentile(d, 99) * 1e6),
+        "p99_9_us": float(np.percentile(d, 99.9) * 1e6),
         "max_us": float(d.max() * 1e6),
         "histogram_count": metrics.registry.get_sample_value(
             "pymm_alert_delay_seconds_count", {"rule": "vpin_cdf"}
@@ -76,8 +83,7 @@ def main() -> None:
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
-        with open(args.json, "w") as f:  # noqa: PTH123
-            f.write(text + "\n")
+        Path(args.json).write_text(text + "\n")
 
 
 if __name__ == "__main__":
