@@ -488,14 +488,35 @@ def empirical_cdf_series(values: ArrayLike, history: int | None = None) -> NDArr
 
     ``F(v_t) = (#{h < v_t} + #{h <= v_t}) / (2·#h)`` over ``h`` in the history (the last ``history``
     values, or all). Ties count half, so a flat history sits at 0.5 instead of 1. Values are compared
-    after rounding to 12 decimals, as in the streaming estimator.
+    after rounding to 12 decimals, as in the streaming estimator. O(N log N): a Fenwick tree over the
+    values' ranks counts the history.
     """
     v = np.array([round(float(x), _CDF_DECIMALS) for x in np.asarray(values, dtype=np.float64)])
+    if history is not None and history < 1:
+        raise ValueError(f"cdf history must be >= 1, got {history}")
+    _, rank = np.unique(v, return_inverse=True)
+    ranks = [int(r) + 1 for r in rank.ravel()]  # 1-based for the tree
+    tree = [0] * (len(ranks) + 1)
+
+    def add(i: int, delta: int) -> None:
+        while i < len(tree):
+            tree[i] += delta
+            i += i & -i
+
+    def count_upto(i: int) -> int:
+        total = 0
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return total
+
     out = np.empty(v.size)
-    for t in range(v.size):
-        lo = 0 if history is None else max(0, t + 1 - history)
-        window = v[lo : t + 1]
-        out[t] = 0.5 * (np.count_nonzero(window < v[t]) + np.count_nonzero(window <= v[t])) / window.size
+    for t, r in enumerate(ranks):
+        if history is not None and t >= history:
+            add(ranks[t - history], -1)
+        add(r, 1)
+        size = t + 1 if history is None else min(t + 1, history)
+        out[t] = 0.5 * (count_upto(r - 1) + count_upto(r)) / size
     return out
 
 

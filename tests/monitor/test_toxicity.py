@@ -161,6 +161,20 @@ def test_cdf_history_window() -> None:
     np.testing.assert_allclose(cdfs, [0.5, 0.25, 0.75, 0.25])
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 9), min_size=1, max_size=80),
+    history=st.one_of(st.none(), st.integers(1, 20)),
+)
+def test_cdf_series_matches_a_direct_count(values: list[int], history: int | None) -> None:
+    v = np.array(values, dtype=float) / 10
+    expected = []
+    for t in range(v.size):
+        window = v[0 if history is None else max(0, t + 1 - history) : t + 1]
+        expected.append(0.5 * (np.sum(window < v[t]) + np.sum(window <= v[t])) / window.size)
+    np.testing.assert_allclose(empirical_cdf_series(v, history), expected)
+
+
 def test_seeded_cdf_history() -> None:
     est = VpinEstimator(1.0, sample_length=1)
     est.seed_cdf([0.1, 0.2, 0.3])
