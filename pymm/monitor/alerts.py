@@ -152,7 +152,7 @@ class MarkoutRule:
     window: int = 50
     min_fills: int = 10
     severity: Severity = Severity.WARNING
-    _recent: dict[str, deque[Markout]] = field(default_factory=dict, repr=False)
+    _recent: dict[str, deque[Markout]] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def name(self) -> str:
