@@ -187,6 +187,7 @@ class WebhookSender:
         metrics: Where ``pymm_alert_webhook_requests_total{outcome}`` is counted.
         timeout_s: Per-request timeout.
         max_queue: Alerts waiting beyond this are dropped (counted as ``dropped``).
+        clock: Realtime clock in nanoseconds, for ``pymm_alert_webhook_delivery_seconds``.
     """
 
     def __init__(
@@ -196,12 +197,14 @@ class WebhookSender:
         metrics: MonitorMetrics | None = None,
         timeout_s: float = 2.0,
         max_queue: int = 1000,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url must be http(s), got {url!r}")
         self.url = url
         self._metrics = metrics
         self._timeout = timeout_s
+        self._clock = clock
         self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=max_queue)
         self._thread = threading.Thread(target=self._run, name="pymm-alert-webhook", daemon=True)
         self._thread.start()
@@ -246,6 +249,9 @@ class WebhookSender:
             with urllib.request.urlopen(request, timeout=self._timeout) as resp:
                 resp.read()
             self._count("ok")
+            if self._metrics is not None:
+                delivered = (self._clock() - alert.ts_emit_ns) / 1e9
+                self._metrics.webhook_delivery.observe(max(delivered, 0.0))
         except (urllib.error.URLError, OSError) as e:
             self._count("error")
             log.error("alert webhook POST to %s failed: %s", self.url, e)

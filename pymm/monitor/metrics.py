@@ -215,6 +215,12 @@ class MonitorMetrics:
             buckets=ALERT_DELAY_BUCKETS_SECONDS,
             registry=r,
         )
+        self.webhook_delivery = Histogram(
+            "pymm_alert_webhook_delivery_seconds",
+            "Delay from an alert's emission to its webhook receiver's 2xx answer.",
+            buckets=ALERT_DELAY_BUCKETS_SECONDS,
+            registry=r,
+        )
         self.webhook_requests = Counter(
             "pymm_alert_webhook_requests", "Alert webhook POSTs, by outcome.", ["outcome"], registry=r
         )

@@ -160,6 +160,7 @@ def test_webhook_posts_json_to_a_real_local_server(receiver: Receiver) -> None:
     assert receiver.bodies.get(timeout=30)["status"] == "resolved"
     sender.close()
     assert sample(metrics, "pymm_alert_webhook_requests_total", outcome="ok") == 2
+    assert sample(metrics, "pymm_alert_webhook_delivery_seconds_count") == 2
 
 
 def test_webhook_failures_are_counted_not_raised(caplog: pytest.LogCaptureFixture) -> None:
