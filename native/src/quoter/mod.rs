@@ -475,6 +475,14 @@ impl Quoter {
         }
     }
 
+    /// Whether `side` can track one more working quote (check before sending a new one).
+    pub fn has_room(&self, side: Side) -> bool {
+        match side {
+            Side::Buy => self.bids.iter().any(Option::is_none),
+            Side::Sell => self.asks.iter().any(Option::is_none),
+        }
+    }
+
     /// A new quote was sent with client order id `id`. Returns `false` when the side is full (the
     /// caller must not have sent it; [`MAX_QUOTES`] bounds the table).
     pub fn on_sent(
