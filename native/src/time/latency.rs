@@ -19,7 +19,7 @@
 //! memory is fixed up front (sigfig 3, 1 ns to 60 s: 27 648 counters, 216 KiB per stage).
 //!
 //! A value above `highest_ns` is recorded as `highest_ns` and counted in `clamped`; the recorder
-//! never fails and never allocates after construction (`native/tests/latency_no_alloc.rs` proves it
+//! never fails and never allocates after construction (`native/tests/time_no_alloc.rs` proves it
 //! under a counting allocator).
 //!
 //! Thread roles: the recorder lives on a hot thread (feed, quoter, gateway); the tracker on the
@@ -500,6 +500,18 @@ impl LatencyTracker {
     }
 }
 
+/// A histogram in the HdrHistogram V2 compressed (deflate) encoding: the bytes whose base64 is one
+/// `.hlog` line's payload, and what Java's `encodeIntoCompressedByteBuffer` and Python's
+/// `hdrh.histogram.HdrHistogram.decode` (after base64) speak.
+pub fn encode_compressed(h: &Histogram<u64>) -> Result<Vec<u8>, LatencyError> {
+    use hdrhistogram::serialization::Serializer as _;
+    let mut out = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut out)
+        .map_err(|e| LatencyError::Export(format!("{e:?}")))?;
+    Ok(out)
+}
+
 /// Writes the `.hlog` preamble: a comment, StartTime and BaseTime (both `start`), and the legend the
 /// Java `HistogramLogWriter` writes.
 fn write_log_header(log: &mut Vec<u8>, start: UnixNanos) -> Result<(), LatencyError> {
@@ -729,6 +741,19 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn compressed_encoding_round_trips() {
+        let mut t = tracker(&["s"]);
+        let mut r = t.take_recorder(0).unwrap();
+        for v in [1, 10, 100, 1_000, 1_000_000] {
+            r.record(v);
+        }
+        let h = t.snapshot(0).unwrap();
+        let bytes = encode_compressed(&h).unwrap();
+        let back: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+        assert!(back == h);
     }
 
     /// Standard base64 decoding (test-only; the crate's own dependency is private).

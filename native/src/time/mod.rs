@@ -29,7 +29,10 @@ pub use clock::{
     CalibrationReport, Calibrator, Clock, ClockConfig, ClockParams, ClockSource,
     RecalibrationThread, SourceChoice,
 };
-pub use latency::{LatencyConfig, LatencyError, LatencyRecorder, LatencyTracker, PercentileTable};
+pub use latency::{
+    encode_compressed, LatencyConfig, LatencyError, LatencyRecorder, LatencyTracker,
+    PercentileTable,
+};
 pub use nanos::MonoNanos;
 pub use tsc::TscSupport;
 pub use venue_offset::{OffsetEstimate, VenueClockOffset};
