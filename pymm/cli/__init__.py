@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from pymm.cli import doctor, run
+from pymm.cli import doctor, research, run
 from pymm.errors import PymmError
 
 __all__ = ["app", "main"]
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 run.register(app)
 doctor.register(app)
+research.register(app)
 
 
 def main() -> None:
