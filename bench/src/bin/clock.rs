@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Prints one JSON document. Read cost: ns per call of `Clock::now` (realtime), `Clock::now_mono`,
-//! raw `rdtsc`/`rdtscp`, and `clock_gettime` of each POSIX clock, measured in the same run, with the
-//! ratio of each to `clock_gettime(CLOCK_MONOTONIC)` (the floor a program gets without pymm's clock).
+//! raw `rdtsc`/`rdtscp`, `LatencyRecorder::record`, and `clock_gettime` of each POSIX clock, measured
+//! in the same run, with the ratio of each to `clock_gettime(CLOCK_MONOTONIC)` (the floor a program
+//! gets without pymm's clock).
 //! Calibration error: two clocks run side by side — `recalibrated` (re-fitted every second, as the
 //! engine runs it) and `one_shot` (the 20 ms start-up fit only) — and are compared, once per
 //! millisecond, with `CLOCK_MONOTONIC_RAW` (their reference), `CLOCK_MONOTONIC` (slewed by NTP; our
@@ -100,6 +101,18 @@ fn read_costs(clock: &Clock, quick: bool) -> Value {
             ns_per_call(rounds, iters, || clock.now_mono().as_u64()),
         ),
     ];
+    // The hot-thread side of the latency histograms, for scale: one record per timestamp pair.
+    if let Ok(mut t) = LatencyTracker::new(LatencyConfig::default(), &["s"], UnixNanos(0)) {
+        if let Ok(mut rec) = t.take_recorder(0) {
+            let mut v = 0u64;
+            let ns = ns_per_call(rounds, iters, || {
+                v = (v + 7919) % 100_000;
+                rec.record(black_box(v + 100));
+                v
+            });
+            rows.push(("latency_recorder_record", ns));
+        }
+    }
     for (name, c) in [
         ("clock_gettime_monotonic", PosixClock::Monotonic),
         ("clock_gettime_monotonic_raw", PosixClock::MonotonicRaw),

@@ -54,7 +54,8 @@ pub enum SourceChoice {
     /// The TSC when [`TscSupport::is_invariant`], else `MonotonicRaw`.
     #[default]
     Auto,
-    /// Exactly this source (`Tsc` fails with [`ClockError::TscUnavailable`] where there is no TSC).
+    /// Exactly this source (`Tsc` fails with [`ClockError::TscUnavailable`] without an x86_64 TSC
+    /// and `rdtscp`; invariance is not checked, that is what forcing means).
     Force(ClockSource),
 }
 
@@ -183,7 +184,8 @@ impl Clock {
         let source = match config.source {
             SourceChoice::Auto if support.is_invariant() && support.rdtscp => ClockSource::Tsc,
             SourceChoice::Auto => ClockSource::MonotonicRaw,
-            SourceChoice::Force(ClockSource::Tsc) if !support.available => {
+            // Calibration brackets with `rdtscp`; a CPU (or VM) that hides it cannot use the TSC.
+            SourceChoice::Force(ClockSource::Tsc) if !(support.available && support.rdtscp) => {
                 return Err(ClockError::TscUnavailable);
             }
             SourceChoice::Force(s) => s,
@@ -576,7 +578,7 @@ impl Calibrator {
                     .mono
                     .last()
                     .zip(self.mono.first())
-                    .map_or(0, |(l, f)| l.ticks - f.ticks),
+                    .map_or(0, |(l, f)| l.ticks.wrapping_sub(f.ticks)),
             },
         };
         let hz = 1e9 / mono_fit.ns_per_tick;

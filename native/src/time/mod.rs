@@ -58,7 +58,7 @@ pub enum ClockError {
         hz: f64,
     },
     /// The TSC was asked for on a target without one.
-    #[error("no TSC on this target; use the monotonic_raw source")]
+    #[error("no usable TSC (needs x86_64 with rdtscp); use the monotonic_raw source")]
     TscUnavailable,
     /// The re-calibration thread could not be started.
     #[error("cannot start the re-calibration thread: {0}")]
