@@ -9,12 +9,16 @@
 //! - [`gateway`]: the order state machine with UNKNOWN, client order ids unique forever;
 //! - [`quoter`]: desired multi-level quotes and the minimal actions to reach them;
 //! - [`venue`]: the simulated exchange (matching engine first);
-//! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches.
+//! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches;
+//! - [`feed`]: venue decoders (Binance JSON), snapshot/diff book sync, replay of recordings;
+//! - [`book`]: L2 price-level books and their integrity checks.
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)
 //! gates the binding layer so `cargo test`, benches and fuzz targets need no libpython.
 
+pub mod book;
 pub mod engine;
+pub mod feed;
 pub mod gateway;
 pub mod model;
 pub mod net;

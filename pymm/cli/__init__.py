@@ -7,7 +7,9 @@ import sys
 
 import typer
 
+from pymm.cli import bench as bench_cli
 from pymm.cli import doctor, research, run
+from pymm.cli import replay as replay_cli
 from pymm.errors import PymmError
 
 __all__ = ["app", "main"]
@@ -22,6 +24,8 @@ app = typer.Typer(
 run.register(app)
 doctor.register(app)
 research.register(app)
+replay_cli.register(app)
+bench_cli.register(app)
 
 
 def main() -> None:

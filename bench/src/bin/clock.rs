@@ -351,7 +351,7 @@ fn run(args: &Args, command: &str) -> Result<(), String> {
     let report = json!({
         "bench": "clock",
         "quick": args.quick,
-        "host": pymm_bench::host_info(command),
+        "host": pymm_bench::host::host_info(command),
         "tsc": {
             "source": recal.source().as_str(),
             "invariant": support.is_invariant(),

@@ -2,7 +2,9 @@
 
 use pyo3::prelude::*;
 
+mod engine;
 mod errors;
+mod feed;
 mod model;
 mod time;
 
@@ -12,7 +14,9 @@ mod time;
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    engine::register(m)?;
     model::register(m)?;
+    feed::register(m)?;
     time::register(m)?;
     Ok(())
 }

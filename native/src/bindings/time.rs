@@ -8,7 +8,6 @@ use hdrhistogram::Histogram;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::errors::{clock_error, latency_error};
 use crate::model::UnixNanos;
 use crate::time::{
     encode_compressed, CalibrationReport, Clock, ClockConfig, ClockSource, LatencyConfig,
@@ -85,9 +84,7 @@ impl PyClock {
             samples: samples.unwrap_or(defaults.samples),
             ..defaults
         };
-        let clock = py
-            .detach(|| Clock::new(config))
-            .map_err(|e| clock_error(&e))?;
+        let clock = py.detach(|| Clock::new(config)).map_err(PyErr::from)?;
         Ok(Self {
             inner: Arc::new(clock),
             recalibration: None,
@@ -167,7 +164,7 @@ impl PyClock {
         let clock = Arc::clone(&self.inner);
         let r = py
             .detach(move || clock.calibrate(ns, samples))
-            .map_err(|e| clock_error(&e))?;
+            .map_err(PyErr::from)?;
         report_dict(py, &r)
     }
 
@@ -176,11 +173,7 @@ impl PyClock {
     fn start_recalibration(&mut self, interval_s: f64) -> PyResult<()> {
         let every = Duration::from_nanos(seconds_to_ns(interval_s)?);
         self.recalibration = None;
-        self.recalibration = Some(
-            self.inner
-                .spawn_recalibration(every)
-                .map_err(|e| clock_error(&e))?,
-        );
+        self.recalibration = Some(self.inner.spawn_recalibration(every).map_err(PyErr::from)?);
         Ok(())
     }
 
@@ -333,7 +326,7 @@ impl PyLatencyHistogram {
 
     /// The V2 compressed encoding (base64 it for `hdrh.histogram.HdrHistogram.decode`).
     fn encode<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = encode_compressed(&self.inner).map_err(|e| latency_error(&e))?;
+        let bytes = encode_compressed(&self.inner).map_err(PyErr::from)?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -352,7 +345,7 @@ pub struct PyLatencyTracker {
 
 impl PyLatencyTracker {
     fn index(&self, stage: &str) -> PyResult<usize> {
-        self.inner.stage_index(stage).map_err(|e| latency_error(&e))
+        self.inner.stage_index(stage).map_err(PyErr::from)
     }
 }
 
@@ -371,12 +364,12 @@ impl PyLatencyTracker {
             highest_ns: highest_ns.unwrap_or(d.highest_ns),
             sigfig: sigfig.unwrap_or(d.sigfig),
         };
-        let mut inner = LatencyTracker::new(config, &stages, UnixNanos(start_ns))
-            .map_err(|e| latency_error(&e))?;
+        let mut inner =
+            LatencyTracker::new(config, &stages, UnixNanos(start_ns)).map_err(PyErr::from)?;
         let recorders = (0..stages.len())
             .map(|i| inner.take_recorder(i))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| latency_error(&e))?;
+            .map_err(PyErr::from)?;
         Ok(Self { inner, recorders })
     }
 
@@ -405,18 +398,15 @@ impl PyLatencyTracker {
     fn histogram(&self, stage: &str) -> PyResult<PyLatencyHistogram> {
         let i = self.index(stage)?;
         Ok(PyLatencyHistogram {
-            inner: self.inner.snapshot(i).map_err(|e| latency_error(&e))?,
-            clamped: self.inner.clamped(i).map_err(|e| latency_error(&e))?,
+            inner: self.inner.snapshot(i).map_err(PyErr::from)?,
+            clamped: self.inner.clamped(i).map_err(PyErr::from)?,
         })
     }
 
     /// Percentiles of everything `stage` recorded so far.
     fn percentiles<'py>(&self, py: Python<'py>, stage: &str) -> PyResult<Bound<'py, PyDict>> {
         let i = self.index(stage)?;
-        percentile_dict(
-            py,
-            &self.inner.percentiles(i).map_err(|e| latency_error(&e))?,
-        )
+        percentile_dict(py, &self.inner.percentiles(i).map_err(PyErr::from)?)
     }
 
     /// Closes the current interval at `end_ns`, appends it to the log, returns `{stage: histogram}`.
@@ -424,7 +414,7 @@ impl PyLatencyTracker {
         let hs = self
             .inner
             .end_interval(UnixNanos(end_ns))
-            .map_err(|e| latency_error(&e))?;
+            .map_err(PyErr::from)?;
         let d = PyDict::new(py);
         for (name, (h, clamped)) in self.inner.stage_names().zip(hs) {
             d.set_item(name, PyLatencyHistogram { inner: h, clamped })?;
@@ -439,6 +429,6 @@ impl PyLatencyTracker {
 
     /// A text table of every stage's percentiles, in nanoseconds.
     fn percentile_table(&self) -> PyResult<String> {
-        self.inner.percentile_table().map_err(|e| latency_error(&e))
+        self.inner.percentile_table().map_err(PyErr::from)
     }
 }

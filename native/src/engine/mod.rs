@@ -2,4 +2,5 @@
 //! Python writes and the hot thread reads. The thread layout and wiring land with the trading engine.
 
 pub mod affinity;
+pub mod events;
 pub mod params;

@@ -12,7 +12,8 @@
 
 use thiserror::Error;
 
-use crate::model::decimal::MAX_FIXED_LEN;
+use crate::model::decimal::{write_u64, MAX_FIXED_LEN};
+use crate::model::order::{OrderType, TimeInForce};
 use crate::model::{ClientOrderId, Scale, Side};
 
 use super::client_id::write_binance_client_id;
@@ -27,36 +28,9 @@ pub enum EncodeError {
     /// The client id prefix is not valid for Binance.
     #[error("invalid client order id prefix")]
     BadClientId,
-}
-
-/// Spot order types pymm sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpotOrderType {
-    /// `LIMIT` with a time in force.
-    Limit,
-    /// `LIMIT_MAKER`: spot post-only (no time in force).
-    LimitMaker,
-}
-
-/// Spot time in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpotTif {
-    /// Good till cancelled.
-    Gtc,
-    /// Immediate or cancel.
-    Ioc,
-    /// Fill or kill.
-    Fok,
-}
-
-impl SpotTif {
-    fn as_bytes(self) -> &'static [u8] {
-        match self {
-            SpotTif::Gtc => b"GTC",
-            SpotTif::Ioc => b"IOC",
-            SpotTif::Fok => b"FOK",
-        }
-    }
+    /// Spot takes LIMIT (GTC/IOC/FOK) and LIMIT_MAKER here; MARKET and GTX are refused.
+    #[error("order type or time in force not sent on spot by pymm")]
+    Unsupported,
 }
 
 /// What every signed request needs.
@@ -79,10 +53,10 @@ pub struct OrderPlace<'a> {
     pub symbol: &'a [u8],
     /// Side.
     pub side: Side,
-    /// Type.
-    pub order_type: SpotOrderType,
-    /// Time in force (ignored for LIMIT_MAKER).
-    pub tif: SpotTif,
+    /// Type: LIMIT or LIMIT_MAKER (spot post-only).
+    pub order_type: OrderType,
+    /// Time in force for LIMIT: GTC, IOC or FOK (ignored for LIMIT_MAKER).
+    pub tif: TimeInForce,
     /// Price in ticks, with the instrument's tick scale.
     pub price_ticks: i64,
     /// The instrument's tick size.
@@ -122,18 +96,9 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    fn put_u64(&mut self, mut v: u64) -> Result<(), EncodeError> {
+    fn put_u64(&mut self, v: u64) -> Result<(), EncodeError> {
         let mut d = [0u8; 20];
-        let mut n = 0;
-        loop {
-            d[19 - n] = b'0' + (v % 10) as u8;
-            n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.put(&d[20 - n..])
+        self.put(write_u64(v, &mut d))
     }
 
     fn put_val(
@@ -261,6 +226,23 @@ fn push<'a>(
     *n += 1;
 }
 
+/// `type` (and `timeInForce` for LIMIT), refusing what spot order entry does not send.
+fn push_type<'a>(
+    ps: &mut [(&'static str, Val<'a>); MAX_PARAMS],
+    n: &mut usize,
+    o: &OrderPlace<'a>,
+) -> Result<(), EncodeError> {
+    match (o.order_type, o.tif) {
+        (OrderType::Limit, TimeInForce::Gtc | TimeInForce::Ioc | TimeInForce::Fok) => {
+            push(ps, n, "type", Val::Text(b"LIMIT"));
+            push(ps, n, "timeInForce", Val::Text(o.tif.as_str().as_bytes()));
+        }
+        (OrderType::LimitMaker, _) => push(ps, n, "type", Val::Text(b"LIMIT_MAKER")),
+        _ => return Err(EncodeError::Unsupported),
+    }
+    Ok(())
+}
+
 fn push_auth<'a>(ps: &mut [(&'static str, Val<'a>); MAX_PARAMS], n: &mut usize, auth: &Auth<'a>) {
     if let Some(key) = auth.api_key {
         push(ps, n, "apiKey", Val::Text(key));
@@ -287,13 +269,7 @@ pub fn encode_order_place(
         "side",
         Val::Text(o.side.as_str().as_bytes()),
     );
-    match o.order_type {
-        SpotOrderType::Limit => {
-            push(&mut ps, &mut n, "type", Val::Text(b"LIMIT"));
-            push(&mut ps, &mut n, "timeInForce", Val::Text(o.tif.as_bytes()));
-        }
-        SpotOrderType::LimitMaker => push(&mut ps, &mut n, "type", Val::Text(b"LIMIT_MAKER")),
-    }
+    push_type(&mut ps, &mut n, o)?;
     push(&mut ps, &mut n, "price", Val::Units(o.price_ticks, o.tick));
     push(&mut ps, &mut n, "quantity", Val::Units(o.qty_lots, o.lot));
     push(
@@ -374,18 +350,7 @@ pub fn encode_cancel_replace(
         "side",
         Val::Text(new.side.as_str().as_bytes()),
     );
-    match new.order_type {
-        SpotOrderType::Limit => {
-            push(&mut ps, &mut n, "type", Val::Text(b"LIMIT"));
-            push(
-                &mut ps,
-                &mut n,
-                "timeInForce",
-                Val::Text(new.tif.as_bytes()),
-            );
-        }
-        SpotOrderType::LimitMaker => push(&mut ps, &mut n, "type", Val::Text(b"LIMIT_MAKER")),
-    }
+    push_type(&mut ps, &mut n, new)?;
     push(
         &mut ps,
         &mut n,
@@ -449,8 +414,8 @@ mod tests {
             request_id: 7,
             symbol: b"DOGEUSDT",
             side: Side::Buy,
-            order_type: SpotOrderType::Limit,
-            tif: SpotTif::Gtc,
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Gtc,
             price_ticks: 16_912,
             tick: Scale::parse("0.00001").unwrap(),
             qty_lots: 100,
@@ -516,7 +481,7 @@ mod tests {
         };
         let mut out = [0u8; 1024];
         let o = OrderPlace {
-            order_type: SpotOrderType::LimitMaker,
+            order_type: OrderType::LimitMaker,
             ..order()
         };
         let n = encode_order_place(&o, &auth, None, &mut out).unwrap();
@@ -564,6 +529,14 @@ mod tests {
         assert_eq!(
             encode_order_place(&order(), &auth, None, &mut small),
             Err(EncodeError::Overflow)
+        );
+        let gtx = OrderPlace {
+            tif: TimeInForce::Gtx,
+            ..order()
+        };
+        assert_eq!(
+            encode_order_place(&gtx, &auth, None, &mut out),
+            Err(EncodeError::Unsupported)
         );
         let bad = OrderPlace {
             client_prefix: b"bad prefix",

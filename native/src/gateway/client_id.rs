@@ -14,6 +14,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::model::decimal::write_u64;
 use crate::model::ClientOrderId;
 
 /// Ids handed out per persisted reservation.
@@ -117,25 +118,15 @@ pub fn write_binance_client_id(
     if !prefix.iter().all(ok) {
         return None;
     }
-    let mut digits = [0u8; 20];
-    let mut n = 0;
-    let mut v = id.0;
-    loop {
-        digits[n] = b'0' + (v % 10) as u8;
-        n += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
+    let mut scratch = [0u8; 20];
+    let digits = write_u64(id.0, &mut scratch);
+    let n = digits.len();
     let len = prefix.len() + n;
     if len > 36 {
         return None;
     }
     buf[..prefix.len()].copy_from_slice(prefix);
-    for k in 0..n {
-        buf[prefix.len() + k] = digits[n - 1 - k];
-    }
+    buf[prefix.len()..len].copy_from_slice(digits);
     Some(len)
 }
 

@@ -9,31 +9,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::model::order::{OrderType, TimeInForce};
 use crate::model::{Price, Qty, Side, UnixNanos};
-
-/// How long an order may live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeInForce {
-    /// Good till cancelled: the remainder rests.
-    Gtc,
-    /// Immediate or cancel: the remainder expires.
-    Ioc,
-    /// Fill or kill: all at once or nothing.
-    Fok,
-    /// Post-only (futures GTX): refused if it would take.
-    Gtx,
-}
-
-/// The order's type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrderKind {
-    /// A limit order with its time in force.
-    Limit,
-    /// Spot post-only: refused if it would take.
-    LimitMaker,
-    /// Takes liquidity up to its quantity at any price; the remainder expires.
-    Market,
-}
 
 /// Self-trade prevention mode (the taker's decides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +35,7 @@ pub struct NewOrder {
     /// Buy or sell.
     pub side: Side,
     /// Type.
-    pub kind: OrderKind,
+    pub kind: OrderType,
     /// Time in force (ignored for MARKET and LIMIT_MAKER).
     pub tif: TimeInForce,
     /// Limit price (ignored for MARKET).
@@ -306,7 +283,7 @@ impl MatchingEngine {
     /// Submits an order at time `now`, appending what happened to `out`.
     pub fn submit(&mut self, o: &NewOrder, now: UnixNanos, out: &mut Vec<MatchEvent>) {
         self.touched.clear();
-        if o.qty.lots() <= 0 || (o.kind != OrderKind::Market && o.price.ticks() <= 0) {
+        if o.qty.lots() <= 0 || (o.kind != OrderType::Market && o.price.ticks() <= 0) {
             out.push(MatchEvent::Rejected {
                 order_id: o.order_id,
                 reason: RejectReason::Invalid,
@@ -320,9 +297,9 @@ impl MatchingEngine {
             });
             return;
         }
-        let limit = (o.kind != OrderKind::Market).then_some(o.price);
-        let post_only = o.kind == OrderKind::LimitMaker
-            || (o.kind == OrderKind::Limit && o.tif == TimeInForce::Gtx);
+        let limit = (o.kind != OrderType::Market).then_some(o.price);
+        let post_only = o.kind == OrderType::LimitMaker
+            || (o.kind == OrderType::Limit && o.tif == TimeInForce::Gtx);
         if post_only
             && self
                 .best_opposite(o.side)
@@ -334,7 +311,7 @@ impl MatchingEngine {
             });
             return;
         }
-        let fok = o.kind == OrderKind::Limit && o.tif == TimeInForce::Fok;
+        let fok = o.kind == OrderType::Limit && o.tif == TimeInForce::Fok;
         if fok && self.available(o.side, limit, o.qty.lots()) < o.qty.lots() {
             out.push(MatchEvent::Expired {
                 order_id: o.order_id,
@@ -417,9 +394,9 @@ impl MatchingEngine {
             });
         }
         if leaves > 0 && !taker_expired {
-            let rests = o.kind != OrderKind::Market
+            let rests = o.kind != OrderType::Market
                 && matches!(o.tif, TimeInForce::Gtc | TimeInForce::Gtx)
-                || o.kind == OrderKind::LimitMaker;
+                || o.kind == OrderType::LimitMaker;
             if rests {
                 let level = self.book(o.side).entry(o.price).or_default();
                 level.orders.push_back(Resting {
@@ -505,7 +482,7 @@ mod tests {
             order_id: id,
             account,
             side,
-            kind: OrderKind::Limit,
+            kind: OrderType::Limit,
             tif,
             price: Price::from_ticks(px),
             qty: Qty::from_lots(qty),
@@ -612,7 +589,7 @@ mod tests {
         );
         ev.clear();
         let maker = NewOrder {
-            kind: OrderKind::LimitMaker,
+            kind: OrderType::LimitMaker,
             ..limit(5, 2, Side::Buy, 102, 1, TimeInForce::Gtc)
         };
         m.submit(&maker, T, &mut ev);
@@ -638,7 +615,7 @@ mod tests {
         );
         ev.clear();
         let mkt = NewOrder {
-            kind: OrderKind::Market,
+            kind: OrderType::Market,
             ..limit(7, 3, Side::Buy, 0, 9, TimeInForce::Gtc)
         };
         m.submit(&mkt, T, &mut ev);

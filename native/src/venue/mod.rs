@@ -4,6 +4,4 @@
 
 pub mod matching;
 
-pub use matching::{
-    MatchEvent, MatchingEngine, NewOrder, OrderKind, RejectReason, StpMode, TimeInForce,
-};
+pub use matching::{Levels, MatchEvent, MatchingEngine, NewOrder, RejectReason, StpMode};
