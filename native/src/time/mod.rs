@@ -8,6 +8,8 @@
 //! - [`calibration`]: the fixed-point tick→ns mapping, the least-squares fit, the slew;
 //! - [`seqlock`]: how new parameters reach readers without locks;
 //! - [`clock`]: [`Clock`], the one place the crate reads time, and its re-calibration;
+//! - [`source`]: [`TimeSource`], the role both [`Clock`] and the test double [`ManualClock`]
+//!   ([`manual_clock`]) play, for code that must run on either;
 //! - [`venue_offset`]: [`VenueClockOffset`], the venue clock versus ours from event timestamps;
 //! - [`latency`]: [`LatencyTracker`] and [`LatencyRecorder`], HDR histograms per pipeline stage.
 //!
@@ -18,9 +20,11 @@
 pub mod calibration;
 pub mod clock;
 pub mod latency;
+pub mod manual_clock;
 pub mod nanos;
 pub mod posix_clock;
 pub mod seqlock;
+pub mod source;
 pub mod tsc;
 pub mod venue_offset;
 
@@ -33,7 +37,9 @@ pub use latency::{
     encode_compressed, LatencyConfig, LatencyError, LatencyRecorder, LatencyTracker,
     PercentileTable,
 };
+pub use manual_clock::ManualClock;
 pub use nanos::MonoNanos;
+pub use source::TimeSource;
 pub use tsc::TscSupport;
 pub use venue_offset::{OffsetEstimate, VenueClockOffset};
 
