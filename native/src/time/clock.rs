@@ -12,11 +12,14 @@
 //! and slews (at most `max_slew_ppm`) towards the fit. The realtime timeline slews the same way but
 //! steps when `CLOCK_REALTIME` itself stepped (an NTP/PTP step larger than `realtime_step_ns`).
 //!
+//! Publishers (start-up, `calibrate`, the re-calibration thread) take a mutex among themselves, since
+//! a slew is computed from the published parameters; readers never see it.
+//!
 //! Must never: run calibration on the hot thread (it sleeps), or be bypassed — nothing else in the
 //! crate calls `Instant::now`/`SystemTime::now` (clippy enforces it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -167,6 +170,10 @@ pub struct Clock {
     support: TscSupport,
     config: ClockConfig,
     params: SeqLock<6>,
+    /// Serialises publishers (start-up, a `calibrate` call, the re-calibration thread): a slew is
+    /// computed from the published parameters, so read-slew-write must not interleave. Readers never
+    /// touch it.
+    publish_lock: Mutex<()>,
 }
 
 impl Clock {
@@ -219,6 +226,7 @@ impl Clock {
             support,
             config,
             params: SeqLock::new(params.to_words()),
+            publish_lock: Mutex::new(()),
         })
     }
 
@@ -388,6 +396,12 @@ impl Clock {
         realtime_target: TickMapping,
         stepped: bool,
     ) -> CalibrationReport {
+        // A poisoned lock only means another publisher panicked; the parameters are still whole
+        // (the seqlock write cannot be half-done), so carry on.
+        let _guard = self
+            .publish_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let first = self.generation() == 0;
         let old = self.params();
         let now = self.ticks_ordered();
@@ -716,6 +730,32 @@ mod tests {
             assert_eq!(report.generation, round + 2);
             assert!(!report.realtime_stepped);
         }
+    }
+
+    #[test]
+    fn concurrent_publishers_keep_monotonic_time_monotonic() {
+        let c = Arc::new(Clock::new(quick()).unwrap());
+        let g0 = c.generation();
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    for _ in 0..3 {
+                        c.calibrate(1_000_000, 4).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut last = c.now_mono();
+        while !writers.iter().all(std::thread::JoinHandle::is_finished) {
+            let m = c.now_mono();
+            assert!(m >= last, "{last:?} -> {m:?}");
+            last = m;
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!(c.generation(), g0 + 6);
     }
 
     #[test]
