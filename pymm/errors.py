@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InstrumentError", "PymmError", "ScaleError", "VenueRejectError"]
+__all__ = ["ConfigError", "InstrumentError", "JournalError", "PymmError", "ScaleError", "VenueRejectError"]
 
 try:
-    from pymm._native import InstrumentError, PymmError, ScaleError, VenueRejectError
+    from pymm._native import InstrumentError, JournalError, PymmError, ScaleError, VenueRejectError
 except ImportError:  # the package is importable (docs, pure-Python tools) before the core is built
 
     class PymmError(Exception):  # type: ignore[no-redef]
@@ -22,6 +22,9 @@ except ImportError:  # the package is importable (docs, pure-Python tools) befor
 
         code: int
         msg: str
+
+    class JournalError(PymmError):  # type: ignore[no-redef]
+        """The journal refused an operation, or found corruption."""
 
 
 class ConfigError(PymmError, ValueError):

@@ -11,7 +11,8 @@
 //! - [`venue`]: the simulated exchange (matching engine first);
 //! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches;
 //! - [`feed`]: venue decoders (Binance JSON), snapshot/diff book sync, replay of recordings;
-//! - [`book`]: L2 price-level books and their integrity checks.
+//! - [`book`]: L2 price-level books and their integrity checks;
+//! - [`journal`]: the append-only, hash-chained input journal (audit ledger, replay input).
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)
 //! gates the binding layer so `cargo test`, benches and fuzz targets need no libpython.
@@ -20,6 +21,7 @@ pub mod book;
 pub mod engine;
 pub mod feed;
 pub mod gateway;
+pub mod journal;
 pub mod model;
 pub mod net;
 pub mod quoter;

@@ -38,12 +38,32 @@ create_exception!(
     "The venue would reject the order; `.code` and `.msg` are the venue's error code and message."
 );
 
+create_exception!(
+    pymm._native,
+    JournalError,
+    PymmError,
+    "The journal refused an operation, or found corruption (the message names segment, offset, seq)."
+);
+
+impl From<crate::journal::JournalError> for PyErr {
+    fn from(e: crate::journal::JournalError) -> PyErr {
+        JournalError::new_err(e.to_string())
+    }
+}
+
+impl From<crate::journal::AppendError> for PyErr {
+    fn from(e: crate::journal::AppendError) -> PyErr {
+        JournalError::new_err(e.to_string())
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("PymmError", py.get_type::<PymmError>())?;
     m.add("ScaleError", py.get_type::<ScaleError>())?;
     m.add("InstrumentError", py.get_type::<InstrumentError>())?;
     m.add("VenueRejectError", py.get_type::<VenueRejectError>())?;
+    m.add("JournalError", py.get_type::<JournalError>())?;
     m.add("ClockError", py.get_type::<ClockError>())?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod engine;
 mod errors;
 mod feed;
+mod journal;
 mod model;
 mod time;
 
@@ -15,6 +16,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     engine::register(m)?;
+    journal::register(m)?;
     model::register(m)?;
     feed::register(m)?;
     time::register(m)?;
