@@ -39,6 +39,28 @@ def book(
     raise typer.Exit(code=_cargo_bin("book", args))
 
 
+@bench_cli.command()
+def clock(
+    *,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="~1.5 s: proves the harness, not the numbers")
+    ] = False,
+    seconds: Annotated[
+        float | None, typer.Option("--seconds", help="error-sampling time (default 12 s)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="also write clock.json and clock.hlog into this directory")
+    ] = None,
+) -> None:
+    """TSC read cost vs clock_gettime, and calibration error against the kernel clocks (JSON)."""
+    args = ["--quick"] if quick else []
+    if seconds is not None:
+        args += ["--seconds", str(seconds)]
+    if out is not None:
+        args += ["--out", str(out)]
+    raise typer.Exit(code=_cargo_bin("clock", args))
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``bench`` group to the root app."""
     app.add_typer(bench_cli)
