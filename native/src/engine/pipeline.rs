@@ -21,7 +21,7 @@ use crate::model::order::{OrderType, TimeInForce};
 use crate::model::{ClientOrderId, InstrumentId, Price, Qty, Scale, Side, UnixNanos};
 use crate::net::transport::TxTransport;
 use crate::net::websocket::{encode_frame, Opcode};
-use crate::quoter::{QuoteAction, QuoteParams, Quoter, Top};
+use crate::quoter::{QuoteAction, QuoteParams, Quoter, Top, QUOTE_PARAM_WORDS};
 use crate::risk::{OrderCheck, PreTradeRisk};
 
 /// Pipeline stages, for per-stage latency recording.
@@ -153,7 +153,7 @@ pub struct BinanceQuotingPipeline {
     sync: BookSync,
     quoter: Quoter,
     risk: PreTradeRisk,
-    params: ParamReader<QuoteParams>,
+    params: ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
     ids: IdRange,
     client_prefix: [u8; 8],
     client_prefix_len: usize,
@@ -169,7 +169,7 @@ impl BinanceQuotingPipeline {
     pub fn new(
         inst: PipelineInstrument,
         risk: PreTradeRisk,
-        params: ParamReader<QuoteParams>,
+        params: ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
         ids: IdRange,
         client_prefix: &[u8],
         mask: MaskGen,
@@ -292,7 +292,7 @@ impl BinanceQuotingPipeline {
             self.risk.set_reference(self.inst.id, mid, ts_recv);
         }
         clock.mark(Stage::Book);
-        let (params, _) = self.params.read();
+        let params = self.params.read();
         let inventory = self.risk.position(self.inst.id).unwrap_or(0);
         let actions = self.quoter.update(&params, &top, inventory, stale, ts_recv);
         clock.mark(Stage::Quote);
