@@ -41,6 +41,9 @@ pub enum Stage {
 }
 
 /// Receives stage boundaries (a no-op in production, a TSC recorder in benchmarks).
+///
+/// Marks come in time order; a stage may be marked several times per message (once per order), so
+/// a recorder should charge each interval since the previous mark to the stage being marked.
 pub trait StageClock {
     /// Marks the end of `stage`.
     fn mark(&mut self, stage: Stage);
@@ -300,9 +303,6 @@ impl BinanceQuotingPipeline {
         for action in actions.as_slice() {
             sent += self.act(*action, params.post_only != 0, ts_recv, now_ms, tx, clock)?;
         }
-        if sent > 0 {
-            clock.mark(Stage::Send);
-        }
         Ok(sent)
     }
 
@@ -427,6 +427,7 @@ impl BinanceQuotingPipeline {
         };
         clock.mark(Stage::Encode);
         let written = tx.send(&self.frame[..len])?;
+        clock.mark(Stage::Send);
         if written < len {
             self.stats.short_writes += 1;
         }
