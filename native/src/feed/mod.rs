@@ -1,0 +1,1 @@
+//! Feed handlers: wire decoders, framing, arbitration, gap recovery, stale gating, replay drivers.
