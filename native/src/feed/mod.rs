@@ -6,5 +6,8 @@ pub mod itch_encode;
 
 pub use decode_error::{DataError, DecodeError};
 pub mod arbiter;
+pub mod lobster;
+pub mod lobster_to_itch;
 pub mod moldudp64;
+pub mod replay_l3;
 pub mod stale_gate;
