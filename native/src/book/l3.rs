@@ -490,6 +490,19 @@ impl L3Book {
         self.auction = auction;
     }
 
+    /// Checks the touch now: a crossed or locked book is an [`IntegrityError::Crossed`] (counted, resync
+    /// requested). For feeds whose records are only consistent at event boundaries (Databento MBO:
+    /// an aggressive order is added before the fills that remove it, and only records flagged `LAST`
+    /// close an event), the driver keeps the book in auction mode and calls this at each boundary.
+    pub fn verify_uncrossed(&mut self) -> Result<(), IntegrityError> {
+        match (self.bids.best, self.asks.best) {
+            (Some(bid), Some(ask)) if bid >= ask => {
+                Err(self.refuse(IntegrityError::Crossed { bid, ask }))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the book is in an auction state.
     pub fn in_auction(&self) -> bool {
         self.auction

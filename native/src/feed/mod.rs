@@ -1,5 +1,6 @@
 //! Feed handlers: wire decoders, framing, arbitration, gap recovery, stale gating, replay drivers.
 
+pub mod dbn;
 pub mod decode_error;
 pub mod itch;
 pub mod itch_encode;
