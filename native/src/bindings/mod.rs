@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod l3;
 mod model;
 mod time;
 
@@ -12,6 +13,7 @@ mod time;
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    l3::register(m)?;
     model::register(m)?;
     time::register(m)?;
     Ok(())
