@@ -7,6 +7,7 @@ pub mod itch_encode;
 
 pub use decode_error::{DataError, DecodeError};
 pub mod arbiter;
+pub mod fuzz;
 pub mod lobster;
 pub mod lobster_to_itch;
 pub mod moldudp64;
