@@ -74,7 +74,7 @@ fn lossy_a_b_lines_with_rerequest_rebuild_the_same_book() {
         x ^= x << 17;
         x
     };
-    let mut line = |rnd: &mut dyn FnMut() -> u64| -> Vec<usize> {
+    let line = |rnd: &mut dyn FnMut() -> u64| -> Vec<usize> {
         let mut order: Vec<usize> = (0..pkts.len()).filter(|_| rnd() % 100 >= 5).collect();
         for i in 1..order.len() {
             if rnd() % 10 == 0 {
