@@ -275,8 +275,10 @@ impl SideLevels {
 
     #[inline]
     fn slot(&self, price: i64) -> Option<usize> {
-        let off = price.wrapping_sub(self.base);
-        (off >= 0 && (off as u64) < self.slots.len() as u64).then_some(off as usize)
+        match price.checked_sub(self.base) {
+            Some(off) if off >= 0 && (off as u64) < self.slots.len() as u64 => Some(off as usize),
+            _ => None,
+        }
     }
 
     #[inline]
@@ -346,7 +348,8 @@ impl SideLevels {
         let ladder = if price <= self.base {
             None
         } else {
-            let top = (price - self.base).min(self.slots.len() as i64) as usize; // exclusive
+            // exclusive; `price > base`, so the saturating difference is positive
+            let top = price.saturating_sub(self.base).min(self.slots.len() as i64) as usize;
             self.scan_down(top)
         };
         let over = match self.overflow.binary_search_by_key(&price, |e| e.0) {
@@ -747,6 +750,11 @@ impl L3Book {
             self.set_base(price);
         }
         let mut li = self.side(side).get(price);
+        if li != NIL && self.levels[li as usize].qty.checked_add(qty).is_none() {
+            return Err(IntegrityError::CapacityExceeded {
+                what: "level quantity",
+            });
+        }
         if li == NIL {
             li = self.new_level(side, price)?;
         }
@@ -791,9 +799,11 @@ impl L3Book {
     #[inline(never)]
     fn set_base(&mut self, price: i64) {
         self.based = true;
-        let half = (self.bids.slots.len() / 2) as i64;
-        self.bids.base = price.saturating_sub(half);
-        self.asks.base = price.saturating_sub(half);
+        let len = self.bids.slots.len() as i64;
+        // `base + slot` must not overflow for any slot: keep the window inside i64.
+        let base = price.saturating_sub(len / 2).min(i64::MAX - len);
+        self.bids.base = base;
+        self.asks.base = base;
     }
 
     #[inline]
@@ -1170,6 +1180,27 @@ mod tests {
             .unwrap();
         assert_eq!(b.best_bid().unwrap().price.ticks(), 10);
         assert!(b.stats().overflow_levels >= 2);
+        b.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn extreme_prices_and_sizes_do_not_overflow() {
+        let mut b = book();
+        b.set_auction(true);
+        b.apply(&ev(OrderAction::Add, 1, Side::Buy, i64::MAX, 1))
+            .unwrap();
+        b.apply(&ev(OrderAction::Add, 2, Side::Buy, i64::MIN, 1))
+            .unwrap();
+        b.apply(&ev(OrderAction::Add, 3, Side::Sell, i64::MIN + 1, i64::MAX))
+            .unwrap();
+        assert!(matches!(
+            b.apply(&ev(OrderAction::Add, 4, Side::Sell, i64::MIN + 1, 1)),
+            Err(IntegrityError::CapacityExceeded { .. })
+        ));
+        assert_eq!(tops(&b, Side::Buy), vec![(i64::MAX, 1), (i64::MIN, 1)]);
+        b.apply(&ev(OrderAction::Delete, 1, Side::Buy, 0, 0))
+            .unwrap();
+        assert_eq!(b.best_bid().unwrap().price.ticks(), i64::MIN);
         b.check_invariants().unwrap();
     }
 

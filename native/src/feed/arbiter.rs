@@ -205,7 +205,7 @@ impl Arbiter {
             }
             deliver(seq, msg);
             self.stats.delivered += 1;
-            self.next = seq + 1;
+            self.next = seq.saturating_add(1);
         }
     }
 
@@ -218,7 +218,7 @@ impl Arbiter {
             .iter()
             .any(|s| s.used && s.seq <= seq && end <= s.end)
         {
-            self.stats.duplicates += end - seq;
+            self.stats.duplicates += end.saturating_sub(seq);
             return self.check_gap(0);
         }
         match self.slots.iter_mut().find(|s| !s.used) {
@@ -267,7 +267,10 @@ impl Arbiter {
             .max(heartbeat_next);
         let hole_end = self.first_parked().unwrap_or(heartbeat_next);
         let full = self.parked == self.slots.len();
-        if heartbeat_next > self.next || full || furthest - self.next > self.config.window {
+        if heartbeat_next > self.next
+            || full
+            || furthest.saturating_sub(self.next) > self.config.window
+        {
             return self.report(hole_end);
         }
         None

@@ -147,7 +147,7 @@ impl<'a> Iterator for MoldMessages<'a> {
         self.at += 2 + len;
         self.left -= 1;
         let seq = self.seq;
-        self.seq += 1;
+        self.seq = self.seq.wrapping_add(1);
         Some((seq, msg))
     }
 }
