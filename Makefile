@@ -1,13 +1,16 @@
 # pymm's two entry points (see README): `make start` and `make test`.
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
+# Python trees that ruff checks (only those present: bench/ appears with the first benchmark).
+PY_TREES := $(wildcard pymm tests bench)
 CARGO ?= cargo
 export PYMM_DATA_DIR ?= $(abspath ../shared/data)
 
 .PHONY: install start test test-rust test-python lint coverage
 
 install:
-	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+	./scripts/install-system-packages
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev,ops]'
 
 start: install
 	pymm start
@@ -16,8 +19,8 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --workspace --all-targets --features python -- -D warnings
-	$(PYTHON) -m ruff check pymm tests bench
-	$(PYTHON) -m ruff format --check pymm tests bench
+	$(PYTHON) -m ruff check $(PY_TREES)
+	$(PYTHON) -m ruff format --check $(PY_TREES)
 
 test-rust:
 	$(CARGO) test --workspace

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "PymmError"]
+__all__ = ["ConfigError", "InstrumentError", "JournalError", "PymmError", "ScaleError", "VenueRejectError"]
 
 try:
-    from pymm._native import PymmError
+    from pymm._native import InstrumentError, JournalError, PymmError, ScaleError, VenueRejectError
 except ImportError:  # the package is importable (docs, pure-Python tools) before the core is built
 
     class PymmError(Exception):  # type: ignore[no-redef]
         """Base class of every pymm error."""
+
+    class ScaleError(PymmError):  # type: ignore[no-redef]
+        """A decimal was malformed, too precise for its scale, or off the instrument's grid."""
+
+    class InstrumentError(PymmError):  # type: ignore[no-redef]
+        """Instrument definitions were refused."""
+
+    class VenueRejectError(PymmError):  # type: ignore[no-redef]
+        """The venue would reject the order."""
+
+        code: int
+        msg: str
+
+    class JournalError(PymmError):  # type: ignore[no-redef]
+        """The journal refused an operation, or found corruption."""
 
 
 class ConfigError(PymmError, ValueError):

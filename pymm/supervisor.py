@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pymm.config import Config, parse_cores
+from pymm.errors import PymmError
+from pymm.instruments import describe, load_instrument
 
 __all__ = ["PartState", "StartReport", "native_version", "start", "status", "stop"]
 
@@ -80,6 +82,35 @@ def _check_cores(report: StartReport, cfg: Config, cores: str | None) -> None:
         report.add("cores", PartState.READY, f"{list(wanted)}")
 
 
+def _load_instruments(report: StartReport, cfg: Config) -> None:
+    """Load every configured instrument through the native master; one line for all of them."""
+    lines = []
+    for ref in cfg.instruments:
+        try:
+            lines.append(describe(load_instrument(ref)))
+        except ImportError as e:
+            report.add("instruments", PartState.FAILED, f"native core not loaded ({e})")
+            return
+        except PymmError as e:
+            report.add("instruments", PartState.FAILED, f"{ref.market} {ref.symbol}: {e}")
+            return
+    report.add("instruments", PartState.READY, "; ".join(lines))
+
+
+def _check_host(report: StartReport) -> None:
+    """Grade the host like ``pymm doctor``; a trading-host shortfall is reported, not fatal here."""
+    from pymm.ops.doctor import Grade, collect
+
+    facts = collect()
+    fails = [f.name for f in facts if f.grade is Grade.FAIL]
+    warns = [f.name for f in facts if f.grade is Grade.WARN]
+    passed = len(facts) - len(fails) - len(warns)
+    detail = f"{passed} pass, {len(warns)} warn, {len(fails)} fail"
+    if fails:
+        detail += f" ({', '.join(fails)}): not a tuned trading host; see `pymm doctor`"
+    report.add("host", PartState.READY, detail)
+
+
 def start(cfg: Config, *, cores: str | None = None) -> StartReport:
     """Run every part that exists, in order, and report what is not built yet."""
     report = StartReport()
@@ -89,8 +120,10 @@ def start(cfg: Config, *, cores: str | None = None) -> StartReport:
         f"{len(cfg.venues)} venue(s), {len(cfg.instruments)} instrument(s)",
     )
     _check_cores(report, cfg, cores)
+    _check_host(report)
     nv = native_version()
     report.add("native core", PartState.FAILED if nv.startswith("not") else PartState.READY, nv)
+    _load_instruments(report, cfg)
     report.add("sim venue", PartState.MISSING, "issue #5: the simulated venue")
     report.add("engine", PartState.MISSING, "issue #6: quoter, risk, gateway")
     return report

@@ -1,36 +1,38 @@
-//! The feed hot path — MoldUDP64 framing, A/B arbitration, ITCH 5.0 decoding, L3 book apply — does not
-//! allocate after warm-up. A counting global allocator wraps the system one for this test binary.
-#![allow(unsafe_code)] // the GlobalAlloc impl below; listed in docs/dev/unsafe.md
+//! Decode + sync + book apply of recorded Binance messages allocates nothing after warm-up.
+//!
+//! A counting global allocator wraps the system one; the test warms the book up on the start of the
+//! USD-M capture (snapshot, buffer replay, first diffs), then counts allocations over the rest of the
+//! file: every depthUpdate applied, every bookTicker and trade decoded and converted onto the grid.
+//! One test per binary, so no other thread allocates meanwhile.
 
+use _native::book::L2Book;
+use _native::feed::binance::{self, Message};
+use _native::feed::{BookSync, SequenceRule, SyncEvent};
+use _native::model::{InstrumentId, Scale, UnixNanos};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Read;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use _native::book::{L3Book, L3Config};
-use _native::feed::arbiter::{Arbiter, ArbiterConfig, Line};
-use _native::feed::itch::{self, ItchHeader};
-use _native::feed::itch_encode as enc;
-use _native::feed::moldudp64::PacketWriter;
-use _native::model::{InstrumentId, Price, Side, UnixNanos};
 
 struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
-// guarantees hold; the counter is a relaxed atomic with no effect on the allocation itself.
+// SAFETY: defers every call to `System`, only counting; the layout contract is passed through.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on unchanged.
+        // SAFETY: same layout contract as our caller's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` through `alloc`/`realloc` above with `layout`.
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as for `dealloc`; `new_size` comes from the caller under `realloc`'s contract.
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -38,128 +40,83 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// A deterministic stream of ITCH packets: adds around a mid, then cancels, executions, deletes and
-/// replaces of resting orders (xorshift, fixed seed). Built before counting starts.
-fn packets(n_orders: u64) -> Vec<Vec<u8>> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut rnd = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let stock = enc::stock("TEST");
-    let mut out = Vec::new();
-    let mut live: Vec<(u64, Side, u32)> = Vec::new();
-    let mut seq = 1u64;
-    let mut next_ref = 1u64;
-    let mut m = [0u8; 64];
-    for i in 0..n_orders {
-        let mut buf = vec![0u8; 1400];
-        let mut w = PacketWriter::new(&mut buf, b"NOALLOC001", seq).unwrap();
-        let h = ItchHeader {
-            locate: 1,
-            tracking: 0,
-            timestamp: i,
-        };
-        for _ in 0..4 {
-            let r = rnd();
-            let len = if live.len() < 50 || r % 3 == 0 {
-                let side = if r & 8 == 0 { Side::Buy } else { Side::Sell };
-                let off = (r >> 8) % 40;
-                let px = match side {
-                    Side::Buy => 10_000 - 1 - off as i64,
-                    Side::Sell => 10_000 + 1 + off as i64,
-                };
-                let q = 1 + (r >> 20) as u32 % 500;
-                live.push((next_ref, side, q));
-                next_ref += 1;
-                enc::add_order(
-                    &mut m,
-                    h,
-                    next_ref - 1,
-                    side,
-                    q,
-                    stock,
-                    Price::from_ticks(px),
-                )
-            } else {
-                let k = (r >> 4) as usize % live.len();
-                let (id, side, q) = live[k];
-                match r % 4 {
-                    1 if q > 1 => {
-                        live[k].2 -= 1;
-                        enc::order_cancel(&mut m, h, id, 1)
-                    }
-                    2 => {
-                        live.swap_remove(k);
-                        enc::order_executed(&mut m, h, id, q, i)
-                    }
-                    3 => {
-                        live.swap_remove(k);
-                        let px = match side {
-                            Side::Buy => 9_990,
-                            Side::Sell => 10_010,
-                        };
-                        live.push((next_ref, side, q));
-                        next_ref += 1;
-                        enc::order_replace(&mut m, h, id, next_ref - 1, q, Price::from_ticks(px))
-                    }
-                    _ => {
-                        live.swap_remove(k);
-                        enc::order_delete(&mut m, h, id)
-                    }
-                }
-            }
-            .unwrap();
-            assert!(w.push(&m[..len]));
-        }
-        seq += u64::from(w.count());
-        let n = w.finish();
-        buf.truncate(n);
-        out.push(buf);
+fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("PYMM_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+        });
+    if dir.join("README.md").is_file() {
+        return Some(dir);
     }
-    out
+    let msg = format!(
+        "recorded data not found at {} (set PYMM_DATA_DIR)",
+        dir.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("skipped: {msg}");
+    None
 }
 
 #[test]
-fn feed_path_does_not_allocate_after_warm_up() {
-    let pkts = packets(20_000);
-    let mut book = L3Book::new(
-        InstrumentId(1),
-        L3Config {
-            max_orders: 1 << 16,
-            max_levels: 1 << 12,
-            ladder_len: 1 << 12,
-        },
-    );
-    let mut arb = Arbiter::new(1, ArbiterConfig::default());
-    let mut applied = 0u64;
-    let mut errors = 0u64;
-    let mut run = |pkts: &[Vec<u8>], book: &mut L3Book, arb: &mut Arbiter| {
-        for p in pkts {
-            // Both lines carry every packet; B's copies are duplicates.
-            for line in [Line::A, Line::B] {
-                let _ = arb.on_packet(line, p, &mut |seq, msg| {
-                    if let Ok(m) = itch::decode(msg) {
-                        if let Some(ev) = m.order_event(UnixNanos(0), seq, UnixNanos(0)) {
-                            match book.apply(&ev) {
-                                Ok(_) => applied += 1,
-                                Err(_) => errors += 1,
-                            }
-                        }
-                    }
-                });
+fn decode_and_apply_allocate_nothing_after_warm_up() {
+    let Some(dir) = data_dir() else { return };
+    let raw =
+        std::fs::read(dir.join("binance_hftbacktest_btc_2024-08-08/usdm_btcusdt_20240808.gz"))
+            .unwrap();
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut text)
+        .unwrap();
+    let lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| &l[l.iter().position(|&c| c == b' ').unwrap() + 1..])
+        .collect();
+    let (ps, qs) = (Scale::parse("0.1").unwrap(), Scale::parse("0.001").unwrap());
+    let mut sync = BookSync::new(SequenceRule::Futures, ps, qs, L2Book::default());
+    let warm_up = 5_000;
+    let run = |msgs: &[&[u8]], sync: &mut BookSync| {
+        let mut applied = 0u64;
+        let mut others = 0u64;
+        for &m in msgs {
+            match binance::decode(m).unwrap().message {
+                Message::DepthUpdate(d) => {
+                    let ev = sync.on_depth_update(m, &d);
+                    assert!(
+                        matches!(
+                            ev,
+                            SyncEvent::Applied | SyncEvent::Buffered | SyncEvent::DroppedStale
+                        ),
+                        "{ev:?}"
+                    );
+                    applied += u64::from(ev == SyncEvent::Applied);
+                }
+                Message::DepthSnapshot(s) => {
+                    assert_eq!(sync.on_snapshot(&s), SyncEvent::SnapshotLoaded)
+                }
+                Message::BookTicker(bt) => {
+                    let touch = bt.to_touch(ps, qs).unwrap();
+                    others += u64::from(touch.0 .0.ticks() > 0);
+                }
+                Message::Trade(t) => {
+                    let tr = t.to_trade(InstrumentId(1), ps, qs, UnixNanos(0)).unwrap();
+                    others += u64::from(tr.qty.lots() > 0);
+                }
+                _ => {}
             }
         }
+        (applied, others)
     };
-    let (warm, rest) = pkts.split_at(1_000);
-    run(warm, &mut book, &mut arb);
+    run(&lines[..warm_up], &mut sync);
+    assert!(!sync.is_stale());
     let before = ALLOCS.load(Ordering::Relaxed);
-    run(rest, &mut book, &mut arb);
-    let after = ALLOCS.load(Ordering::Relaxed);
-    assert_eq!(errors, 0);
-    assert_eq!(applied, 80_000);
-    assert_eq!(arb.stats().duplicates, 80_000);
-    assert_eq!(after - before, 0, "allocations on the hot path");
+    let (applied, others) = run(&lines[warm_up..], &mut sync);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    assert!(applied > 5_000 && others > 80_000, "{applied} {others}");
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations over {applied} diffs and {others} other messages"
+    );
+    assert!(!sync.is_stale());
 }

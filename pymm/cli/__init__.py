@@ -7,7 +7,9 @@ import sys
 
 import typer
 
-from pymm.cli import doctor, run
+from pymm.cli import bench as bench_cli
+from pymm.cli import doctor, ledger, research, run
+from pymm.cli import replay as replay_cli
 from pymm.errors import PymmError
 
 __all__ = ["app", "main"]
@@ -21,6 +23,10 @@ app = typer.Typer(
 )
 run.register(app)
 doctor.register(app)
+ledger.register(app)
+research.register(app)
+replay_cli.register(app)
+bench_cli.register(app)
 
 
 def main() -> None:

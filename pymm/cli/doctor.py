@@ -1,14 +1,75 @@
-"""``pymm doctor``: grade this host for trading."""
+"""``pymm doctor [--json] [--against HOST.yml] [--strict]``: grade this host for trading.
+
+Exit codes: 0 after a report, whatever it says; with ``--strict``, 1 when any fact is ``fail`` or any
+setting of the host description drifted; 2 when the host description cannot be read or is invalid.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from pymm.ops import doctor as ops_doctor
+from pymm.ops.doctor import Grade
+from pymm.ops.host import DriftStatus, HostDescriptionError, compare, load_host
+from pymm.ops.probe import Probe
 
-def doctor() -> None:
+_MARK = {Grade.PASS: "PASS", Grade.WARN: "WARN", Grade.FAIL: "FAIL"}
+
+
+def doctor(
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option(help="host description (hw/hosts/*.yml) to compare the live host with; lists drift"),
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="exit 1 when any fact fails or any setting drifted")] = False,
+) -> None:
     """Inspect the host and grade each fact pass/warn/fail for a trading host."""
-    typer.echo("pymm doctor: not built yet")
-    raise typer.Exit(code=1)
+    probe = Probe()
+    drift = None
+    if against is not None:
+        try:
+            host = load_host(against)
+        except HostDescriptionError as e:
+            if os.environ.get("PYMM_DEBUG") == "1":
+                raise
+            print(f"pymm doctor: {e}", file=sys.stderr)
+            raise typer.Exit(code=2) from None
+        drift = compare(host, probe)
+    facts = ops_doctor.collect(probe)
+    counts = {g.value: sum(f.grade is g for f in facts) for g in Grade}
+    drifted = [d for d in drift or [] if d.status is DriftStatus.DRIFT]
+    bad = counts[Grade.FAIL.value] > 0 or bool(drifted)
+
+    if as_json:
+        doc: dict[str, Any] = {
+            "facts": ops_doctor.facts_json(facts),
+            "summary": counts,
+            "against": str(against) if against else None,
+            "drift": [json.loads(d.model_dump_json()) for d in drift] if drift is not None else None,
+        }
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        typer.echo("pymm doctor")
+        for f in facts:
+            typer.echo(f"  {_MARK[f.grade]}  {f.name:<14} {f.detail}")
+            if f.fix:
+                typer.echo(f"        {'':<14} fix: {f.fix}")
+        typer.echo(f"  {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
+        if drift is not None:
+            typer.echo(f"drift against {against}")
+            for d in drifted:
+                typer.echo(f"  DRIFT {d.key}: expected {d.expected}; live {d.actual}")
+            typer.echo(f"  {len(drifted)} drifted, {len(drift) - len(drifted)} as described")
+    if strict and bad:
+        raise typer.Exit(code=1)
 
 
 def register(app: typer.Typer) -> None:

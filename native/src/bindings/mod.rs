@@ -2,7 +2,10 @@
 
 use pyo3::prelude::*;
 
+mod engine;
 mod errors;
+mod feed;
+mod journal;
 mod l3;
 mod model;
 mod time;
@@ -13,8 +16,11 @@ mod time;
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    engine::register(m)?;
+    journal::register(m)?;
     l3::register(m)?;
     model::register(m)?;
+    feed::register(m)?;
     time::register(m)?;
     Ok(())
 }

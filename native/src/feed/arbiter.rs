@@ -8,8 +8,8 @@
 //! no slot is free) the arbiter reports a [`Gap`] for the re-request client. No allocation after
 //! [`Arbiter::new`], no lock, no logging.
 
-use super::decode_error::DecodeError;
 use super::moldudp64::{MoldPacket, PacketKind};
+use super::wire_error::WireError;
 
 /// Where a packet came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +145,7 @@ impl Arbiter {
         line: Line,
         datagram: &[u8],
         deliver: &mut impl FnMut(u64, &[u8]),
-    ) -> Result<Option<Gap>, DecodeError> {
+    ) -> Result<Option<Gap>, WireError> {
         let p = match MoldPacket::parse(datagram) {
             Ok(p) => p,
             Err(e) => {

@@ -15,7 +15,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::decode_error::{DataError, DecodeError};
+use super::wire_error::{DataError, WireError};
 use crate::model::{InstrumentId, OrderAction, OrderEvent, OrderRef, Price, Qty, Side, UnixNanos};
 
 /// `rtype` of an MBO record.
@@ -97,8 +97,8 @@ pub struct MboRecord {
 
 #[cold]
 #[inline(never)]
-fn truncated(what: &'static str, need: usize, have: usize) -> DecodeError {
-    DecodeError::Truncated { what, need, have }
+fn truncated(what: &'static str, need: usize, have: usize) -> WireError {
+    WireError::Truncated { what, need, have }
 }
 
 fn le<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
@@ -108,19 +108,19 @@ fn le<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 }
 
 /// Parses the metadata header at the start of an uncompressed DBN stream.
-pub fn decode_metadata(b: &[u8]) -> Result<DbnMetadata, DecodeError> {
+pub fn decode_metadata(b: &[u8]) -> Result<DbnMetadata, WireError> {
     if b.len() < 8 {
         return Err(truncated("DBN prefix", 8, b.len()));
     }
     if &b[..3] != b"DBN" {
-        return Err(DecodeError::BadField {
+        return Err(WireError::BadField {
             what: "DBN magic",
             value: u64::from(u32::from_le_bytes(le(b, 0))),
         });
     }
     let version = b[3];
     if !(1..=3).contains(&version) {
-        return Err(DecodeError::BadField {
+        return Err(WireError::BadField {
             what: "DBN version",
             value: u64::from(version),
         });
@@ -170,13 +170,13 @@ pub fn decode_metadata(b: &[u8]) -> Result<DbnMetadata, DecodeError> {
 /// # Hot path
 /// No allocation.
 #[inline]
-pub fn next_record(b: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
+pub fn next_record(b: &[u8]) -> Result<(u8, &[u8]), WireError> {
     if b.len() < 16 {
         return Err(truncated("DBN record header", 16, b.len()));
     }
     let len = usize::from(b[0]) * 4;
     if len < 16 {
-        return Err(DecodeError::BadField {
+        return Err(WireError::BadField {
             what: "DBN record length",
             value: len as u64,
         });
@@ -192,12 +192,12 @@ pub fn next_record(b: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
 /// # Hot path
 /// No allocation.
 #[inline]
-pub fn decode_mbo(rec: &[u8]) -> Result<MboRecord, DecodeError> {
+pub fn decode_mbo(rec: &[u8]) -> Result<MboRecord, WireError> {
     if rec.len() < MBO_LEN {
         return Err(truncated("DBN MBO record", MBO_LEN, rec.len()));
     }
     if rec[1] != RTYPE_MBO {
-        return Err(DecodeError::UnknownType { kind: rec[1] });
+        return Err(WireError::UnknownType { kind: rec[1] });
     }
     Ok(MboRecord {
         rtype: rec[1],
@@ -291,7 +291,7 @@ impl DbnFile {
     }
 
     /// Iterates over `(rtype, record bytes)`; a truncated tail yields one error and stops.
-    pub fn records(&self) -> impl Iterator<Item = Result<(u8, &[u8]), DecodeError>> {
+    pub fn records(&self) -> impl Iterator<Item = Result<(u8, &[u8]), WireError>> {
         let mut rest = &self.data[self.metadata.records_offset..];
         std::iter::from_fn(move || {
             if rest.is_empty() {
@@ -311,7 +311,7 @@ impl DbnFile {
     }
 
     /// All MBO records, in file order (other record types skipped).
-    pub fn mbo_records(&self) -> Result<Vec<MboRecord>, DecodeError> {
+    pub fn mbo_records(&self) -> Result<Vec<MboRecord>, WireError> {
         let mut out = Vec::new();
         for r in self.records() {
             let (t, rec) = r?;

@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets (`native/fuzz/fuzz_targets/*.rs`), here so `cargo test` replays the
-//! committed seeds through exactly the same code (`native/tests/fuzz_seeds.rs`). Each function must
+//! committed seeds through exactly the same code (`native/tests/fuzz_seeds_l3.rs`). Each function must
 //! return without panicking for every input; results are discarded.
 
 use super::arbiter::{Arbiter, ArbiterConfig, Line};

@@ -3,11 +3,11 @@
 //! (see `docs/protocols/itch.md`, which cites the section behind each rule).
 //!
 //! Runs on the pinned feed thread. Zero-copy over `&[u8]`: no allocation, no lock, no logging; a
-//! message of unknown type or too short is reported as a [`DecodeError`] for the caller to count and
+//! message of unknown type or too short is reported as a [`WireError`] for the caller to count and
 //! skip. All integers are big-endian; timestamps are 6-byte nanoseconds since midnight (spec §1.1);
 //! `Price(4)` fields have 4 implied decimals and decode to [`Price`] in units of 0.0001 (spec §3).
 
-use super::decode_error::DecodeError;
+use super::wire_error::WireError;
 use crate::model::UnixNanos;
 use crate::model::{InstrumentId, OrderAction, OrderEvent, OrderRef, Price, Qty, Side, Trade};
 
@@ -404,7 +404,7 @@ impl Rd<'_> {
 }
 
 #[inline]
-fn side_of(b: u8) -> Result<Side, DecodeError> {
+fn side_of(b: u8) -> Result<Side, WireError> {
     match b {
         b'B' => Ok(Side::Buy),
         b'S' => Ok(Side::Sell),
@@ -414,8 +414,8 @@ fn side_of(b: u8) -> Result<Side, DecodeError> {
 
 #[cold]
 #[inline(never)]
-fn bad_side(b: u8) -> DecodeError {
-    DecodeError::BadField {
+fn bad_side(b: u8) -> WireError {
+    WireError::BadField {
         what: "ITCH buy/sell indicator",
         value: u64::from(b),
     }
@@ -423,8 +423,8 @@ fn bad_side(b: u8) -> DecodeError {
 
 #[cold]
 #[inline(never)]
-fn truncated(need: usize, have: usize) -> DecodeError {
-    DecodeError::Truncated {
+fn truncated(need: usize, have: usize) -> WireError {
+    WireError::Truncated {
         what: "ITCH message",
         need,
         have,
@@ -437,12 +437,12 @@ fn truncated(need: usize, have: usize) -> DecodeError {
 /// # Hot path
 /// No allocation, no panic on any input (lengths are checked before reading).
 #[inline]
-pub fn decode(buf: &[u8]) -> Result<ItchMessage, DecodeError> {
+pub fn decode(buf: &[u8]) -> Result<ItchMessage, WireError> {
     let Some(&kind) = buf.first() else {
         return Err(truncated(1, 0));
     };
     let Some(len) = message_len(kind) else {
-        return Err(DecodeError::UnknownType { kind });
+        return Err(WireError::UnknownType { kind });
     };
     if buf.len() < len {
         return Err(truncated(len, buf.len()));
@@ -613,7 +613,7 @@ pub fn decode(buf: &[u8]) -> Result<ItchMessage, DecodeError> {
             upper_collar: r.price(),
         },
         // `message_len` returned Some only for the types above.
-        _ => return Err(DecodeError::UnknownType { kind }),
+        _ => return Err(WireError::UnknownType { kind }),
     })
 }
 
@@ -808,14 +808,14 @@ mod tests {
         assert_eq!(ev.ts_event, UnixNanos(1_012_345));
         assert!(decode(&m[..35]).is_err());
         m[19] = b'Z';
-        assert!(matches!(decode(&m), Err(DecodeError::BadField { .. })));
+        assert!(matches!(decode(&m), Err(WireError::BadField { .. })));
     }
 
     #[test]
     fn unknown_and_empty_are_errors() {
         assert_eq!(
             decode(&[b'z', 0]),
-            Err(DecodeError::UnknownType { kind: b'z' })
+            Err(WireError::UnknownType { kind: b'z' })
         );
         assert!(decode(&[]).is_err());
     }

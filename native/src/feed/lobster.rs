@@ -38,8 +38,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::decode_error::DataError;
-use crate::book::{IntegrityError, L3Book, L3Config, LevelView};
+use super::wire_error::DataError;
+use crate::book::l3::IntegrityError;
+use crate::book::{L3Book, L3Config, LevelView};
 use crate::model::{InstrumentId, OrderAction, OrderEvent, OrderRef, Price, Qty, Side, UnixNanos};
 
 /// First synthetic order id (LOBSTER ids are Nasdaq order reference numbers, far below 2^48).

@@ -20,11 +20,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::decode_error::DataError;
 use super::itch::{ItchHeader, Stock};
 use super::itch_encode as enc;
 use super::lobster::{read_messages, read_orderbook, LobsterOp, LobsterReplayer, LobsterStats};
 use super::moldudp64::{encode_header, Session, END_OF_SESSION};
+use super::wire_error::DataError;
 use crate::book::L3Config;
 use crate::model::{InstrumentId, OrderAction};
 

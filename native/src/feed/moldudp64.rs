@@ -12,7 +12,7 @@
 //! - end of session: count 0xFFFF, sequence = the next sequence number (no blocks follow);
 //! - request (client → re-request server), 20 bytes: session, first sequence wanted, count wanted.
 
-use super::decode_error::DecodeError;
+use super::wire_error::WireError;
 
 /// Length of the downstream and request headers.
 pub const HEADER_LEN: usize = 20;
@@ -49,8 +49,8 @@ pub struct MoldPacket<'a> {
 
 #[cold]
 #[inline(never)]
-fn truncated(what: &'static str, need: usize, have: usize) -> DecodeError {
-    DecodeError::Truncated { what, need, have }
+fn truncated(what: &'static str, need: usize, have: usize) -> WireError {
+    WireError::Truncated { what, need, have }
 }
 
 impl<'a> MoldPacket<'a> {
@@ -59,7 +59,7 @@ impl<'a> MoldPacket<'a> {
     /// # Hot path
     /// No allocation; O(count) to validate the block lengths.
     #[inline]
-    pub fn parse(buf: &'a [u8]) -> Result<Self, DecodeError> {
+    pub fn parse(buf: &'a [u8]) -> Result<Self, WireError> {
         if buf.len() < HEADER_LEN {
             return Err(truncated("MoldUDP64 header", HEADER_LEN, buf.len()));
         }
@@ -231,7 +231,7 @@ impl Request {
     }
 
     /// Parses a request packet (the re-request server side).
-    pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+    pub fn parse(buf: &[u8]) -> Result<Self, WireError> {
         if buf.len() < HEADER_LEN {
             return Err(truncated("MoldUDP64 request", HEADER_LEN, buf.len()));
         }

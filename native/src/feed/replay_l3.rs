@@ -12,11 +12,12 @@ use serde::Serialize;
 
 use super::arbiter::{Arbiter, ArbiterConfig, Line};
 use super::dbn::{DbnFile, FLAG_LAST, RTYPE_MBO};
-use super::decode_error::DataError;
 use super::itch::{self, ItchMessage};
 use super::lobster::{read_messages, read_orderbook, LobsterBook, LobsterReplayer};
 use super::lobster_to_itch::datagrams;
-use crate::book::{IntegrityError, L3Book, L3Config, LevelView};
+use super::wire_error::DataError;
+use crate::book::l3::IntegrityError;
+use crate::book::{L3Book, L3Config, LevelView};
 use crate::model::{decimal::format_fixed, InstrumentId, Scale, Side, UnixNanos};
 
 /// Best bid and ask of one instrument at the end of a replay, as decimal strings.

@@ -169,6 +169,21 @@ pub fn write_fixed(value: i64, exp: u8, buf: &mut [u8; MAX_FIXED_LEN]) -> usize 
     out
 }
 
+/// Writes `v` in decimal into `out`; returns the digits as a sub-slice (no allocation).
+#[inline]
+pub fn write_u64(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &out[i..]
+}
+
 /// [`write_fixed`] into a new `String` (off the hot path).
 pub fn format_fixed(value: i64, exp: u8) -> String {
     let mut buf = [0u8; MAX_FIXED_LEN];
@@ -182,6 +197,93 @@ pub fn significant_decimals(s: &str) -> u8 {
     match s.split_once('.') {
         Some((_, frac)) => frac.trim_end_matches('0').len().min(usize::from(u8::MAX)) as u8,
         None => 0,
+    }
+}
+
+/// An exact decimal `raw × 10^-exp`, for venue values that are not on an instrument's grid: filter
+/// bounds, percent-price multipliers, reference prices, fees.
+///
+/// Invariant: `exp <= 18` and the representation is normalized (no trailing zero digit while
+/// `exp > 0`), so the derived equality is value equality.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Decimal {
+    raw: i64,
+    exp: u8,
+}
+
+impl Decimal {
+    /// Zero.
+    pub const ZERO: Decimal = Decimal { raw: 0, exp: 0 };
+
+    /// `raw × 10^-exp`, normalized.
+    pub fn new(raw: i64, exp: u8) -> Result<Self, DecimalError> {
+        if exp > MAX_EXP {
+            return Err(DecimalError::BadExponent { exp });
+        }
+        Ok(Self::normalized(raw, exp))
+    }
+
+    const fn normalized(mut raw: i64, mut exp: u8) -> Self {
+        while exp > 0 && raw % 10 == 0 {
+            raw /= 10;
+            exp -= 1;
+        }
+        Self { raw, exp }
+    }
+
+    /// Parses a venue decimal string exactly, at the fewest places that hold it ("0.00100" is
+    /// `1 × 10^-3`). More than 18 significant places is refused.
+    pub fn parse(text: &str) -> Result<Self, DecimalError> {
+        let exp = significant_decimals(text);
+        if exp > MAX_EXP {
+            return Err(DecimalError::NotRepresentable {
+                text: text.to_owned(),
+                exp: MAX_EXP,
+            });
+        }
+        Ok(Self::normalized(parse_fixed(text.as_bytes(), exp)?, exp))
+    }
+
+    /// The raw integer (in `10^-exp` units).
+    pub const fn raw(self) -> i64 {
+        self.raw
+    }
+
+    /// The number of decimal places (the fewest that hold the value).
+    pub const fn exp(self) -> u8 {
+        self.exp
+    }
+
+    /// Whether the value is zero.
+    pub const fn is_zero(self) -> bool {
+        self.raw == 0
+    }
+
+    /// Whether the value is below zero.
+    pub const fn is_negative(self) -> bool {
+        self.raw < 0
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Both raws fit an i64 and the exponent gap is at most 18: the scaled values fit an i128.
+        let e = self.exp.max(other.exp);
+        let a = i128::from(self.raw) * i128::from(POW10[usize::from(e - self.exp)]);
+        let b = i128::from(other.raw) * i128::from(POW10[usize::from(e - other.exp)]);
+        a.cmp(&b)
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_fixed(self.raw, self.exp))
     }
 }
 
@@ -243,6 +345,14 @@ mod tests {
     }
 
     #[test]
+    fn writes_u64_digits() {
+        let mut b = [0u8; 20];
+        assert_eq!(write_u64(0, &mut b), b"0");
+        assert_eq!(write_u64(12_345, &mut b), b"12345");
+        assert_eq!(write_u64(u64::MAX, &mut b), b"18446744073709551615");
+    }
+
+    #[test]
     fn formats_with_exact_places() {
         assert_eq!(format_fixed(1000, 8), "0.00001000");
         assert_eq!(format_fixed(-5, 1), "-0.5");
@@ -252,6 +362,20 @@ mod tests {
         assert_eq!(format_fixed(i64::MAX, 0), "9223372036854775807");
         assert_eq!(significant_decimals("0.00100"), 3);
         assert_eq!(significant_decimals("10"), 0);
+    }
+
+    #[test]
+    fn decimal_values_are_normalized_and_ordered() {
+        let a = Decimal::parse("0.00100").unwrap();
+        assert_eq!((a.raw(), a.exp()), (1, 3));
+        assert_eq!(a, Decimal::new(1000, 6).unwrap());
+        assert_eq!(a.to_string(), "0.001");
+        assert_eq!(Decimal::parse("5").unwrap().to_string(), "5");
+        assert_eq!(Decimal::parse("0.00000000").unwrap(), Decimal::ZERO);
+        assert!(Decimal::parse("0.2").unwrap() < Decimal::parse("0.21").unwrap());
+        assert!(Decimal::parse("-1").unwrap().is_negative());
+        assert!(Decimal::parse("0.0000000000000000001").is_err());
+        assert!(Decimal::new(1, 19).is_err());
     }
 
     proptest! {
@@ -284,6 +408,17 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(s in proptest::collection::vec(any::<u8>(), 0..32), exp in 0u8..=20) {
             let _ = parse_fixed(&s, exp);
+        }
+
+        /// Decimal order agrees with exact rational order (cross-multiplied in i128).
+        #[test]
+        fn decimal_order_is_exact(a in any::<i64>(), ea in 0u8..=18, b in any::<i64>(), eb in 0u8..=18) {
+            let (x, y) = (Decimal::new(a, ea).unwrap(), Decimal::new(b, eb).unwrap());
+            let e = ea.max(eb);
+            let ax = i128::from(a) * i128::from(POW10[usize::from(e - ea)]);
+            let by = i128::from(b) * i128::from(POW10[usize::from(e - eb)]);
+            prop_assert_eq!(x.cmp(&y), ax.cmp(&by));
+            prop_assert_eq!(Decimal::parse(&x.to_string()), Ok(x));
         }
     }
 }

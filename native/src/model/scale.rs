@@ -2,7 +2,7 @@
 //! venue decimal strings and whole increments.
 
 use super::decimal::{
-    format_fixed, parse_fixed, write_fixed, DecimalError, MAX_EXP, MAX_FIXED_LEN, POW10,
+    format_fixed, parse_fixed, write_fixed, Decimal, DecimalError, MAX_EXP, MAX_FIXED_LEN, POW10,
 };
 
 /// An increment `mantissa × 10^-exp` (e.g. tick size "0.00001" is `1 × 10^-5`, "0.5" is `5 × 10^-1`).
@@ -105,6 +105,30 @@ impl Scale {
     }
 }
 
+impl Scale {
+    /// The increment itself as an exact [`Decimal`].
+    pub fn to_decimal(self) -> Decimal {
+        // Invariant: exp <= MAX_EXP (checked by every constructor), so `new` cannot fail; the
+        // fallback is never taken.
+        Decimal::new(self.mantissa, self.exp).unwrap_or(Decimal::ZERO)
+    }
+
+    /// `units` increments as an exact [`Decimal`]; `None` when `units × mantissa` overflows an i64.
+    pub fn units_to_decimal(self, units: i64) -> Option<Decimal> {
+        let raw = units.checked_mul(self.mantissa)?;
+        Decimal::new(raw, self.exp).ok()
+    }
+
+    /// The whole number of increments in `value`, or `None` when `value` is off this grid (or the
+    /// count overflows an i64). Exact: no rounding.
+    pub fn units_of(self, value: Decimal) -> Option<i64> {
+        // `value` is normalized: a nonzero digit past `self.exp` means it is off the grid.
+        let shift = self.exp.checked_sub(value.exp())?;
+        let raw = value.raw().checked_mul(POW10[usize::from(shift)])?;
+        (raw % self.mantissa == 0).then_some(raw / self.mantissa)
+    }
+}
+
 impl std::fmt::Display for Scale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&format_fixed(self.mantissa, self.exp))
@@ -149,12 +173,35 @@ mod tests {
         assert!((tick.to_f64(16912) - 0.16912).abs() < 1e-12);
     }
 
+    #[test]
+    fn decimals_on_and_off_the_grid() {
+        let half = Scale::parse("0.5").unwrap();
+        assert_eq!(half.to_decimal().to_string(), "0.5");
+        assert_eq!(half.units_of(Decimal::parse("101.5").unwrap()), Some(203));
+        assert_eq!(half.units_of(Decimal::parse("101.3").unwrap()), None);
+        assert_eq!(half.units_of(Decimal::parse("101.55").unwrap()), None);
+        assert_eq!(half.units_of(Decimal::parse("7").unwrap()), Some(14));
+        assert_eq!(
+            half.units_to_decimal(203),
+            Some(Decimal::parse("101.5").unwrap())
+        );
+        assert_eq!(half.units_to_decimal(i64::MAX), None);
+    }
+
     proptest! {
         #[test]
         fn units_round_trip(units in -1_000_000_000_000i64..1_000_000_000_000, m in 1i64..100, exp in 0u8..=8) {
             let s = Scale::new(m, exp).unwrap();
             let text = s.format_units(units);
             prop_assert_eq!(s.parse_units(text.as_bytes()), Ok(units));
+        }
+
+        /// `units_of` inverts `units_to_decimal` for every on-grid value.
+        #[test]
+        fn decimal_units_round_trip(units in -1_000_000_000_000i64..1_000_000_000_000, m in 1i64..100, exp in 0u8..=8) {
+            let s = Scale::new(m, exp).unwrap();
+            let d = s.units_to_decimal(units).unwrap();
+            prop_assert_eq!(s.units_of(d), Some(units));
         }
     }
 }

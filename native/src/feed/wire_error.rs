@@ -1,9 +1,10 @@
-//! [`DecodeError`]: why a wire message or packet was refused. `Copy` and allocation-free, because the
-//! hot path counts and drops bad input instead of raising.
+//! [`WireError`]: why a binary wire message (ITCH 5.0, MoldUDP64, DBN) was refused, and
+//! [`DataError`] for recorded files. `WireError` is `Copy` and allocation-free, because the hot path
+//! counts and drops bad input instead of raising. (To be folded into `feed::DecodeError`.)
 
 /// A wire-format decoding failure (ITCH 5.0, MoldUDP64, DBN records).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
+pub enum WireError {
     /// Fewer bytes than the format needs.
     #[error("{what}: truncated, need {need} bytes, have {have}")]
     Truncated {
@@ -59,6 +60,6 @@ pub enum DataError {
         /// 0-based record number.
         record: u64,
         /// The decoding error.
-        source: DecodeError,
+        source: WireError,
     },
 }

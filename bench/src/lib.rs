@@ -1,0 +1,3 @@
+//! pymm benchmarks: shared measurement code for `benches/` and `src/bin/`.
+
+pub mod book_l2;

@@ -1,0 +1,6 @@
+//! The engine's plumbing: thread placement ([`affinity`]) and the parameter block ([`params`]) that
+//! Python writes and the hot thread reads. The thread layout and wiring land with the trading engine.
+
+pub mod affinity;
+pub mod events;
+pub mod params;

@@ -1,0 +1,14 @@
+//! Order entry: the order state machine (with UNKNOWN), client order ids unique forever, request
+//! signing, Binance WebSocket-API encoders, OUCH 4.2 over SoupBinTCP, and (as they land) sessions
+//! and rate-limit accounting.
+
+pub mod binance_ws;
+pub mod client_id;
+pub mod order_state;
+pub mod ouch;
+pub mod signing;
+pub mod soupbintcp;
+
+pub use client_id::ClientIdAllocator;
+pub use order_state::{transition, IllegalTransition, OrderEventKind, OrderState};
+pub use signing::{Signer, Verifier};

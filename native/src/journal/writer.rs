@@ -1,0 +1,671 @@
+//! The writer thread and the producer's [`JournalHandle`].
+//!
+//! The hot thread owns the handle: [`JournalHandle::append`] stamps the next seq on a `Copy` record
+//! and pushes it into an SPSC ring — no allocation, no lock, no syscall. The writer thread (core 5 in
+//! DESIGN §3) pops records, encodes frames into one reusable buffer, writes a batch per wake-up,
+//! rolls segments by size and calls `fdatasync` as the [`FsyncPolicy`] says. A full ring refuses the
+//! record and counts it in `dropped_full`: the engine stops quoting on it (a decision it cannot
+//! journal, it must not take).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use super::reader::open_for_append;
+use super::reader::Recovery;
+use super::record::{encode_frame, ChainHash, JournalRecord, MAX_RECORD_LEN};
+use super::segment::{FsyncPolicy, SegmentFile, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
+use super::JournalError;
+use crate::net::ring::{channel, Consumer, Producer};
+
+/// How a journal is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// When to `fdatasync`.
+    pub fsync: FsyncPolicy,
+    /// Roll to a new segment before one would grow past this many bytes.
+    pub segment_bytes: u64,
+    /// Records the ring between the hot thread and the writer holds (rounded up to a power of two).
+    pub ring_capacity: usize,
+    /// Bytes the writer encodes before it issues a `write`.
+    pub batch_bytes: usize,
+    /// How long the writer sleeps when the ring is empty (the producer never wakes it: no syscall).
+    pub idle_sleep: Duration,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            fsync: FsyncPolicy::default(),
+            segment_bytes: 64 << 20,
+            ring_capacity: 1 << 16,
+            batch_bytes: 256 << 10,
+            idle_sleep: Duration::from_micros(100),
+        }
+    }
+}
+
+impl JournalConfig {
+    /// Refuses values outside their ranges, naming the value.
+    pub fn validate(&self) -> Result<(), JournalError> {
+        let bad = |reason: String| Err(JournalError::Config { reason });
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return bad(format!(
+                "segment_bytes {} outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES}",
+                self.segment_bytes
+            ));
+        }
+        if !(2..=1 << 24).contains(&self.ring_capacity) {
+            return bad(format!(
+                "ring_capacity {} outside 2..=16777216",
+                self.ring_capacity
+            ));
+        }
+        if !(MAX_RECORD_LEN..=64 << 20).contains(&self.batch_bytes) {
+            return bad(format!(
+                "batch_bytes {} outside {MAX_RECORD_LEN}..=67108864",
+                self.batch_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why [`JournalHandle::append`] refused a record. None of these is retried by the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// The ring is full: the writer is behind. Counted in `dropped_full`.
+    #[error("journal ring full")]
+    Full,
+    /// The journal is closing or closed.
+    #[error("journal closed")]
+    Closed,
+    /// The writer thread stopped on an error (see [`JournalWriter::close`]).
+    #[error("journal writer failed")]
+    WriterFailed,
+}
+
+const RUNNING: u8 = 0;
+const CLOSING: u8 = 1;
+const FAILED: u8 = 2;
+
+#[derive(Default)]
+struct ProducerCounters {
+    /// Records accepted by `append`; written only by the producer.
+    appended: AtomicU64,
+    /// Records refused because the ring was full; written only by the producer.
+    dropped_full: AtomicU64,
+    /// Set once when the handle is dropped.
+    gone: AtomicBool,
+}
+
+#[derive(Default)]
+struct WriterCounters {
+    /// Records handed to `write`; written only by the writer.
+    written: AtomicU64,
+    /// Bytes handed to `write`, segment headers included.
+    bytes: AtomicU64,
+    /// `fdatasync` calls.
+    fsyncs: AtomicU64,
+    /// Segments created.
+    segments_created: AtomicU64,
+    /// The last seq handed to `write` (0: none).
+    written_seq: AtomicU64,
+    /// The last seq known to be on stable storage (0: none).
+    durable_seq: AtomicU64,
+}
+
+/// State shared by the handle, the writer thread and the writer's owner. Each side's counters sit
+/// on their own cache lines so the producer's stores never share a line with the writer's.
+#[derive(Default)]
+struct Shared {
+    state: CachePadded<AtomicU8>,
+    producer: CachePadded<ProducerCounters>,
+    writer: CachePadded<WriterCounters>,
+}
+
+/// A snapshot of a journal's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Records accepted by `append`.
+    pub appended: u64,
+    /// Records refused because the ring was full.
+    pub dropped_full: u64,
+    /// Records handed to `write`.
+    pub written: u64,
+    /// Bytes handed to `write`.
+    pub bytes_written: u64,
+    /// `fdatasync` calls.
+    pub fsyncs: u64,
+    /// Segments created by this writer.
+    pub segments_created: u64,
+    /// The last seq handed to `write` (0: none yet).
+    pub written_seq: u64,
+    /// The last seq on stable storage (0: none yet).
+    pub durable_seq: u64,
+}
+
+impl Shared {
+    fn stats(&self) -> JournalStats {
+        let p = &self.producer;
+        let w = &self.writer;
+        JournalStats {
+            appended: p.appended.load(Ordering::Relaxed),
+            dropped_full: p.dropped_full.load(Ordering::Relaxed),
+            written: w.written.load(Ordering::Relaxed),
+            bytes_written: w.bytes.load(Ordering::Relaxed),
+            fsyncs: w.fsyncs.load(Ordering::Relaxed),
+            segments_created: w.segments_created.load(Ordering::Relaxed),
+            written_seq: w.written_seq.load(Ordering::Relaxed),
+            durable_seq: w.durable_seq.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// The producer's end: owned by the one thread that sequences inputs.
+pub struct JournalHandle {
+    producer: Producer<JournalRecord>,
+    next_seq: u64,
+    appended: u64,
+    dropped_full: u64,
+    shared: Arc<Shared>,
+}
+
+impl JournalHandle {
+    /// Stamps `rec` with the next seq and hands it to the writer; returns that seq.
+    ///
+    /// # Hot path
+    /// No allocation, no lock, no syscall: one relaxed load of the journal state, a 128-byte copy
+    /// into the ring, two relaxed counter stores. A refused record does not consume a seq.
+    #[inline]
+    pub fn append(&mut self, mut rec: JournalRecord) -> Result<u64, AppendError> {
+        let state = self.shared.state.load(Ordering::Relaxed);
+        if state != RUNNING {
+            return Err(refused(state));
+        }
+        let seq = self.next_seq;
+        rec.seq = seq;
+        if self.producer.push(rec).is_err() {
+            return Err(self.full());
+        }
+        self.next_seq += 1;
+        self.appended += 1;
+        self.shared
+            .producer
+            .appended
+            .store(self.appended, Ordering::Relaxed);
+        Ok(seq)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn full(&mut self) -> AppendError {
+        self.dropped_full += 1;
+        self.shared
+            .producer
+            .dropped_full
+            .store(self.dropped_full, Ordering::Relaxed);
+        AppendError::Full
+    }
+
+    /// The seq the next accepted record gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Records accepted so far by this handle.
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
+    /// Records refused because the ring was full.
+    pub fn dropped_full(&self) -> u64 {
+        self.dropped_full
+    }
+
+    /// The highest seq on stable storage (0: none yet); an engine that must not act before its
+    /// input is durable compares against it.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.writer.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Ring slots free right now (a lower bound).
+    pub fn free_slots(&self) -> usize {
+        self.producer.free_slots()
+    }
+}
+
+#[cold]
+fn refused(state: u8) -> AppendError {
+    if state == FAILED {
+        AppendError::WriterFailed
+    } else {
+        AppendError::Closed
+    }
+}
+
+impl Drop for JournalHandle {
+    fn drop(&mut self) {
+        self.shared.producer.gone.store(true, Ordering::Release);
+    }
+}
+
+/// The writer thread's owner: stats, and a clean shutdown that flushes and fsyncs.
+pub struct JournalWriter {
+    thread: Option<JoinHandle<Result<(), JournalError>>>,
+    shared: Arc<Shared>,
+    dir: PathBuf,
+}
+
+impl JournalWriter {
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> JournalStats {
+        self.shared.stats()
+    }
+
+    /// Whether the writer thread stopped on an error.
+    pub fn has_failed(&self) -> bool {
+        self.shared.state.load(Ordering::Acquire) == FAILED
+    }
+
+    /// Stops accepting records, writes what the ring holds, fsyncs and joins the writer thread.
+    /// Call it after the producer is done: a record appended concurrently with `close` may be lost,
+    /// which shows as `appended > written` in the returned stats.
+    pub fn close(mut self) -> Result<JournalStats, JournalError> {
+        self.stop()?;
+        Ok(self.shared.stats())
+    }
+
+    fn stop(&mut self) -> Result<(), JournalError> {
+        let _ = self.shared.state.compare_exchange(
+            RUNNING,
+            CLOSING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        match self.thread.take() {
+            None => Ok(()),
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(JournalError::Writer {
+                    reason: "writer thread panicked".into(),
+                })
+            }),
+        }
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// An opened journal: the producer's handle, the writer's owner, and what recovery did.
+pub struct OpenJournal {
+    /// Give it to the thread that sequences inputs.
+    pub handle: JournalHandle,
+    /// Keep it where shutdown happens.
+    pub writer: JournalWriter,
+    /// What [`open_for_append`] found and repaired.
+    pub recovery: Recovery,
+}
+
+/// Opens (or creates) the journal in `dir` for appending: recovers the tail, then starts the writer
+/// thread. The first record gets `recovery.next_seq`.
+pub fn open(dir: &Path, cfg: JournalConfig) -> Result<OpenJournal, JournalError> {
+    cfg.validate()?;
+    let recovery = open_for_append(dir)?;
+    let seg = match &recovery.last {
+        Some(last) => Some(SegmentFile::open_append(
+            &last.info.path,
+            last.len,
+            last.records,
+        )?),
+        None => None,
+    };
+    let (producer, consumer) = channel(cfg.ring_capacity);
+    let shared = Arc::new(Shared::default());
+    let last_seq = recovery.next_seq - 1;
+    shared.writer.written_seq.store(last_seq, Ordering::Relaxed);
+    shared.writer.durable_seq.store(last_seq, Ordering::Relaxed);
+    let mut w = WriterThread {
+        dir: dir.to_path_buf(),
+        cfg,
+        consumer,
+        shared: Arc::clone(&shared),
+        seg,
+        chain: recovery.head,
+        buf: Vec::with_capacity(cfg.batch_bytes + MAX_RECORD_LEN),
+        scratch: Vec::with_capacity(MAX_RECORD_LEN + 8),
+        buffered: 0,
+        buffered_seq: last_seq,
+        unsynced: 0,
+        last_sync: writer_clock(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("pymm-journal".into())
+        .spawn(move || {
+            let r = w.run();
+            if r.is_err() {
+                w.shared.state.store(FAILED, Ordering::Release);
+            }
+            r
+        })
+        .map_err(|e| JournalError::io("spawn writer for", dir, e))?;
+    Ok(OpenJournal {
+        handle: JournalHandle {
+            producer,
+            next_seq: recovery.next_seq,
+            appended: 0,
+            dropped_full: 0,
+            shared: Arc::clone(&shared),
+        },
+        writer: JournalWriter {
+            thread: Some(thread),
+            shared,
+            dir: dir.to_path_buf(),
+        },
+        recovery,
+    })
+}
+
+/// The writer thread's clock: it paces `FsyncPolicy::EveryMs` and nothing else (no decision and no
+/// record ever sees it), so the monotonic clock is the right one here.
+#[allow(clippy::disallowed_methods)]
+fn writer_clock() -> Instant {
+    Instant::now()
+}
+
+struct WriterThread {
+    dir: PathBuf,
+    cfg: JournalConfig,
+    consumer: Consumer<JournalRecord>,
+    shared: Arc<Shared>,
+    /// The open segment; `None` until the first record of an empty journal.
+    seg: Option<SegmentFile>,
+    /// The chain value after the last encoded record.
+    chain: ChainHash,
+    /// Encoded frames not yet written; reused, never shrunk.
+    buf: Vec<u8>,
+    /// Scratch for segment headers.
+    scratch: Vec<u8>,
+    /// Records in `buf`.
+    buffered: u64,
+    /// The seq of the last record encoded.
+    buffered_seq: u64,
+    /// Records written since the last sync.
+    unsynced: u64,
+    last_sync: Instant,
+}
+
+impl WriterThread {
+    fn run(&mut self) -> Result<(), JournalError> {
+        loop {
+            // Read the stop condition before draining: whatever was pushed before it was set is drained.
+            let stopping = self.shared.state.load(Ordering::Acquire) != RUNNING
+                || self.shared.producer.gone.load(Ordering::Acquire);
+            let n = self.drain()?;
+            if n > 0 {
+                continue;
+            }
+            if stopping {
+                if self.unsynced > 0 {
+                    self.sync()?;
+                }
+                return Ok(());
+            }
+            if let (Some(interval), true) = (self.cfg.fsync.interval(), self.unsynced > 0) {
+                if self.last_sync.elapsed() >= interval {
+                    self.sync()?;
+                }
+            }
+            std::thread::sleep(self.cfg.idle_sleep);
+        }
+    }
+
+    /// Pops until the ring is empty, writing a batch whenever `batch_bytes` are encoded.
+    fn drain(&mut self) -> Result<u64, JournalError> {
+        let mut n = 0;
+        while let Some(rec) = self.consumer.pop() {
+            self.encode(&rec)?;
+            n += 1;
+            if self.buf.len() >= self.cfg.batch_bytes {
+                self.flush()?;
+            }
+        }
+        if !self.buf.is_empty() {
+            self.flush()?;
+        }
+        Ok(n)
+    }
+
+    fn encode(&mut self, rec: &JournalRecord) -> Result<(), JournalError> {
+        let size = super::record::HEADER_LEN + rec.payload().len() + super::record::TRAILER_LEN;
+        let roll = match &self.seg {
+            None => true,
+            Some(seg) => seg.is_full_for(size, self.cfg.segment_bytes),
+        };
+        if roll {
+            self.roll(rec)?;
+        }
+        if let Some(seg) = self.seg.as_mut() {
+            seg.reserve(size);
+        }
+        self.chain = encode_frame(&mut self.buf, rec, &self.chain);
+        self.buffered += 1;
+        self.buffered_seq = rec.seq;
+        Ok(())
+    }
+
+    #[cold]
+    fn roll(&mut self, first: &JournalRecord) -> Result<(), JournalError> {
+        if self.seg.is_some() {
+            // A closed segment is always synced (whatever the policy; one fsync per segment), so
+            // `durable_seq` only ever needs the open segment's sync to be true.
+            self.flush()?;
+            if self.unsynced > 0 {
+                self.sync()?;
+            }
+        }
+        let (seg, chain) = SegmentFile::create(
+            &self.dir,
+            first.seq,
+            &self.chain,
+            first.ts_recv,
+            &mut self.scratch,
+        )?;
+        let w = &self.shared.writer;
+        w.segments_created.fetch_add(1, Ordering::Relaxed);
+        w.bytes.fetch_add(seg.bytes(), Ordering::Relaxed);
+        self.seg = Some(seg);
+        self.chain = chain;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), JournalError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(seg) = self.seg.as_mut() else {
+            return Err(JournalError::Writer {
+                reason: "records buffered without an open segment".into(),
+            });
+        };
+        seg.write(&self.buf)?;
+        let w = &self.shared.writer;
+        w.written.fetch_add(self.buffered, Ordering::Relaxed);
+        w.bytes.fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+        w.written_seq.store(self.buffered_seq, Ordering::Relaxed);
+        self.unsynced += self.buffered;
+        self.buffered = 0;
+        self.buf.clear();
+        let due = match self.cfg.fsync {
+            FsyncPolicy::Never => false,
+            FsyncPolicy::Always => true,
+            FsyncPolicy::EveryN(n) => self.unsynced >= u64::from(n),
+            FsyncPolicy::EveryMs(ms) => {
+                self.last_sync.elapsed() >= Duration::from_millis(u64::from(ms))
+            }
+        };
+        if due {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), JournalError> {
+        if let Some(seg) = self.seg.as_mut() {
+            seg.sync()?;
+        }
+        let w = &self.shared.writer;
+        w.fsyncs.fetch_add(1, Ordering::Relaxed);
+        w.durable_seq
+            .store(w.written_seq.load(Ordering::Relaxed), Ordering::Release);
+        self.unsynced = 0;
+        self.last_sync = writer_clock();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::testing::{nth_record, read_all, small, with_seqs, write_all, TempDir};
+    use crate::journal::{list_segments_for_tests, verify};
+
+    #[test]
+    fn writes_rolls_and_reads_back() {
+        let dir = TempDir::new("roll");
+        let recs: Vec<_> = (0..200).map(nth_record).collect();
+        let stats = write_all(dir.path(), small(1024, FsyncPolicy::EveryN(7)), &recs);
+        assert_eq!(stats.appended, 200);
+        assert_eq!(stats.written, 200);
+        assert_eq!(stats.written_seq, 200);
+        assert_eq!(stats.durable_seq, 200, "close fsyncs whatever the policy");
+        assert!(stats.segments_created > 5, "{stats:?}");
+        assert_eq!(read_all(dir.path()), with_seqs(&recs, 1));
+        let segs = list_segments_for_tests(dir.path());
+        assert_eq!(segs.len() as u64, stats.segments_created);
+        for s in &segs {
+            assert!(std::fs::metadata(&s.path).unwrap().len() <= 1024);
+        }
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.records, report.last_seq), (200, Some(200)));
+    }
+
+    #[test]
+    fn reopening_continues_seq_and_chain() {
+        let dir = TempDir::new("reopen");
+        let a: Vec<_> = (0..30).map(nth_record).collect();
+        let b: Vec<_> = (30..70).map(nth_record).collect();
+        write_all(dir.path(), small(2048, FsyncPolicy::Never), &a);
+        let head_a = verify(dir.path()).unwrap().head_hash;
+        let j = open(dir.path(), small(2048, FsyncPolicy::Always)).unwrap();
+        assert_eq!(j.recovery.next_seq, 31);
+        assert_eq!(j.recovery.head, head_a);
+        assert_eq!(j.recovery.cut, None);
+        drop(j);
+        write_all(dir.path(), small(2048, FsyncPolicy::Always), &b);
+        let all: Vec<_> = a.iter().chain(&b).copied().collect();
+        assert_eq!(read_all(dir.path()), with_seqs(&all, 1));
+        assert!(verify(dir.path()).unwrap().is_intact());
+    }
+
+    #[test]
+    fn full_ring_refuses_and_counts_without_burning_a_seq() {
+        let dir = TempDir::new("full");
+        let cfg = JournalConfig {
+            ring_capacity: 2,
+            idle_sleep: Duration::from_millis(300),
+            ..small(4096, FsyncPolicy::Never)
+        };
+        let j = open(dir.path(), cfg).unwrap();
+        let mut h = j.handle;
+        // The writer drains once at start, then sleeps: let it get there.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(h.append(nth_record(0)), Ok(1));
+        assert_eq!(h.append(nth_record(1)), Ok(2));
+        assert_eq!(h.append(nth_record(2)), Err(AppendError::Full));
+        assert_eq!((h.dropped_full(), h.next_seq()), (1, 3));
+        let stats = j.writer.stats();
+        assert_eq!((stats.appended, stats.dropped_full), (2, 1));
+        let writer = j.writer;
+        let stats = writer.close().unwrap();
+        assert_eq!(stats.written, 2);
+        assert_eq!(h.append(nth_record(3)), Err(AppendError::Closed));
+        assert_eq!(read_all(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn every_ms_policy_syncs_while_idle() {
+        let dir = TempDir::new("everyms");
+        let j = open(dir.path(), small(4096, FsyncPolicy::EveryMs(1))).unwrap();
+        let mut h = j.handle;
+        h.append(nth_record(0)).unwrap();
+        let mut waited = 0;
+        while h.durable_seq() < 1 && waited < 5000 {
+            std::thread::sleep(Duration::from_millis(1));
+            waited += 1;
+        }
+        assert_eq!(h.durable_seq(), 1);
+        assert!(j.writer.stats().fsyncs >= 1);
+    }
+
+    #[test]
+    fn a_failed_writer_refuses_appends_and_close_reports_why() {
+        let dir = TempDir::new("fail");
+        let j = open(dir.path(), small(512, FsyncPolicy::Never)).unwrap();
+        let mut h = j.handle;
+        h.append(nth_record(0)).unwrap();
+        while j.writer.stats().written < 1 {
+            std::thread::yield_now();
+        }
+        // Pull the directory out from under the writer: the next rollover cannot create a segment.
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        let mut i = 1;
+        let refused = loop {
+            match h.append(nth_record(i)) {
+                Ok(_) | Err(AppendError::Full) => i += 1,
+                Err(e) => break e,
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(refused, AppendError::WriterFailed);
+        assert!(j.writer.has_failed());
+        assert!(matches!(j.writer.close(), Err(JournalError::Io { .. })));
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let dir = TempDir::new("cfg");
+        for cfg in [
+            JournalConfig {
+                segment_bytes: 10,
+                ..JournalConfig::default()
+            },
+            JournalConfig {
+                ring_capacity: 0,
+                ..JournalConfig::default()
+            },
+            JournalConfig {
+                batch_bytes: 1,
+                ..JournalConfig::default()
+            },
+        ] {
+            assert!(matches!(
+                open(dir.path(), cfg),
+                Err(JournalError::Config { .. })
+            ));
+        }
+    }
+}

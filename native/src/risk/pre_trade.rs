@@ -1,0 +1,750 @@
+//! Pre-trade risk for one venue session: every order passes here before it is encoded.
+//!
+//! Fail closed: an instrument without limits, a missing or stale reference price, or an arithmetic
+//! overflow denies the order. Orders count against limits from the moment they are accepted here
+//! (not when the venue acknowledges them), and an order whose fate is UNKNOWN stays reserved as if
+//! live until the gateway resolves it.
+//!
+//! # Hot path
+//! Runs on the session's pinned thread. All state is preallocated at construction (working orders
+//! in a fixed table per instrument, rings for duplicate and fill history); no allocation, no lock,
+//! no clock read (time comes in as the event's `now`).
+
+use crate::model::{notional, ClientOrderId, InstrumentId, Price, Qty, Side, UnixNanos};
+
+use super::deny::DenyReason;
+use super::limits::{RateLimits, RiskLimits};
+use super::token_bucket::TokenBucket;
+
+/// Most working orders tracked per instrument.
+pub const MAX_WORKING: usize = 64;
+const DUP_RING: usize = 16;
+const FILL_RING: usize = 256;
+
+/// A new order as risk sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderCheck {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// Our client order id (unique forever).
+    pub client_id: ClientOrderId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Limit price.
+    pub price: Price,
+    /// Quantity.
+    pub qty: Qty,
+}
+
+/// A working order's reservation state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// Sent, or acknowledged and resting.
+    Live,
+    /// Its fate is unknown (timeout, reset after send): reserved as live until resolved.
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Working {
+    id: ClientOrderId,
+    side: Side,
+    price: Price,
+    open: Qty,
+    state: Reservation,
+}
+
+const EMPTY_WORKING: Working = Working {
+    id: ClientOrderId(0),
+    side: Side::Buy,
+    price: Price::ZERO,
+    open: Qty::ZERO,
+    state: Reservation::Live,
+};
+
+#[derive(Clone, Copy, Debug)]
+struct Submitted {
+    side: Side,
+    price: Price,
+    qty: Qty,
+    at: UnixNanos,
+}
+
+/// Per-instrument risk state.
+#[derive(Clone, Debug)]
+struct InstrumentRisk {
+    limits: Option<RiskLimits>,
+    /// Signed position in lots (long positive).
+    position: i64,
+    working: [Working; MAX_WORKING],
+    n_working: usize,
+    reference: Option<(Price, UnixNanos)>,
+    recent: [Option<Submitted>; DUP_RING],
+    recent_next: usize,
+    fills: [UnixNanos; FILL_RING],
+    fills_next: usize,
+    fills_seen: u64,
+}
+
+impl InstrumentRisk {
+    fn new() -> Self {
+        Self {
+            limits: None,
+            position: 0,
+            working: [EMPTY_WORKING; MAX_WORKING],
+            n_working: 0,
+            reference: None,
+            recent: [None; DUP_RING],
+            recent_next: 0,
+            fills: [UnixNanos(0); FILL_RING],
+            fills_next: 0,
+            fills_seen: 0,
+        }
+    }
+
+    fn working(&self) -> &[Working] {
+        &self.working[..self.n_working]
+    }
+
+    fn find(&self, id: ClientOrderId) -> Option<usize> {
+        self.working().iter().position(|w| w.id == id)
+    }
+
+    /// (working buy lots, working sell lots), UNKNOWN included.
+    fn working_lots(&self) -> (i64, i64) {
+        self.working()
+            .iter()
+            .fold((0, 0), |(b, s), w| match w.side {
+                Side::Buy => (b + w.open.lots(), s),
+                Side::Sell => (b, s + w.open.lots()),
+            })
+    }
+
+    fn remove(&mut self, idx: usize) {
+        self.n_working -= 1;
+        self.working[idx] = self.working[self.n_working];
+    }
+}
+
+/// Counters of what risk decided (read by the metrics snapshotter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RiskStats {
+    /// Orders accepted.
+    pub accepted: u64,
+    /// Orders denied, all reasons.
+    pub denied: u64,
+    /// Cancels passed (cancels are never denied: refusing one only adds risk).
+    pub cancels: u64,
+    /// Lifecycle events naming an order risk does not know (a reconciliation signal).
+    pub unknown_order_events: u64,
+}
+
+/// Pre-trade risk for one venue session.
+#[derive(Clone, Debug)]
+pub struct PreTradeRisk {
+    instruments: Vec<InstrumentRisk>,
+    venue_orders: TokenBucket,
+    messages: TokenBucket,
+    killed: bool,
+    throttled: bool,
+    stats: RiskStats,
+}
+
+impl PreTradeRisk {
+    /// Risk for `n_instruments` instruments (ids `0..n`), none allowed until limits are set.
+    pub fn new(n_instruments: usize, rates: RateLimits, now: UnixNanos) -> Self {
+        Self {
+            instruments: (0..n_instruments).map(|_| InstrumentRisk::new()).collect(),
+            venue_orders: TokenBucket::new(
+                rates.venue_orders_burst,
+                rates.venue_orders_per_second,
+                now,
+            ),
+            messages: TokenBucket::new(rates.messages_burst, rates.messages_per_second, now),
+            killed: false,
+            throttled: false,
+            stats: RiskStats::default(),
+        }
+    }
+
+    /// Sets (or replaces) an instrument's limits, which also puts it on the allow-list.
+    ///
+    /// Returns `false` for an unknown instrument id.
+    pub fn set_limits(&mut self, instrument: InstrumentId, limits: RiskLimits) -> bool {
+        match self.instruments.get_mut(instrument.0 as usize) {
+            Some(r) => {
+                r.limits = Some(limits);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes an instrument off the allow-list (its working orders stay reserved).
+    pub fn disallow(&mut self, instrument: InstrumentId) {
+        if let Some(r) = self.instruments.get_mut(instrument.0 as usize) {
+            r.limits = None;
+        }
+    }
+
+    /// Records the reference price for the collar and position notional (e.g. the mid).
+    #[inline]
+    pub fn set_reference(&mut self, instrument: InstrumentId, price: Price, at: UnixNanos) {
+        if let Some(r) = self.instruments.get_mut(instrument.0 as usize) {
+            r.reference = Some((price, at));
+        }
+    }
+
+    /// Sets the position (after reconciliation with the venue).
+    pub fn set_position(&mut self, instrument: InstrumentId, lots: i64) {
+        if let Some(r) = self.instruments.get_mut(instrument.0 as usize) {
+            r.position = lots;
+        }
+    }
+
+    /// The signed position in lots.
+    pub fn position(&self, instrument: InstrumentId) -> Option<i64> {
+        self.instruments
+            .get(instrument.0 as usize)
+            .map(|r| r.position)
+    }
+
+    /// Latches the kill switch: every new order is denied until [`PreTradeRisk::lift_kill`].
+    pub fn kill(&mut self) {
+        self.killed = true;
+    }
+
+    /// Lifts the kill latch (the supervisor enforces who may, and journals it).
+    pub fn lift_kill(&mut self) {
+        self.killed = false;
+    }
+
+    /// Whether the kill switch is latched.
+    pub fn is_killed(&self) -> bool {
+        self.killed
+    }
+
+    /// Whether the repeated-execution throttle is latched.
+    pub fn is_throttled(&self) -> bool {
+        self.throttled
+    }
+
+    /// Re-arms the repeated-execution throttle (a person's decision, journalled by the caller).
+    pub fn rearm_throttle(&mut self) {
+        self.throttled = false;
+        for r in &mut self.instruments {
+            r.fills_seen = 0;
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RiskStats {
+        self.stats
+    }
+
+    /// Working orders on an instrument (UNKNOWN included).
+    pub fn open_orders(&self, instrument: InstrumentId) -> usize {
+        self.instruments
+            .get(instrument.0 as usize)
+            .map_or(0, |r| r.n_working)
+    }
+
+    /// Checks a new order at event time `now`; on acceptance it is reserved as live at once.
+    ///
+    /// # Hot path
+    /// O(working orders + 16); no allocation.
+    pub fn check_new(&mut self, o: &OrderCheck, now: UnixNanos) -> Result<(), DenyReason> {
+        let result = self.evaluate(o, now);
+        match result {
+            Ok(()) => {
+                self.stats.accepted += 1;
+                let r = &mut self.instruments[o.instrument.0 as usize];
+                r.working[r.n_working] = Working {
+                    id: o.client_id,
+                    side: o.side,
+                    price: o.price,
+                    open: o.qty,
+                    state: Reservation::Live,
+                };
+                r.n_working += 1;
+                r.recent[r.recent_next] = Some(Submitted {
+                    side: o.side,
+                    price: o.price,
+                    qty: o.qty,
+                    at: now,
+                });
+                r.recent_next = (r.recent_next + 1) % DUP_RING;
+            }
+            Err(_) => self.stats.denied += 1,
+        }
+        result
+    }
+
+    fn evaluate(&mut self, o: &OrderCheck, now: UnixNanos) -> Result<(), DenyReason> {
+        if self.killed {
+            return Err(DenyReason::Killed);
+        }
+        if self.throttled {
+            return Err(DenyReason::ExecutionThrottle);
+        }
+        let r = self
+            .instruments
+            .get(o.instrument.0 as usize)
+            .ok_or(DenyReason::NotAllowed)?;
+        let lim = r.limits.ok_or(DenyReason::NotAllowed)?;
+        if o.qty.lots() <= 0 || o.price.ticks() <= 0 {
+            return Err(DenyReason::InvalidOrder);
+        }
+        let (ref_px, ref_at) = r.reference.ok_or(DenyReason::NoReference)?;
+        if now.saturating_since(ref_at) > lim.max_reference_age_ns {
+            return Err(DenyReason::StaleReference);
+        }
+        // Collar: |price - ref| * 10_000 <= ref * bps, in i128.
+        let dev = (i128::from(o.price.ticks()) - i128::from(ref_px.ticks())).abs();
+        if dev * 10_000 > i128::from(ref_px.ticks()) * i128::from(lim.price_collar_bps) {
+            return Err(DenyReason::PriceCollar);
+        }
+        if o.qty > lim.max_order_qty {
+            return Err(DenyReason::MaxOrderQty);
+        }
+        if notional(o.price, o.qty) > lim.max_order_notional {
+            return Err(DenyReason::MaxOrderNotional);
+        }
+        if r.n_working >= MAX_WORKING || r.n_working as u64 >= u64::from(lim.max_open_orders) {
+            return Err(DenyReason::MaxOpenOrders);
+        }
+        if r.find(o.client_id).is_some() {
+            return Err(DenyReason::DuplicateClientId);
+        }
+        let (buys, sells) = r.working_lots();
+        let worst_long = r
+            .position
+            .checked_add(buys)
+            .and_then(|v| v.checked_add(o.qty.lots()));
+        let worst_short = r
+            .position
+            .checked_sub(sells)
+            .and_then(|v| v.checked_sub(o.qty.lots()));
+        match o.side {
+            Side::Buy => {
+                let wl = worst_long.ok_or(DenyReason::Overflow)?;
+                if wl > lim.max_long.lots() {
+                    return Err(DenyReason::MaxLong);
+                }
+                if notional(ref_px, Qty::from_lots(wl.abs())) > lim.max_position_notional {
+                    return Err(DenyReason::MaxPositionNotional);
+                }
+            }
+            Side::Sell => {
+                let ws = worst_short.ok_or(DenyReason::Overflow)?;
+                if -ws > lim.max_short.lots() {
+                    return Err(DenyReason::MaxShort);
+                }
+                if notional(ref_px, Qty::from_lots(ws.abs())) > lim.max_position_notional {
+                    return Err(DenyReason::MaxPositionNotional);
+                }
+            }
+        }
+        // Self-trade: a buy at or above one of our working sells (or the reverse) would match it.
+        let crosses_own = r.working().iter().any(|w| match (o.side, w.side) {
+            (Side::Buy, Side::Sell) => o.price >= w.price,
+            (Side::Sell, Side::Buy) => o.price <= w.price,
+            _ => false,
+        });
+        if crosses_own {
+            return Err(DenyReason::SelfTrade);
+        }
+        if lim.duplicate_window_ns > 0 {
+            let dup = r.recent.iter().flatten().any(|s| {
+                s.side == o.side
+                    && s.price == o.price
+                    && s.qty == o.qty
+                    && now.saturating_since(s.at) < lim.duplicate_window_ns
+            });
+            if dup {
+                return Err(DenyReason::Duplicate);
+            }
+        }
+        // Budgets last, so a denied order does not spend them. Internal first: it is ours to keep.
+        if !self.messages.try_take(1, now) {
+            return Err(DenyReason::MessageRate);
+        }
+        if !self.venue_orders.try_take(1, now) {
+            return Err(DenyReason::VenueOrderRate);
+        }
+        Ok(())
+    }
+
+    /// A cancel is about to be sent: counted against the message budget, never denied.
+    pub fn on_cancel_sent(&mut self, now: UnixNanos) {
+        self.stats.cancels += 1;
+        let _ = self.messages.try_take(1, now);
+    }
+
+    /// The order's fate is unknown (timeout, reset after send): it stays reserved as live.
+    pub fn on_unknown(&mut self, instrument: InstrumentId, id: ClientOrderId) {
+        match self.slot(instrument, id) {
+            Some((r, i)) => r.working[i].state = Reservation::Unknown,
+            None => self.stats.unknown_order_events += 1,
+        }
+    }
+
+    /// A fill of `qty` on our order `id`. Updates the position, releases the reservation, and feeds
+    /// the repeated-execution throttle. Returns whether the throttle latched now.
+    pub fn on_fill(
+        &mut self,
+        instrument: InstrumentId,
+        id: ClientOrderId,
+        side: Side,
+        qty: Qty,
+        at: UnixNanos,
+    ) -> bool {
+        let Some(r) = self.instruments.get_mut(instrument.0 as usize) else {
+            self.stats.unknown_order_events += 1;
+            return false;
+        };
+        // The position moves even for an order we lost track of: a fill is a fact.
+        r.position = r
+            .position
+            .saturating_add(side.sign().saturating_mul(qty.lots()));
+        match r.find(id) {
+            Some(i) => {
+                let left = r.working[i].open.lots() - qty.lots();
+                if left <= 0 {
+                    r.remove(i);
+                } else {
+                    r.working[i].open = Qty::from_lots(left);
+                }
+            }
+            None => self.stats.unknown_order_events += 1,
+        }
+        let Some(lim) = r.limits else { return false };
+        r.fills[r.fills_next] = at;
+        r.fills_next = (r.fills_next + 1) % FILL_RING;
+        r.fills_seen += 1;
+        let n = (lim.max_fills_in_window as usize).clamp(1, FILL_RING);
+        if r.fills_seen >= n as u64 {
+            // The fill n-1 places before this one.
+            let oldest = r.fills[(r.fills_next + FILL_RING - n) % FILL_RING];
+            if at.saturating_since(oldest) <= lim.fill_window_ns && !self.throttled {
+                self.throttled = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The order left the book (cancelled, expired, rejected, or resolved as never live).
+    pub fn on_done(&mut self, instrument: InstrumentId, id: ClientOrderId) {
+        match self.slot(instrument, id) {
+            Some((r, i)) => r.remove(i),
+            None => self.stats.unknown_order_events += 1,
+        }
+    }
+
+    /// The order's reservation state, if it is working.
+    pub fn reservation(&self, instrument: InstrumentId, id: ClientOrderId) -> Option<Reservation> {
+        let r = self.instruments.get(instrument.0 as usize)?;
+        r.find(id).map(|i| r.working[i].state)
+    }
+
+    fn slot(
+        &mut self,
+        instrument: InstrumentId,
+        id: ClientOrderId,
+    ) -> Option<(&mut InstrumentRisk, usize)> {
+        let r = self.instruments.get_mut(instrument.0 as usize)?;
+        let i = r.find(id)?;
+        Some((r, i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const I: InstrumentId = InstrumentId(0);
+    const T0: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
+
+    fn limits() -> RiskLimits {
+        RiskLimits {
+            max_order_qty: Qty::from_lots(1_000),
+            max_order_notional: 1_000 * 10_000,
+            price_collar_bps: 500,
+            max_reference_age_ns: 1_000_000_000,
+            max_long: Qty::from_lots(2_000),
+            max_short: Qty::from_lots(2_000),
+            max_position_notional: 2_000 * 20_000,
+            max_open_orders: 10,
+            duplicate_window_ns: 1_000_000,
+            max_fills_in_window: 3,
+            fill_window_ns: 1_000_000_000,
+        }
+    }
+
+    fn rates() -> RateLimits {
+        RateLimits {
+            venue_orders_burst: 100,
+            venue_orders_per_second: 10,
+            messages_burst: 100,
+            messages_per_second: 10,
+        }
+    }
+
+    fn risk() -> PreTradeRisk {
+        let mut r = PreTradeRisk::new(2, rates(), T0);
+        assert!(r.set_limits(I, limits()));
+        r.set_reference(I, Price::from_ticks(10_000), T0);
+        r
+    }
+
+    fn order(id: u64, side: Side, px: i64, qty: i64) -> OrderCheck {
+        OrderCheck {
+            instrument: I,
+            client_id: ClientOrderId(id),
+            side,
+            price: Price::from_ticks(px),
+            qty: Qty::from_lots(qty),
+        }
+    }
+
+    #[test]
+    fn fails_closed_without_limits_or_reference() {
+        let mut r = PreTradeRisk::new(2, rates(), T0);
+        assert_eq!(
+            r.check_new(&order(1, Side::Buy, 10_000, 1), T0),
+            Err(DenyReason::NotAllowed)
+        );
+        r.set_limits(I, limits());
+        assert_eq!(
+            r.check_new(&order(1, Side::Buy, 10_000, 1), T0),
+            Err(DenyReason::NoReference)
+        );
+        r.set_reference(I, Price::from_ticks(10_000), T0);
+        assert_eq!(
+            r.check_new(
+                &order(1, Side::Buy, 10_000, 1),
+                UnixNanos(T0.0 + 1_000_000_001)
+            ),
+            Err(DenyReason::StaleReference)
+        );
+        assert_eq!(r.check_new(&order(1, Side::Buy, 10_000, 1), T0), Ok(()));
+        let other = OrderCheck {
+            instrument: InstrumentId(7),
+            ..order(2, Side::Buy, 10_000, 1)
+        };
+        assert_eq!(r.check_new(&other, T0), Err(DenyReason::NotAllowed));
+    }
+
+    #[test]
+    fn collar_bounds_are_inclusive() {
+        let mut r = risk();
+        // 500 bps of 10_000 ticks = 500 ticks either side.
+        assert_eq!(r.check_new(&order(1, Side::Buy, 9_500, 1), T0), Ok(()));
+        assert_eq!(
+            r.check_new(&order(2, Side::Buy, 9_499, 1), T0),
+            Err(DenyReason::PriceCollar)
+        );
+        assert_eq!(r.check_new(&order(3, Side::Sell, 10_500, 1), T0), Ok(()));
+        assert_eq!(
+            r.check_new(&order(4, Side::Sell, 10_501, 1), T0),
+            Err(DenyReason::PriceCollar)
+        );
+    }
+
+    #[test]
+    fn size_and_notional_limits() {
+        let mut r = risk();
+        assert_eq!(
+            r.check_new(&order(1, Side::Buy, 10_000, 1_001), T0),
+            Err(DenyReason::MaxOrderQty)
+        );
+        assert_eq!(
+            r.check_new(&order(2, Side::Sell, 10_400, 1_000), T0),
+            Err(DenyReason::MaxOrderNotional)
+        );
+        assert_eq!(
+            r.check_new(&order(3, Side::Buy, 10_000, 0), T0),
+            Err(DenyReason::InvalidOrder)
+        );
+        assert_eq!(r.check_new(&order(4, Side::Buy, 10_000, 1_000), T0), Ok(()));
+    }
+
+    #[test]
+    fn working_and_unknown_orders_count_as_filled() {
+        let mut r = risk();
+        r.set_position(I, 500);
+        assert_eq!(r.check_new(&order(1, Side::Buy, 9_900, 1_000), T0), Ok(()));
+        r.on_unknown(I, ClientOrderId(1));
+        assert_eq!(
+            r.reservation(I, ClientOrderId(1)),
+            Some(Reservation::Unknown)
+        );
+        // 500 + 1000 working (unknown) + 501 > 2000.
+        assert_eq!(
+            r.check_new(&order(2, Side::Buy, 9_899, 501), T0),
+            Err(DenyReason::MaxLong)
+        );
+        assert_eq!(r.check_new(&order(3, Side::Buy, 9_899, 500), T0), Ok(()));
+        // Resolving the unknown order as never live frees its reservation.
+        r.on_done(I, ClientOrderId(1));
+        assert_eq!(r.check_new(&order(4, Side::Buy, 9_898, 1_000), T0), Ok(()));
+    }
+
+    #[test]
+    fn self_trade_and_duplicates() {
+        let mut r = risk();
+        assert_eq!(r.check_new(&order(1, Side::Sell, 10_010, 10), T0), Ok(()));
+        assert_eq!(
+            r.check_new(&order(2, Side::Buy, 10_010, 10), T0),
+            Err(DenyReason::SelfTrade)
+        );
+        assert_eq!(r.check_new(&order(3, Side::Buy, 10_009, 10), T0), Ok(()));
+        assert_eq!(
+            r.check_new(&order(4, Side::Buy, 10_009, 10), T0),
+            Err(DenyReason::Duplicate)
+        );
+        assert_eq!(
+            r.check_new(
+                &order(5, Side::Buy, 10_009, 10),
+                UnixNanos(T0.0 + 1_000_000)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            r.check_new(&order(5, Side::Buy, 10_001, 10), T0),
+            Err(DenyReason::DuplicateClientId)
+        );
+    }
+
+    #[test]
+    fn kill_latch_and_open_order_cap() {
+        let mut r = risk();
+        for i in 0..10 {
+            assert_eq!(
+                r.check_new(&order(i, Side::Buy, 9_990 - i as i64, 1), T0),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            r.check_new(&order(99, Side::Buy, 9_900, 1), T0),
+            Err(DenyReason::MaxOpenOrders)
+        );
+        r.on_done(I, ClientOrderId(3));
+        r.kill();
+        assert_eq!(
+            r.check_new(&order(100, Side::Buy, 9_900, 1), T0),
+            Err(DenyReason::Killed)
+        );
+        r.on_cancel_sent(T0);
+        r.lift_kill();
+        assert_eq!(r.check_new(&order(100, Side::Buy, 9_900, 1), T0), Ok(()));
+        assert_eq!(r.stats().cancels, 1);
+    }
+
+    #[test]
+    fn repeated_executions_latch_until_rearmed() {
+        let mut r = risk();
+        for i in 0..3 {
+            assert_eq!(
+                r.check_new(&order(i, Side::Buy, 9_990 - i as i64, 1), T0),
+                Ok(())
+            );
+        }
+        assert!(!r.on_fill(I, ClientOrderId(0), Side::Buy, Qty::from_lots(1), T0));
+        assert!(!r.on_fill(
+            I,
+            ClientOrderId(1),
+            Side::Buy,
+            Qty::from_lots(1),
+            UnixNanos(T0.0 + 10)
+        ));
+        assert!(r.on_fill(
+            I,
+            ClientOrderId(2),
+            Side::Buy,
+            Qty::from_lots(1),
+            UnixNanos(T0.0 + 20)
+        ));
+        assert_eq!(r.position(I), Some(3));
+        assert_eq!(
+            r.check_new(&order(9, Side::Buy, 9_900, 1), T0),
+            Err(DenyReason::ExecutionThrottle)
+        );
+        r.rearm_throttle();
+        assert_eq!(r.check_new(&order(9, Side::Buy, 9_900, 1), T0), Ok(()));
+    }
+
+    #[test]
+    fn venue_budget_is_spent_only_by_accepted_orders() {
+        let mut r = PreTradeRisk::new(
+            1,
+            RateLimits {
+                venue_orders_burst: 2,
+                venue_orders_per_second: 1,
+                messages_burst: 100,
+                messages_per_second: 100,
+            },
+            T0,
+        );
+        r.set_limits(I, limits());
+        r.set_reference(I, Price::from_ticks(10_000), T0);
+        assert_eq!(
+            r.check_new(&order(1, Side::Buy, 20_000, 1), T0),
+            Err(DenyReason::PriceCollar)
+        );
+        assert_eq!(r.check_new(&order(2, Side::Buy, 9_999, 1), T0), Ok(()));
+        assert_eq!(r.check_new(&order(3, Side::Buy, 9_998, 1), T0), Ok(()));
+        assert_eq!(
+            r.check_new(&order(4, Side::Buy, 9_997, 1), T0),
+            Err(DenyReason::VenueOrderRate)
+        );
+        assert_eq!(
+            r.check_new(
+                &order(4, Side::Buy, 9_997, 1),
+                UnixNanos(T0.0 + 1_000_000_000)
+            ),
+            Ok(())
+        );
+    }
+
+    proptest! {
+        /// Whatever is accepted, worst-case exposure never exceeds the limits.
+        #[test]
+        fn accepted_orders_never_breach_position_limits(
+            ops in proptest::collection::vec((any::<bool>(), 9_600i64..10_400, 1i64..1_200, 0u8..4), 1..200)
+        ) {
+            let mut r = risk();
+            let mut next = 1u64;
+            let mut live: Vec<(u64, Side, i64)> = Vec::new();
+            for (buy, px, qty, action) in ops {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                match action {
+                    0 | 1 => {
+                        if r.check_new(&order(next, side, px, qty), T0).is_ok() {
+                            live.push((next, side, qty));
+                        }
+                        next += 1;
+                    }
+                    2 if !live.is_empty() => {
+                        let (id, s, q) = live.remove(0);
+                        r.on_fill(I, ClientOrderId(id), s, Qty::from_lots(q), T0);
+                        r.rearm_throttle();
+                    }
+                    _ if !live.is_empty() => {
+                        let (id, _, _) = live.pop().unwrap();
+                        r.on_done(I, ClientOrderId(id));
+                    }
+                    _ => {}
+                }
+                let pos = r.position(I).unwrap();
+                let buys: i64 = live.iter().filter(|l| l.1 == Side::Buy).map(|l| l.2).sum();
+                let sells: i64 = live.iter().filter(|l| l.1 == Side::Sell).map(|l| l.2).sum();
+                prop_assert!(pos + buys <= 2_000 || buys == 0, "long {pos}+{buys}");
+                prop_assert!(pos - sells >= -2_000 || sells == 0, "short {pos}-{sells}");
+                prop_assert!(r.open_orders(I) <= 10);
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+"""Operations: host checks, PTP, provisioning helpers, and (later) params, shadow, canary, failover."""
