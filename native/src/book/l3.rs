@@ -259,6 +259,8 @@ struct SideLevels {
     overflow: Vec<(i64, u32)>,
     /// Best price on this side, if any level exists.
     best: Option<i64>,
+    /// Non-empty levels on this side.
+    count: u32,
 }
 
 impl SideLevels {
@@ -270,6 +272,7 @@ impl SideLevels {
             bits: vec![0; len / 64],
             overflow: Vec::with_capacity(overflow_cap as usize),
             best: None,
+            count: 0,
         }
     }
 
@@ -301,14 +304,16 @@ impl SideLevels {
     /// Records `level` at `price`; false when the overflow is full.
     #[inline]
     fn set(&mut self, price: i64, level: u32) -> bool {
-        match self.slot(price) {
+        let ok = match self.slot(price) {
             Some(s) => {
                 self.slots[s] = level;
                 self.bits[s / 64] |= 1u64 << (s % 64);
                 true
             }
             None => self.overflow_set(price, level),
-        }
+        };
+        self.count += u32::from(ok);
+        ok
     }
 
     #[cold]
@@ -326,6 +331,7 @@ impl SideLevels {
 
     #[inline]
     fn unset(&mut self, price: i64) {
+        self.count -= 1;
         match self.slot(price) {
             Some(s) => {
                 self.slots[s] = NIL;
@@ -425,6 +431,7 @@ impl SideLevels {
         self.bits.fill(0);
         self.overflow.clear();
         self.best = None;
+        self.count = 0;
     }
 }
 
@@ -536,6 +543,11 @@ impl L3Book {
     /// Number of resting orders.
     pub fn order_count(&self) -> u32 {
         self.order_count
+    }
+
+    /// Number of non-empty price levels on `side`.
+    pub fn level_count(&self, side: Side) -> u32 {
+        self.side(side).count
     }
 
     /// Best bid level.
@@ -1012,6 +1024,14 @@ impl L3Book {
             if best != sl.best {
                 return Err(format!("best {:?} != {:?}", sl.best, best));
             }
+        }
+        if self.bids.count as usize + self.asks.count as usize
+            != self.bids.slots.iter().filter(|&&l| l != NIL).count()
+                + self.bids.overflow.len()
+                + self.asks.slots.iter().filter(|&&l| l != NIL).count()
+                + self.asks.overflow.len()
+        {
+            return Err("level count out of sync".into());
         }
         if total != self.order_count {
             return Err(format!("order count {} != {}", self.order_count, total));

@@ -31,6 +31,14 @@ pub struct TopOfBook {
     pub ask_price: Option<String>,
     /// Best ask size.
     pub ask_size: Option<i64>,
+    /// Non-empty bid levels.
+    pub bid_levels: u32,
+    /// Non-empty ask levels.
+    pub ask_levels: u32,
+    /// Events applied to this book.
+    pub applied_updates: u64,
+    /// Events this book refused.
+    pub integrity_errors: u64,
 }
 
 /// What an L3 replay saw.
@@ -95,6 +103,10 @@ pub fn top_of_book(book: &L3Book, fmt: impl Fn(i64) -> String) -> TopOfBook {
         bid_size: b.map(|l| l.qty.lots()),
         ask_price: a.map(|l| fmt(l.price.ticks())),
         ask_size: a.map(|l| l.qty.lots()),
+        bid_levels: book.level_count(Side::Buy),
+        ask_levels: book.level_count(Side::Sell),
+        applied_updates: book.stats().applied,
+        integrity_errors: book.stats().integrity_errors,
     }
 }
 
@@ -412,4 +424,54 @@ pub fn replay_dbn(path: &Path) -> Result<L3ReplayReport, DataError> {
             .insert(id.to_string(), top_of_book(b, |p| scale.format_units(p)));
     }
     Ok(rep)
+}
+
+/// The replay as the format-agnostic [`super::replay::ReplaySummary`] that `pymm replay` prints.
+pub fn to_summary(format: &str, path: &Path, r: &L3ReplayReport) -> super::replay::ReplaySummary {
+    use super::replay::{InstrumentSummary, ReplaySummary};
+    let increment = match format {
+        "dbn" => r.tick.clone().unwrap_or_default(),
+        _ => "0.0001".to_owned(),
+    };
+    let mut s = ReplaySummary {
+        format: format.to_owned(),
+        path: path.display().to_string(),
+        inputs: vec![path.display().to_string()],
+        messages: r.messages,
+        messages_by_type: r.messages_by_type.clone(),
+        decode_errors: r.decode_errors,
+        sequence_errors: r.sequence_errors,
+        integrity_errors: r.integrity_errors,
+        crossed_events: r.crossed_events,
+        checked_states: r.checked_states,
+        mismatched_states: r.mismatched_states,
+        first_mismatches: r.first_mismatches.clone(),
+        ..Default::default()
+    };
+    if r.checked_states > 0 {
+        s.checked_by_kind
+            .insert("expected_book".into(), r.checked_states);
+    }
+    for (name, t) in &r.top_of_book {
+        s.applied_updates += t.applied_updates;
+        s.instruments.insert(
+            name.clone(),
+            InstrumentSummary {
+                synced: true,
+                stale: t.integrity_errors > 0,
+                price_increment: increment.clone(),
+                qty_increment: "1".into(),
+                applied_updates: t.applied_updates,
+                integrity_errors: t.integrity_errors,
+                bid_price: t.bid_price.clone(),
+                bid_qty: t.bid_size.map(|q| q.to_string()),
+                ask_price: t.ask_price.clone(),
+                ask_qty: t.ask_size.map(|q| q.to_string()),
+                bid_levels: t.bid_levels as usize,
+                ask_levels: t.ask_levels as usize,
+                ..Default::default()
+            },
+        );
+    }
+    s
 }
