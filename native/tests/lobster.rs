@@ -1,4 +1,4 @@
-//! LOBSTER AMZN 2012-06-21: the L3 book built from the message file equals the order-book file after
+//! LOBSTER AMZN and AAPL 2012-06-21: the L3 book built from the message file equals the order-book file after
 //! every message, directly and after the LOBSTER → ITCH 5.0 → MoldUDP64 → decoder round trip.
 
 mod common;
@@ -54,4 +54,9 @@ fn amzn_level_5_direct_and_itch_round_trip() {
 #[test]
 fn amzn_level_1_direct_and_itch_round_trip() {
     check("AMZN", 1, 57_515);
+}
+
+#[test]
+fn aapl_level_1_direct_and_itch_round_trip() {
+    check("AAPL", 1, 118_497);
 }
