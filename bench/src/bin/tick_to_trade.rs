@@ -476,8 +476,18 @@ fn run(
     })
 }
 
+/// Quantiles of the plotted percentile curve (HdrHistogram style: dense toward the tail).
+const CURVE: [f64; 12] = [
+    0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0,
+];
+
 fn pct(h: &hdrhistogram::Histogram<u64>) -> Value {
+    let curve: Vec<Value> = CURVE
+        .iter()
+        .map(|q| json!([q, h.value_at_quantile(*q)]))
+        .collect();
     json!({
+        "curve": curve,
         "count": h.len(),
         "p50": h.value_at_quantile(0.50),
         "p90": h.value_at_quantile(0.90),
