@@ -70,11 +70,14 @@ def _plot_latency(report: dict[str, Any], png: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5))
-    lines = [
-        ("pipeline wire-to-wire", report["pipeline"]["wire_to_wire_ns"]),
-        ("reflector wire-to-wire (floor)", report["reflector"]["wire_to_wire_ns"]),
-        ("pipeline tick-to-trade (internal)", report["pipeline"]["internal_ns"]["tick_to_trade"]),
-    ]
+    lines = []
+    for feed in ("binance", "itch"):
+        r = report[feed]
+        lines += [
+            (f"{feed} pipeline wire-to-wire", r["pipeline"]["wire_to_wire_ns"]),
+            (f"{feed} reflector wire-to-wire (floor)", r["reflector"]["wire_to_wire_ns"]),
+            (f"{feed} tick-to-trade (internal)", r["pipeline"]["internal_ns"]["tick_to_trade"]),
+        ]
     for label, h in lines:
         qs = [q for q, _ in h["curve"] if q < 1.0]
         xs = [1.0 / (1.0 - q) for q in qs]
@@ -106,7 +109,7 @@ def latency(
     / "bench"
     / "results",
 ) -> None:
-    """Tick-to-trade on loopback (Binance frames over TCP) against a reflector floor; JSON, .hlog, PNG."""
+    """Tick-to-trade on loopback (Binance WS over TCP; ITCH multicast to OUCH) vs a reflector floor."""
     args = ["--out", str(out)] + (["--quick"] if quick else [])
     if messages is not None:
         args += ["--messages", str(messages)]
@@ -124,15 +127,20 @@ def latency(
     if as_json:
         typer.echo(json.dumps(report))
         return
-    typer.echo(f"{'series':<34} {'p50':>9} {'p99':>9} {'p99.9':>9} {'p99.99':>9} {'max':>9}  (ns)")
-    rows = [
-        ("reflector wire-to-wire (floor)", report["reflector"]["wire_to_wire_ns"]),
-        ("pipeline wire-to-wire", report["pipeline"]["wire_to_wire_ns"]),
-        *((f"pipeline {k}", v) for k, v in report["pipeline"]["internal_ns"].items()),
-    ]
-    for name, h in rows:
-        typer.echo(f"{name:<34} {h['p50']:>9} {h['p99']:>9} {h['p99_9']:>9} {h['p99_99']:>9} {h['max']:>9}")
-    typer.echo(f"wire-to-wire p50 / floor p50 = {report['ratio_w2w_p50_to_floor']:.2f}")
+    typer.echo(f"{'series':<40} {'p50':>9} {'p99':>9} {'p99.9':>9} {'p99.99':>9} {'max':>9}  (ns)")
+    for feed in ("binance", "itch"):
+        r = report[feed]
+        rows = [
+            (f"{feed} reflector wire-to-wire (floor)", r["reflector"]["wire_to_wire_ns"]),
+            (f"{feed} reflector rx -> send", r["reflector"]["internal_ns"]["tick_to_trade"]),
+            (f"{feed} pipeline wire-to-wire", r["pipeline"]["wire_to_wire_ns"]),
+            *((f"{feed} pipeline {k}", v) for k, v in r["pipeline"]["internal_ns"].items()),
+        ]
+        for name, h in rows:
+            typer.echo(
+                f"{name:<40} {h['p50']:>9} {h['p99']:>9} {h['p99_9']:>9} {h['p99_99']:>9} {h['max']:>9}"
+            )
+        typer.echo(f"{feed}: wire-to-wire p50 / floor p50 = {r['ratio_w2w_p50_to_floor']:.2f}")
     typer.echo(f"wrote {out}/tick_to_trade.json, .hlog, .png")
 
 
