@@ -29,6 +29,7 @@ keeps every ``ts_intent - ts_trigger``. Decisions use event time only; the clock
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -200,8 +201,11 @@ class HedgeService:
         emergency_collar_bps: Decimal,
         stale_after_ns: int,
         id_prefix: str = "pymmh",
+        history: int = 100_000,
     ) -> None:
         """Wire the components; refuses an account that was not verified for the route's perp.
+
+        ``history`` bounds the kept intents, latencies and finished orders (the newest are kept).
 
         Raises:
             ValueError: the verified account is for another symbol or not at 1x.
@@ -222,9 +226,9 @@ class HedgeService:
         self.stale_after_ns = stale_after_ns
         self._ids = (f"{id_prefix}-{n}" for n in itertools.count(1))
         self.in_flight: dict[str, InFlightOrder] = {}
-        self.done: list[InFlightOrder] = []
-        self.intents: list[HedgeOrder] = []
-        self.latencies_ns: list[int] = []
+        self.done: deque[InFlightOrder] = deque(maxlen=history)
+        self.intents: deque[HedgeOrder] = deque(maxlen=history)
+        self.latencies_ns: deque[int] = deque(maxlen=history)
         self.market: PerpMarket | None = None
         self.last_decision: ModeDecision | None = None
         self.last_refusal = ""

@@ -54,8 +54,33 @@ def test_small_delta_is_hedged_passively_with_latency(rig: Rig) -> None:
         HedgeMode.PASSIVE,
     )
     assert (o.price_text, o.qty_text, o.venue) == ("0.16001", "500", PERP_VENUE)
-    assert (o.ts_trigger, o.latency_ns) == (10 * MS, 300_000) and rig.svc.latencies_ns == [300_000]
+    assert (o.ts_trigger, o.latency_ns) == (10 * MS, 300_000) and list(rig.svc.latencies_ns) == [300_000]
     assert rig.svc.exposure() == 0 and rig.svc.position_delta() == D(500)
+
+
+def test_history_is_bounded(spot: Instrument, perp: Instrument) -> None:
+    r = make_rig(spot, perp)
+    r2 = HedgeService(
+        route=r.svc.route,
+        account=r.svc.account,
+        bus=r.bus,
+        book=r.book,
+        mode_controller=r.svc.mode_controller,
+        passive=r.svc.passive,
+        active=r.svc.active,
+        governor=r.svc.governor,
+        sender=r.sender,
+        clock=r.clock,
+        emergency_collar_bps=D(50),
+        stale_after_ns=10 * S,
+        history=2,
+    )
+    r.svc.close()
+    r2.on_market(market(MID, 0))
+    for i in range(4):  # each fill moves the delta past the active band; IOCs in flight count as filled
+        _spot(r, "SELL", 5000, ts=i + 1)
+    assert r2.stats.intents == 4 and len(r2.intents) == 2 and len(r2.latencies_ns) == 2
+    assert [o.client_order_id for o in r2.intents] == ["pymmh-3", "pymmh-4"]
 
 
 def test_in_band_fill_sends_nothing(rig: Rig) -> None:
