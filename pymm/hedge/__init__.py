@@ -4,6 +4,7 @@ Pure Python, engine-independent; one module per component (docs/hedging.md):
 
 - :mod:`~pymm.hedge.delta_bus` — fills from any venue → sequenced :class:`DeltaEvent` s;
 - :mod:`~pymm.hedge.position_book` — positions per venue and instrument, reconciled with a drop copy;
+- :mod:`~pymm.hedge.drop_copy` — the user streams' executions and positions as that drop copy;
 - :mod:`~pymm.hedge.mode_controller` — passive / active / emergency by delta band and age;
 - :mod:`~pymm.hedge.planner` — post-only GTX (passive) and collared IOC (active) perp orders;
 - :mod:`~pymm.hedge.router` — which instrument hedges which exposure (spot → USD-M perp, 1x);
@@ -15,6 +16,7 @@ Pure Python, engine-independent; one module per component (docs/hedging.md):
 from __future__ import annotations
 
 from pymm.hedge.delta_bus import DeltaBus, DeltaEvent, Fill, Market, Side
+from pymm.hedge.drop_copy import DropCopyCollector, fill_from_execution_report, fill_from_order_trade_update
 from pymm.hedge.governor import FundingState, GovernorDecision, GovernorLimits, HedgeGovernor, TokenBucket
 from pymm.hedge.mode_controller import HedgeBands, HedgeMode, ModeController, ModeDecision
 from pymm.hedge.planner import ActivePlanner, HedgePlan, PassivePlanner, PerpMarket, PlanRefused
@@ -50,6 +52,7 @@ __all__ = [
     "BreakKind",
     "DeltaBus",
     "DeltaEvent",
+    "DropCopyCollector",
     "DropCopySnapshot",
     "Fill",
     "FundingState",
@@ -86,5 +89,7 @@ __all__ = [
     "UsdmAccountError",
     "UsdmApiError",
     "VerifiedUsdmAccount",
+    "fill_from_execution_report",
+    "fill_from_order_trade_update",
     "verify_usdm_account",
 ]

@@ -6,7 +6,8 @@ trade_id)``, gives each accepted fill the next sequence number, keeps the runnin
 underlying asset and hands a :class:`DeltaEvent` to every subscriber in subscription order.
 
 Quantities are exact :class:`~decimal.Decimal` base-asset units (DOGE), never floats. Delta is the
-signed base quantity a fill adds to our exposure: a spot buy of 100 DOGE adds +100, a perp sell of 100
+signed base quantity a fill adds to our exposure (less any fee charged in the base
+asset): a spot buy of 100 DOGE adds +100, a perp sell of 100
 adds -100 (a linear USD-M perpetual has a delta of one base unit per contract unit at any leverage).
 """
 
@@ -60,6 +61,8 @@ class Fill:
         ts_event: venue timestamp of the trade, ns since the Unix epoch.
         ts_recv: our receive timestamp, ns.
         client_order_id: our order's client id, when the venue reported it.
+        fee_base: commission charged in the base asset (spot buys without BNB pay it in DOGE), >= 0;
+            it lowers the position the fill leaves.
     """
 
     venue: str
@@ -73,6 +76,7 @@ class Fill:
     ts_event: int
     ts_recv: int
     client_order_id: str | None = None
+    fee_base: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         """Refuse floats and non-positive amounts: a position must be exact."""
@@ -82,11 +86,18 @@ class Fill:
                 raise TypeError(f"Fill.{name} must be a Decimal, got {type(value).__name__}")
             if not value.is_finite() or value <= 0:
                 raise ValueError(f"Fill.{name} must be positive and finite, got {value}")
+        if not isinstance(self.fee_base, Decimal) or not self.fee_base.is_finite() or self.fee_base < 0:
+            raise ValueError(f"Fill.fee_base must be a Decimal >= 0, got {self.fee_base!r}")
 
     @property
     def signed_qty(self) -> Decimal:
         """``+qty`` for a buy, ``-qty`` for a sell."""
         return self.qty if self.side is Side.BUY else -self.qty
+
+    @property
+    def position_change(self) -> Decimal:
+        """What the fill does to our base position: :attr:`signed_qty` less the base-asset fee."""
+        return self.signed_qty - self.fee_base
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -162,7 +173,7 @@ class DeltaBus:
             return None
         self._seen.add(fill.key)
         self._seq += 1
-        change = fill.signed_qty
+        change = fill.position_change
         net = self._net.get(fill.base_asset, Decimal(0)) + change
         self._net[fill.base_asset] = net
         event = DeltaEvent(seq=self._seq, fill=fill, delta_change=change, net_delta=net)

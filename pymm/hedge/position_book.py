@@ -85,11 +85,14 @@ class DropCopySnapshot:
         positions: position per key in base units (a spot key: the asset balance; a USD-M key:
             ``positionAmt``). Keys the snapshot covers; a key absent here is not compared.
         fills: fills the drop copy reported (user-stream executions), checked one by one.
+        position_ts: per-key venue time of a position when it differs from ``ts_event`` (a user stream
+            reports each position with its own update time).
     """
 
     ts_event: int
     positions: Mapping[PositionKey, Decimal]
     fills: Sequence[Fill] = ()
+    position_ts: Mapping[PositionKey, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +166,8 @@ class PositionBook:
         self._fills[fill.key] = fill
         key = key_of(fill)
         pos = self._positions.setdefault(key, _Position())
-        pos.history.append((fill.ts_event, fill.signed_qty))
-        pos.qty += fill.signed_qty
+        pos.history.append((fill.ts_event, fill.position_change))
+        pos.qty += fill.position_change
         self._base[key] = fill.base_asset
         return True
 
@@ -222,7 +225,7 @@ class PositionBook:
         for key, venue_qty in sorted(snapshot.positions.items()):
             _check_decimal(venue_qty, f"drop-copy position {key}")
             compared += 1
-            ours = self.position_as_of(key, snapshot.ts_event)
+            ours = self.position_as_of(key, snapshot.position_ts.get(key, snapshot.ts_event))
             self._breaks.pop((BreakKind.POSITION, key, ""), None)
             if ours != venue_qty:
                 found.append(

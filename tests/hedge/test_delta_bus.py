@@ -83,3 +83,13 @@ def test_property_net_delta_is_sum_of_unique_fills(rows: list[tuple[str, Decimal
     assert [e.seq for e in got] == list(range(1, len(expected) + 1))
     assert bus.net_delta("DOGE") == sum(expected.values(), Decimal(0))
     assert bus.duplicates == len(rows) - len(expected)
+
+
+def test_a_base_asset_fee_lowers_the_delta() -> None:
+    bus = DeltaBus()
+    base = fill("BUY", 1000)
+    f = Fill(**{**{n: getattr(base, n) for n in Fill.__dataclass_fields__}, "fee_base": Decimal(1)})
+    event = bus.publish(f)
+    assert event is not None and event.delta_change == Decimal(999) and f.signed_qty == Decimal(1000)
+    with pytest.raises(ValueError, match="fee_base"):
+        Fill(**{**{n: getattr(base, n) for n in Fill.__dataclass_fields__}, "fee_base": Decimal(-1)})
