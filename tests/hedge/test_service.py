@@ -261,6 +261,7 @@ def run_scripted_session(
     mid, ts = MID, 0
     r.svc.on_market(market(mid, ts))
     worst, reconciliations, breaks = D(0), 0, 0
+    spot_venue = D(opening)
     spot_fill_ts: set[int] = set()
     for i in range(steps):
         ts += 100 * MS
@@ -272,6 +273,7 @@ def run_scripted_session(
             r.clock.now = ts + 250_000  # 250 µs from fill to intent on the fake clock
             f = spot_fill(rng, mid, ts)
             spot_fill_ts.add(ts)
+            spot_venue += f.signed_qty  # the spot venue's own count of our balance
             r.bus.publish(f)
         venue.step(r, market(mid, ts), ts)
         r.svc.on_timer(ts)
@@ -283,9 +285,12 @@ def run_scripted_session(
         worst = max(worst, ratio)
         if i % 25 == 24 and venue.idle():
             reconciliations += 1
-            breaks += len(r.svc.reconcile(venue.snapshot(ts, D(-opening))).breaks)
+            snap = venue.snapshot(ts, D(-opening))
+            snap = DropCopySnapshot(ts, {**snap.positions, SPOT_KEY: spot_venue})
+            breaks += len(r.svc.reconcile(snap).breaks)
     # The book's perp position is the venue's, to the unit.
     assert r.book.position(PERP_KEY) == D(-opening) + venue.position
+    assert r.book.position(SPOT_KEY) == spot_venue
     return {
         "worst_ratio": worst,
         "reconciliations": reconciliations,
