@@ -308,7 +308,8 @@ class HedgeService:
         """Delta-bus subscriber: book the fill, match it to a hedge order, re-evaluate."""
         fill = event.fill
         self.book.apply(fill)
-        if fill.client_order_id is not None and (o := self.in_flight.get(fill.client_order_id)) is not None:
+        ours = fill.venue == self.route.hedge_venue and fill.client_order_id is not None
+        if ours and (o := self.in_flight.get(fill.client_order_id or "")) is not None:
             o.filled_seen += fill.qty
             self._retire(o)
         self._last_fill_ts = fill.ts_event

@@ -125,6 +125,13 @@ class VerifiedUsdmAccount:
     actions: tuple[str, ...] = field(default=())
 
 
+def _margin_of(row: Mapping[str, Any], symbol: str, actions: Sequence[str]) -> MarginType:
+    try:
+        return MarginType.from_position_risk(str(row.get("marginType", "")))
+    except ValueError as e:
+        raise UsdmAccountError(symbol, [f"positionRisk: {e}"], actions) from None
+
+
 def _both_row(rows: Sequence[Mapping[str, Any]], symbol: str) -> Mapping[str, Any]:
     mine = [r for r in rows if r.get("symbol") == symbol]
     if len(mine) != 1:
@@ -184,7 +191,7 @@ def verify_usdm_account(
 
     # 2. Leverage and margin type of the symbol.
     row = _both_row(api.get_position_risk(symbol), symbol)
-    current_margin = MarginType.from_position_risk(str(row.get("marginType", "")))
+    current_margin = _margin_of(row, symbol, actions)
     position = Decimal(str(row.get("positionAmt", "0")))
     if current_margin is not margin_type:
         if not allow_changes:
@@ -224,7 +231,7 @@ def verify_usdm_account(
         problems.append(f"read-back: positionSide {row.get('positionSide')}, BOTH required")
     if int(row.get("leverage", 0)) != leverage:
         problems.append(f"read-back: leverage {row.get('leverage')}x, {leverage}x required")
-    got_margin = MarginType.from_position_risk(str(row.get("marginType", "")))
+    got_margin = _margin_of(row, symbol, actions)
     if got_margin is not margin_type:
         problems.append(f"read-back: margin type {got_margin}, {margin_type} required")
     if problems:

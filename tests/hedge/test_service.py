@@ -390,3 +390,10 @@ def test_property_in_flight_orders_count_as_filled(
         assert r.svc.exposure() == r.svc.position_delta() + worst
         ids = [o.client_order_id for o in r.sender.submitted]
         assert len(ids) == len(set(ids))
+
+
+def test_a_spot_fill_with_a_hedge_id_is_not_taken_for_the_hedge(rig: Rig) -> None:
+    _spot(rig, "SELL", 5000, ts=1)
+    (o,) = rig.sender.submitted
+    rig.bus.publish(fill("BUY", 100, ts=2, client_order_id=o.client_order_id))  # spot venue, same text
+    assert rig.svc.in_flight[o.client_order_id].filled_seen == 0

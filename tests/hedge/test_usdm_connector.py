@@ -71,3 +71,8 @@ def test_margin_type_spellings(text: str, mt: str) -> None:
     assert MarginType.from_position_risk(text) is MarginType(mt)
     with pytest.raises(ValueError):
         MarginType.from_position_risk("portfolio")
+
+
+def test_unreadable_margin_type_is_a_refusal() -> None:
+    with pytest.raises(UsdmAccountError, match="unknown marginType"):
+        verify_usdm_account(FakeUsdmAccount(leverage=1, margin="portfolio"), "DOGEUSDT", MarginType.CROSSED)
