@@ -397,3 +397,25 @@ def test_a_spot_fill_with_a_hedge_id_is_not_taken_for_the_hedge(rig: Rig) -> Non
     (o,) = rig.sender.submitted
     rig.bus.publish(fill("BUY", 100, ts=2, client_order_id=o.client_order_id))  # spot venue, same text
     assert rig.svc.in_flight[o.client_order_id].filled_seen == 0
+
+
+def test_rate_limited_hedges_net_the_backlog(spot: Instrument, perp: Instrument) -> None:
+    """A burst of fills beyond the hedge rate: later hedges cover the accumulated delta, not fill by fill."""
+    venue = ScriptedPerp(random.Random(7), gtx_fill_chance=0.0)
+    opening = 200_000
+    r = make_rig(
+        spot, perp, opening_spot=opening, opening_perp=-opening, sender=venue,  # type: ignore[arg-type]
+        max_orders_per_s=D(2), burst=1,
+    )  # fmt: skip
+    r.svc.on_market(market(MID, 0))
+    for i in range(6):  # 6 x 2,500 DOGE sold in 6 ms: 2,400 USDT, past the hard band
+        r.bus.publish(fill("SELL", 2500, ts=(i + 1) * MS))
+    assert len(venue.submitted) == 1 and r.svc.governor.refused.get("rate", 0) >= 1
+    ts = 6 * MS
+    while ts < 2 * S:
+        ts += 100 * MS
+        r.svc.on_market(market(MID, ts))
+        venue.step(r, market(MID, ts), ts)
+    sizes = [o.qty for o in venue.submitted]
+    assert sizes == [D(2500), D(12_500)]  # the second, at the next token, nets the other five fills
+    assert r.svc.position_delta() == 0 and r.book.position(PERP_KEY) == D(-opening + 15_000)
