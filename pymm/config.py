@@ -131,6 +131,9 @@ class HedgeConfig(_Strict):
     improve_ticks: Annotated[int, Field(ge=0)] = Field(
         default=0, description="passive orders step this many ticks inside the touch when there is room"
     )
+    requote_ticks: Annotated[int, Field(ge=0)] | None = Field(
+        default=3, description="cancel and re-place a resting passive hedge left this many ticks behind"
+    )
     collar_bps: Annotated[Decimal, Field(gt=0, le=500)] = Field(
         default=Decimal(20), description="active IOC limit at most this far through the perp mid"
     )

@@ -250,15 +250,17 @@ class PassivePlanner(_Planner):
         if isinstance(sized, PlanRefused):
             return sized
         side, lots, reduce_only = sized
+        price = self.price_ticks(side, market)
+        touch = market.best_bid if side is Side.BUY else market.best_ask
+        return self._finish(side, lots, price, "GTX", reduce_only, market, HedgeMode.PASSIVE, touch, None)
+
+    def price_ticks(self, side: Side, market: PerpMarket) -> int:
+        """Where a passive ``side`` order belongs now: the touch or ``improve_ticks`` inside, not crossing."""
         bid = _touch_ticks(market.best_bid, self.tick, QuoteSide.BID)
         ask = _touch_ticks(market.best_ask, self.tick, QuoteSide.ASK)
         if side is Side.BUY:
-            price = min(bid + self.improve_ticks, ask - 1)
-            touch = market.best_bid
-        else:
-            price = max(ask - self.improve_ticks, bid + 1)
-            touch = market.best_ask
-        return self._finish(side, lots, price, "GTX", reduce_only, market, HedgeMode.PASSIVE, touch, None)
+            return min(bid + self.improve_ticks, ask - 1)
+        return max(ask - self.improve_ticks, bid + 1)
 
 
 class ActivePlanner(_Planner):

@@ -202,10 +202,14 @@ class HedgeService:
         stale_after_ns: int,
         id_prefix: str = "pymmh",
         history: int = 100_000,
+        requote_ticks: int | None = None,
     ) -> None:
         """Wire the components; refuses an account that was not verified for the route's perp.
 
         ``history`` bounds the kept intents, latencies and finished orders (the newest are kept).
+        ``requote_ticks``: cancel a resting passive order once the market has moved more than this many
+        ticks away from it (it is re-planned at the new touch when the cancel is confirmed); ``None``
+        leaves it to the passive timeout.
 
         Raises:
             ValueError: the verified account is for another symbol or not at 1x.
@@ -224,6 +228,7 @@ class HedgeService:
         self.clock = clock
         self.emergency_collar_bps = emergency_collar_bps
         self.stale_after_ns = stale_after_ns
+        self.requote_ticks = requote_ticks
         self._ids = (f"{id_prefix}-{n}" for n in itertools.count(1))
         self.in_flight: dict[str, InFlightOrder] = {}
         self.done: deque[InFlightOrder] = deque(maxlen=history)
@@ -278,6 +283,7 @@ class HedgeService:
             clock=clock,
             emergency_collar_bps=cfg.emergency_collar_bps,
             stale_after_ns=cfg.stale_after_ms * ms,
+            requote_ticks=cfg.requote_ticks,
         )
 
     # -- exposure ----------------------------------------------------------------------------------
@@ -358,6 +364,15 @@ class HedgeService:
             self.stats.cancels += 1
             self.sender.cancel(o.order.client_order_id)
 
+    def _left_behind(self, o: InFlightOrder, market: PerpMarket | None) -> bool:
+        """A resting order more than ``requote_ticks`` behind where a passive order belongs now."""
+        if market is None or self.requote_ticks is None:
+            return False
+        now = self.passive.price_ticks(o.order.side, market)
+        mine = int(o.order.price / self.passive.tick)
+        behind = now - mine if o.order.side is Side.BUY else mine - now
+        return behind > self.requote_ticks
+
     def _data_fresh(self, ts_ns: int) -> bool:
         return self.market is not None and ts_ns - self.market.ts_event <= self.stale_after_ns
 
@@ -382,7 +397,10 @@ class HedgeService:
         want_side = Side.SELL if mode_delta > 0 else Side.BUY
         for o in list(self.in_flight.values()):
             if o.resting and (
-                decision.in_band or decision.mode is not HedgeMode.PASSIVE or o.order.side is not want_side
+                decision.in_band
+                or decision.mode is not HedgeMode.PASSIVE
+                or o.order.side is not want_side
+                or self._left_behind(o, market)
             ):
                 self._cancel(o)
         if decision.in_band or not decision.hedge_allowed or market is None:

@@ -419,3 +419,18 @@ def test_rate_limited_hedges_net_the_backlog(spot: Instrument, perp: Instrument)
     sizes = [o.qty for o in venue.submitted]
     assert sizes == [D(2500), D(12_500)]  # the second, at the next token, nets the other five fills
     assert r.svc.position_delta() == 0 and r.book.position(PERP_KEY) == D(-opening + 15_000)
+
+
+def test_passive_order_left_behind_is_replaced_at_the_touch(rig: Rig) -> None:
+    _spot(rig, "BUY", 500, ts=0)  # sell 500 GTX at the ask 0.16001
+    (p,) = rig.sender.submitted
+    rig.svc.on_order_update(OrderUpdate(p.client_order_id, OrderStatus.ACCEPTED, D(0), 1))
+    rig.svc.on_market(market(MID - 3, 2))  # ask 0.15998: 3 ticks behind, within requote_ticks = 3
+    assert rig.sender.cancelled == []
+    rig.svc.on_market(market(MID + 5, 3))  # the market moved toward us: never a reason to cancel
+    assert rig.sender.cancelled == []
+    rig.svc.on_market(market(MID - 10, 4))  # ask 0.15991: 10 ticks behind
+    assert rig.sender.cancelled == [p.client_order_id] and len(rig.sender.submitted) == 1
+    rig.svc.on_order_update(OrderUpdate(p.client_order_id, OrderStatus.CANCELED, D(0), 5))
+    q = rig.sender.submitted[1]
+    assert (q.side, q.time_in_force, q.price, q.qty) == (Side.SELL, "GTX", D("0.15991"), D(500))
