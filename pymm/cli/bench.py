@@ -34,10 +34,52 @@ def book(
     quick: Annotated[
         bool, typer.Option("--quick", help="one pass: proves the harness, not the numbers")
     ] = False,
+    peers: Annotated[
+        bool,
+        typer.Option(
+            "--peers", help="then nautilus_trader and hftbacktest at the Python layer (bench extra)"
+        ),
+    ] = False,
 ) -> None:
     """Decode ns/msg and L2 apply ns/update (p50, p99) on the recorded Binance streams."""
     args = (["--json"] if as_json else []) + (["--quick"] if quick else [])
-    raise typer.Exit(code=_cargo_bin("book", args))
+    if not peers:
+        raise typer.Exit(code=_cargo_bin("book", args))
+    raise typer.Exit(code=_book_with_peers(args, as_json=as_json, quick=quick))
+
+
+def _book_with_peers(args: list[str], *, as_json: bool, quick: bool) -> int:
+    """The Rust book bench, then ``bench/peers/book_python.py``; ratios in the table or under ``peers``."""
+    from pymm.cli import _bench_peers
+
+    missing = _bench_peers.missing_peers()
+    if missing:
+        typer.echo(
+            f"pymm: --peers needs {', '.join(missing)} (the bench extra): pip install -e '.[bench]'", err=True
+        )
+        return 2
+    cargo = shutil.which("cargo")
+    if cargo is None or not (REPO / "bench" / "Cargo.toml").is_file():
+        typer.echo("pymm: bench needs a source checkout with cargo on PATH", err=True)
+        return 2
+    cmd = [cargo, "run", "--quiet", "--release", "-p", "pymm-bench", "--bin", "book", "--", *args]
+    rust = subprocess.run(cmd, cwd=REPO, check=False, capture_output=as_json, text=True)
+    if rust.returncode != 0:
+        if as_json:
+            typer.echo(rust.stderr.strip(), err=True)
+        return rust.returncode
+    try:
+        peers = _bench_peers.run_peers(REPO, passes=1 if quick else None)
+    except RuntimeError as e:
+        typer.echo(f"pymm: peer bench failed: {e}", err=True)
+        return 3
+    if as_json:
+        report = json.loads(rust.stdout)
+        report["peers"] = peers
+        typer.echo(json.dumps(report))
+    else:
+        typer.echo(_bench_peers.format_peers(peers))
+    return 0
 
 
 @bench_cli.command()
