@@ -252,11 +252,65 @@ def bench_pymm(stream: Stream, passes: int) -> tuple[dict[str, Any], Top]:
         (Decimal(asks[0][0]), Decimal(asks[0][1])) if asks else None,
     )
     per_msg = _per_message(setup, lambda b, k: b.feed(timed[k]), len(timed))
-    return {
+    rows = {
         "pymm_feed": _row(
             "python", "L2Book.feed(bytes) per message: decode + sync + apply", best, stream, per_msg
         )
-    }, top
+    }
+    rows.update(_bench_pymm_levels(stream, passes, setup, top))
+    return rows, top
+
+
+def _bench_pymm_levels(stream: Stream, passes: int, setup: Callable[[], Any], want: Top) -> dict[str, Any]:
+    """``L2Book.set_levels`` on levels converted to ticks/lots up front: one call per message, one in all."""
+    import numpy as np
+
+    tick, lot = Decimal(TICK), Decimal(LOT)
+    msgs = []
+    for i in stream.timed_diffs:
+        d = stream.parsed[i]
+        levels = [(True, px, qty) for px, qty in d["b"]] + [(False, px, qty) for px, qty in d["a"]]
+        msgs.append(
+            (
+                np.array([b for b, _, _ in levels], dtype=np.bool_),
+                np.array([int(Decimal(px) / tick) for _, px, _ in levels], dtype=np.int64),
+                np.array([int(Decimal(q) / lot) for _, _, q in levels], dtype=np.int64),
+            )
+        )
+    every = tuple(np.concatenate([m[k] for m in msgs]) for k in range(3))
+
+    def run_msg(book: Any) -> None:
+        set_levels = book.set_levels
+        for sides, prices, qtys in msgs:
+            set_levels(sides, prices, qtys)
+
+    def run_all(book: Any) -> None:
+        book.set_levels(*every)
+
+    def top_of(book: Any) -> Top:
+        (bids, asks) = book.top(1)
+        return Top(
+            (Decimal(bids[0][0]), Decimal(bids[0][1])) if bids else None,
+            (Decimal(asks[0][0]), Decimal(asks[0][1])) if asks else None,
+        )
+
+    rows: dict[str, Any] = {}
+    for name, run, what, step in (
+        (
+            "pymm_set_levels_msg",
+            run_msg,
+            "L2Book.set_levels per message, levels prebuilt as int64 arrays",
+            lambda b, k: b.set_levels(*msgs[k]),
+        ),
+        ("pymm_set_levels_all", run_all, "L2Book.set_levels once over all levels, prebuilt arrays", None),
+    ):
+        book = setup()
+        run(book)
+        check_agrees(name, top_of(book), want)
+        best = _best_of(passes, setup, run)
+        per_msg = None if step is None else _per_message(setup, step, len(msgs))
+        rows[name] = _row("python", what, best, stream, per_msg)
+    return rows
 
 
 # ---------------------------------------------------------------- nautilus_trader
@@ -345,6 +399,8 @@ def bench_nautilus(stream: Stream, passes: int, want: Top) -> dict[str, Any]:
         best = _best_of(passes, setup, run)
         per_msg = _per_message(setup, step, len(prebuilt))
         rows[name] = _row("python", what, best, stream, per_msg)
+    rows["nautilus_apply"]["compare_to"] = "pymm_set_levels_msg"
+    rows["nautilus_parse_apply"]["compare_to"] = "pymm_feed"
     return rows
 
 
@@ -471,6 +527,7 @@ def bench_hftbacktest(stream: Stream, passes: int, want: Top) -> dict[str, Any]:
         best = _best_of(passes, setup, run)
         check_agrees(name, top_of(result[-1]), want)
         rows[name] = _row("python (numba)", what, best, stream, None)
+        rows[name]["compare_to"] = "pymm_set_levels_all"
     return rows
 
 

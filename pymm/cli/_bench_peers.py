@@ -2,7 +2,9 @@
 
 The peers (nautilus_trader, hftbacktest) come from the optional ``bench`` extra; the script runs in a
 subprocess so that neither is imported into the CLI. Ratios are ``peer ns / pymm ns`` per level update
-(above 1: pymm is faster), against pymm's ``L2Book.feed`` row (decode + sync + apply per message).
+(above 1: pymm is faster), each against the pymm row doing the same work at the same layer: prebuilt
+levels (``L2Book.set_levels``) against prebuilt peer objects/arrays, raw bytes (``L2Book.feed``:
+decode + sync + apply) against a peer's own parser plus apply.
 """
 
 from __future__ import annotations
@@ -41,13 +43,17 @@ def _peer_of(row: str) -> str | None:
 
 
 def peer_ratios(rows: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """``row -> peer ns_per_update / pymm ns_per_update`` for every peer row (> 1: pymm faster)."""
-    base = rows[PYMM_ROW]["ns_per_update"]
-    return {
-        name: round(row["ns_per_update"] / base, 2)
-        for name, row in rows.items()
-        if _peer_of(name) is not None and base > 0
-    }
+    """``row -> peer ns_per_update / pymm ns_per_update`` for every peer row (> 1: pymm faster).
+
+    Each peer row names the pymm row doing the same work at the same layer in ``compare_to``
+    (default: ``pymm_feed``).
+    """
+    out: dict[str, float] = {}
+    for name, row in rows.items():
+        base = rows.get(row.get("compare_to", PYMM_ROW), {}).get("ns_per_update", 0)
+        if _peer_of(name) is not None and base > 0:
+            out[name] = round(row["ns_per_update"] / base, 2)
+    return out
 
 
 def target_verdicts(ratios: dict[str, float]) -> dict[str, dict[str, Any]]:
@@ -85,7 +91,7 @@ def format_peers(report: dict[str, Any]) -> str:
         f"peers at the Python layer: {report['stream']}, {report['timed_diffs']:,} diffs / "
         f"{report['level_updates']:,} level updates, best of {report['passes']} passes; "
         f"load average {report['load_average'][0]:.2f}",
-        f"{'row':<22} {'ns/update':>10} {'ns/msg':>10} {'msg p50':>9} {'msg p99':>9} {'peer/pymm':>10}",
+        f"{'row':<22} {'ns/update':>10} {'ns/msg':>10} {'msg p50':>9} {'msg p99':>9} {'peer/pymm':>10}  vs",
     ]
     for name, row in report["rows"].items():
         pm = row.get("per_message_ns", {})
@@ -93,7 +99,7 @@ def format_peers(report: dict[str, Any]) -> str:
         lines.append(
             f"{name:<22} {row['ns_per_update']:>10.1f} {row['ns_per_message']:>10.0f} "
             f"{pm.get('p50', '-'):>9} {pm.get('p99', '-'):>9} "
-            f"{'' if ratio is None else f'{ratio:.2f}x':>10}"
+            f"{'' if ratio is None else f'{ratio:.2f}x':>10}  {row.get('compare_to', '') if ratio else ''}"
         )
     for peer, v in report.get("targets", {}).items():
         verdict = "met" if v["met"] else "NOT met"

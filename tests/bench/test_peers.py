@@ -35,6 +35,14 @@ def test_ratios_are_peer_over_pymm():
     }
 
 
+def test_ratios_use_the_paired_pymm_row():
+    rows = _rows(80.0, nautilus_apply=240.0, hftbacktest_roivec=40.0)
+    rows["pymm_set_levels_all"] = {"ns_per_update": 10.0, "ns_per_message": 600.0}
+    rows["hftbacktest_roivec"]["compare_to"] = "pymm_set_levels_all"
+    rows["nautilus_apply"]["compare_to"] = "pymm_missing_row"  # not measured: no ratio
+    assert _bench_peers.peer_ratios(rows) == {"hftbacktest_roivec": 4.0}
+
+
 def test_targets_use_each_peers_fastest_row():
     ratios = {
         "nautilus_apply": 3.0,
@@ -91,6 +99,8 @@ def test_peer_books_agree_on_a_slice(data_dir, monkeypatch):
     assert report["timed_diffs"] > 0
     assert set(report["rows"]) == {
         "pymm_feed",
+        "pymm_set_levels_msg",
+        "pymm_set_levels_all",
         "nautilus_apply",
         "nautilus_parse_apply",
         "hftbacktest_roivec",

@@ -8,7 +8,7 @@ use crate::feed::replay;
 use crate::feed::{BookSync, SequenceRule, SyncEvent};
 use crate::model::{Price, Qty, Scale, Side};
 use numpy::ndarray::Array2;
-use numpy::IntoPyArray;
+use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -131,6 +131,37 @@ impl PyL2Book {
             Message::DepthSnapshot(s) => event_name(self.sync.on_snapshot(&s)),
             other => other.kind_name(),
         })
+    }
+
+    /// Sets already-decoded levels in order — `is_bid`, `price_ticks`, `qty_lots` of equal length
+    /// (a replay of levels in ticks and lots, e.g. from a columnar store) — with no decode and no
+    /// sequence check; returns how many were set. Raises `ValueError` on a refused level (the ones
+    /// before it stay set).
+    fn set_levels(
+        &mut self,
+        is_bid: PyReadonlyArray1<'_, bool>,
+        price_ticks: PyReadonlyArray1<'_, i64>,
+        qty_lots: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<usize> {
+        let contiguous = |e: numpy::AsSliceError| PyValueError::new_err(e.to_string());
+        let sides = is_bid.as_slice().map_err(contiguous)?;
+        let prices = price_ticks.as_slice().map_err(contiguous)?;
+        let qtys = qty_lots.as_slice().map_err(contiguous)?;
+        if sides.len() != prices.len() || prices.len() != qtys.len() {
+            return Err(PyValueError::new_err(format!(
+                "is_bid, price_ticks and qty_lots differ in length: {}, {}, {}",
+                sides.len(),
+                prices.len(),
+                qtys.len()
+            )));
+        }
+        let levels = sides.iter().zip(prices).zip(qtys).map(|((&bid, &p), &q)| {
+            let side = if bid { Side::Buy } else { Side::Sell };
+            (side, Price::from_ticks(p), Qty::from_lots(q))
+        });
+        self.sync
+            .apply_levels(levels)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// The best `n` levels per side as `(bids, asks)`, each a list of `(price, qty)` decimal strings.

@@ -387,6 +387,24 @@ impl L2Book {
         Ok(())
     }
 
+    /// Sets levels in order, each as [`Self::set`] does (a replay of levels already in ticks and lots,
+    /// e.g. from a columnar store); returns how many were set, or the first refused level's error
+    /// (the levels before it stay set).
+    ///
+    /// # Hot path
+    /// [`Self::set`] per level; no allocation.
+    pub fn set_levels(
+        &mut self,
+        levels: impl IntoIterator<Item = (Side, Price, Qty)>,
+    ) -> Result<usize, IntegrityError> {
+        let mut n = 0;
+        for (side, price, qty) in levels {
+            self.set(side, price, qty)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     #[cold]
     #[inline(never)]
     fn bad_level(side: Side, price: Price, qty: Qty) -> IntegrityError {
@@ -476,6 +494,26 @@ mod tests {
     }
     fn q(l: i64) -> Qty {
         Qty::from_lots(l)
+    }
+
+    #[test]
+    fn set_levels_applies_in_order_and_stops_at_a_refused_level() {
+        let mut b = L2Book::new(64, 16);
+        let n = b
+            .set_levels([
+                (Side::Buy, p(100), q(5)),
+                (Side::Sell, p(101), q(2)),
+                (Side::Buy, p(100), q(0)),
+                (Side::Buy, p(99), q(3)),
+            ])
+            .unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(b.best_bid(), Some((p(99), q(3))));
+        assert_eq!(b.best_ask(), Some((p(101), q(2))));
+        let err = b.set_levels([(Side::Sell, p(102), q(1)), (Side::Sell, p(103), q(-1))]);
+        assert!(matches!(err, Err(IntegrityError::NegativeQty { .. })));
+        assert_eq!(b.level(Side::Sell, p(102)), q(1));
+        assert_eq!(b.level(Side::Sell, p(103)), q(0));
     }
 
     #[test]

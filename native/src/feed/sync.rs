@@ -18,7 +18,7 @@
 use crate::book::{IntegrityError, L2Book};
 use crate::feed::binance::{self, DepthSnapshot, DepthUpdate, Message};
 use crate::feed::{DecodeError, DecodeErrorCounts};
-use crate::model::{Qty, Scale, Side};
+use crate::model::{Price, Qty, Scale, Side};
 
 /// Which continuity rule the venue's diff stream follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +137,16 @@ impl BookSync {
     /// The book (read it only when [`Self::is_stale`] is false).
     pub fn book(&self) -> &L2Book {
         &self.book
+    }
+
+    /// Sets already-decoded levels (ticks, lots) on the book in order, outside the diff sequence: no
+    /// decode, no sequence check, the update id and staleness unchanged — the caller owns ordering
+    /// (replays of pre-decoded levels, benchmarks). See [`L2Book::set_levels`].
+    pub fn apply_levels(
+        &mut self,
+        levels: impl IntoIterator<Item = (Side, Price, Qty)>,
+    ) -> Result<usize, IntegrityError> {
+        self.book.set_levels(levels)
     }
 
     /// True when quotes must be pulled: no snapshot yet, or a break since.
@@ -409,7 +419,6 @@ impl From<IntegrityError> for ApplyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Price;
 
     fn sync(rule: SequenceRule) -> BookSync {
         BookSync::new(
