@@ -123,3 +123,15 @@ def test_harness_detects_a_disagreeing_book():
     mod.check_agrees("same", mod.Top((Decimal("1"), Decimal("2.000")), (Decimal("1.10"), Decimal("3"))), want)
     with pytest.raises(mod.BooksDisagreeError):
         mod.check_agrees("peer", mod.Top((Decimal("1.0"), Decimal("2.001")), want.ask), want)
+
+
+def test_cli_peers_without_the_extra_says_what_to_install(monkeypatch):
+    from typer.testing import CliRunner
+
+    from pymm.cli import app
+
+    monkeypatch.setattr(_bench_peers, "missing_peers", lambda: ["hftbacktest"])
+    r = CliRunner().invoke(app, ["bench", "book", "--peers"])
+    assert r.exit_code == 2
+    assert "hftbacktest" in r.output
+    assert "pip install -e '.[bench]'" in r.output
