@@ -1,7 +1,7 @@
 //! `book [--json] [--quick]`: decode and L2 apply latency on the recorded Binance streams.
 //! Prints a table, or one JSON object with `--json`. See `bench/README.md`.
 
-use pymm_bench::book_l2;
+use pymm_bench::{book_l2, book_l3};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,7 +14,8 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let report = book_l2::run(if quick { 1 } else { 20 });
+    let mut report = book_l2::run(if quick { 1 } else { 20 });
+    report["l3"] = book_l3::run(&book_l2::data_dir(), if quick { 1 } else { 20 });
     if json {
         println!("{report}");
         return;
@@ -56,5 +57,15 @@ fn main() {
             "  ladder/btree mean ratio: {}",
             s["ladder_vs_btree_mean_ratio"]
         );
+    }
+    println!("\nL3 apply, mean ns/update (best of the passes):");
+    for r in report["l3"].as_array().into_iter().flatten() {
+        match r.get("error") {
+            Some(e) => println!("  {:<40} skipped: {e}", r["stream"]),
+            None => println!(
+                "  {:<40} {:>9} over {} updates",
+                r["stream"], r["l3_apply_ns_per_update"], r["updates"]
+            ),
+        }
     }
 }
