@@ -26,6 +26,7 @@ test-rust:
 	$(CARGO) test --workspace
 
 test-python: install
+	$(PYTHON) -m mypy.stubtest pymm._native
 	$(PYTHON) -m pytest -q
 
 test: install lint test-rust test-python

@@ -9,6 +9,35 @@ from typing import Any, ClassVar, final
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "Clock",
+    "ClockError",
+    "EventReader",
+    "EventWriter",
+    "Instrument",
+    "InstrumentError",
+    "InstrumentMaster",
+    "Journal",
+    "JournalError",
+    "L2Book",
+    "LatencyHistogram",
+    "LatencyTracker",
+    "PymmError",
+    "ScaleError",
+    "Side",
+    "VenueClockOffset",
+    "VenueRejectError",
+    "__version__",
+    "dbn_records",
+    "event_ring_pair",
+    "lobster_to_itch",
+    "replay",
+    "replay_dbn",
+    "replay_itch",
+    "replay_lobster",
+    "validate_order",
+]
+
 __version__: str
 
 class PymmError(Exception): ...
@@ -122,10 +151,12 @@ def validate_order(
     Prices and quantities are venue text ("0.16912") or whole ticks/lots (int).
     """
 
+@final
 class EventReader:
     def drain(self, max_events: int = 65536) -> bytes: ...
     def __len__(self) -> int: ...
 
+@final
 class EventWriter:
     def emit(
         self,
