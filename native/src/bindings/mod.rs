@@ -8,6 +8,7 @@ mod feed;
 mod journal;
 mod model;
 mod time;
+mod venue;
 
 /// `pymm._native`: the compiled core.
 #[pymodule]
@@ -20,5 +21,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     model::register(m)?;
     feed::register(m)?;
     time::register(m)?;
+    venue::register(m)?;
     Ok(())
 }
