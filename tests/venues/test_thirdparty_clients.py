@@ -1,0 +1,111 @@
+"""Unmodified third-party Binance clients (ccxt, python-binance) trading on the simulated venue.
+
+Both are pointed at the loopback server by overriding their base URLs only (research brief §4.1,
+§4.3); everything they send is theirs. Installed by the ``thirdparty`` extra; skipped without it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pymm.venues.sim import SimVenueConfig
+from tests.venues._harness import make_key, run_venue
+
+
+@pytest.fixture
+def venue():
+    """A venue with one funded account and an ask from a second account to trade against."""
+    yield from run_venue(SimVenueConfig(keys=[make_key(1), make_key(2)]))
+
+
+def _maker_ask(venue) -> None:
+    k2 = next(k for k in venue.running.venue.keys.keys.values() if k.account == 2)
+    status, body, _ = venue.call(
+        "POST",
+        "/api/v3/order",
+        {
+            "symbol": "DOGEUSDT",
+            "side": "SELL",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "500",
+            "price": "0.20000",
+        },
+        signed=True,
+        key=k2.api_key,
+        secret=k2.hmac_secret,
+    )
+    assert status == 200, body
+
+
+def test_ccxt_places_queries_cancels_and_reads(venue):
+    ccxt = pytest.importorskip("ccxt", reason="pip install '.[thirdparty]' for the third-party client tests")
+    _maker_ask(venue)
+    ex = ccxt.binance(
+        {
+            "apiKey": venue.key.api_key,
+            "secret": venue.key.hmac_secret,
+            "options": {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["spot"]}},
+        }
+    )
+    for name in ("public", "private"):
+        ex.urls["api"][name] = venue.url + "/api/v3"
+    ex.load_markets()
+    assert "DOGE/USDT" in ex.markets
+    order = ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.15)
+    assert order["status"] == "open" and order["price"] == 0.15
+    fetched = ex.fetch_order(order["id"], "DOGE/USDT")
+    assert fetched["id"] == order["id"] and fetched["remaining"] == 100
+    assert [o["id"] for o in ex.fetch_open_orders("DOGE/USDT")] == [order["id"]]
+    book = ex.fetch_order_book("DOGE/USDT")
+    assert book["bids"][0][:2] == [0.15, 100] and book["asks"][0][:2] == [0.2, 500]
+    balance = ex.fetch_balance()
+    assert balance["USDT"]["used"] == 15 and balance["USDT"]["free"] == 10000 - 15
+    cancelled = ex.cancel_order(order["id"], "DOGE/USDT")
+    assert cancelled["status"] == "canceled"
+    with pytest.raises(ccxt.OrderNotFound):
+        ex.cancel_order(order["id"], "DOGE/USDT")
+    with pytest.raises(ccxt.OrderImmediatelyFillable):
+        ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.2, {"postOnly": True})
+    with pytest.raises(ccxt.InsufficientFunds):
+        ex.create_order("DOGE/USDT", "limit", "buy", 1_000_000, 0.15)
+    taken = ex.create_order("DOGE/USDT", "market", "buy", 100)
+    assert taken["status"] == "closed" and taken["filled"] == 100 and taken["average"] == 0.2
+    trades = ex.fetch_my_trades("DOGE/USDT")
+    assert [(t["side"], t["amount"], t["takerOrMaker"]) for t in trades] == [("buy", 100, "taker")]
+    edited = ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.15)
+    replaced = ex.edit_order(edited["id"], "DOGE/USDT", "limit", "buy", 100, 0.14)
+    assert replaced["price"] == 0.14 and replaced["status"] == "open"
+
+
+def test_python_binance_places_queries_cancels_and_reads(venue):
+    client_mod = pytest.importorskip(
+        "binance.client", reason="pip install '.[thirdparty]' for the third-party client tests"
+    )
+    _maker_ask(venue)
+    client = client_mod.Client(venue.key.api_key, venue.key.hmac_secret, ping=False)
+    client.API_URL = venue.url + "/api"
+    client.ping()
+    assert client.get_server_time()["serverTime"] > 0
+    info = client.get_symbol_info("DOGEUSDT")
+    assert info is not None and info["quoteAsset"] == "USDT"
+    order = client.order_limit_buy(symbol="DOGEUSDT", quantity=100, price="0.15000")
+    assert order["status"] == "NEW"
+    got = client.get_order(symbol="DOGEUSDT", orderId=order["orderId"])
+    assert got["clientOrderId"] == order["clientOrderId"]
+    assert [o["orderId"] for o in client.get_open_orders(symbol="DOGEUSDT")] == [order["orderId"]]
+    book = client.get_order_book(symbol="DOGEUSDT", limit=5)
+    assert book["bids"] == [["0.15000000", "100.00000000"]]
+    assert client.get_asset_balance(asset="USDT") == {
+        "asset": "USDT",
+        "free": "9985.00000000",
+        "locked": "15.00000000",
+    }
+    cancelled = client.cancel_order(symbol="DOGEUSDT", orderId=order["orderId"])
+    assert cancelled["status"] == "CANCELED"
+    exc = pytest.importorskip("binance.exceptions")
+    with pytest.raises(exc.BinanceAPIException) as e:
+        client.get_order(symbol="DOGEUSDT", orderId=123456)
+    assert e.value.code == -2013
+    filled = client.order_market_buy(symbol="DOGEUSDT", quantity=100)
+    assert filled["status"] == "FILLED" and filled["fills"][0]["price"] == "0.20000000"
