@@ -26,7 +26,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["routes", "signed_payload"]
+__all__ = ["ApiError", "check_timestamp", "routes", "signed_payload"]
 
 VENUE_KEY: web.AppKey[SimVenue] = web.AppKey("venue")
 
@@ -90,16 +90,13 @@ async def _request(request: web.Request) -> tuple[bytes, bytes, dict[str, str]]:
     return raw_query, raw_body, _params(raw_query, raw_body)
 
 
-def _authenticate(
-    venue: SimVenue, request: web.Request, raw_query: bytes, raw_body: bytes, params: dict[str, str]
-) -> int:
-    """The account a signed request acts for, after key, timestamp and signature checks."""
-    api_key = request.headers.get("X-MBX-APIKEY", "")
-    if not api_key:
-        raise ApiError(401, -2014, "API-key format invalid.")
-    account = venue.keys.account(api_key)
-    if account is None:
-        raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+def check_timestamp(now_ms: int, params: dict[str, str]) -> None:
+    """Binance's timing rule (brief §1.4): ``timestamp < now + 1000`` and ``now - timestamp <=
+    recvWindow`` (default 5000, at most 60000); timestamps in ms or µs.
+
+    Raises:
+        ApiError: -1102 (missing), -1100/-1131 (bad recvWindow), -1021 (outside the window).
+    """
     ts_text = params.get("timestamp", "")
     try:
         ts = float(ts_text)
@@ -115,11 +112,23 @@ def _authenticate(
         raise ApiError(400, -1100, "Illegal characters found in parameter 'recvWindow'.") from None
     if recv_window > 60000:
         raise ApiError(400, -1131, "recvWindow must be less than 60000")
-    now_ms = venue.now_ms()
     if ts >= now_ms + 1000:
         raise ApiError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if now_ms - ts > recv_window:
         raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def _authenticate(
+    venue: SimVenue, request: web.Request, raw_query: bytes, raw_body: bytes, params: dict[str, str]
+) -> int:
+    """The account a signed request acts for, after key, timestamp and signature checks."""
+    api_key = request.headers.get("X-MBX-APIKEY", "")
+    if not api_key:
+        raise ApiError(401, -2014, "API-key format invalid.")
+    account = venue.keys.account(api_key)
+    if account is None:
+        raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+    check_timestamp(venue.now_ms(), params)
     payload, sig = signed_payload(raw_query, raw_body)
     if sig is None:
         raise ApiError(

@@ -1,5 +1,6 @@
 """The simulated venue's server: one aiohttp app on loopback serving the Binance spot REST front
-(:mod:`pymm.venues.sim.rest`) and market streams (:mod:`pymm.venues.sim.streams`) over one
+(:mod:`pymm.venues.sim.rest`), market streams (:mod:`pymm.venues.sim.streams`) and the WebSocket
+API (:mod:`pymm.venues.sim.ws_api`) over one
 :class:`pymm._native.SimExchange`.
 
 Everything runs on one asyncio loop: a request calls the exchange, then :meth:`SimVenue.pump` hands
@@ -20,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pymm._native import InstrumentMaster, SimExchange
-from pymm.venues.sim import rest, streams
+from pymm.venues.sim import rest, streams, ws_api
 from pymm.venues.sim.flow import FlowConfig, LiquidityProvider
 from pymm.venues.sim.keys import ApiKey, KeyRing
 
@@ -106,7 +107,7 @@ class SimVenue:
             for asset, amount in config.balances.items():
                 self.exchange.deposit(account, asset, amount)
         self.hub = streams.StreamHub()
-        self.user_events: list[tuple[int, dict]] = []
+        self.user_hub = ws_api.UserHub()
         self.limits = Limits(self.now_ms)
         self.flow = LiquidityProvider(self, config.flow) if config.flow is not None else None
 
@@ -124,15 +125,14 @@ class SimVenue:
             if isinstance(audience, str):
                 self.hub.publish(audience, payload)
             else:
-                self.user_events.append((audience, payload))
-        # The user data stream (WS API) is not served yet: keep only the latest reports.
-        del self.user_events[:-1000]
+                self.user_hub.publish(audience, payload)
 
     def app(self) -> web.Application:
         """The aiohttp application."""
         app = web.Application()
         rest.routes(app, self)
         streams.routes(app, self.hub)
+        ws_api.routes(app, self)
         return app
 
 
