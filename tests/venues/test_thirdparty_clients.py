@@ -6,9 +6,11 @@ Both are pointed at the loopback server by overriding their base URLs only (rese
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from pymm.venues.sim import SimVenueConfig
+from pymm.venues.sim import FlowConfig, SimVenueConfig
 from tests.venues._harness import make_key, run_venue
 
 
@@ -84,6 +86,16 @@ def test_python_binance_places_queries_cancels_and_reads(venue):
     )
     _maker_ask(venue)
     client = client_mod.Client(venue.key.api_key, venue.key.hmac_secret, ping=False)
+    try:
+        _drive_python_binance(client, venue)
+    finally:
+        # python-binance opens (and never closes) an event loop for this thread in its constructor.
+        client.close_connection()
+        client.loop.close()
+        asyncio.set_event_loop(None)
+
+
+def _drive_python_binance(client, venue) -> None:
     client.API_URL = venue.url + "/api"
     client.ping()
     assert client.get_server_time()["serverTime"] > 0
@@ -109,3 +121,54 @@ def test_python_binance_places_queries_cancels_and_reads(venue):
     assert e.value.code == -2013
     filled = client.order_market_buy(symbol="DOGEUSDT", quantity=100)
     assert filled["status"] == "FILLED" and filled["fills"][0]["price"] == "0.20000000"
+
+
+@pytest.fixture
+def busy_venue():
+    """A venue whose seeded liquidity provider re-quotes every 50 ms."""
+    yield from run_venue(SimVenueConfig(keys=[make_key(1)], flow=FlowConfig(seed=3, interval_s=0.05)))
+
+
+def test_ccxt_pro_watches_the_book_and_orders(busy_venue):
+    ccxtpro = pytest.importorskip(
+        "ccxt.pro", reason="pip install '.[thirdparty]' for the third-party client tests"
+    )
+    v = busy_venue
+
+    async def run() -> tuple[list[int], list[tuple[str, str]], str]:
+        ex = ccxtpro.binance(
+            {
+                "apiKey": v.key.api_key,
+                "secret": v.key.hmac_secret,
+                "options": {
+                    "fetchCurrencies": False,
+                    "fetchMargins": False,
+                    "fetchMarkets": {"types": ["spot"]},
+                },
+            }
+        )
+        for name in ("public", "private"):
+            ex.urls["api"][name] = v.url + "/api/v3"
+        # A spot stream URL containing "/stream" (brief §4.1, the spot URL pitfall).
+        ex.urls["api"]["ws"]["spot"] = v.ws + "/stream/ws"
+        ex.urls["api"]["ws"]["ws-api"]["spot"] = v.ws + "/ws-api/v3"
+        try:
+            await ex.load_markets()
+            nonces = []
+            for _ in range(3):
+                # ccxt raises ChecksumError on any gap between a diff's U and the previous u.
+                book = await asyncio.wait_for(ex.watch_order_book("DOGE/USDT"), 10)
+                assert book["bids"][0][0] < book["asks"][0][0]
+                nonces.append(book["nonce"])
+            order = await ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.1)
+            watch = asyncio.create_task(ex.watch_orders("DOGE/USDT"))
+            await asyncio.sleep(0.2)  # let the user-data subscription be acknowledged first
+            await ex.cancel_order(order["id"], "DOGE/USDT")
+            orders = await asyncio.wait_for(watch, 10)
+            return nonces, [(o["id"], o["status"]) for o in orders], order["id"]
+        finally:
+            await ex.close()
+
+    nonces, orders, oid = asyncio.run(run())
+    assert nonces == sorted(nonces) and len(set(nonces)) == 3
+    assert orders[-1] == (oid, "canceled")
