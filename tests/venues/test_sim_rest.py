@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+import urllib.parse
+import urllib.request
 
+import pytest
+
+from pymm.venues.sim import ApiKey, SimVenueConfig
 from pymm.venues.sim.rest import signed_payload
+from tests.venues._harness import make_key, run_venue
 
 LIMIT = {
     "symbol": "DOGEUSDT",
@@ -127,3 +135,42 @@ def test_signed_payload_is_the_raw_bytes():
     assert signed_payload(q, b"") == (b"symbol=X&timestamp=1", b"abc")
     assert signed_payload(b"a=%5B1%2C2%5D", b"b=2&signature=ab%2Bc%3D") == (b"a=%5B1%2C2%5Db=2", b"ab+c=")
     assert signed_payload(b"", b"") == (b"", None)
+
+
+@pytest.fixture
+def tight_venue():
+    """A venue allowing 2 new orders per 10 s and 30 weight per minute."""
+    yield from run_venue(SimVenueConfig(keys=[make_key(1)], orders_per_10s=2, weight_per_minute=30))
+
+
+def test_order_count_and_weight_limits(tight_venue):
+    v = tight_venue
+    for expected in ("1", "2"):
+        status, _, headers = v.call("POST", "/api/v3/order", LIMIT, signed=True)
+        assert status == 200 and headers["X-MBX-ORDER-COUNT-10S"] == expected
+    status, body, headers = v.call("POST", "/api/v3/order", LIMIT, signed=True)
+    assert status == 429 and body["code"] == -1015 and headers["Retry-After"] == "1"
+    status, body, _ = v.call("GET", "/api/v3/exchangeInfo")
+    assert status == 200
+    status, body, headers = v.call("GET", "/api/v3/exchangeInfo")
+    assert status == 429 and body["code"] == -1003 and int(headers["X-MBX-USED-WEIGHT-1M"]) > 30
+
+
+def test_ed25519_key_signs_rest_requests():
+    ed = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ed25519")
+    ser = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+    private = ed.Ed25519PrivateKey.generate()
+    pem = private.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
+    key = ApiKey(api_key="ed-rest-key", account=1, ed25519_public_key=pem)
+    for v in run_venue(SimVenueConfig(keys=[key])):
+        query = urllib.parse.urlencode(dict(LIMIT, timestamp=str(int(time.time() * 1000))))
+        sig = base64.b64encode(private.sign(query.encode())).decode()
+        body = (query + "&signature=" + urllib.parse.quote(sig, safe="")).encode()
+        req = urllib.request.Request(
+            v.url + "/api/v3/order",
+            data=body,
+            method="POST",
+            headers={"X-MBX-APIKEY": key.api_key, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert json.loads(r.read())["status"] == "NEW"

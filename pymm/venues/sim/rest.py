@@ -139,6 +139,15 @@ def _authenticate(
     return account
 
 
+def _too_much_weight(limit: int) -> ApiError:
+    return ApiError(
+        429,
+        -1003,
+        f"Too much request weight used; current limit is {limit} request weight per 1 MINUTE. "
+        "Please use WebSocket Streams for live updates to avoid polling the API.",
+    )
+
+
 def _public(
     weight: Callable[[dict[str, str]], int], call: Callable[[SimVenue, dict[str, str]], tuple[int, Any]]
 ) -> Handler:
@@ -146,8 +155,12 @@ def _public(
         venue = request.app[VENUE_KEY]
         _, _, params = await _request(request)
         used = venue.limits.add_weight(request.remote or "", weight(params))
+        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+        if used > venue.limits.weight_per_minute:
+            e = _too_much_weight(venue.limits.weight_per_minute)
+            return _reply(e.status, {"code": e.code, "msg": e.msg}, {**headers, "Retry-After": "1"})
         status, body = call(venue, params)
-        return _reply(status, body, {"X-MBX-USED-WEIGHT-1M": str(used)})
+        return _reply(status, body, headers)
 
     return handler
 
@@ -162,13 +175,7 @@ def _signed(
         headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
         try:
             if used > venue.limits.weight_per_minute:
-                raise ApiError(
-                    429,
-                    -1003,
-                    f"Too much request weight used; current limit is {venue.limits.weight_per_minute} "
-                    "request weight per 1 MINUTE. Please use WebSocket Streams for live updates to "
-                    "avoid polling the API.",
-                )
+                raise _too_much_weight(venue.limits.weight_per_minute)
             account = _authenticate(venue, request, raw_query, raw_body, params)
             if order:
                 c10s, c1d = venue.limits.add_order(account)

@@ -43,6 +43,8 @@ class SimVenueConfig:
         host: listen address (loopback only by design).
         port: listen port (0: ephemeral).
         flow: the market-flow generator's settings, or None for an empty book.
+        weight_per_minute: request weight allowed per IP per minute (Binance's example: 6000).
+        orders_per_10s: new orders allowed per account per 10 seconds.
     """
 
     instruments: list[Path] = field(default_factory=lambda: [DEFAULT_INSTRUMENTS])
@@ -53,6 +55,8 @@ class SimVenueConfig:
     host: str = "127.0.0.1"
     port: int = 0
     flow: FlowConfig | None = None
+    weight_per_minute: int = 6000
+    orders_per_10s: int = 100
 
 
 class Limits:
@@ -108,7 +112,7 @@ class SimVenue:
                 self.exchange.deposit(account, asset, amount)
         self.hub = streams.StreamHub()
         self.user_hub = ws_api.UserHub()
-        self.limits = Limits(self.now_ms)
+        self.limits = Limits(self.now_ms, config.weight_per_minute, config.orders_per_10s)
         self.flow = LiquidityProvider(self, config.flow) if config.flow is not None else None
 
     def now_ns(self) -> int:
