@@ -195,6 +195,14 @@ impl PySimExchange {
         ))
     }
 
+    /// Raises `SimVenueError` naming the first broken conservation invariant (deposits = balances +
+    /// fees, nothing negative, locked = open orders' reservations).
+    fn check_invariants(&self) -> PyResult<()> {
+        self.inner
+            .check_invariants()
+            .map_err(SimVenueError::new_err)
+    }
+
     /// Events since the last call as `(audience, payload)`: audience is a stream name
     /// (`dogeusdt@depth`) or an account id (user data).
     fn drain_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {

@@ -412,6 +412,7 @@ pub struct SpotVenue {
     next_order_id: u64,
     fees: FeeRates,
     fees_collected: BTreeMap<String, i128>,
+    deposits: BTreeMap<String, i128>,
     events: Vec<VenueEvent>,
     scratch: Vec<MatchEvent>,
 }
@@ -460,6 +461,7 @@ impl SpotVenue {
             next_order_id: 1,
             fees,
             fees_collected: BTreeMap::new(),
+            deposits: BTreeMap::new(),
             events: Vec::new(),
             scratch: Vec::new(),
         }
@@ -526,6 +528,7 @@ impl SpotVenue {
         let a = parse_atto(amount).ok_or_else(|| SetupError::BadAmount(amount.to_owned()))?;
         let acct = self.accounts.entry(account).or_default();
         acct.balances.entry(asset.to_owned()).or_default().free += a;
+        *self.deposits.entry(asset.to_owned()).or_default() += a;
         Ok(())
     }
 
@@ -1156,9 +1159,10 @@ impl SpotVenue {
     }
 
     /// Checks the conservation invariants; `Err` names the first broken one. For tests and soak
-    /// checks: `deposits` per asset must equal Σ balances + fees collected; nothing is negative;
-    /// each account's locked equals its open orders' reservations.
-    pub fn check_invariants(&self, deposits: &BTreeMap<String, i128>) -> Result<(), String> {
+    /// checks: deposits per asset equal Σ balances + fees collected; nothing is negative; each
+    /// account's locked equals its open orders' reservations; final orders reserve nothing.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let deposits = &self.deposits;
         let mut totals: BTreeMap<String, i128> = self.fees_collected.clone();
         let mut reserved: BTreeMap<(u32, String), i128> = BTreeMap::new();
         for o in self.orders.values().filter(|o| o.is_open()) {
@@ -1231,7 +1235,7 @@ mod tests {
 
     const T: UnixNanos = UnixNanos(1_000_000);
 
-    fn venue() -> (SpotVenue, BTreeMap<String, i128>) {
+    fn venue() -> SpotVenue {
         let mut v = SpotVenue::new(FeeRates::from_bps(1, 5).unwrap());
         v.list(spot_doge()).unwrap();
         let mut dep = BTreeMap::new();
@@ -1241,7 +1245,8 @@ mod tests {
         }
         dep.insert("USDT".to_owned(), 30_000 * ATTO);
         dep.insert("DOGE".to_owned(), 300_000 * ATTO);
-        (v, dep)
+        assert_eq!(v.deposits, dep);
+        v
     }
 
     fn order<'a>(
@@ -1286,13 +1291,13 @@ mod tests {
 
     #[test]
     fn limit_locks_and_cancel_unlocks() {
-        let (mut v, dep) = venue();
+        let mut v = venue();
         let p = v.place(&limit(1, Side::Buy, "0.2", "1000"), T).unwrap();
         assert_eq!(p.order.status, OrderStatus::New);
         assert_eq!(p.order.order_id, 1);
         assert_eq!(bal(&v, 1, "USDT").locked, 200 * ATTO);
         assert_eq!(bal(&v, 1, "USDT").free, 9_800 * ATTO);
-        v.check_invariants(&dep).unwrap();
+        v.check_invariants().unwrap();
         let c = v.cancel(1, "DOGEUSDT", OrderKey::Id(1), None, T).unwrap();
         assert_eq!(c.status, OrderStatus::Canceled);
         assert_eq!(
@@ -1314,12 +1319,12 @@ mod tests {
                 .status,
             OrderStatus::Canceled
         );
-        v.check_invariants(&dep).unwrap();
+        v.check_invariants().unwrap();
     }
 
     #[test]
     fn insufficient_balance_and_filters_use_venue_codes() {
-        let (mut v, _) = venue();
+        let mut v = venue();
         let e = v.place(&limit(1, Side::Buy, "1", "20000"), T).unwrap_err();
         assert_eq!((e.code, e.msg.as_str()), (-2010, INSUFFICIENT));
         let e = v
@@ -1338,7 +1343,7 @@ mod tests {
 
     #[test]
     fn fill_moves_funds_with_fees_from_the_received_asset() {
-        let (mut v, dep) = venue();
+        let mut v = venue();
         v.place(&limit(1, Side::Sell, "0.2", "1000"), T).unwrap();
         // Taker buys 400 at limit 0.25, fills at 0.2: refund of the improvement, taker fee 5 bps
         // in DOGE; maker fee 1 bp in USDT.
@@ -1369,7 +1374,7 @@ mod tests {
             bal(&v, 1, "USDT").free,
             10_000 * ATTO + 80 * ATTO - 80 * ATTO / 10_000
         );
-        v.check_invariants(&dep).unwrap();
+        v.check_invariants().unwrap();
         let t = v.my_trades(1, "DOGEUSDT", None, 100).unwrap();
         assert_eq!(t.len(), 1);
         assert!(t[0].is_maker && !t[0].is_buyer);
@@ -1402,7 +1407,7 @@ mod tests {
 
     #[test]
     fn depth_ids_are_contiguous_and_match_the_snapshot() {
-        let (mut v, _) = venue();
+        let mut v = venue();
         v.place(&limit(1, Side::Sell, "0.2", "1000"), T).unwrap();
         v.place(&limit(1, Side::Sell, "0.21", "1000"), T).unwrap();
         v.place(&limit(2, Side::Buy, "0.21", "1500"), T).unwrap();
@@ -1422,7 +1427,7 @@ mod tests {
 
     #[test]
     fn limit_maker_market_and_stp() {
-        let (mut v, dep) = venue();
+        let mut v = venue();
         v.place(&limit(1, Side::Sell, "0.2", "1000"), T).unwrap();
         let lm = order(2, Side::Buy, OrderType::LimitMaker, None, Some("0.2"), "10");
         let e = v.place(&lm, T).unwrap_err();
@@ -1454,12 +1459,12 @@ mod tests {
             .unwrap();
         assert_eq!(maker.status, OrderStatus::ExpiredInMatch);
         assert_eq!(maker.prevented_qty.lots(), 100);
-        v.check_invariants(&dep).unwrap();
+        v.check_invariants().unwrap();
     }
 
     #[test]
     fn cancel_replace_stop_on_failure() {
-        let (mut v, dep) = venue();
+        let mut v = venue();
         let new = limit(1, Side::Buy, "0.19", "100");
         let r = v.cancel_replace(
             OrderKey::Id(42),
@@ -1485,7 +1490,7 @@ mod tests {
         let all = v.cancel_all(1, "DOGEUSDT", T).unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(v.cancel_all(1, "DOGEUSDT", T).unwrap_err().code, -2011);
-        v.check_invariants(&dep).unwrap();
+        v.check_invariants().unwrap();
     }
 
     #[test]
@@ -1505,7 +1510,7 @@ mod tests {
             reqs in proptest::collection::vec(
                 (1u32..4, any::<bool>(), 18_000i64..22_000, 1i64..3_000, 0u8..7, 0u8..4), 1..150)
         ) {
-            let (mut v, dep) = venue();
+            let mut v = venue();
             for (acct, buy, px, qty, kind, stp) in reqs {
                 let side = if buy { Side::Buy } else { Side::Sell };
                 let px_text = crate::model::decimal::format_fixed(px, 5);
@@ -1536,7 +1541,7 @@ mod tests {
                         }
                     }
                 }
-                if let Err(e) = v.check_invariants(&dep) {
+                if let Err(e) = v.check_invariants() {
                     prop_assert!(false, "{}", e);
                 }
                 if let (Some((b, _)), Some((a, _))) = v.top(0).unwrap() {
