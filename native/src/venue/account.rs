@@ -883,6 +883,31 @@ impl SpotVenue {
         bal.free += amount;
     }
 
+    /// Self-trade prevention took `qty` off an order that stays live: unlock that part.
+    fn decrement(&mut self, order_id: u64, qty: Qty, now: UnixNanos) {
+        let Some(o) = self.orders.get_mut(&order_id) else {
+            return;
+        };
+        let b = &self.books[o.symbol];
+        let (slice, asset) = match o.side {
+            Side::Buy => (
+                i128::from(o.reserve_px.ticks()) * i128::from(qty.lots()) * b.atto_per_tick_lot,
+                b.inst.quote_asset.clone(),
+            ),
+            Side::Sell => (
+                i128::from(qty.lots()) * b.atto_per_lot,
+                b.inst.base_asset.clone(),
+            ),
+        };
+        o.reserved -= slice;
+        o.prevented_qty = Qty::from_lots(o.prevented_qty.lots() + qty.lots());
+        o.update_time = now;
+        let account = o.account;
+        let bal = self.balance_mut(account, &asset);
+        bal.locked -= slice;
+        bal.free += slice;
+    }
+
     /// Applies the matcher's events for a request on symbol `s` made by `taker`; returns the taker's
     /// fills.
     fn apply(&mut self, s: usize, taker: u64, ev: &[MatchEvent], now: UnixNanos) -> Vec<OrderFill> {
@@ -908,6 +933,8 @@ impl SpotVenue {
                     taker_side,
                     price,
                     qty,
+                    taker_leaves,
+                    maker_leaves,
                     ..
                 } => {
                     let base_amt = i128::from(qty.lots()) * atto_lot;
@@ -939,7 +966,9 @@ impl SpotVenue {
                         o.executed_qty = Qty::from_lots(o.executed_qty.lots() + qty.lots());
                         o.cum_quote += quote_amt;
                         o.update_time = now;
-                        o.status = if o.executed_qty == o.orig_qty {
+                        let leaves = if is_maker { maker_leaves } else { taker_leaves };
+                        // Done when nothing is left (STP DECREMENT may have taken part of it).
+                        o.status = if leaves.is_zero() {
                             OrderStatus::Filled
                         } else {
                             OrderStatus::PartiallyFilled
@@ -1032,6 +1061,12 @@ impl SpotVenue {
                     }
                     self.release(order_id);
                     self.report(order_id, ExecType::Expired, now);
+                }
+                MatchEvent::Decremented { order_id, qty } => {
+                    self.decrement(order_id, qty, now);
+                    if let Some(o) = self.orders.get(&order_id) {
+                        touched_accounts.push(o.account);
+                    }
                 }
                 MatchEvent::Canceled { order_id, .. } => {
                     if let Some(o) = self.orders.get_mut(&order_id) {
@@ -1206,13 +1241,14 @@ impl SpotVenue {
     }
 }
 
-/// Parses a Binance STP mode; DECREMENT and TRANSFER are not simulated.
+/// Parses a Binance STP mode; TRANSFER (trade groups) is not simulated.
 pub fn parse_stp(text: &str) -> Option<StpMode> {
     Some(match text {
         "NONE" => StpMode::None,
         "EXPIRE_TAKER" => StpMode::ExpireTaker,
         "EXPIRE_MAKER" => StpMode::ExpireMaker,
         "EXPIRE_BOTH" => StpMode::ExpireBoth,
+        "DECREMENT" => StpMode::Decrement,
         _ => return None,
     })
 }
@@ -1224,6 +1260,7 @@ pub const fn stp_str(m: StpMode) -> &'static str {
         StpMode::ExpireTaker => "EXPIRE_TAKER",
         StpMode::ExpireMaker => "EXPIRE_MAKER",
         StpMode::ExpireBoth => "EXPIRE_BOTH",
+        StpMode::Decrement => "DECREMENT",
     }
 }
 
@@ -1463,6 +1500,31 @@ mod tests {
     }
 
     #[test]
+    fn stp_decrement_reduces_both_and_unlocks() {
+        let mut v = venue();
+        let m = v.place(&limit(3, Side::Sell, "0.3", "100"), T).unwrap();
+        let mut t = limit(3, Side::Buy, "0.3", "40");
+        t.stp = Some(StpMode::Decrement);
+        let p = v.place(&t, T).unwrap();
+        assert_eq!(p.order.status, OrderStatus::ExpiredInMatch);
+        assert_eq!(p.order.prevented_qty.lots(), 40);
+        let maker = v
+            .query(3, "DOGEUSDT", OrderKey::Id(m.order.order_id))
+            .unwrap();
+        assert_eq!(
+            (maker.status, maker.prevented_qty.lots()),
+            (OrderStatus::New, 40)
+        );
+        assert_eq!(bal(&v, 3, "DOGE").locked, 60 * ATTO);
+        assert_eq!(bal(&v, 3, "USDT").locked, 0);
+        assert_eq!(
+            v.depth(0, 1).unwrap().2,
+            vec![(Price::from_ticks(30000), Qty::from_lots(60))]
+        );
+        v.check_invariants().unwrap();
+    }
+
+    #[test]
     fn cancel_replace_stop_on_failure() {
         let mut v = venue();
         let new = limit(1, Side::Buy, "0.19", "100");
@@ -1508,14 +1570,14 @@ mod tests {
         #[test]
         fn balances_are_conserved(
             reqs in proptest::collection::vec(
-                (1u32..4, any::<bool>(), 18_000i64..22_000, 1i64..3_000, 0u8..7, 0u8..4), 1..150)
+                (1u32..4, any::<bool>(), 18_000i64..22_000, 1i64..3_000, 0u8..7, 0u8..5), 1..150)
         ) {
             let mut v = venue();
             for (acct, buy, px, qty, kind, stp) in reqs {
                 let side = if buy { Side::Buy } else { Side::Sell };
                 let px_text = crate::model::decimal::format_fixed(px, 5);
                 let qty_text = qty.to_string();
-                let stp = [StpMode::None, StpMode::ExpireMaker, StpMode::ExpireTaker, StpMode::ExpireBoth][stp as usize];
+                let stp = [StpMode::None, StpMode::ExpireMaker, StpMode::ExpireTaker, StpMode::ExpireBoth, StpMode::Decrement][stp as usize];
                 match kind {
                     0..=2 => {
                         let tif = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok][kind as usize];

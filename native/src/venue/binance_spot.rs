@@ -249,7 +249,7 @@ fn parse_new_order<'a>(account: u32, p: &'a Params) -> Result<PlaceOrder<'a>, Ve
             parse_stp(t).ok_or_else(|| {
                 venue_err(
                     -1100,
-                    "Illegal characters found in parameter 'selfTradePreventionMode'; legal range is 'NONE', 'EXPIRE_TAKER', 'EXPIRE_MAKER', 'EXPIRE_BOTH'.",
+                    "Illegal characters found in parameter 'selfTradePreventionMode'; legal range is 'NONE', 'EXPIRE_TAKER', 'EXPIRE_MAKER', 'EXPIRE_BOTH', 'DECREMENT'.",
                 )
             })
         })
@@ -599,7 +599,7 @@ pub fn exchange_info(v: &SpotVenue, p: &Params, now: UnixNanos) -> Reply {
                 "permissions": [],
                 "permissionSets": [["SPOT"]],
                 "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-                "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+                "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"],
             })
         })
         .collect();
