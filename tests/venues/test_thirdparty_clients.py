@@ -75,6 +75,8 @@ def test_ccxt_places_queries_cancels_and_reads(venue):
     assert taken["status"] == "closed" and taken["filled"] == 100 and taken["average"] == 0.2
     trades = ex.fetch_my_trades("DOGE/USDT")
     assert [(t["side"], t["amount"], t["takerOrMaker"]) for t in trades] == [("buy", 100, "taker")]
+    by_cost = ex.create_market_buy_order_with_cost("DOGE/USDT", 10)  # quoteOrderQty=10
+    assert by_cost["filled"] == 50 and by_cost["cost"] == 10
     edited = ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.15)
     replaced = ex.edit_order(edited["id"], "DOGE/USDT", "limit", "buy", 100, 0.14)
     assert replaced["price"] == 0.14 and replaced["status"] == "open"

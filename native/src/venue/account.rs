@@ -177,6 +177,8 @@ pub struct OrderRecord {
     pub update_time: UnixNanos,
     /// Quantity prevented by STP (`preventedQuantity`), zero if none.
     pub prevented_qty: Qty,
+    /// A MARKET order's `quoteOrderQty`, atto of the quote asset (zero if not given).
+    pub orig_quote_qty: i128,
     /// The price a BUY's reservation is computed at (limit, or a MARKET buy's cap).
     reserve_px: Price,
     /// What is still locked for the order, atto (quote for BUY, base for SELL).
@@ -336,6 +338,8 @@ pub struct PlaceOrder<'a> {
     pub price: Option<&'a str>,
     /// Quantity text, if sent.
     pub qty: Option<&'a str>,
+    /// MARKET only: the quote amount to spend (BUY) or receive (SELL) instead of a quantity.
+    pub quote_qty: Option<&'a str>,
     /// Client order id, if sent (one is generated otherwise).
     pub client_order_id: Option<&'a str>,
     /// STP mode, if sent (default EXPIRE_MAKER).
@@ -695,7 +699,7 @@ impl SpotVenue {
         }
     }
 
-    /// The price a MARKET buy of `lots` may reach against other accounts' asks (None: none rest).
+    /// The price a MARKET buy of `lots` may reach against the resting asks (None: none rest).
     fn market_buy_cap(&self, symbol: usize, lots: i64) -> Option<Price> {
         let b = &self.books[symbol];
         let (_, asks) = b.engine.depth(usize::MAX);
@@ -711,9 +715,52 @@ impl SpotVenue {
         cap
     }
 
+    /// The lots a MARKET order for `quote` atto of the quote asset takes from the book's opposite
+    /// side, walking levels best first and taking whole lots while the amount lasts.
+    fn lots_for_quote(&self, symbol: usize, side: Side, quote: i128) -> i64 {
+        let b = &self.books[symbol];
+        let (bids, asks) = b.engine.depth(usize::MAX);
+        let levels = match side {
+            Side::Buy => asks,
+            Side::Sell => bids,
+        };
+        let (mut left, mut lots) = (quote, 0i64);
+        for (p, q) in levels {
+            let per_lot = i128::from(p.ticks()) * b.atto_per_tick_lot;
+            if per_lot <= 0 {
+                break;
+            }
+            let take = i64::try_from((left / per_lot).min(i128::from(q.lots()))).unwrap_or(0);
+            lots += take;
+            left -= i128::from(take) * per_lot;
+            if take < q.lots() {
+                break;
+            }
+        }
+        lots
+    }
+
     /// Places an order: filters (the venue's codes), funds (`-2010`), then matching.
     pub fn place(&mut self, req: &PlaceOrder<'_>, now: UnixNanos) -> Result<Placed, VenueError> {
         let s = self.symbol_of(req.symbol)?;
+        let (quote_lots, orig_quote_qty) = match (req.order_type, req.quote_qty, req.qty) {
+            (_, None, _) => (None, 0),
+            (OrderType::Market, Some(q), None) => {
+                let quote = parse_atto(q).ok_or_else(|| {
+                    rej(
+                        -1100,
+                        "Illegal characters found in parameter 'quoteOrderQty'.",
+                    )
+                })?;
+                (Some(self.lots_for_quote(s, req.side, quote)), quote)
+            }
+            _ => {
+                return Err(rej(
+                    -1106,
+                    "Parameter 'quoteOrderQty' sent when not required.",
+                ))
+            }
+        };
         let account = req.account;
         let open = self
             .orders
@@ -730,7 +777,10 @@ impl SpotVenue {
             order_type: req.order_type,
             time_in_force: req.time_in_force,
             price: req.price.map(PriceInput::Text),
-            qty: req.qty.map(QtyInput::Text),
+            qty: match quote_lots {
+                Some(lots) => Some(QtyInput::Lots(Qty::from_lots(lots))),
+                None => req.qty.map(QtyInput::Text),
+            },
             reduce_only: false,
         };
         let ctx = MarketContext {
@@ -738,9 +788,12 @@ impl SpotVenue {
             open_orders: u32::try_from(open).unwrap_or(u32::MAX),
         };
         validate(inst, &vreq, &ctx)?;
-        let qty = inst
-            .qty_from_str(req.qty.unwrap_or("0"))
-            .map_err(|_| rej(-1013, "Filter failure: LOT_SIZE"))?;
+        let qty = match quote_lots {
+            Some(lots) => Qty::from_lots(lots),
+            None => inst
+                .qty_from_str(req.qty.unwrap_or("0"))
+                .map_err(|_| rej(-1013, "Filter failure: LOT_SIZE"))?,
+        };
         let price = match req.price {
             Some(p) if req.order_type.has_price() => inst
                 .price_from_str(p)
@@ -800,6 +853,7 @@ impl SpotVenue {
             time: now,
             update_time: now,
             prevented_qty: Qty::ZERO,
+            orig_quote_qty,
             reserve_px,
             reserved,
         };
@@ -1302,6 +1356,7 @@ mod tests {
             time_in_force: tif,
             price: px,
             qty: Some(qty),
+            quote_qty: None,
             client_order_id: None,
             stp: None,
         }
@@ -1525,6 +1580,35 @@ mod tests {
     }
 
     #[test]
+    fn market_by_quote_amount() {
+        let mut v = venue();
+        v.place(&limit(1, Side::Sell, "0.2", "100"), T).unwrap();
+        v.place(&limit(1, Side::Sell, "0.25", "100"), T).unwrap();
+        let mut m = order(2, Side::Buy, OrderType::Market, None, None, "0");
+        m.qty = None;
+        m.quote_qty = Some("30");
+        let p = v.place(&m, T).unwrap();
+        // 100 at 0.2 (20 USDT), then 40 whole lots at 0.25 (10 USDT).
+        assert_eq!(
+            (p.order.status, p.order.executed_qty.lots()),
+            (OrderStatus::Filled, 140)
+        );
+        assert_eq!(p.order.cum_quote, 30 * ATTO);
+        assert_eq!(p.order.orig_quote_qty, 30 * ATTO);
+        assert_eq!(
+            bal(&v, 2, "USDT"),
+            Balance {
+                free: 9_970 * ATTO,
+                locked: 0
+            }
+        );
+        let mut bad = limit(2, Side::Buy, "0.2", "100");
+        bad.quote_qty = Some("30");
+        assert_eq!(v.place(&bad, T).unwrap_err().code, -1106);
+        v.check_invariants().unwrap();
+    }
+
+    #[test]
     fn cancel_replace_stop_on_failure() {
         let mut v = venue();
         let new = limit(1, Side::Buy, "0.19", "100");
@@ -1570,7 +1654,7 @@ mod tests {
         #[test]
         fn balances_are_conserved(
             reqs in proptest::collection::vec(
-                (1u32..4, any::<bool>(), 18_000i64..22_000, 1i64..3_000, 0u8..7, 0u8..5), 1..150)
+                (1u32..4, any::<bool>(), 18_000i64..22_000, 1i64..3_000, 0u8..8, 0u8..5), 1..150)
         ) {
             let mut v = venue();
             for (acct, buy, px, qty, kind, stp) in reqs {
@@ -1593,6 +1677,18 @@ mod tests {
                     }
                     4 => {
                         let mut o = order(acct, side, OrderType::Market, None, None, &qty_text);
+                        o.stp = Some(stp);
+                        let _ = v.place(&o, T);
+                    }
+                    6 => {
+                        let mut o = order(acct, side, OrderType::Market, None, None, "0");
+                        o.qty = None;
+                        o.quote_qty = Some(&px_text); // 0.18..0.22 USDT: often below a lot
+                        o.stp = Some(stp);
+                        let _ = v.place(&o, T);
+                        let mut o = order(acct, side, OrderType::Market, None, None, "0");
+                        o.qty = None;
+                        o.quote_qty = Some(&qty_text);
                         o.stp = Some(stp);
                         let _ = v.place(&o, T);
                     }

@@ -135,7 +135,7 @@ pub fn order_json(v: &SpotVenue, o: &OrderRecord) -> Value {
     m.insert("updateTime".into(), json!(ms(o.update_time)));
     m.insert("isWorking".into(), json!(true));
     m.insert("workingTime".into(), json!(ms(o.time)));
-    m.insert("origQuoteOrderQty".into(), json!(zero()));
+    m.insert("origQuoteOrderQty".into(), json!(amount(o.orig_quote_qty)));
     m.insert("selfTradePreventionMode".into(), json!(stp_str(o.stp)));
     if !o.prevented_qty.is_zero() {
         m.insert("preventedMatchId".into(), json!(0));
@@ -165,7 +165,7 @@ fn placed_json(v: &SpotVenue, p: &Placed, resp_type: &str) -> Value {
     m.insert("price".into(), json!(price_text(inst, o.price)));
     m.insert("origQty".into(), json!(qty_text(inst, o.orig_qty)));
     m.insert("executedQty".into(), json!(qty_text(inst, o.executed_qty)));
-    m.insert("origQuoteOrderQty".into(), json!(zero()));
+    m.insert("origQuoteOrderQty".into(), json!(amount(o.orig_quote_qty)));
     m.insert("cummulativeQuoteQty".into(), json!(amount(o.cum_quote)));
     m.insert("status".into(), json!(o.status.as_str()));
     m.insert("timeInForce".into(), json!(tif_text(o)));
@@ -214,7 +214,7 @@ fn cancel_json(v: &SpotVenue, o: &OrderRecord, cancel_id: &str, now: UnixNanos) 
         "price": price_text(inst, o.price),
         "origQty": qty_text(inst, o.orig_qty),
         "executedQty": qty_text(inst, o.executed_qty),
-        "origQuoteOrderQty": zero(),
+        "origQuoteOrderQty": amount(o.orig_quote_qty),
         "cummulativeQuoteQty": amount(o.cum_quote),
         "status": o.status.as_str(),
         "timeInForce": tif_text(o),
@@ -237,13 +237,6 @@ fn parse_new_order<'a>(account: u32, p: &'a Params) -> Result<PlaceOrder<'a>, Ve
     let time_in_force = get(p, "timeInForce")
         .map(|t| TimeInForce::parse(t).ok_or_else(|| venue_err(-1115, "Invalid timeInForce.")))
         .transpose()?;
-    if get(p, "quoteOrderQty").is_some() {
-        // MARKET orders by quote amount are not simulated yet.
-        return Err(venue_err(
-            -1106,
-            "Parameter 'quoteOrderQty' sent when not required.",
-        ));
-    }
     let stp = get(p, "selfTradePreventionMode")
         .map(|t| {
             parse_stp(t).ok_or_else(|| {
@@ -262,6 +255,7 @@ fn parse_new_order<'a>(account: u32, p: &'a Params) -> Result<PlaceOrder<'a>, Ve
         time_in_force,
         price: get(p, "price"),
         qty: get(p, "quantity"),
+        quote_qty: get(p, "quoteOrderQty"),
         client_order_id: get(p, "newClientOrderId"),
         stp,
     })
@@ -588,7 +582,7 @@ pub fn exchange_info(v: &SpotVenue, p: &Params, now: UnixNanos) -> Reply {
                 "ocoAllowed": false,
                 "otoAllowed": false,
                 "opoAllowed": false,
-                "quoteOrderQtyMarketAllowed": false,
+                "quoteOrderQtyMarketAllowed": true,
                 "allowTrailingStop": false,
                 "cancelReplaceAllowed": true,
                 "amendAllowed": false,
@@ -669,7 +663,7 @@ fn execution_report(v: &SpotVenue, u: &ExecutionUpdate) -> Value {
         "O": ms(o.time),
         "Z": amount(o.cum_quote),
         "Y": amount(u.last_quote),
-        "Q": zero(),
+        "Q": amount(o.orig_quote_qty),
         "W": ms(o.time),
         "V": stp_str(o.stp),
     });
