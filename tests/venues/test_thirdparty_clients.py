@@ -174,3 +174,31 @@ def test_ccxt_pro_watches_the_book_and_orders(busy_venue):
     nonces, orders, oid = asyncio.run(run())
     assert nonces == sorted(nonces) and len(set(nonces)) == 3
     assert orders[-1] == (oid, "canceled")
+
+
+def test_python_binance_streams_depth_and_multiplex(busy_venue):
+    binance = pytest.importorskip(
+        "binance", reason="pip install '.[thirdparty]' for the third-party client tests"
+    )
+    v = busy_venue
+
+    async def run() -> tuple[list[dict], dict]:
+        client = binance.AsyncClient(v.key.api_key, v.key.hmac_secret)
+        try:
+            client.API_URL = v.url + "/api"
+            bm = binance.BinanceSocketManager(client)
+            bm.STREAM_URL = v.ws + "/"
+            async with bm.depth_socket("DOGEUSDT") as s:  # /ws/dogeusdt@depth
+                diffs = [await asyncio.wait_for(s.recv(), 10) for _ in range(3)]
+            async with bm.multiplex_socket(["dogeusdt@bookTicker"]) as s:  # /stream?streams=
+                ticker = await asyncio.wait_for(s.recv(), 10)
+            return diffs, ticker
+        finally:
+            await client.close_connection()
+
+    diffs, ticker = asyncio.run(run())
+    assert [d["e"] for d in diffs] == ["depthUpdate"] * 3
+    assert diffs[1]["U"] == diffs[0]["u"] + 1 and diffs[2]["U"] == diffs[1]["u"] + 1
+    assert ticker["stream"] == "dogeusdt@bookTicker" and float(ticker["data"]["b"]) < float(
+        ticker["data"]["a"]
+    )
