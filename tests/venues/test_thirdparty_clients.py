@@ -202,3 +202,16 @@ def test_python_binance_streams_depth_and_multiplex(busy_venue):
     assert ticker["stream"] == "dogeusdt@bookTicker" and float(ticker["data"]["b"]) < float(
         ticker["data"]["a"]
     )
+
+
+def test_ccxt_with_default_options_only_the_host_swapped(venue):
+    ccxt = pytest.importorskip("ccxt", reason="pip install '.[thirdparty]' for the third-party client tests")
+    ex = ccxt.binance({"apiKey": venue.key.api_key, "secret": venue.key.hmac_secret})
+    for name, url in list(ex.urls["api"].items()):
+        if isinstance(url, str) and url.startswith("https://"):
+            path = url.split("/", 3)[3]
+            ex.urls["api"][name] = f"{venue.url}/{path}"
+    ex.load_markets()  # sapi currencies and margin pairs, spot, USD-M and COIN-M exchangeInfo
+    assert list(ex.markets) == ["DOGE/USDT"]
+    order = ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.15)
+    assert ex.cancel_order(order["id"], "DOGE/USDT")["status"] == "canceled"

@@ -232,3 +232,17 @@ def routes(app: web.Application, venue: SimVenue) -> None:
         "/api/v3/order/cancelReplace",
         _signed(1, lambda v, a, p: ex.cancel_replace(a, p, ns()), order=True),
     )
+    # What a client loading markets with default options also asks for (brief §4.4): the venue has
+    # no margin, no wallet endpoints and no derivatives yet, so these answer empty.
+    for path in (
+        "/sapi/v1/capital/config/getall",
+        "/sapi/v1/margin/allPairs",
+        "/sapi/v1/margin/isolated/allPairs",
+    ):
+        add("GET", path, _signed(1, lambda v, a, p: (200, [])))
+    for path in ("/fapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"):
+        add("GET", path, _public(lambda p: 1, lambda v, p: (200, _empty_exchange_info(v.now_ms()))))
+
+
+def _empty_exchange_info(now_ms: int) -> dict[str, Any]:
+    return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": [], "exchangeFilters": [], "symbols": []}
