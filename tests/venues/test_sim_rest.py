@@ -174,3 +174,14 @@ def test_ed25519_key_signs_rest_requests():
         )
         with urllib.request.urlopen(req, timeout=10) as r:
             assert json.loads(r.read())["status"] == "NEW"
+
+
+def test_order_test_all_orders_book_ticker_avg_price(venue):
+    assert venue.call("POST", "/api/v3/order/test", LIMIT, signed=True)[:2] == (200, {})
+    assert venue.call("GET", "/api/v3/openOrders", {"symbol": "DOGEUSDT"}, signed=True)[1] == []
+    venue.call("POST", "/api/v3/order", LIMIT, signed=True)
+    orders = venue.call("GET", "/api/v3/allOrders", {"symbol": "DOGEUSDT"}, signed=True)[1]
+    assert [o["status"] for o in orders] == ["NEW"]
+    ticker = venue.call("GET", "/api/v3/ticker/bookTicker", {"symbol": "DOGEUSDT"})[1]
+    assert (ticker["bidPrice"], ticker["askPrice"]) == ("0.15000000", "0.00000000")
+    assert venue.call("GET", "/api/v3/avgPrice", {"symbol": "DOGEUSDT"})[1]["mins"] == 5

@@ -173,6 +173,39 @@ impl PySimExchange {
         )
     }
 
+    /// `POST /api/v3/order/test`.
+    fn test_order(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::test_order(&self.inner, account, &params))
+    }
+
+    /// `GET /api/v3/allOrders`.
+    fn all_orders(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::all_orders(&self.inner, account, &params))
+    }
+
+    /// `GET /api/v3/ticker/bookTicker`.
+    fn book_ticker(&self, py: Python<'_>, params: Params) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::book_ticker(&self.inner, &params))
+    }
+
+    /// `GET /api/v3/avgPrice`.
+    fn avg_price(&self, py: Python<'_>, params: Params, now_ns: u64) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::avg_price(&self.inner, &params, UnixNanos(now_ns)),
+        )
+    }
+
     /// `GET /api/v3/myTrades`.
     fn my_trades(
         &self,

@@ -384,6 +384,19 @@ pub struct CancelReplaced {
     pub new_order: Option<Result<Placed, VenueError>>,
 }
 
+/// A new order that passed every check, with what it will reserve.
+#[derive(Debug)]
+struct Checked {
+    symbol: usize,
+    qty: Qty,
+    price: Price,
+    client_order_id: String,
+    reserve_px: Price,
+    reserve_asset: String,
+    reserved: i128,
+    orig_quote_qty: i128,
+}
+
 #[derive(Debug)]
 struct Book {
     inst: Instrument,
@@ -630,6 +643,24 @@ impl SpotVenue {
             .collect())
     }
 
+    /// `account`'s orders on `symbol` (open and final), oldest first, the last `limit`.
+    pub fn all_orders(
+        &self,
+        account: u32,
+        symbol: &str,
+        limit: usize,
+    ) -> Result<Vec<OrderRecord>, VenueError> {
+        let s = self.symbol_of(symbol)?;
+        let all: Vec<_> = self
+            .orders
+            .values()
+            .filter(|o| o.account == account && o.symbol == s)
+            .cloned()
+            .collect();
+        let skip = all.len().saturating_sub(limit);
+        Ok(all.into_iter().skip(skip).collect())
+    }
+
     /// `account`'s fills on `symbol` (optionally of one order), oldest first, at most `limit`.
     pub fn my_trades(
         &self,
@@ -740,8 +771,14 @@ impl SpotVenue {
         lots
     }
 
-    /// Places an order: filters (the venue's codes), funds (`-2010`), then matching.
-    pub fn place(&mut self, req: &PlaceOrder<'_>, now: UnixNanos) -> Result<Placed, VenueError> {
+    /// What `POST /api/v3/order/test` answers: every check of [`SpotVenue::place`] (filters, funds,
+    /// duplicate client id), nothing placed.
+    pub fn test_order(&self, req: &PlaceOrder<'_>) -> Result<(), VenueError> {
+        self.check(req).map(|_| ())
+    }
+
+    /// The read-only half of placing: filters, quantity, price, client id, reservation and funds.
+    fn check(&self, req: &PlaceOrder<'_>) -> Result<Checked, VenueError> {
         let s = self.symbol_of(req.symbol)?;
         let (quote_lots, orig_quote_qty) = match (req.order_type, req.quote_qty, req.qty) {
             (_, None, _) => (None, 0),
@@ -825,11 +862,41 @@ impl SpotVenue {
             }
             Side::Sell => (price, base.clone(), i128::from(qty.lots()) * atto_lot),
         };
+        let free = self
+            .accounts
+            .get(&account)
+            .and_then(|a| a.balances.get(&reserve_asset))
+            .map_or(0, |b| b.free);
+        if free < reserved {
+            return Err(rej(-2010, INSUFFICIENT));
+        }
+        Ok(Checked {
+            symbol: s,
+            qty,
+            price,
+            client_order_id,
+            reserve_px,
+            reserve_asset,
+            reserved,
+            orig_quote_qty,
+        })
+    }
+
+    /// Places an order: filters (the venue's codes), funds (`-2010`), then matching.
+    pub fn place(&mut self, req: &PlaceOrder<'_>, now: UnixNanos) -> Result<Placed, VenueError> {
+        let Checked {
+            symbol: s,
+            qty,
+            price,
+            client_order_id,
+            reserve_px,
+            reserve_asset,
+            reserved,
+            orig_quote_qty,
+        } = self.check(req)?;
+        let account = req.account;
         {
             let bal = self.balance_mut(account, &reserve_asset);
-            if bal.free < reserved {
-                return Err(rej(-2010, INSUFFICIENT));
-            }
             bal.free -= reserved;
             bal.locked += reserved;
         }

@@ -283,6 +283,74 @@ pub fn new_order(v: &mut SpotVenue, account: u32, p: &Params, now: UnixNanos) ->
     run(v).map_or_else(|e| err(&e), Reply::ok)
 }
 
+/// `POST /api/v3/order/test`: every check, nothing placed; `{}` when it would be accepted.
+pub fn test_order(v: &SpotVenue, account: u32, p: &Params) -> Reply {
+    let run = || -> Result<Value, VenueError> {
+        let req = parse_new_order(account, p)?;
+        resp_type(p, req.order_type)?;
+        v.test_order(&req)?;
+        Ok(json!({}))
+    };
+    run().map_or_else(|e| err(&e), Reply::ok)
+}
+
+/// `GET /api/v3/allOrders` (`limit` default 500, at most 1000).
+pub fn all_orders(v: &SpotVenue, account: u32, p: &Params) -> Reply {
+    let run = || -> Result<Value, VenueError> {
+        let symbol = need(p, "symbol")?;
+        let limit = get(p, "limit")
+            .map(|s| s.parse::<usize>().map_err(|_| mandatory("limit")))
+            .transpose()?
+            .unwrap_or(500)
+            .min(1000);
+        let os = v.all_orders(account, symbol, limit)?;
+        Ok(Value::Array(os.iter().map(|o| order_json(v, o)).collect()))
+    };
+    run().map_or_else(|e| err(&e), Reply::ok)
+}
+
+/// `GET /api/v3/ticker/bookTicker`: one symbol, or every symbol as an array.
+pub fn book_ticker(v: &SpotVenue, p: &Params) -> Reply {
+    let one = |idx: usize| -> Option<Value> {
+        let inst = v.instrument(idx)?;
+        let (bid, ask) = v.top(idx)?;
+        let side = |l: Option<(Price, Qty)>| {
+            l.map_or((zero(), zero()), |(p, q)| {
+                (price_text(inst, p), qty_text(inst, q))
+            })
+        };
+        let ((b, bq), (a, aq)) = (side(bid), side(ask));
+        Some(
+            json!({"symbol": inst.symbol, "bidPrice": b, "bidQty": bq, "askPrice": a, "askQty": aq}),
+        )
+    };
+    match get(p, "symbol") {
+        Some(sym) => match v.symbol_index(sym).and_then(one) {
+            Some(t) => Reply::ok(t),
+            None => err(&venue_err(-1121, "Invalid symbol.")),
+        },
+        None => Reply::ok(Value::Array(
+            (0..v.instruments().count()).filter_map(one).collect(),
+        )),
+    }
+}
+
+/// `GET /api/v3/avgPrice`: the last trade price stands in for the 5-minute average (not computed).
+pub fn avg_price(v: &SpotVenue, p: &Params, now: UnixNanos) -> Reply {
+    let run = || -> Result<Value, VenueError> {
+        let symbol = need(p, "symbol")?;
+        let idx = v
+            .symbol_index(symbol)
+            .ok_or_else(|| venue_err(-1121, "Invalid symbol."))?;
+        let inst = inst_of(v, idx)?;
+        let price = v
+            .last_price(idx)
+            .map_or_else(zero, |px| price_text(inst, px));
+        Ok(json!({"mins": 5, "price": price, "closeTime": ms(now)}))
+    };
+    run().map_or_else(|e| err(&e), Reply::ok)
+}
+
 fn order_key(p: &Params) -> Result<OrderKey<'_>, VenueError> {
     match (get(p, "orderId"), get(p, "origClientOrderId")) {
         (Some(id), _) => id
@@ -828,6 +896,43 @@ mod tests {
         assert_eq!(
             gone.body,
             json!({"code": -2013, "msg": "Order does not exist."})
+        );
+    }
+
+    #[test]
+    fn order_test_all_orders_and_book_ticker() {
+        let mut v = venue();
+        let sell = params(&[
+            ("symbol", "DOGEUSDT"),
+            ("side", "SELL"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "100"),
+            ("price", "0.2"),
+        ]);
+        assert_eq!(test_order(&v, 1, &sell), Reply::ok(json!({})));
+        assert_eq!(
+            depth(&v, &params(&[("symbol", "DOGEUSDT")])).body["asks"],
+            json!([])
+        );
+        let big = params(&[
+            ("symbol", "DOGEUSDT"),
+            ("side", "SELL"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "99999"),
+            ("price", "0.2"),
+        ]);
+        assert_eq!(test_order(&v, 1, &big).body["code"], -2010);
+        new_order(&mut v, 1, &sell, T);
+        let t = book_ticker(&v, &params(&[("symbol", "DOGEUSDT")]));
+        assert_eq!(t.body["askPrice"], "0.20000000");
+        assert_eq!(t.body["bidQty"], "0.00000000");
+        let all = all_orders(&v, 1, &params(&[("symbol", "DOGEUSDT")]));
+        assert_eq!(all.body.as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            avg_price(&v, &params(&[("symbol", "DOGEUSDT")]), T).body["price"],
+            "0.00000000"
         );
     }
 

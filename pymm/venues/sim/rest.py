@@ -227,6 +227,14 @@ def routes(app: web.Application, venue: SimVenue) -> None:
     add("DELETE", "/api/v3/openOrders", _signed(1, lambda v, a, p: ex.cancel_open_orders(a, p, ns())))
     add("GET", "/api/v3/account", _signed(20, lambda v, a, p: ex.account(a, p, ns())))
     add("GET", "/api/v3/myTrades", _signed(20, lambda v, a, p: ex.my_trades(a, p)))
+    add("GET", "/api/v3/allOrders", _signed(20, lambda v, a, p: ex.all_orders(a, p)))
+    add("POST", "/api/v3/order/test", _signed(1, lambda v, a, p: ex.test_order(a, p)))
+    add(
+        "GET",
+        "/api/v3/ticker/bookTicker",
+        _public(lambda p: 2 if "symbol" in p else 4, lambda v, p: ex.book_ticker(p)),
+    )
+    add("GET", "/api/v3/avgPrice", _public(lambda p: 2, lambda v, p: ex.avg_price(p, ns())))
     add(
         "POST",
         "/api/v3/order/cancelReplace",

@@ -125,6 +125,8 @@ def _signed_methods(venue: SimVenue) -> dict[str, Call]:
         "openOrders.cancelAll": lambda v, a, p: ex.cancel_open_orders(a, p, ns()),
         "account.status": lambda v, a, p: ex.account(a, p, ns()),
         "myTrades": lambda v, a, p: ex.my_trades(a, p),
+        "allOrders": lambda v, a, p: ex.all_orders(a, p),
+        "order.test": lambda v, a, p: ex.test_order(a, p),
     }
 
 
@@ -147,6 +149,10 @@ def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str
             status, body = ex.exchange_info(_plain(params), venue.now_ns())
         elif method == "depth":
             status, body = ex.depth(_plain(params))
+        elif method == "ticker.book":
+            status, body = ex.book_ticker(_plain(params))
+        elif method == "avgPrice":
+            status, body = ex.avg_price(_plain(params), venue.now_ns())
         elif method == "session.logon":
             account = _authenticate(venue, session, params)
             session.account, session.api_key = account, params.get("apiKey")
