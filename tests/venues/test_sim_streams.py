@@ -89,3 +89,22 @@ def test_flow_generator_keeps_a_two_sided_book(busy_venue):
     assert float(tick["b"]) < float(tick["a"])
     depth = busy_venue.call("GET", "/api/v3/depth", {"symbol": "DOGEUSDT", "limit": "5"})[1]
     assert len(depth["bids"]) == 5 and len(depth["asks"]) == 5
+
+
+def test_partial_depth_and_agg_trade(venue):
+    async def run() -> tuple[dict, dict]:
+        url = venue.ws + "/stream?streams=dogeusdt@depth5@100ms/dogeusdt@aggTrade"
+        async with aiohttp.ClientSession() as s, s.ws_connect(url) as ws:
+            await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+            await _recv(ws)
+            _place(venue)
+            snap = await _recv(ws)
+            _place(venue, account=2, side="BUY", quantity="30")
+            agg = await _recv(ws)
+            return snap, agg
+
+    snap, agg = asyncio.run(run())
+    assert snap["stream"] == "dogeusdt@depth5@100ms"
+    assert snap["data"]["asks"] == [["0.20000000", "100.00000000"]] and "lastUpdateId" in snap["data"]
+    assert agg["stream"] == "dogeusdt@aggTrade" and agg["data"]["a"] == agg["data"]["f"] == agg["data"]["l"]
+    assert agg["data"]["q"] == "30.00000000"

@@ -110,7 +110,9 @@ class SimVenue:
         for account in sorted({k.account for k in config.keys}):
             for asset, amount in config.balances.items():
                 self.exchange.deposit(account, asset, amount)
-        self.hub = streams.StreamHub()
+        self.hub = streams.StreamHub(
+            lambda symbol, n: self.exchange.depth({"symbol": symbol, "limit": str(n)})[1]
+        )
         self.user_hub = ws_api.UserHub()
         self.limits = Limits(self.now_ms, config.weight_per_minute, config.orders_per_10s)
         self.flow = LiquidityProvider(self, config.flow) if config.flow is not None else None

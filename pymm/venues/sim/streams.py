@@ -2,7 +2,9 @@
 
 Stream names as Binance spells them (brief §2.1-§2.2): ``<symbol>@depth`` (also ``@depth@100ms``
 and ``@depth@1000ms``; each event is sent as it happens, its ``U``/``u`` contiguous with the last),
-``<symbol>@trade`` and ``<symbol>@bookTicker``. Raw connections get payloads; combined ones
+``<symbol>@trade``, ``<symbol>@aggTrade`` (one trade per aggregate), ``<symbol>@bookTicker`` and the
+partial book ``<symbol>@depth<5|10|20>`` (``{lastUpdateId, bids, asks}`` after every change).
+Raw connections get payloads; combined ones
 (``/stream...`` paths, or after ``SET_PROPERTY ["combined", true]``) get ``{"stream","data"}``.
 A path segment after ``/ws/`` that is not a stream name (ccxt's ``/ws/0``) opens with no streams.
 ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` / ``SET_PROPERTY`` / ``GET_PROPERTY`` are
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +34,8 @@ def canonical(name: str) -> str | None:
     sym, sep, rest = name.partition("@")
     if not sep or not sym:
         return None
-    kind = "@" + rest
-    if kind in ("@depth", "@depth@100ms", "@depth@1000ms"):
-        return f"{sym.lower()}@depth"
-    if kind in ("@trade", "@bookTicker"):
+    kind = "@" + rest.removesuffix("@100ms").removesuffix("@1000ms")
+    if kind in ("@depth", "@depth5", "@depth10", "@depth20", "@trade", "@aggTrade", "@bookTicker"):
         return f"{sym.lower()}{kind}"
     return None
 
@@ -50,12 +51,38 @@ class _Conn:
 class StreamHub:
     """Fans venue events out to subscribed WebSocket connections."""
 
-    def __init__(self) -> None:
-        """An empty hub."""
+    def __init__(self, snapshot: Callable[[str, int], dict[str, Any]] | None = None) -> None:
+        """An empty hub; ``snapshot(SYMBOL, n)`` gives the top ``n`` levels for partial depth streams."""
         self._conns: set[_Conn] = set()
+        self._snapshot = snapshot
 
     def publish(self, stream: str, payload: dict[str, Any]) -> None:
-        """Queues ``payload`` of venue stream ``stream`` to every subscriber."""
+        """Queues ``payload`` of venue stream ``stream`` to every subscriber, and what derives from it:
+        ``@aggTrade`` from ``@trade`` (one trade per aggregate), ``@depth<N>`` snapshots after a diff."""
+        self._deliver(stream, payload)
+        sym, _, kind = stream.partition("@")
+        if kind == "trade":
+            agg = {
+                "e": "aggTrade",
+                "E": payload["E"],
+                "s": payload["s"],
+                "a": payload["t"],
+                "p": payload["p"],
+                "q": payload["q"],
+                "f": payload["t"],
+                "l": payload["t"],
+                "T": payload["T"],
+                "m": payload["m"],
+                "M": True,
+            }
+            self._deliver(f"{sym}@aggTrade", agg)
+        elif kind == "depth" and self._snapshot is not None:
+            wanted = {c for conn in self._conns for c in conn.streams.values()}
+            for n in (5, 10, 20):
+                if f"{sym}@depth{n}" in wanted:
+                    self._deliver(f"{sym}@depth{n}", self._snapshot(payload["s"], n))
+
+    def _deliver(self, stream: str, payload: dict[str, Any]) -> None:
         data = None
         for c in self._conns:
             for given, canon in c.streams.items():
