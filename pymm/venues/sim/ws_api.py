@@ -175,7 +175,8 @@ def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str
                 if method == "userDataStream.subscribe"
                 else _authenticate(venue, session, params)
             )
-            assert account is not None
+            if account is None:  # unreachable: a missing logon was refused above
+                raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
             sub = session.next_subscription
             session.next_subscription += 1
             session.subscriptions[sub] = account
