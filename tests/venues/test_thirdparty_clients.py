@@ -215,3 +215,29 @@ def test_ccxt_with_default_options_only_the_host_swapped(venue):
     assert list(ex.markets) == ["DOGE/USDT"]
     order = ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.15)
     assert ex.cancel_order(order["id"], "DOGE/USDT")["status"] == "canceled"
+
+
+@pytest.mark.slow  # python-binance's close waits out its 10 s read timeout on the idle WS API socket
+def test_python_binance_user_socket_over_the_ws_api(venue):
+    binance = pytest.importorskip(
+        "binance", reason="pip install '.[thirdparty]' for the third-party client tests"
+    )
+
+    async def run() -> list[dict]:
+        class Client(binance.AsyncClient):
+            WS_API_URL = venue.ws + "/ws-api/v3"  # read once by the constructor
+
+        client = Client(venue.key.api_key, venue.key.hmac_secret)
+        try:
+            client.API_URL = venue.url + "/api"
+            bm = binance.BinanceSocketManager(client)
+            async with bm.user_socket() as s:  # userDataStream.subscribe.signature
+                await asyncio.sleep(0.3)  # the subscription is acknowledged before the order
+                await client.order_limit_buy(symbol="DOGEUSDT", quantity=100, price="0.15")
+                return [await asyncio.wait_for(s.recv(), 10) for _ in range(2)]
+        finally:
+            await client.close_connection()
+
+    events = asyncio.run(run())
+    assert [e["e"] for e in events] == ["executionReport", "outboundAccountPosition"]
+    assert events[0]["x"] == "NEW" and events[0]["c"].startswith("x-HNA2TXFJ")
