@@ -7,11 +7,12 @@ risk depends on has no default: a missing limit refuses the file rather than run
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pymm.errors import ConfigError
 
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "Config",
     "EngineConfig",
+    "HedgeConfig",
     "InstrumentRef",
     "MetricsConfig",
     "VenueConfig",
@@ -103,6 +105,70 @@ class MetricsConfig(_Strict):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
+class HedgeConfig(_Strict):
+    """S5 delta hedging of the spot inventory on the USD-M perpetual (docs/hedging.md).
+
+    Bands are quote notionals (USDT) of the net delta at the perp's mid. The two risk limits,
+    ``max_order_qty`` and ``max_position_qty``, have no default: a hedge section without them is refused.
+    Decimals are best written as TOML strings (``collar_bps = "20"``).
+    """
+
+    hedge_venue: Annotated[str, Field(min_length=1)] = Field(
+        default="binance-usdm", description="venue whose usdm instrument hedges the spot delta"
+    )
+    no_trade_band: Annotated[Decimal, Field(ge=0)] = Field(
+        default=Decimal(10), description="USDT; |delta| at or below this is not hedged"
+    )
+    active_band: Annotated[Decimal, Field(gt=0)] = Field(
+        default=Decimal(150), description="USDT; above this, hedge with collared IOC at once"
+    )
+    hard_band: Annotated[Decimal, Field(gt=0)] = Field(
+        default=Decimal(1500), description="USDT; above this, emergency (wider collar, stop adding risk)"
+    )
+    passive_timeout_ms: Annotated[int, Field(ge=0)] = Field(
+        default=2000, description="outside the no-trade band this long with passive orders: go active"
+    )
+    improve_ticks: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="passive orders step this many ticks inside the touch when there is room"
+    )
+    requote_ticks: Annotated[int, Field(ge=0)] | None = Field(
+        default=3, description="cancel and re-place a resting passive hedge left this many ticks behind"
+    )
+    collar_bps: Annotated[Decimal, Field(gt=0, le=500)] = Field(
+        default=Decimal(20), description="active IOC limit at most this far through the perp mid"
+    )
+    emergency_collar_bps: Annotated[Decimal, Field(gt=0, le=500)] = Field(
+        default=Decimal(50), description="the collar in emergency mode"
+    )
+    max_order_qty: Annotated[Decimal, Field(gt=0)] = Field(description="largest hedge order, base units")
+    max_position_qty: Annotated[Decimal, Field(gt=0)] = Field(
+        description="largest |perp position| a hedge may leave, base units"
+    )
+    max_orders_per_s: Annotated[Decimal, Field(gt=0)] = Field(
+        default=Decimal(5), description="sustained hedge order rate (token bucket on event time)"
+    )
+    burst: Annotated[int, Field(ge=1)] = Field(default=10, description="hedge orders allowed back to back")
+    funding_window_s: Annotated[int, Field(ge=0)] = Field(
+        default=60, description="before a funding time, do not grow a position on the paying side"
+    )
+    stale_after_ms: Annotated[int, Field(gt=0)] = Field(
+        default=1000, description="perp market data older than this is stale: no hedging"
+    )
+    margin_type: Literal["CROSSED", "ISOLATED"] = Field(
+        default="CROSSED", description="USD-M margin type set and verified at start"
+    )
+    leverage: Literal[1] = Field(default=1, description="USD-M leverage; only 1 is accepted")
+
+    @model_validator(mode="after")
+    def _ordered_bands(self) -> HedgeConfig:
+        if not (self.no_trade_band < self.active_band < self.hard_band):
+            raise ValueError(
+                "need no_trade_band < active_band < hard_band, "
+                f"got {self.no_trade_band}, {self.active_band}, {self.hard_band}"
+            )
+        return self
+
+
 class Config(_Strict):
     """A whole pymm configuration file."""
 
@@ -110,6 +176,7 @@ class Config(_Strict):
     venues: Annotated[list[VenueConfig], Field(min_length=1)]
     instruments: Annotated[list[InstrumentRef], Field(min_length=1)]
     metrics: MetricsConfig = MetricsConfig()
+    hedge: HedgeConfig | None = None
 
     @field_validator("instruments")
     @classmethod
@@ -132,6 +199,10 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
             errors.append((f"instruments.{i}.venue", f"unknown venue {inst.venue!r}; declared: {names}"))
     if len(set(names)) != len(names):
         errors.append(("venues", f"venue names must be unique: {names}"))
+    if cfg.hedge is not None:
+        venue = cfg.hedge.hedge_venue
+        if not any(i.venue == venue and i.market == "usdm" for i in cfg.instruments):
+            errors.append(("hedge.hedge_venue", f"no usdm instrument on venue {venue!r} to hedge with"))
     return errors
 
 

@@ -1,3 +1,4 @@
 //! pymm benchmarks: shared measurement code for `benches/` and `src/bin/`.
 
 pub mod book_l2;
+pub mod host;

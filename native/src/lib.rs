@@ -10,8 +10,9 @@
 //! - [`quoter`]: desired multi-level quotes and the minimal actions to reach them;
 //! - [`venue`]: the simulated exchange (matching engine first);
 //! - [`risk`]: pre-trade checks, token buckets, reservations, kill and throttle latches;
-//! - [`feed`]: venue decoders (Binance JSON), snapshot/diff book sync, replay of recordings;
-//! - [`book`]: L2 price-level books and their integrity checks;
+//! - [`feed`]: venue decoders (Binance JSON; ITCH 5.0, MoldUDP64 with A/B arbitration and re-request,
+//!   Databento DBN, LOBSTER), snapshot/diff book sync, stale-tick gating, replay of recordings;
+//! - [`book`]: L2 price-level and L3 order-by-order books and their integrity checks;
 //! - [`journal`]: the append-only, hash-chained input journal (audit ledger, replay input).
 //!
 //! Nothing outside [`bindings`] names PyO3; the `python` feature (on for maturin, off for plain cargo)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +38,110 @@ def book(
     """Decode ns/msg and L2 apply ns/update (p50, p99) on the recorded Binance streams."""
     args = (["--json"] if as_json else []) + (["--quick"] if quick else [])
     raise typer.Exit(code=_cargo_bin("book", args))
+
+
+@bench_cli.command()
+def clock(
+    *,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="~1.5 s: proves the harness, not the numbers")
+    ] = False,
+    seconds: Annotated[
+        float | None, typer.Option("--seconds", help="error-sampling time (default 12 s)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="also write clock.json and clock.hlog into this directory")
+    ] = None,
+) -> None:
+    """TSC read cost vs clock_gettime, and calibration error against the kernel clocks (JSON)."""
+    args = ["--quick"] if quick else []
+    if seconds is not None:
+        args += ["--seconds", str(seconds)]
+    if out is not None:
+        args += ["--out", str(out)]
+    raise typer.Exit(code=_cargo_bin("clock", args))
+
+
+def _plot_latency(report: dict[str, Any], png: Path) -> None:
+    """Percentile curves (HdrHistogram style) of the wire-to-wire and internal latencies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    lines = []
+    for feed in ("binance", "itch"):
+        r = report[feed]
+        lines += [
+            (f"{feed} pipeline wire-to-wire", r["pipeline"]["wire_to_wire_ns"]),
+            (f"{feed} reflector wire-to-wire (floor)", r["reflector"]["wire_to_wire_ns"]),
+            (f"{feed} tick-to-trade (internal)", r["pipeline"]["internal_ns"]["tick_to_trade"]),
+        ]
+    for label, h in lines:
+        qs = [q for q, _ in h["curve"] if q < 1.0]
+        xs = [1.0 / (1.0 - q) for q in qs]
+        ys = [v / 1000.0 for q, v in h["curve"] if q < 1.0]
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xticks([1, 2, 10, 100, 1000, 10000, 100000])
+    ax.set_xticklabels(["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (µs)")
+    ax.set_yscale("log")
+    ax.set_title(f"pymm tick-to-trade on loopback, {report['messages']} messages")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+@bench_cli.command()
+def latency(
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="2,000 messages: proves the harness, not the numbers")
+    ] = False,
+    messages: Annotated[int | None, typer.Option(help="market-data messages per run")] = None,
+    out: Annotated[Path, typer.Option("--out", help="where tick_to_trade.{json,hlog,png} go")] = REPO
+    / "bench"
+    / "results",
+) -> None:
+    """Tick-to-trade on loopback (Binance WS over TCP; ITCH multicast to OUCH) vs a reflector floor."""
+    args = ["--out", str(out)] + (["--quick"] if quick else [])
+    if messages is not None:
+        args += ["--messages", str(messages)]
+    cargo = shutil.which("cargo")
+    if cargo is None or not (REPO / "bench" / "Cargo.toml").is_file():
+        typer.echo("pymm: bench needs a source checkout with cargo on PATH", err=True)
+        raise typer.Exit(code=2)
+    cmd = [cargo, "run", "--quiet", "--release", "-p", "pymm-bench", "--bin", "tick_to_trade", "--"]
+    res = subprocess.run([*cmd, *args], cwd=REPO, check=False, capture_output=True, text=True)
+    if res.returncode != 0:
+        typer.echo(res.stderr.strip() or "tick_to_trade failed", err=True)
+        raise typer.Exit(code=res.returncode)
+    report = json.loads(res.stdout)
+    _plot_latency(report, out / "tick_to_trade.png")
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"{'series':<40} {'p50':>9} {'p99':>9} {'p99.9':>9} {'p99.99':>9} {'max':>9}  (ns)")
+    for feed in ("binance", "itch"):
+        r = report[feed]
+        rows = [
+            (f"{feed} reflector wire-to-wire (floor)", r["reflector"]["wire_to_wire_ns"]),
+            (f"{feed} reflector rx -> send", r["reflector"]["internal_ns"]["tick_to_trade"]),
+            (f"{feed} pipeline wire-to-wire", r["pipeline"]["wire_to_wire_ns"]),
+            *((f"{feed} pipeline {k}", v) for k, v in r["pipeline"]["internal_ns"].items()),
+        ]
+        for name, h in rows:
+            typer.echo(
+                f"{name:<40} {h['p50']:>9} {h['p99']:>9} {h['p99_9']:>9} {h['p99_99']:>9} {h['max']:>9}"
+            )
+        typer.echo(f"{feed}: wire-to-wire p50 / floor p50 = {r['ratio_w2w_p50_to_floor']:.2f}")
+    typer.echo(f"wrote {out}/tick_to_trade.json, .hlog, .png")
 
 
 def register(app: typer.Typer) -> None:

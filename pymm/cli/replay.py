@@ -14,7 +14,7 @@ from pymm.errors import PymmError
 __all__ = ["FORMATS", "register", "render_summary"]
 
 FORMATS = ("binance", "dbn", "lobster", "itch")
-BUILT = ("binance",)
+BUILT = FORMATS
 
 
 def render_summary(s: dict[str, Any]) -> list[str]:

@@ -31,11 +31,27 @@ def test_replay_human_summary(data_dir):
     assert "SUSHIUSDT" in r.output
 
 
-def test_unbuilt_formats_exit_2():
-    for fmt in ("dbn", "lobster", "itch"):
-        r = runner.invoke(app, ["replay", "x", "--format", fmt])
-        assert r.exit_code == 2
-        assert f"format {fmt} is not built yet" in r.output
+def test_lobster_needs_its_book_file_exit_2(tmp_path):
+    msg = tmp_path / "m.csv"
+    msg.write_text("34200.1,1,1,10,1000,1\n")
+    r = runner.invoke(app, ["replay", str(msg), "--format", "lobster"])
+    assert r.exit_code == 2
+    assert "--expect-book" in r.output
+
+
+def test_replay_lobster_and_dbn(data_dir):
+    stem = data_dir / "lobster_2012-06-21_amzn_aapl" / "AMZN_2012-06-21_34200000_57600000"
+    msg, book = f"{stem}_message_1.csv.gz", f"{stem}_orderbook_1.csv.gz"
+    r = runner.invoke(app, ["replay", msg, "--format", "lobster", "--expect-book", book, "--json"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["checked_states"] == 57_515
+    assert s["mismatched_states"] == 0
+    dbn = data_dir / "databento_glbx_mbo_esh4_2023-12-25" / "esh4-glbx-mdp3-20231225.mbo.dbn.zst"
+    r = runner.invoke(app, ["replay", str(dbn), "--format", "dbn", "--json"])
+    assert r.exit_code == 0, r.output
+    inst = json.loads(r.stdout)["instruments"]["17077"]
+    assert (inst["bid_price"], inst["ask_price"]) == ("4810.00", "4810.25")
 
 
 def test_missing_file_is_one_line(tmp_path):

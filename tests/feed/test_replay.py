@@ -36,8 +36,8 @@ def test_cryptofeed_pair_is_merged(data_dir):
     assert s["sequence_errors"] == s["crossed_events"] == 0
 
 
-def test_unbuilt_format_and_missing_file():
-    with pytest.raises(PymmError, match="not built yet"):
+def test_lobster_without_its_book_and_missing_file():
+    with pytest.raises(PymmError, match="expect-book"):
         _native.replay("x", format="lobster")
     with pytest.raises(OSError):
         _native.replay("/nonexistent/file.gz")

@@ -27,6 +27,12 @@ create_exception!(
 );
 create_exception!(
     pymm._native,
+    ClockError,
+    PymmError,
+    "The clock could not be built or calibrated (no usable TSC, implausible rate, too few samples)."
+);
+create_exception!(
+    pymm._native,
     VenueRejectError,
     PymmError,
     "The venue would reject the order; `.code` and `.msg` are the venue's error code and message."
@@ -65,6 +71,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VenueRejectError", py.get_type::<VenueRejectError>())?;
     m.add("JournalError", py.get_type::<JournalError>())?;
     m.add("SimVenueError", py.get_type::<SimVenueError>())?;
+    m.add("ClockError", py.get_type::<ClockError>())?;
     Ok(())
 }
 
@@ -92,6 +99,27 @@ impl From<VenueError> for PyErr {
                 (Err(set), _) | (_, Err(set)) => set,
             }
         })
+    }
+}
+
+impl From<crate::time::ClockError> for PyErr {
+    fn from(e: crate::time::ClockError) -> Self {
+        ClockError::new_err(e.to_string())
+    }
+}
+
+/// Unknown stage → `KeyError`; bad stage name or bounds → `ValueError`; recorder already taken or
+/// export failure → `PymmError`.
+impl From<crate::time::LatencyError> for PyErr {
+    fn from(e: crate::time::LatencyError) -> Self {
+        use crate::time::LatencyError as E;
+        match e {
+            E::UnknownStage(_) => pyo3::exceptions::PyKeyError::new_err(e.to_string()),
+            E::InvalidStage { .. } | E::InvalidBounds { .. } => {
+                pyo3::exceptions::PyValueError::new_err(e.to_string())
+            }
+            E::RecorderTaken(_) | E::Export(_) => PymmError::new_err(e.to_string()),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod engine;
 mod errors;
 mod feed;
 mod journal;
+mod l3;
 mod model;
 mod time;
 mod venue;
@@ -18,6 +19,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     engine::register(m)?;
     journal::register(m)?;
+    l3::register(m)?;
     model::register(m)?;
     feed::register(m)?;
     time::register(m)?;

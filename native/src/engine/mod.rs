@@ -4,3 +4,4 @@
 pub mod affinity;
 pub mod events;
 pub mod params;
+pub mod pipeline;

@@ -174,9 +174,42 @@ pub fn replay(
             }
             binance_driver::replay_path(path, progress)
         }
-        "dbn" | "lobster" | "itch" => Err(ReplayError::NotBuilt(format.to_owned())),
+        "dbn" | "lobster" | "itch" => replay_l3_format(format, path, expect_book),
         other => Err(ReplayError::UnknownFormat(other.to_owned())),
     }
+}
+
+/// The order-by-order formats ([`super::replay_l3`]): `lobster` needs its order-book file as
+/// `expect_book`; `itch` (a mold file) checks against one when given.
+fn replay_l3_format(
+    format: &str,
+    path: &Path,
+    expect_book: Option<&Path>,
+) -> Result<ReplaySummary, ReplayError> {
+    use super::replay_l3;
+    let report = match (format, expect_book) {
+        ("lobster", Some(book)) => replay_l3::replay_lobster(path, book),
+        ("lobster", None) => {
+            return Err(ReplayError::BadArguments(
+                "a LOBSTER message file needs its orderbook file (--expect-book)".into(),
+            ))
+        }
+        ("itch", book) => replay_l3::replay_itch(path, book),
+        (_, Some(_)) => {
+            return Err(ReplayError::BadArguments(
+                "--expect-book applies to LOBSTER and ITCH replays".into(),
+            ))
+        }
+        (_, None) => replay_l3::replay_dbn(path),
+    };
+    let report = report.map_err(|e| match e {
+        super::DataError::Io { path, source } => ReplayError::Io {
+            path: path.into(),
+            source,
+        },
+        other => ReplayError::BadArguments(other.to_string()),
+    })?;
+    Ok(replay_l3::to_summary(format, path, &report))
 }
 
 /// Replays several recordings in order as one session (books kept from file to file), e.g. a

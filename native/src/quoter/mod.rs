@@ -62,9 +62,46 @@ pub struct QuoteParams {
     pub post_only: i64,
 }
 
-// SAFETY: `#[repr(C)]`, twelve `i64` fields (96 bytes, no padding), every bit pattern is a valid value.
-#[allow(unsafe_code)]
-unsafe impl Words for QuoteParams {}
+/// Words published through the parameter block, in field order.
+pub const QUOTE_PARAM_WORDS: usize = 12;
+
+impl Words<QUOTE_PARAM_WORDS> for QuoteParams {
+    fn to_words(&self) -> [u64; QUOTE_PARAM_WORDS] {
+        [
+            self.enabled,
+            self.anchor,
+            self.fair_value_mt,
+            self.half_spread_mt,
+            self.skew_mt_per_lot,
+            self.levels,
+            self.level_spacing_ticks,
+            self.size_lots,
+            self.max_inventory_lots,
+            self.requote_ticks,
+            self.ttl_ns,
+            self.post_only,
+        ]
+        .map(|v| v as u64)
+    }
+
+    fn from_words(w: [u64; QUOTE_PARAM_WORDS]) -> Self {
+        let w = w.map(|v| v as i64);
+        Self {
+            enabled: w[0],
+            anchor: w[1],
+            fair_value_mt: w[2],
+            half_spread_mt: w[3],
+            skew_mt_per_lot: w[4],
+            levels: w[5],
+            level_spacing_ticks: w[6],
+            size_lots: w[7],
+            max_inventory_lots: w[8],
+            requote_ticks: w[9],
+            ttl_ns: w[10],
+            post_only: w[11],
+        }
+    }
+}
 
 impl QuoteParams {
     /// Quoting off.
@@ -472,6 +509,14 @@ impl Quoter {
         }
         for q in unmatched_q {
             cancels.push(QuoteAction::Cancel { id: q.id });
+        }
+    }
+
+    /// Whether `side` can track one more working quote (check before sending a new one).
+    pub fn has_room(&self, side: Side) -> bool {
+        match side {
+            Side::Buy => self.bids.iter().any(Option::is_none),
+            Side::Sell => self.asks.iter().any(Option::is_none),
         }
     }
 
