@@ -25,6 +25,9 @@ __all__ = [
     "PymmError",
     "ScaleError",
     "Side",
+    "SignatureVerifier",
+    "SimExchange",
+    "SimVenueError",
     "VenueClockOffset",
     "VenueRejectError",
     "__version__",
@@ -280,7 +283,9 @@ class SimVenueError(PymmError): ...
 class SimExchange:
     """The simulated Binance spot venue: (status, Binance JSON) for each REST request."""
 
-    def __init__(self, instruments: InstrumentMaster, maker_bps: int = 1, taker_bps: int = 1) -> None: ...
+    def __new__(
+        cls, instruments: InstrumentMaster, maker_bps: int = 1, taker_bps: int = 1
+    ) -> SimExchange: ...
     def symbols(self) -> list[str]: ...
     def deposit(self, account: int, asset: str, amount: str) -> None: ...
     def exchange_info(self, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
