@@ -10,7 +10,7 @@ export PYMM_DATA_DIR ?= $(abspath ../shared/data)
 
 install:
 	./scripts/install-system-packages
-	$(PIP) install --quiet --disable-pip-version-check -e '.[dev,ops]'
+	$(PIP) install --quiet --disable-pip-version-check -e '.[dev,ops,thirdparty]'
 
 start: install
 	pymm start
@@ -26,6 +26,7 @@ test-rust:
 	$(CARGO) test --workspace
 
 test-python: install
+	$(PYTHON) -m mypy.stubtest pymm._native
 	$(PYTHON) -m pytest -q
 
 test: install lint test-rust test-python

@@ -9,6 +9,38 @@ from typing import Any, ClassVar, final
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "Clock",
+    "ClockError",
+    "EventReader",
+    "EventWriter",
+    "Instrument",
+    "InstrumentError",
+    "InstrumentMaster",
+    "Journal",
+    "JournalError",
+    "L2Book",
+    "LatencyHistogram",
+    "LatencyTracker",
+    "PymmError",
+    "ScaleError",
+    "Side",
+    "SignatureVerifier",
+    "SimExchange",
+    "SimVenueError",
+    "VenueClockOffset",
+    "VenueRejectError",
+    "__version__",
+    "dbn_records",
+    "event_ring_pair",
+    "lobster_to_itch",
+    "replay",
+    "replay_dbn",
+    "replay_itch",
+    "replay_lobster",
+    "validate_order",
+]
+
 __version__: str
 
 class PymmError(Exception): ...
@@ -122,10 +154,12 @@ def validate_order(
     Prices and quantities are venue text ("0.16912") or whole ticks/lots (int).
     """
 
+@final
 class EventReader:
     def drain(self, max_events: int = 65536) -> bytes: ...
     def __len__(self) -> int: ...
 
+@final
 class EventWriter:
     def emit(
         self,
@@ -246,6 +280,47 @@ class Journal:
     def verify(dir: str | os.PathLike[str]) -> dict[str, Any]: ...
     @staticmethod
     def read(dir: str | os.PathLike[str], *, limit: int | None = None) -> list[dict[str, Any]]: ...
+
+# venue
+
+class SimVenueError(PymmError): ...
+
+@final
+class SimExchange:
+    """The simulated Binance spot venue: (status, Binance JSON) for each REST request."""
+
+    def __new__(
+        cls, instruments: InstrumentMaster, maker_bps: int = 1, taker_bps: int = 1
+    ) -> SimExchange: ...
+    def symbols(self) -> list[str]: ...
+    def deposit(self, account: int, asset: str, amount: str) -> None: ...
+    def exchange_info(self, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
+    def depth(self, params: dict[str, str]) -> tuple[int, Any]: ...
+    def new_order(self, account: int, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
+    def cancel_order(self, account: int, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
+    def query_order(self, account: int, params: dict[str, str]) -> tuple[int, Any]: ...
+    def open_orders(self, account: int, params: dict[str, str]) -> tuple[int, Any]: ...
+    def cancel_open_orders(self, account: int, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
+    def cancel_replace(self, account: int, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
+    def account(self, account: int, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
+    def test_order(self, account: int, params: dict[str, str]) -> tuple[int, Any]: ...
+    def all_orders(self, account: int, params: dict[str, str]) -> tuple[int, Any]: ...
+    def book_ticker(self, params: dict[str, str]) -> tuple[int, Any]: ...
+    def avg_price(self, params: dict[str, str], now_ns: int) -> tuple[int, Any]: ...
+    def my_trades(self, account: int, params: dict[str, str]) -> tuple[int, Any]: ...
+    def top(self, symbol: str) -> tuple[str | None, str | None] | None: ...
+    def check_invariants(self) -> None: ...
+    def drain_events(self) -> list[tuple[str | int, dict[str, Any]]]: ...
+
+@final
+class SignatureVerifier:
+    """HMAC-SHA256 (hex) or Ed25519 (base64) verification over exact request bytes."""
+
+    @staticmethod
+    def hmac(secret: str) -> SignatureVerifier: ...
+    @staticmethod
+    def ed25519_pem(pem: str) -> SignatureVerifier: ...
+    def verify(self, payload: bytes, signature: bytes) -> bool: ...
 
 # --- time --------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ class PartState(StrEnum):
     READY = "ready"
     FAILED = "FAILED"
     MISSING = "not built yet"
+    UNWIRED = "not wired yet"
 
 
 @dataclass
@@ -43,14 +44,14 @@ class StartReport:
     def lines(self) -> list[str]:
         """Human-readable report lines."""
         out = [f"  {name:<16} {state.value:<14} {detail}" for name, state, detail in self.parts]
-        missing = [n for n, s, _ in self.parts if s is PartState.MISSING]
+        missing = [n for n, s, _ in self.parts if s in (PartState.MISSING, PartState.UNWIRED)]
         if self.exit_code:
             out.append("pymm start: a part failed; nothing was started.")
         elif missing:
             out.append(
                 "pymm start: checks passed, but pymm cannot trade yet: "
                 + ", ".join(missing)
-                + " not built. Nothing was started."
+                + " not ready (see above). Nothing was started."
             )
         return ["pymm start", *out]
 
@@ -124,8 +125,16 @@ def start(cfg: Config, *, cores: str | None = None) -> StartReport:
     nv = native_version()
     report.add("native core", PartState.FAILED if nv.startswith("not") else PartState.READY, nv)
     _load_instruments(report, cfg)
-    report.add("sim venue", PartState.MISSING, "issue #5: the simulated venue")
-    report.add("engine", PartState.MISSING, "issue #6: quoter, risk, gateway")
+    report.add(
+        "sim venue",
+        PartState.UNWIRED,
+        "issue #5: `pymm venue` serves the Binance spot front; `pymm start` does not run it yet",
+    )
+    report.add(
+        "engine",
+        PartState.MISSING,
+        "issue #6: quoter, risk and pipelines exist; venue sessions and the supervisor loop do not",
+    )
     return report
 
 

@@ -2,10 +2,10 @@
 //! book, quoter, risk, OUCH encode — allocates nothing per datagram after warm-up. Datagrams go over
 //! real multicast on `lo`. One test per binary: no other thread allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use _native::book::l3::L3Config;
 use _native::engine::params::param_block;
@@ -19,31 +19,8 @@ use _native::net::udp::{KernelUdpRx, UdpRxConfig, UdpTx};
 use _native::quoter::{Anchor, QuoteParams};
 use _native::risk::{PreTradeRisk, RateLimits, RiskLimits};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: defers every call to `System`, only counting; the layout contract is passed through.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 struct Null(u64);
 
@@ -56,6 +33,7 @@ impl TxTransport for Null {
 
 #[test]
 fn udp_itch_pipeline_allocates_nothing_per_datagram() {
+    common::assert_counting();
     let group = Ipv4Addr::new(239, 77, 13, 1);
     let mut rx = KernelUdpRx::open(&UdpRxConfig {
         group: Some(group),
@@ -200,11 +178,11 @@ fn udp_itch_pipeline_allocates_nothing_per_datagram() {
     for i in 0..200 {
         step(i, &mut udp, &mut rx, &mut p, &mut sink);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocations();
     for i in 200..5_200 {
         step(i, &mut udp, &mut rx, &mut p, &mut sink);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = common::allocations() - before;
     let stats = p.stats();
     assert!(!p.is_stale(), "{stats:?}");
     assert!(

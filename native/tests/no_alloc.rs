@@ -5,62 +5,23 @@
 //! file: every depthUpdate applied, every bookTicker and trade decoded and converted onto the grid.
 //! One test per binary, so no other thread allocates meanwhile.
 
+mod common;
+
 use _native::book::L2Book;
 use _native::feed::binance::{self, Message};
 use _native::feed::{BookSync, SequenceRule, SyncEvent};
 use _native::model::{InstrumentId, Scale, UnixNanos};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Read;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: defers every call to `System`, only counting; the layout contract is passed through.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("PYMM_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-        });
-    if dir.join("README.md").is_file() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "recorded data not found at {} (set PYMM_DATA_DIR)",
-        dir.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("skipped: {msg}");
-    None
-}
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 #[test]
 fn decode_and_apply_allocate_nothing_after_warm_up() {
-    let Some(dir) = data_dir() else { return };
+    common::assert_counting();
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let raw =
         std::fs::read(dir.join("binance_hftbacktest_btc_2024-08-08/usdm_btcusdt_20240808.gz"))
             .unwrap();
@@ -110,9 +71,9 @@ fn decode_and_apply_allocate_nothing_after_warm_up() {
     };
     run(&lines[..warm_up], &mut sync);
     assert!(!sync.is_stale());
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocations();
     let (applied, others) = run(&lines[warm_up..], &mut sync);
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = common::allocations() - before;
     assert!(applied > 5_000 && others > 80_000, "{applied} {others}");
     assert_eq!(
         allocs, 0,

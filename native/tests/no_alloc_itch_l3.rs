@@ -2,8 +2,7 @@
 //! allocate after warm-up. A counting global allocator wraps the system one for this test binary.
 #![allow(unsafe_code)] // the GlobalAlloc impl below; listed in docs/dev/unsafe.md
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
 
 use _native::book::{L3Book, L3Config};
 use _native::feed::arbiter::{Arbiter, ArbiterConfig, Line};
@@ -12,31 +11,8 @@ use _native::feed::itch_encode as enc;
 use _native::feed::moldudp64::PacketWriter;
 use _native::model::{InstrumentId, Price, Side, UnixNanos};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
-// guarantees hold; the counter is a relaxed atomic with no effect on the allocation itself.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` through `alloc`/`realloc` above with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as for `dealloc`; `new_size` comes from the caller under `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 /// A deterministic stream of ITCH packets: adds around a mid, then cancels, executions, deletes and
 /// replaces of resting orders (xorshift, fixed seed). Built before counting starts.
@@ -124,6 +100,7 @@ fn packets(n_orders: u64) -> Vec<Vec<u8>> {
 
 #[test]
 fn feed_path_does_not_allocate_after_warm_up() {
+    common::assert_counting();
     let pkts = packets(20_000);
     let mut book = L3Book::new(
         InstrumentId(1),
@@ -155,9 +132,9 @@ fn feed_path_does_not_allocate_after_warm_up() {
     };
     let (warm, rest) = pkts.split_at(1_000);
     run(warm, &mut book, &mut arb);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocations();
     run(rest, &mut book, &mut arb);
-    let after = ALLOCS.load(Ordering::Relaxed);
+    let after = common::allocations();
     assert_eq!(errors, 0);
     assert_eq!(applied, 80_000);
     assert_eq!(arb.stats().duplicates, 80_000);

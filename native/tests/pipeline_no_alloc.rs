@@ -4,10 +4,9 @@
 //! A counting global allocator wraps the system one; one test per binary so no other thread
 //! allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod common;
+
 use std::io::{self, Read};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use _native::engine::params::param_block;
 use _native::engine::pipeline::{
@@ -19,31 +18,8 @@ use _native::net::transport::TxTransport;
 use _native::quoter::{Anchor, QuoteParams};
 use _native::risk::{PreTradeRisk, RateLimits, RiskLimits};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: defers every call to `System`, only counting; the layout contract is passed through.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 /// Counts bytes, keeps nothing.
 struct Null(u64);
@@ -55,27 +31,12 @@ impl TxTransport for Null {
     }
 }
 
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("PYMM_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-        });
-    if dir.join("README.md").is_file() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "recorded data not found at {} (set PYMM_DATA_DIR)",
-        dir.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("skipped: {msg}");
-    None
-}
-
 #[test]
 fn quoting_pipeline_allocates_nothing_after_warm_up() {
-    let Some(dir) = data_dir() else { return };
+    common::assert_counting();
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let raw =
         std::fs::read(dir.join("binance_hftbacktest_btc_2024-08-08/spot_btcusdt_20240808.gz"))
             .unwrap();
@@ -181,9 +142,9 @@ fn quoting_pipeline_allocates_nothing_after_warm_up() {
         sent
     };
     feed(&lines[..warm_up], &mut p, &mut sink);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = common::allocations();
     let sent = feed(&lines[warm_up..], &mut p, &mut sink);
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = common::allocations() - before;
     let stats = p.stats();
     assert!(sent > 1_000, "the pipeline must actually quote: {stats:?}");
     assert_eq!(stats.encode_errors, 0);

@@ -4,27 +4,10 @@
 //! Data: `$PYMM_DATA_DIR`, default `../shared/data` beside the repository. Absent data fails the test
 //! under `CI=true` and is skipped (with the reason printed) otherwise.
 
+mod common;
+
 use _native::feed::replay::binance_driver::{replay_files, replay_path};
 use _native::feed::ReplaySummary;
-use std::path::PathBuf;
-
-fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("PYMM_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
-        });
-    if dir.join("README.md").is_file() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "recorded data not found at {} (set PYMM_DATA_DIR)",
-        dir.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("skipped: {msg}");
-    None
-}
 
 fn assert_clean(s: &ReplaySummary) {
     let name = &s.path;
@@ -46,7 +29,9 @@ fn quiet(_: u64, _: u64) -> bool {
 
 #[test]
 fn hftbacktest_sessions_replay_clean() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let d = dir.join("binance_hftbacktest_btc_2024-08-08");
     // Each `_20240809` file continues its `_20240808` session: replay them as one.
     for files in [
@@ -80,7 +65,9 @@ fn hftbacktest_sessions_replay_clean() {
 
 #[test]
 fn cryptofeed_captures_replay_clean() {
-    let Some(dir) = data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let d = dir.join("binance_cryptofeed_2021");
     for f in [
         "spot_2021-04-04_btcusdt_ethusdt_dotusdt.combined.txt.gz",

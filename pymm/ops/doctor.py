@@ -13,6 +13,7 @@ Grades mean, for a colocated trading host:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -326,6 +327,54 @@ def linuxptp(p: Probe) -> Fact:
     )
 
 
+def ptp_sync(p: Probe) -> Fact:
+    """The running ptp4l's port state, offset and path delay, read with pmc over its Unix socket."""
+    from pymm.ops.ptp import PtpError, parse_pmc, status_from_replies
+
+    uds = os.environ.get("PYMM_PTP4L_UDS", "/var/run/ptp4l")
+    if not p.path(uds).exists():
+        return _fact(
+            "ptp_sync",
+            {"uds": uds},
+            Grade.WARN,
+            f"ptp4l is not running (no socket at {uds}): the clock is not PTP-disciplined",
+            "start ptp4l/phc2sys (ansible role pymm_ptp); PYMM_PTP4L_UDS names another socket",
+        )
+    pmc = p.which("pmc")
+    out = p.run(
+        [
+            pmc or "pmc",
+            "-u",
+            "-b",
+            "0",
+            "-s",
+            uds,
+            "GET TIME_STATUS_NP",
+            "GET PORT_DATA_SET",
+            "GET CURRENT_DATA_SET",
+        ]
+    )
+    try:
+        st = status_from_replies(parse_pmc(out or ""))
+    except PtpError as e:
+        return _fact(
+            "ptp_sync", {"uds": uds}, Grade.FAIL, f"ptp4l did not answer pmc: {e}", "check ptp4l's log"
+        )
+    value = {
+        "uds": uds,
+        "port_state": st.port_state,
+        "offset_ns": st.master_offset_ns,
+        "path_delay_ns": st.mean_path_delay_ns,
+        "gm_present": st.gm_present,
+    }
+    detail = f"{st.port_state}, offset {st.master_offset_ns} ns, path delay {st.mean_path_delay_ns:.0f} ns"
+    if st.healthy:
+        return _fact("ptp_sync", value, Grade.PASS, detail)
+    if st.port_state == "SLAVE":
+        return _fact("ptp_sync", value, Grade.WARN, detail + ": |offset| above 1 µs", "check the PTP network")
+    return _fact("ptp_sync", value, Grade.FAIL, detail + ": not synchronised to a grandmaster", "check ptp4l")
+
+
 def smt(p: Probe) -> Fact:
     """Simultaneous multithreading: a sibling thread shares the hot core's caches and ports."""
     control = p.read("/sys/devices/system/cpu/smt/control")
@@ -371,6 +420,7 @@ FACTS: tuple[Callable[[Probe], Fact], ...] = (
     efvi,
     ptp_devices,
     linuxptp,
+    ptp_sync,
 )
 
 

@@ -19,7 +19,7 @@ def test_start_reports_what_is_missing():
     assert r.exit_code == 0, r.output
     assert "native core      ready" in r.output
     assert "host             ready" in r.output and "pass," in r.output
-    assert "not built yet" in r.output
+    assert "not built yet" in r.output and "not wired yet" in r.output
     assert "Nothing was started" in r.output
 
 

@@ -60,6 +60,7 @@ def build_tuned_host(root: Path) -> None:
     (dev / "driver").symlink_to(root / "sys/bus/pci/drivers/sfc")
     (root / "sys/class/net/lo").mkdir(parents=True)
     _w(root, "/dev/ptp0", "")
+    _w(root, "/var/run/ptp4l", "")  # ptp4l's management socket (a plain file stands in for it)
     _w(root, "/dev/onload", "")
     _w(root, "/dev/sfc_char", "")
     _w(
@@ -91,10 +92,26 @@ ETHTOOL = {
 }
 
 
+# pmc's answer on a PTP-synchronised host (linuxptp 3.1.1 output shape, hardware stamps).
+PMC_SLAVE = """\
+sending: GET TIME_STATUS_NP
+\t001122.fffe.334455-0 seq 0 RESPONSE MANAGEMENT TIME_STATUS_NP
+\t\tmaster_offset              -12
+\t\tgmPresent                  true
+\t\tgmIdentity                 aabbcc.fffe.ddeeff
+\t001122.fffe.334455-1 seq 1 RESPONSE MANAGEMENT PORT_DATA_SET
+\t\tportState               SLAVE
+\t001122.fffe.334455-0 seq 2 RESPONSE MANAGEMENT CURRENT_DATA_SET
+\t\tmeanPathDelay    850.0
+"""
+
+
 def fake_run(argv: list[str]) -> str | None:
-    """A fake ethtool for the tuned host's sfc NIC; any other command fails."""
+    """A fake ethtool for the tuned host's sfc NIC and a fake pmc; any other command fails."""
     if argv[0] == "ethtool" and len(argv) == 3:
         return ETHTOOL.get((argv[1], argv[2]))
+    if argv[0].endswith("pmc"):
+        return PMC_SLAVE
     return None
 
 

@@ -169,3 +169,67 @@ def test_software_ptp_between_namespaces_reaches_slave(veth_pair, tmp_path):
             time.sleep(0.3)
             offsets.append(query_status(s_uds, netns=ns_b, client_uds=client).master_offset_ns)
         assert all(abs(o) < 10_000 for o in offsets), offsets
+
+
+def _doctor_probe(tmp_path, pmc_output: str | None):
+    from pymm.ops.probe import Probe
+
+    (tmp_path / "var" / "run").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "var" / "run" / "ptp4l").write_text("")
+    return Probe(root=tmp_path, which=lambda _: "/usr/sbin/pmc", run=lambda _argv: pmc_output)
+
+
+def test_doctor_grades_ptp_sync_from_pmc(tmp_path, monkeypatch):
+    from pymm.ops.doctor import Grade, ptp_sync
+    from pymm.ops.probe import Probe
+
+    monkeypatch.delenv("PYMM_PTP4L_UDS", raising=False)
+    f = ptp_sync(_doctor_probe(tmp_path, PMC_OUT))
+    assert f.grade is Grade.PASS
+    assert f.value["port_state"] == "SLAVE" and f.value["offset_ns"] == -192
+    assert "path delay 2404 ns" in f.detail
+    far = PMC_OUT.replace("-192", "-5000")
+    assert ptp_sync(_doctor_probe(tmp_path, far)).grade is Grade.WARN
+    master = PMC_OUT.replace("portState               SLAVE", "portState               MASTER")
+    assert ptp_sync(_doctor_probe(tmp_path, master)).grade is Grade.FAIL
+    assert ptp_sync(_doctor_probe(tmp_path, None)).grade is Grade.FAIL
+    not_running = ptp_sync(Probe(root=tmp_path / "empty"))
+    assert not_running.grade is Grade.WARN and "not running" in not_running.detail
+
+
+@pytest.mark.netns
+def test_doctor_reads_a_live_slave(veth_pair, tmp_path, monkeypatch):
+    """The doctor's ptp_sync fact against a real ptp4l slave in a namespace."""
+    from pymm.ops.doctor import Grade, ptp_sync
+    from pymm.ops.probe import Probe, _run
+
+    ns_a, if_a, ns_b, if_b = veth_pair
+    common = {
+        "time_stamping": "software",
+        "free_running": 1,
+        "logSyncInterval": -3,
+        "network_transport": "L2",
+    }
+    base = Ptp4lConfig.from_text("[global]\n")
+    m_uds, s_uds = str(tmp_path / "m.sock"), str(tmp_path / "s.sock")
+    m_cfg = base.with_options(**common, priority1=10, uds_address=m_uds).write(tmp_path / "m.conf")
+    s_cfg = base.with_options(**common, slaveOnly=1, uds_address=s_uds).write(tmp_path / "s.conf")
+    client = str(tmp_path / "pmc.sock")
+    monkeypatch.setenv("PYMM_PTP4L_UDS", s_uds)
+    # pmc runs inside the slave's namespace with its own client socket.
+    probe = Probe(run=lambda argv: _run(["ip", "netns", "exec", ns_b, argv[0], "-i", client, *argv[1:]]))
+    with (
+        PtpDaemon.ptp4l(m_cfg, if_a, tmp_path / "m.log", netns=ns_a),
+        PtpDaemon.ptp4l(s_cfg, if_b, tmp_path / "s.log", netns=ns_b),
+    ):
+        fact = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            fact = ptp_sync(probe)
+            if fact.value.get("port_state") == "UNCALIBRATED":
+                set_synchronization_uncertain(s_uds, False, netns=ns_b, client_uds=client)
+            if fact.grade is Grade.PASS:
+                break
+        assert fact is not None and fact.grade is Grade.PASS, fact
+        assert abs(fact.value["offset_ns"]) < 10_000

@@ -31,8 +31,8 @@ use _native::book::l3::L3Config;
 use _native::engine::affinity;
 use _native::engine::params::{param_block, ParamReader};
 use _native::engine::pipeline::{
-    BinanceQuotingPipeline, IdRange, ItchQuotingPipeline, MaskGen, OuchEncoder, PipelineInstrument,
-    QuotingCore, Stage, StageClock,
+    BinanceQuotingPipeline, IdRange, ItchQuotingPipeline, MaskGen, OrderEncoder, OuchEncoder,
+    PipelineInstrument, QuotingCore, Stage, StageClock,
 };
 use _native::feed::itch::ItchHeader;
 use _native::feed::itch_encode;
@@ -48,7 +48,7 @@ use _native::net::udp::{KernelUdpRx, UdpRxConfig, UdpTx};
 use _native::net::websocket::{encode_frame, parse_frame, Opcode};
 use _native::quoter::{Anchor, QuoteParams, QUOTE_PARAM_WORDS};
 use _native::risk::{PreTradeRisk, RateLimits, RiskLimits};
-use _native::time::{Clock, ClockConfig, LatencyConfig, LatencyTracker};
+use _native::time::{Clock, ClockConfig, LatencyConfig, LatencyRecorder, LatencyTracker};
 use pymm_bench::host;
 use serde_json::{json, Value};
 
@@ -159,6 +159,37 @@ impl Marks {
         self.acc = [0; 5];
         self.first_encoded = 0;
         self.sent = false;
+    }
+}
+
+impl Marks {
+    /// Records one tick's stages, tick-to-trade and total (only when orders went out).
+    fn record(&self, t_rx: u64, recorders: &mut [LatencyRecorder]) {
+        if !self.sent {
+            return;
+        }
+        for (i, ns) in self.acc.iter().enumerate() {
+            recorders[i].record(*ns);
+        }
+        recorders[T2T].record(self.first_encoded.saturating_sub(t_rx));
+        recorders[TOTAL].record(self.last.saturating_sub(t_rx));
+    }
+}
+
+/// The venue confirms every cancel-replace at once (this measures the path, not a venue).
+fn confirm_pending<E: OrderEncoder>(core: &mut QuotingCore<E>) {
+    let mut done = [ClientOrderId(0); 32];
+    let mut k = 0;
+    for side in [Side::Buy, Side::Sell] {
+        for q in core.quoter().working(side).filter(|q| q.pending) {
+            if k < done.len() {
+                done[k] = q.id;
+                k += 1;
+            }
+        }
+    }
+    for id in &done[..k] {
+        core.on_order_done(*id);
     }
 }
 
@@ -420,7 +451,6 @@ fn run_binance(
                 .map_err(|e| e.to_string())?;
             let mut buf = vec![0u8; 1 << 16];
             let mut have = 0;
-            let mut done = [ClientOrderId(0); 32];
             while !stop.load(Ordering::Acquire) {
                 match md_conn.read(&mut buf[have..]) {
                     Ok(0) => break,
@@ -455,26 +485,8 @@ fn run_binance(
                                 &mut marks,
                             )
                             .map_err(|e| e.to_string())?;
-                            if marks.sent {
-                                for (i, ns) in marks.acc.iter().enumerate() {
-                                    recorders[i].record(*ns);
-                                }
-                                recorders[T2T].record(marks.first_encoded.saturating_sub(t_rx));
-                                recorders[TOTAL].record(marks.last.saturating_sub(t_rx));
-                            }
-                            // The venue confirms every cancel-replace at once.
-                            let mut k = 0;
-                            for side in [Side::Buy, Side::Sell] {
-                                for q in p.quoter().working(side).filter(|q| q.pending) {
-                                    if k < done.len() {
-                                        done[k] = q.id;
-                                        k += 1;
-                                    }
-                                }
-                            }
-                            for id in &done[..k] {
-                                p.on_order_done(*id);
-                            }
+                            marks.record(t_rx, &mut recorders);
+                            confirm_pending(p.core());
                         }
                     }
                     off += f.len;
@@ -615,7 +627,6 @@ fn run_itch(
             let mut reflect = [0u8; 64];
             let reflect_len = write_packet(PacketType::UnsequencedData, &[b'x'; 48], &mut reflect)
                 .map_err(|e| e.to_string())?;
-            let mut done = [ClientOrderId(0); 32];
             let mut failure: Option<String> = None;
             while !stop.load(Ordering::Acquire) && failure.is_none() {
                 let polled = rx.poll(|datagram, ts| {
@@ -644,25 +655,8 @@ fn run_itch(
                                 &mut tx,
                                 &mut marks,
                             );
-                            if marks.sent {
-                                for (i, ns) in marks.acc.iter().enumerate() {
-                                    recorders[i].record(*ns);
-                                }
-                                recorders[T2T].record(marks.first_encoded.saturating_sub(t_rx));
-                                recorders[TOTAL].record(marks.last.saturating_sub(t_rx));
-                            }
-                            let mut k = 0;
-                            for side in [Side::Buy, Side::Sell] {
-                                for q in p.core().quoter().working(side).filter(|q| q.pending) {
-                                    if k < done.len() {
-                                        done[k] = q.id;
-                                        k += 1;
-                                    }
-                                }
-                            }
-                            for id in &done[..k] {
-                                p.core().on_order_done(*id);
-                            }
+                            marks.record(t_rx, &mut recorders);
+                            confirm_pending(p.core());
                             r.map(|_| ())
                         }
                     };

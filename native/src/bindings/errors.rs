@@ -37,6 +37,12 @@ create_exception!(
     PymmError,
     "The venue would reject the order; `.code` and `.msg` are the venue's error code and message."
 );
+create_exception!(
+    pymm._native,
+    SimVenueError,
+    PymmError,
+    "The simulated venue could not be set up (instrument, deposit, fee rate or key refused)."
+);
 
 create_exception!(
     pymm._native,
@@ -64,6 +70,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InstrumentError", py.get_type::<InstrumentError>())?;
     m.add("VenueRejectError", py.get_type::<VenueRejectError>())?;
     m.add("JournalError", py.get_type::<JournalError>())?;
+    m.add("SimVenueError", py.get_type::<SimVenueError>())?;
     m.add("ClockError", py.get_type::<ClockError>())?;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod journal;
 mod l3;
 mod model;
 mod time;
+mod venue;
 
 /// `pymm._native`: the compiled core.
 #[pymodule]
@@ -22,5 +23,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     model::register(m)?;
     feed::register(m)?;
     time::register(m)?;
+    venue::register(m)?;
     Ok(())
 }

@@ -213,7 +213,7 @@ impl PyInstrument {
 /// Every instrument an engine knows.
 #[pyclass(name = "InstrumentMaster", module = "pymm._native")]
 pub(crate) struct PyInstrumentMaster {
-    inner: InstrumentMaster,
+    pub(crate) inner: InstrumentMaster,
 }
 
 #[pymethods]

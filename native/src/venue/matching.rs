@@ -1,6 +1,6 @@
 //! The simulated venue's matching engine for one symbol: price-time priority, LIMIT (GTC/IOC/FOK),
 //! post-only (spot LIMIT_MAKER, futures GTX), MARKET, cancel, and self-trade prevention with the
-//! taker's mode deciding (EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH), as Binance documents.
+//! taker's mode deciding (EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT), as Binance documents.
 //!
 //! It runs inside the simulated venue (not on pymm's hot path): ordered maps keep it deterministic.
 //! Filters, balances, positions and fees live in the account layer above it; this layer only
@@ -23,6 +23,8 @@ pub enum StpMode {
     ExpireMaker,
     /// Expire both.
     ExpireBoth,
+    /// Reduce both by the prevented quantity; the one left with nothing expires.
+    Decrement,
 }
 
 /// A new order as it reaches the matcher (already validated against the filters).
@@ -103,6 +105,13 @@ pub enum MatchEvent {
         leaves: Qty,
         /// `true` when self-trade prevention expired it (status EXPIRED_IN_MATCH).
         in_match: bool,
+    },
+    /// Self-trade prevention (DECREMENT) took `qty` off a resting maker that stays on the book.
+    Decremented {
+        /// The maker's order id.
+        order_id: u64,
+        /// Quantity prevented.
+        qty: Qty,
     },
     /// The order was cancelled.
     Canceled {
@@ -338,6 +347,46 @@ impl MatchingEngine {
             let Some(maker) = level.orders.front_mut() else {
                 break;
             };
+            if maker.account == o.account && o.stp == StpMode::Decrement {
+                let prevented = leaves.min(maker.leaves);
+                maker.leaves -= prevented;
+                level.total -= prevented;
+                leaves -= prevented;
+                let (maker_id, maker_left) = (maker.order_id, maker.leaves);
+                if maker_left == 0 {
+                    level.orders.pop_front();
+                    if level.orders.is_empty() {
+                        book.remove(&level_px);
+                    }
+                    self.index.remove(&maker_id);
+                    out.push(MatchEvent::Expired {
+                        order_id: maker_id,
+                        leaves: Qty::from_lots(prevented),
+                        in_match: true,
+                    });
+                } else {
+                    out.push(MatchEvent::Decremented {
+                        order_id: maker_id,
+                        qty: Qty::from_lots(prevented),
+                    });
+                }
+                self.touched.push((opp, level_px));
+                if leaves == 0 {
+                    out.push(MatchEvent::Expired {
+                        order_id: o.order_id,
+                        leaves: Qty::from_lots(prevented),
+                        in_match: true,
+                    });
+                    taker_expired = true;
+                    break;
+                }
+                // The taker keeps `leaves` less the prevented part: report it with its expiry or rest.
+                out.push(MatchEvent::Decremented {
+                    order_id: o.order_id,
+                    qty: Qty::from_lots(prevented),
+                });
+                continue;
+            }
             if maker.account == o.account && o.stp != StpMode::None {
                 let maker_id = maker.order_id;
                 let maker_leaves = maker.leaves;
@@ -676,6 +725,34 @@ mod tests {
     }
 
     #[test]
+    fn decrement_reduces_both_sides() {
+        let mut m = MatchingEngine::new(1);
+        let mut ev = Vec::new();
+        m.submit(
+            &limit(1, 7, Side::Sell, 100, 5, TimeInForce::Gtc),
+            T,
+            &mut ev,
+        );
+        ev.clear();
+        let taker = NewOrder {
+            stp: StpMode::Decrement,
+            ..limit(2, 7, Side::Buy, 100, 8, TimeInForce::Gtc)
+        };
+        m.submit(&taker, T, &mut ev);
+        assert!(fills(&ev).is_empty());
+        assert!(ev.contains(&MatchEvent::Expired {
+            order_id: 1,
+            leaves: Qty::from_lots(5),
+            in_match: true
+        }));
+        assert!(ev.contains(&MatchEvent::Decremented {
+            order_id: 2,
+            qty: Qty::from_lots(5)
+        }));
+        assert_eq!(m.open_qty(2), Some(Qty::from_lots(3)));
+    }
+
+    #[test]
     fn cancel_and_unknown_cancel() {
         let mut m = MatchingEngine::new(1);
         let mut ev = Vec::new();
@@ -712,7 +789,8 @@ mod tests {
                     m.cancel(victim, &mut ev);
                 } else {
                     let tif = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok, TimeInForce::Gtx][kind as usize % 4];
-                    m.submit(&limit(id, acct, side, px, qty, tif), T, &mut ev);
+                    let stp = [StpMode::None, StpMode::ExpireMaker, StpMode::ExpireTaker, StpMode::ExpireBoth, StpMode::Decrement][(px % 5) as usize];
+                    m.submit(&NewOrder { stp, ..limit(id, acct, side, px, qty, tif) }, T, &mut ev);
                     if !matches!(ev.first(), Some(MatchEvent::Rejected { .. })) {
                         submitted += qty;
                     }
@@ -722,6 +800,7 @@ mod tests {
                         MatchEvent::Fill { qty, .. } => filled2 += 2 * qty.lots(),
                         MatchEvent::Expired { leaves, .. } => expired += leaves.lots(),
                         MatchEvent::Canceled { leaves, .. } => canceled += leaves.lots(),
+                        MatchEvent::Decremented { qty, .. } => expired += qty.lots(),
                         _ => {}
                     }
                 }

@@ -1,7 +1,11 @@
 //! The simulated exchange pymm trades against by default: a price-time matching engine per symbol
-//! ([`matching`]); the account layer (filters, balances, positions, fees), the market-flow generator,
-//! the replay driver and the Binance-compatible and ITCH/OUCH fronts build on it.
+//! ([`matching`]); the spot account layer with filters, balances, fees and the event stream
+//! ([`account`]); the Binance spot wire shapes ([`binance_spot`]); the market-flow generator, the
+//! replay driver and the ITCH/OUCH fronts build on it.
 
+pub mod account;
+pub mod binance_spot;
 pub mod matching;
 
+pub use account::{FeeRates, OrderKey, PlaceOrder, SpotVenue, VenueEvent};
 pub use matching::{Levels, MatchEvent, MatchingEngine, NewOrder, RejectReason, StpMode};

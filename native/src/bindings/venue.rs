@@ -1,0 +1,291 @@
+//! Bindings for `venue`: `SimExchange` (the simulated spot venue's accounts and books, answering
+//! Binance REST requests as `(status, body)`) and `SignatureVerifier` (HMAC / Ed25519 over raw request
+//! bytes). Conversion only: parameters in as `dict[str, str]`, Binance JSON out as Python objects.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use super::errors::SimVenueError;
+use super::model::PyInstrumentMaster;
+use crate::gateway::signing::Verifier;
+use crate::model::{Market, UnixNanos};
+use crate::venue::binance_spot::{self as spot, Audience, Params, Reply};
+use crate::venue::{FeeRates, SpotVenue};
+
+fn to_py(py: Python<'_>, v: &serde_json::Value) -> PyResult<Py<PyAny>> {
+    let json = py.import("json")?;
+    Ok(json.call_method1("loads", (v.to_string(),))?.unbind())
+}
+
+fn reply(py: Python<'_>, r: &Reply) -> PyResult<(u16, Py<PyAny>)> {
+    Ok((r.status, to_py(py, &r.body)?))
+}
+
+/// The simulated Binance spot venue: symbols from an instrument master, accounts by integer id.
+#[pyclass(name = "SimExchange", module = "pymm._native")]
+pub(crate) struct PySimExchange {
+    inner: SpotVenue,
+}
+
+#[pymethods]
+impl PySimExchange {
+    /// A venue charging `maker_bps` / `taker_bps` on fills, listing every spot instrument of
+    /// `instruments`.
+    #[new]
+    #[pyo3(signature = (instruments, maker_bps = 1, taker_bps = 1))]
+    fn new(
+        instruments: PyRef<'_, PyInstrumentMaster>,
+        maker_bps: i64,
+        taker_bps: i64,
+    ) -> PyResult<Self> {
+        let fees = FeeRates::from_bps(maker_bps, taker_bps)
+            .map_err(|e| SimVenueError::new_err(e.to_string()))?;
+        let mut inner = SpotVenue::new(fees);
+        for i in instruments
+            .inner
+            .iter()
+            .filter(|i| i.market == Market::Spot)
+        {
+            inner
+                .list(i.clone())
+                .map_err(|e| SimVenueError::new_err(e.to_string()))?;
+        }
+        Ok(Self { inner })
+    }
+
+    /// Listed symbols, in index order.
+    fn symbols(&self) -> Vec<String> {
+        self.inner.instruments().map(|i| i.symbol.clone()).collect()
+    }
+
+    /// Credits `amount` (decimal text) of `asset` to `account`.
+    fn deposit(&mut self, account: u32, asset: &str, amount: &str) -> PyResult<()> {
+        self.inner
+            .deposit(account, asset, amount)
+            .map_err(|e| SimVenueError::new_err(e.to_string()))
+    }
+
+    /// `GET /api/v3/exchangeInfo`.
+    fn exchange_info(
+        &self,
+        py: Python<'_>,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::exchange_info(&self.inner, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `GET /api/v3/depth`.
+    fn depth(&self, py: Python<'_>, params: Params) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::depth(&self.inner, &params))
+    }
+
+    /// `POST /api/v3/order`.
+    fn new_order(
+        &mut self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::new_order(&mut self.inner, account, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `DELETE /api/v3/order`.
+    fn cancel_order(
+        &mut self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::cancel_order(&mut self.inner, account, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `GET /api/v3/order`.
+    fn query_order(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::query_order(&self.inner, account, &params))
+    }
+
+    /// `GET /api/v3/openOrders`.
+    fn open_orders(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::open_orders(&self.inner, account, &params))
+    }
+
+    /// `DELETE /api/v3/openOrders`.
+    fn cancel_open_orders(
+        &mut self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::cancel_open_orders(&mut self.inner, account, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `POST /api/v3/order/cancelReplace`.
+    fn cancel_replace(
+        &mut self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::cancel_replace(&mut self.inner, account, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `GET /api/v3/account`.
+    fn account(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::account(&self.inner, account, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `POST /api/v3/order/test`.
+    fn test_order(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::test_order(&self.inner, account, &params))
+    }
+
+    /// `GET /api/v3/allOrders`.
+    fn all_orders(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::all_orders(&self.inner, account, &params))
+    }
+
+    /// `GET /api/v3/ticker/bookTicker`.
+    fn book_ticker(&self, py: Python<'_>, params: Params) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::book_ticker(&self.inner, &params))
+    }
+
+    /// `GET /api/v3/avgPrice`.
+    fn avg_price(&self, py: Python<'_>, params: Params, now_ns: u64) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &spot::avg_price(&self.inner, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `GET /api/v3/myTrades`.
+    fn my_trades(
+        &self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(py, &spot::my_trades(&self.inner, account, &params))
+    }
+
+    /// Best bid and ask of `symbol` as `(bid, ask)` price texts (None when a side is empty), or
+    /// None for an unknown symbol.
+    fn top(&self, symbol: &str) -> Option<(Option<String>, Option<String>)> {
+        let idx = self.inner.symbol_index(symbol)?;
+        let inst = self.inner.instrument(idx)?;
+        let (b, a) = self.inner.top(idx)?;
+        Some((
+            b.map(|(p, _)| inst.price_to_string(p)),
+            a.map(|(p, _)| inst.price_to_string(p)),
+        ))
+    }
+
+    /// Raises `SimVenueError` naming the first broken conservation invariant (deposits = balances +
+    /// fees, nothing negative, locked = open orders' reservations).
+    fn check_invariants(&self) -> PyResult<()> {
+        self.inner
+            .check_invariants()
+            .map_err(SimVenueError::new_err)
+    }
+
+    /// Events since the last call as `(audience, payload)`: audience is a stream name
+    /// (`dogeusdt@depth`) or an account id (user data).
+    fn drain_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for e in self.inner.drain_events() {
+            if let Some((aud, payload)) = spot::render_event(&self.inner, &e) {
+                let payload = to_py(py, &payload)?;
+                match aud {
+                    Audience::Stream(name) => out.append((name, payload))?,
+                    Audience::Account(id) => out.append((id, payload))?,
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A venue-side API key check: the HMAC secret or the registered Ed25519 public key.
+#[pyclass(frozen, name = "SignatureVerifier", module = "pymm._native")]
+pub(crate) struct PySignatureVerifier {
+    inner: Verifier,
+}
+
+#[pymethods]
+impl PySignatureVerifier {
+    /// From the HMAC-SHA256 secret.
+    #[staticmethod]
+    fn hmac(secret: &str) -> PyResult<Self> {
+        Verifier::hmac(secret.as_bytes())
+            .map(|inner| Self { inner })
+            .map_err(|e| SimVenueError::new_err(e.to_string()))
+    }
+
+    /// From an Ed25519 public key in PEM.
+    #[staticmethod]
+    fn ed25519_pem(pem: &str) -> PyResult<Self> {
+        Verifier::ed25519_pem(pem)
+            .map(|inner| Self { inner })
+            .map_err(|e| SimVenueError::new_err(e.to_string()))
+    }
+
+    /// Whether `signature` (hex for HMAC, any case; base64 for Ed25519, percent-decoded) signs
+    /// exactly `payload`.
+    fn verify(&self, payload: &Bound<'_, PyBytes>, signature: &Bound<'_, PyBytes>) -> bool {
+        self.inner.verify(payload.as_bytes(), signature.as_bytes())
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySimExchange>()?;
+    m.add_class::<PySignatureVerifier>()?;
+    Ok(())
+}

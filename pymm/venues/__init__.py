@@ -1,0 +1,1 @@
+"""Venue protocol facades: the Binance slow-path REST client and the simulated venue's fronts."""

@@ -1,0 +1,256 @@
+"""The simulated venue's Binance spot REST front (``/api/v3/...``).
+
+Protocol rules (research brief ``binance_protocol.md`` §1.2-§1.11):
+
+- parameters in the query string and/or an ``x-www-form-urlencoded`` body; the query wins;
+- signed endpoints need ``X-MBX-APIKEY`` (unknown key: ``-2015``, HTTP 401; missing: ``-2014``),
+  ``timestamp`` and ``signature``; the signature is checked over the **raw bytes received**: the raw
+  query minus ``signature=…`` joined to the raw body minus ``signature=…`` (``-1022``);
+- ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow`` (default 5000, at
+  most 60000), else ``-1021``;
+- every reply carries ``X-MBX-USED-WEIGHT-1M``; order replies ``X-MBX-ORDER-COUNT-10S`` / ``-1D``.
+
+The handlers only decode HTTP and call :class:`pymm._native.SimExchange`, which owns every trading
+rule and renders Binance's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from pymm.venues.sim.server import SimVenue
+
+__all__ = ["ApiError", "check_timestamp", "routes", "signed_payload"]
+
+VENUE_KEY: web.AppKey[SimVenue] = web.AppKey("venue")
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class ApiError(Exception):
+    """A Binance error reply: HTTP status, code, message."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        """Holds the reply's parts."""
+        super().__init__(f"{code} {msg}")
+        self.status = status
+        self.code = code
+        self.msg = msg
+
+
+def _strip_signature(raw: bytes) -> tuple[bytes, bytes | None]:
+    """``raw`` (a query string or form body) without its ``signature=…`` pair, and the pair's value."""
+    if not raw:
+        return raw, None
+    parts = raw.split(b"&")
+    kept = [p for p in parts if not p.startswith(b"signature=")]
+    sig = next((p[len(b"signature=") :] for p in parts if p.startswith(b"signature=")), None)
+    return b"&".join(kept), sig
+
+
+def signed_payload(raw_query: bytes, raw_body: bytes) -> tuple[bytes, bytes | None]:
+    """The bytes Binance signs (query minus signature, then body minus signature) and the signature.
+
+    The signature text is percent-decoded (an Ed25519 base64 signature arrives encoded).
+    """
+    q, qsig = _strip_signature(raw_query)
+    b, bsig = _strip_signature(raw_body)
+    sig = qsig if qsig is not None else bsig
+    return q + b, None if sig is None else unquote_to_bytes(sig)
+
+
+def _params(raw_query: bytes, raw_body: bytes) -> dict[str, str]:
+    """Parameters from the form body overlaid by the query string (the query wins)."""
+    out: dict[str, str] = {}
+    for raw in (raw_body, raw_query):
+        if raw:
+            out.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    return out
+
+
+def _reply(status: int, body: Any, headers: dict[str, str]) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(body, separators=(",", ":")),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+async def _request(request: web.Request) -> tuple[bytes, bytes, dict[str, str]]:
+    raw_path = request.raw_path
+    raw_query = raw_path.split("?", 1)[1].encode() if "?" in raw_path else b""
+    raw_body = await request.read() if request.can_read_body else b""
+    return raw_query, raw_body, _params(raw_query, raw_body)
+
+
+def check_timestamp(now_ms: int, params: dict[str, str]) -> None:
+    """Binance's timing rule (brief §1.4): ``timestamp < now + 1000`` and ``now - timestamp <=
+    recvWindow`` (default 5000, at most 60000); timestamps in ms or µs.
+
+    Raises:
+        ApiError: -1102 (missing), -1100/-1131 (bad recvWindow), -1021 (outside the window).
+    """
+    ts_text = params.get("timestamp", "")
+    try:
+        ts = float(ts_text)
+    except ValueError:
+        raise ApiError(
+            400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
+        ) from None
+    if ts > 1e14:  # microseconds (brief §1.2: timestamps are accepted in ms or µs)
+        ts /= 1000.0
+    try:
+        recv_window = float(params.get("recvWindow", "5000") or "5000")
+    except ValueError:
+        raise ApiError(400, -1100, "Illegal characters found in parameter 'recvWindow'.") from None
+    if recv_window > 60000:
+        raise ApiError(400, -1131, "recvWindow must be less than 60000")
+    if ts >= now_ms + 1000:
+        raise ApiError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+    if now_ms - ts > recv_window:
+        raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def _authenticate(
+    venue: SimVenue, request: web.Request, raw_query: bytes, raw_body: bytes, params: dict[str, str]
+) -> int:
+    """The account a signed request acts for, after key, timestamp and signature checks."""
+    api_key = request.headers.get("X-MBX-APIKEY", "")
+    if not api_key:
+        raise ApiError(401, -2014, "API-key format invalid.")
+    account = venue.keys.account(api_key)
+    if account is None:
+        raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+    check_timestamp(venue.now_ms(), params)
+    payload, sig = signed_payload(raw_query, raw_body)
+    if sig is None:
+        raise ApiError(
+            400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+        )
+    if not venue.keys.verify(api_key, payload, sig):
+        raise ApiError(400, -1022, "Signature for this request is not valid.")
+    return account
+
+
+def _too_much_weight(limit: int) -> ApiError:
+    return ApiError(
+        429,
+        -1003,
+        f"Too much request weight used; current limit is {limit} request weight per 1 MINUTE. "
+        "Please use WebSocket Streams for live updates to avoid polling the API.",
+    )
+
+
+def _public(
+    weight: Callable[[dict[str, str]], int], call: Callable[[SimVenue, dict[str, str]], tuple[int, Any]]
+) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        venue = request.app[VENUE_KEY]
+        _, _, params = await _request(request)
+        used = venue.limits.add_weight(request.remote or "", weight(params))
+        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+        if used > venue.limits.weight_per_minute:
+            e = _too_much_weight(venue.limits.weight_per_minute)
+            return _reply(e.status, {"code": e.code, "msg": e.msg}, {**headers, "Retry-After": "1"})
+        status, body = call(venue, params)
+        return _reply(status, body, headers)
+
+    return handler
+
+
+def _signed(
+    weight: int, call: Callable[[SimVenue, int, dict[str, str]], tuple[int, Any]], *, order: bool = False
+) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        venue = request.app[VENUE_KEY]
+        raw_query, raw_body, params = await _request(request)
+        used = venue.limits.add_weight(request.remote or "", weight)
+        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+        try:
+            if used > venue.limits.weight_per_minute:
+                raise _too_much_weight(venue.limits.weight_per_minute)
+            account = _authenticate(venue, request, raw_query, raw_body, params)
+            if order:
+                c10s, c1d = venue.limits.add_order(account)
+                headers["X-MBX-ORDER-COUNT-10S"] = str(c10s)
+                headers["X-MBX-ORDER-COUNT-1D"] = str(c1d)
+                if c10s > venue.limits.orders_per_10s:
+                    raise ApiError(
+                        429,
+                        -1015,
+                        f"Too many new orders; current limit is {venue.limits.orders_per_10s} orders "
+                        "per 10 SECOND.",
+                    )
+        except ApiError as e:
+            if e.status == 429:
+                headers["Retry-After"] = "1"
+            return _reply(e.status, {"code": e.code, "msg": e.msg}, headers)
+        status, body = call(venue, account, params)
+        venue.pump()
+        return _reply(status, body, headers)
+
+    return handler
+
+
+def _depth_weight(p: dict[str, str]) -> int:
+    try:
+        limit = int(p.get("limit", "100") or "100")
+    except ValueError:
+        limit = 100
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def routes(app: web.Application, venue: SimVenue) -> None:
+    """Adds the ``/api/v3`` routes to ``app``, answering from ``venue``."""
+    app[VENUE_KEY] = venue
+    ex = venue.exchange
+    add = app.router.add_route
+
+    def ns() -> int:
+        return venue.now_ns()
+
+    add("GET", "/api/v3/ping", _public(lambda p: 1, lambda v, p: (200, {})))
+    add("GET", "/api/v3/time", _public(lambda p: 1, lambda v, p: (200, {"serverTime": v.now_ms()})))
+    add("GET", "/api/v3/exchangeInfo", _public(lambda p: 20, lambda v, p: ex.exchange_info(p, ns())))
+    add("GET", "/api/v3/depth", _public(_depth_weight, lambda v, p: ex.depth(p)))
+    add("POST", "/api/v3/order", _signed(1, lambda v, a, p: ex.new_order(a, p, ns()), order=True))
+    add("DELETE", "/api/v3/order", _signed(1, lambda v, a, p: ex.cancel_order(a, p, ns())))
+    add("GET", "/api/v3/order", _signed(4, lambda v, a, p: ex.query_order(a, p)))
+    add("GET", "/api/v3/openOrders", _signed(6, lambda v, a, p: ex.open_orders(a, p)))
+    add("DELETE", "/api/v3/openOrders", _signed(1, lambda v, a, p: ex.cancel_open_orders(a, p, ns())))
+    add("GET", "/api/v3/account", _signed(20, lambda v, a, p: ex.account(a, p, ns())))
+    add("GET", "/api/v3/myTrades", _signed(20, lambda v, a, p: ex.my_trades(a, p)))
+    add("GET", "/api/v3/allOrders", _signed(20, lambda v, a, p: ex.all_orders(a, p)))
+    add("POST", "/api/v3/order/test", _signed(1, lambda v, a, p: ex.test_order(a, p)))
+    add(
+        "GET",
+        "/api/v3/ticker/bookTicker",
+        _public(lambda p: 2 if "symbol" in p else 4, lambda v, p: ex.book_ticker(p)),
+    )
+    add("GET", "/api/v3/avgPrice", _public(lambda p: 2, lambda v, p: ex.avg_price(p, ns())))
+    add(
+        "POST",
+        "/api/v3/order/cancelReplace",
+        _signed(1, lambda v, a, p: ex.cancel_replace(a, p, ns()), order=True),
+    )
+    # What a client loading markets with default options also asks for (brief §4.4): the venue has
+    # no margin, no wallet endpoints and no derivatives yet, so these answer empty.
+    for path in (
+        "/sapi/v1/capital/config/getall",
+        "/sapi/v1/margin/allPairs",
+        "/sapi/v1/margin/isolated/allPairs",
+    ):
+        add("GET", path, _signed(1, lambda v, a, p: (200, [])))
+    for path in ("/fapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"):
+        add("GET", path, _public(lambda p: 1, lambda v, p: (200, _empty_exchange_info(v.now_ms()))))
+
+
+def _empty_exchange_info(now_ms: int) -> dict[str, Any]:
+    return {"timezone": "UTC", "serverTime": now_ms, "rateLimits": [], "exchangeFilters": [], "symbols": []}
