@@ -58,13 +58,19 @@ fn main() {
             s["ladder_vs_btree_mean_ratio"]
         );
     }
-    println!("\nL3 apply, mean ns/update (best of the passes):");
+    println!("\nL3 apply, ns/update: mean (best pass), then p50/p99/p99.9 of a timed pass (timer floor):");
     for r in report["l3"].as_array().into_iter().flatten() {
         match r.get("error") {
             Some(e) => println!("  {:<40} skipped: {e}", r["stream"]),
             None => println!(
-                "  {:<40} {:>9} over {} updates",
-                r["stream"], r["l3_apply_ns_per_update"], r["updates"]
+                "  {:<40} {:>9} | {} / {} / {} (floor {}) over {} updates",
+                r["stream"],
+                r["l3_apply_ns_per_update"],
+                r["l3_apply_p50_ns"],
+                r["l3_apply_p99_ns"],
+                r["l3_apply_p99_9_ns"],
+                r["timer_floor_ns"],
+                r["updates"]
             ),
         }
     }
