@@ -562,6 +562,33 @@ fn scaled(scale: Scale, text: &[u8], field: &'static str) -> Result<i64, DecodeE
         .map_err(|source| DecodeError::BadDecimal { field, source })
 }
 
+/// A trade print in ticks and lots; Binance's buyer-is-maker flag means the seller was the aggressor.
+#[allow(clippy::too_many_arguments)]
+fn trade_in_ticks(
+    instrument: InstrumentId,
+    (price_scale, qty_scale): (Scale, Scale),
+    price: &[u8],
+    qty: &[u8],
+    buyer_is_maker: bool,
+    trade_id: u64,
+    trade_time_ms: u64,
+    ts_recv: UnixNanos,
+) -> Result<Trade, DecodeError> {
+    Ok(Trade {
+        instrument,
+        price: Price::from_ticks(scaled(price_scale, price, "p")?),
+        qty: Qty::from_lots(scaled(qty_scale, qty, "q")?),
+        aggressor: Some(if buyer_is_maker {
+            Side::Sell
+        } else {
+            Side::Buy
+        }),
+        trade_id,
+        ts_event: UnixNanos::from_millis(trade_time_ms),
+        ts_recv,
+    })
+}
+
 impl TradeMsg<'_> {
     /// The trade in ticks and lots.
     pub fn to_trade(
@@ -571,19 +598,18 @@ impl TradeMsg<'_> {
         qty_scale: Scale,
         ts_recv: UnixNanos,
     ) -> Result<Trade, DecodeError> {
-        Ok(Trade {
+        let scales = (price_scale, qty_scale);
+        let (p, q, m) = (self.price, self.qty, self.buyer_is_maker);
+        trade_in_ticks(
             instrument,
-            price: Price::from_ticks(scaled(price_scale, self.price, "p")?),
-            qty: Qty::from_lots(scaled(qty_scale, self.qty, "q")?),
-            aggressor: Some(if self.buyer_is_maker {
-                Side::Sell
-            } else {
-                Side::Buy
-            }),
-            trade_id: self.trade_id,
-            ts_event: UnixNanos::from_millis(self.trade_time_ms),
+            scales,
+            p,
+            q,
+            m,
+            self.trade_id,
+            self.trade_time_ms,
             ts_recv,
-        })
+        )
     }
 }
 
@@ -596,19 +622,18 @@ impl AggTradeMsg<'_> {
         qty_scale: Scale,
         ts_recv: UnixNanos,
     ) -> Result<Trade, DecodeError> {
-        Ok(Trade {
+        let scales = (price_scale, qty_scale);
+        let (p, q, m) = (self.price, self.qty, self.buyer_is_maker);
+        trade_in_ticks(
             instrument,
-            price: Price::from_ticks(scaled(price_scale, self.price, "p")?),
-            qty: Qty::from_lots(scaled(qty_scale, self.qty, "q")?),
-            aggressor: Some(if self.buyer_is_maker {
-                Side::Sell
-            } else {
-                Side::Buy
-            }),
-            trade_id: self.agg_id,
-            ts_event: UnixNanos::from_millis(self.trade_time_ms),
+            scales,
+            p,
+            q,
+            m,
+            self.agg_id,
+            self.trade_time_ms,
             ts_recv,
-        })
+        )
     }
 }
 
