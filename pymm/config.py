@@ -19,10 +19,15 @@ from pymm.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG",
     "Config",
+    "ControlConfig",
     "EngineConfig",
     "HedgeConfig",
     "InstrumentRef",
     "MetricsConfig",
+    "OperatorConfig",
+    "QuotingConfig",
+    "RiskConfig",
+    "StateConfig",
     "VenueConfig",
     "VenueKind",
     "load_config",
@@ -105,6 +110,89 @@ class MetricsConfig(_Strict):
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
 
 
+class StateConfig(_Strict):
+    """Where the running instance keeps what must survive it (ADR 0005)."""
+
+    dir: Path = Field(
+        default=Path("var/pymm"),
+        description="state directory: API key, client-id mark, kill latch, approvals, journal, run.json; "
+        "relative paths resolve against the working directory",
+    )
+
+
+class ControlConfig(_Strict):
+    """The control API (`pymm status/kill/stop/approve`, the dashboard)."""
+
+    bind: str = Field(default="127.0.0.1", description="listen address; loopback unless you mean it")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(default=8790, description="0: ephemeral")
+
+
+class OperatorConfig(_Strict):
+    """A person allowed to approve lifting the kill latch; two distinct ones must approve."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    public_key: Annotated[str, Field(min_length=40)] = Field(
+        description="Ed25519 public key: PEM text or the raw 32 bytes in base64 (`pymm operator keygen`)"
+    )
+
+
+class RiskConfig(_Strict):
+    """Pre-trade limits of every quoting session. No limit has a default: a missing one refuses the file.
+
+    Quantities are base units and notionals quote units, as decimal strings (``"5000"``).
+    """
+
+    max_order_qty: Annotated[Decimal, Field(gt=0)]
+    max_order_notional: Annotated[Decimal, Field(gt=0)]
+    max_position_qty: Annotated[Decimal, Field(gt=0)] = Field(
+        description="largest |position| counting working and UNKNOWN orders as filled"
+    )
+    max_position_notional: Annotated[Decimal, Field(gt=0)]
+    price_collar_bps: Annotated[int, Field(gt=0, le=5000)]
+    max_reference_age_ms: Annotated[int, Field(gt=0)]
+    max_open_orders: Annotated[int, Field(gt=0, le=256)]
+    duplicate_window_ms: Annotated[int, Field(ge=0)]
+    max_fills_in_window: Annotated[int, Field(gt=0, le=256)]
+    fill_window_ms: Annotated[int, Field(gt=0)]
+    venue_orders_burst: Annotated[int, Field(gt=0)]
+    venue_orders_per_second: Annotated[int, Field(gt=0)]
+    messages_burst: Annotated[int, Field(gt=0)]
+    messages_per_second: Annotated[int, Field(gt=0)]
+    order_timeout_ms: Annotated[int, Field(gt=0)] = Field(
+        default=2000, description="no answer within this: the order is UNKNOWN (reserved, never resent)"
+    )
+    max_loss: Annotated[Decimal, Field(gt=0)] = Field(
+        description="quote units; total PnL below minus this latches the kill switch (metric-triggered kill)"
+    )
+    reconcile_break_ms: Annotated[int, Field(gt=0)] = Field(
+        default=2000,
+        description="engine and drop-copy positions disagreeing this long latches the kill switch",
+    )
+
+
+class QuotingConfig(_Strict):
+    """What the pricing manager asks of the quoter, and how often it says so (docs/pricing.md)."""
+
+    model: Literal["glft", "avellaneda_stoikov"] = "glft"
+    gamma: Annotated[float, Field(gt=0)] = Field(default=0.05, description="risk aversion, per tick")
+    order_size: Annotated[Decimal, Field(gt=0)] = Field(description="size of each quote, base units")
+    max_inventory: Annotated[Decimal, Field(gt=0)] = Field(description="base units; the skew saturates here")
+    levels: Annotated[int, Field(ge=1, le=8)] = 3
+    level_spacing_ticks: Annotated[int, Field(ge=1)] = 1
+    min_half_spread_ticks: Annotated[int, Field(ge=1)] = Field(
+        default=1, description="never quote closer than this to the fair value"
+    )
+    requote_ticks: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="keep a resting quote (and its queue place) until it is this far off"
+    )
+    order_ttl_ms: Annotated[int, Field(ge=0)] = Field(default=0, description="0: quotes do not expire")
+    post_only: bool = True
+    fair_value: Literal["mid", "micro"] = "micro"
+    push_hz: Annotated[float, Field(ge=10, le=100)] = Field(
+        default=20, description="parameter pushes to the engine per second (10-100)"
+    )
+
+
 class HedgeConfig(_Strict):
     """S5 delta hedging of the spot inventory on the USD-M perpetual (docs/hedging.md).
 
@@ -176,6 +264,11 @@ class Config(_Strict):
     venues: Annotated[list[VenueConfig], Field(min_length=1)]
     instruments: Annotated[list[InstrumentRef], Field(min_length=1)]
     metrics: MetricsConfig = MetricsConfig()
+    state: StateConfig = StateConfig()
+    control: ControlConfig = ControlConfig()
+    risk: RiskConfig | None = Field(default=None, description="required to quote; absent refuses `start`")
+    quoting: QuotingConfig | None = Field(default=None, description="required to quote")
+    operators: list[OperatorConfig] = Field(default_factory=list)
     hedge: HedgeConfig | None = None
 
     @field_validator("instruments")
@@ -199,6 +292,12 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
             errors.append((f"instruments.{i}.venue", f"unknown venue {inst.venue!r}; declared: {names}"))
     if len(set(names)) != len(names):
         errors.append(("venues", f"venue names must be unique: {names}"))
+    ops = [o.name for o in cfg.operators]
+    if len(set(ops)) != len(ops):
+        errors.append(("operators", f"operator names must be unique: {ops}"))
+    keys = [o.public_key.strip() for o in cfg.operators]
+    if len(set(keys)) != len(keys):
+        errors.append(("operators", "two operators share a public key; the two-person rule needs two keys"))
     if cfg.hedge is not None:
         venue = cfg.hedge.hedge_venue
         if not any(i.venue == venue and i.market == "usdm" for i in cfg.instruments):

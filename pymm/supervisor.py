@@ -1,20 +1,41 @@
-"""The supervisor: loads the config, checks the host, builds and starts the native engine.
+"""The supervisor: checks the config, host and core, then runs the instance (:mod:`pymm.runtime`).
 
-It reports each part as ready, failed, or not built yet. Nothing is ever faked: a part that does
-not exist yet is said to be missing, and no activity is simulated in its place.
+``start`` first reports each part as ready or failed; only when every check passed does it bring up
+the simulated venue, the engine and the slow loops, and run until ``pymm stop``, SIGTERM or Ctrl-C.
+``status``, ``stop``, ``kill`` and ``approve`` talk to the running instance through its control API
+(found through the state directory's ``run.json``); ``kill`` works without one, latching the file.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 from pymm.config import Config, parse_cores
 from pymm.errors import PymmError
 from pymm.instruments import describe, load_instrument
+from pymm.runtime.state import NotRunningError, StateDir
 
-__all__ = ["PartState", "StartReport", "native_version", "start", "status", "stop"]
+__all__ = [
+    "PartState",
+    "StartReport",
+    "approve",
+    "check",
+    "control_call",
+    "kill",
+    "native_version",
+    "run",
+    "status",
+    "stop",
+]
 
 
 class PartState(StrEnum):
@@ -48,11 +69,7 @@ class StartReport:
         if self.exit_code:
             out.append("pymm start: a part failed; nothing was started.")
         elif missing:
-            out.append(
-                "pymm start: checks passed, but pymm cannot trade yet: "
-                + ", ".join(missing)
-                + " not ready (see above). Nothing was started."
-            )
+            out.append("pymm start: " + ", ".join(missing) + " not ready (see above). Nothing was started.")
         return ["pymm start", *out]
 
 
@@ -112,37 +129,131 @@ def _check_host(report: StartReport) -> None:
     report.add("host", PartState.READY, detail)
 
 
-def start(cfg: Config, *, cores: str | None = None) -> StartReport:
-    """Run every part that exists, in order, and report what is not built yet."""
+def check(cfg: Config, *, cores: str | None = None) -> StartReport:
+    """Every pre-flight check, part by part (nothing is started)."""
     report = StartReport()
     report.add(
         "config",
         PartState.READY,
         f"{len(cfg.venues)} venue(s), {len(cfg.instruments)} instrument(s)",
     )
+    if cfg.risk is None or cfg.quoting is None:
+        missing = [n for n, v in (("[risk]", cfg.risk), ("[quoting]", cfg.quoting)) if v is None]
+        report.add(
+            "limits", PartState.FAILED, f"{' and '.join(missing)} missing: pymm never quotes unbounded"
+        )
     _check_cores(report, cfg, cores)
     _check_host(report)
     nv = native_version()
     report.add("native core", PartState.FAILED if nv.startswith("not") else PartState.READY, nv)
     _load_instruments(report, cfg)
-    report.add(
-        "sim venue",
-        PartState.UNWIRED,
-        "issue #5: `pymm venue` serves the Binance spot front; `pymm start` does not run it yet",
-    )
-    report.add(
-        "engine",
-        PartState.MISSING,
-        "issue #6: quoter, risk and pipelines exist; venue sessions and the supervisor loop do not",
-    )
+    non_sim = [v.name for v in cfg.venues if v.kind.value != "sim"]
+    if non_sim:
+        report.add(
+            "venues",
+            PartState.MISSING,
+            f"{', '.join(non_sim)}: live venue sessions over TLS are not wired into `pymm start` yet; "
+            'use kind = "sim"',
+        )
     return report
 
 
-def status() -> str:
-    """Whether an engine runs. None can until the engine exists."""
-    return "pymm is not running (the trading engine is not built yet)."
+def run(cfg: Config, *, cores: str | None = None, seed: int = 7, echo: Callable[[str], None] = print) -> int:
+    """``pymm start``: check, then run the instance in the foreground until stopped. Returns the exit code."""
+    report = check(cfg, cores=cores)
+    for line in report.lines():
+        echo(line)
+    if report.exit_code or any(s is PartState.MISSING for _, s, _ in report.parts):
+        return report.exit_code or 1
+    from pymm.runtime.instance import Instance
+
+    async def main() -> int:
+        inst = Instance(cfg, cores=cores, state=StateDir(cfg.state.dir), seed=seed)
+        await inst.start()
+        st = inst.status()
+        echo(
+            f"  {'sim venue':<16} {'ready':<14} REST {inst.venue.urls.get('spot_rest') if inst.venue else ''}"
+        )
+        echo(f"  {'engine':<16} {'ready':<14} state {st['state']}")
+        echo(f"  {'control':<16} {'ready':<14} {inst.control_url}  (dashboard {inst.control_url}/)")
+        echo(f"  {'metrics':<16} {'ready' if inst.metrics_url else 'FAILED':<14} {inst.metrics_url}")
+        if st["kill"]["latched"]:
+            echo(
+                f"pymm: HALTED by the kill latch {st['kill']['latch_id']} ({st['kill']['reason']}); "
+                "two operators must `pymm approve` to quote"
+            )
+        echo("pymm: running; `pymm status`, `pymm stop` from another shell")
+        try:
+            await inst.wait()
+        finally:
+            summary = await inst.shutdown()
+            echo(f"pymm: stopped ({json.dumps(summary, default=str)})")
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
 
 
-def stop() -> str:
-    """Stop the engine if one runs."""
-    return "pymm is not running; nothing to stop."
+def control_call(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Call the running instance's control API; :class:`NotRunningError` when none runs."""
+    info = StateDir(cfg.state.dir).read_run()
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        info.control_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return dict(json.loads(r.read()))
+    except urllib.error.HTTPError as e:
+        raise PymmError(f"{path}: {e.code} {e.read().decode(errors='replace')}") from None
+    except urllib.error.URLError as e:
+        raise NotRunningError(f"pymm does not answer at {info.control_url}: {e.reason}") from None
+
+
+def status(cfg: Config) -> dict[str, Any]:
+    """The running instance's status (ADR 0005 schema)."""
+    return control_call(cfg, "GET", "/api/status")
+
+
+def stop(cfg: Config) -> str:
+    """Ask the running instance to stop in order (cancel all, flush, exit 0) and wait for it."""
+    try:
+        info = StateDir(cfg.state.dir).read_run()
+    except NotRunningError as e:
+        return str(e)
+    control_call(cfg, "POST", "/api/stop", {})
+    import time
+
+    deadline = time.monotonic() + 30
+    while info.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "pymm stopped." if not info.alive() else f"pymm (pid {info.pid}) is still stopping"
+
+
+def kill(cfg: Config, reason: str) -> dict[str, Any]:
+    """Latch the kill switch: through the running instance, or in the state directory when none runs."""
+    try:
+        return control_call(cfg, "POST", "/api/kill", {"reason": reason})
+    except NotRunningError:
+        from pymm.runtime.kill import KillLatch
+
+        st = KillLatch(StateDir(cfg.state.dir), cfg.operators).latch(reason)
+        return {"latched": True, "latch_id": st.latch_id, "reason": st.reason, "running": False}
+
+
+def approve(cfg: Config, operator: str, key_path: Path) -> dict[str, Any]:
+    """Sign and submit one operator's approval to lift the current latch."""
+    from pymm.runtime.kill import Approval, KillLatch, load_private_key, sign_approval
+
+    latch = KillLatch(StateDir(cfg.state.dir), cfg.operators)
+    cur = latch.read()
+    if not cur.latched or cur.latch_id is None:
+        raise PymmError("the kill switch is not latched; nothing to approve")
+    a = Approval(operator, cur.latch_id, sign_approval(load_private_key(key_path), cur.latch_id))
+    try:
+        return control_call(cfg, "POST", "/api/approve", a.__dict__)
+    except NotRunningError:
+        st, got = latch.approve(a)
+        return {"latched": st.latched, "latch_id": st.latch_id, "approvals": [x.operator for x in got]}

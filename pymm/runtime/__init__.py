@@ -1,0 +1,1 @@
+"""The running instance: state directory, kill latch, venue process, control API (ADR 0005)."""

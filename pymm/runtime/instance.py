@@ -1,0 +1,574 @@
+"""The running instance behind ``pymm start`` (ADR 0005).
+
+One asyncio loop supervises everything slow; the Rust engine trades on its own pinned thread:
+
+- the simulated venue, as a child process (unless the config names a real venue);
+- the engine (``pymm._native.Engine``), one session per quoted spot instrument;
+- the parameter loop: the pricing manager computes half-spread and skew from the live book and trades
+  and pushes them to the engine's parameter block at ``[quoting] push_hz``;
+- the event loop: engine events → monitor (markouts, VPIN) and counters;
+- the drop copy: a second WebSocket-API session whose user-data stream folds every execution, with
+  its exact commission, into the :class:`Portfolio` (position and PnL that reconcile with the venue);
+- guards: a loss beyond ``[risk] max_loss`` or an engine/drop-copy position break longer than
+  ``reconcile_break_ms`` latches the kill switch (the metric-triggered kill);
+- the control API and the dashboard on ``[control]``, the Prometheus exporter on ``[metrics]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from pymm.config import Config, InstrumentRef
+from pymm.errors import PymmError
+from pymm.instruments import load_instrument
+from pymm.monitor.alerts import Alert, AlertEngine
+from pymm.monitor.markouts import Fill as MarkoutFill
+from pymm.monitor.metrics import MonitorMetrics
+from pymm.monitor.symbol_monitor import SymbolMonitor
+from pymm.pricing.manager import MarketState, PricingConfig, PricingManager
+from pymm.runtime.kill import Approval, KillError, KillLatch
+from pymm.runtime.portfolio import Portfolio
+from pymm.runtime.state import RunInfo, StateDir
+from pymm.runtime.venue_proc import VenueProcess, ensure_run_key, start_venue
+from pymm.runtime.wsapi import WsApiClient
+
+__all__ = ["Instance", "SessionView"]
+
+log = logging.getLogger("pymm.runtime")
+
+ANCHOR = {"mid": 2, "micro": 1}
+
+
+@dataclass
+class SessionView:
+    """Python's view of one quoted instrument."""
+
+    ref: InstrumentRef
+    tick: Decimal
+    lot: Decimal
+    base_asset: str
+    quote_asset: str
+    portfolio: Portfolio
+    pricing: PricingManager
+    monitor: SymbolMonitor
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    bid_qty: Decimal = Decimal(0)
+    ask_qty: Decimal = Decimal(0)
+    counters: dict[str, int] = field(default_factory=dict)
+    break_since: float | None = None
+
+
+class Instance:
+    """Everything ``pymm start`` runs, until ``stop``."""
+
+    def __init__(self, cfg: Config, *, cores: str | None, state: StateDir, seed: int = 7) -> None:
+        if cfg.risk is None or cfg.quoting is None:
+            missing = [n for n, v in (("risk", cfg.risk), ("quoting", cfg.quoting)) if v is None]
+            raise PymmError(f"the config has no [{'] and ['.join(missing)}] section: nothing is quoted")
+        self.cfg = cfg
+        self.risk = cfg.risk
+        self.quoting = cfg.quoting
+        self.cores = cores
+        self.state = state.ensure()
+        self.seed = seed
+        self.latch = KillLatch(self.state, cfg.operators)
+        self.metrics = MonitorMetrics()
+        self.alerts_engine = AlertEngine(self.metrics)
+        self.alerts: list[Alert] = []
+        self.venue: VenueProcess | None = None
+        self.engine: Any = None
+        self.dropcopy: WsApiClient | None = None
+        self.sessions: list[SessionView] = []
+        self.pushes = 0
+        self.push_version = 0
+        self.push_started = time.monotonic()
+        self.state_name = "starting"
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self.control_url = ""
+        self.metrics_url: str | None = None
+        self.started_ns = time.time_ns()
+
+    # ---------------------------------------------------------------- start
+
+    async def start(self) -> None:
+        """Bring every part up; on failure, tear down what started and raise."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.shutdown()
+            raise
+
+    async def _start(self) -> None:
+        with contextlib.suppress(PymmError):
+            info = self.state.read_run()
+            raise PymmError(f"pymm already runs on {self.state.path} (pid {info.pid}, {info.control_url})")
+        key = ensure_run_key(self.state)
+        self.venue = await asyncio.to_thread(start_venue, self.state, key, seed=self.seed)
+        spot = [r for r in self.cfg.instruments if r.market == "spot"]
+        if not spot:
+            raise PymmError("no spot instrument in the config: nothing to quote")
+        for ref in spot:
+            self.sessions.append(self._session_view(ref))
+        from pymm._native import Engine
+
+        latched = self.latch.read()
+        engine_cfg = self._engine_config(key.api_key, key.private_pem)
+        self.engine = Engine(engine_cfg)
+        if latched.latched:
+            # Halted before the first quote: a restart stays killed until two operators approve.
+            self.engine.kill(latched.reason or "latched")
+        self._push_params(enabled=not latched.latched)
+        self.engine.start()
+        self.dropcopy = WsApiClient(
+            self.venue.url("spot_ws_api"), key.api_key, key.private_pem, self._on_exec
+        )
+        await self.dropcopy.connect()
+        await self._start_control()
+        self._start_metrics()
+        self.state.write_run(
+            RunInfo(
+                pid=os.getpid(),
+                control_url=self.control_url,
+                metrics_url=self.metrics_url,
+                dashboard_url=self.control_url + "/",
+                venue=self.venue.urls,
+            )
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stop.set)
+        self._tasks = [
+            asyncio.create_task(self._param_loop(), name="params"),
+            asyncio.create_task(self._event_loop(), name="events"),
+            asyncio.create_task(self._trade_stream(), name="trades"),
+            asyncio.create_task(self._guard_loop(), name="guards"),
+        ]
+        self.state_name = "halted" if latched.latched else "quoting"
+
+    def _session_view(self, ref: InstrumentRef) -> SessionView:
+        inst = load_instrument(ref)
+        q = self.quoting
+        lot = Decimal(inst.step_size)
+        pricing = PricingManager(
+            PricingConfig(
+                gamma=q.gamma,
+                max_inventory=float(q.max_inventory / lot),
+                order_size=max(int(q.order_size / lot), 1),
+                model=q.model,
+                fair_value="mid",
+                min_spread_ticks=2 * q.min_half_spread_ticks,
+            )
+        )
+        monitor = SymbolMonitor(
+            ref.symbol,
+            metrics=self.metrics,
+            alerts=self.alerts_engine,
+            bucket_volume=float(q.order_size) * 20,
+            bar_ns=1_000_000_000,
+        )
+        return SessionView(
+            ref=ref,
+            tick=Decimal(inst.tick_size),
+            lot=lot,
+            base_asset=inst.base_asset,
+            quote_asset=inst.quote_asset,
+            portfolio=Portfolio(inst.base_asset, inst.quote_asset),
+            pricing=pricing,
+            monitor=monitor,
+        )
+
+    def _engine_config(self, api_key: str, private_pem: str) -> dict[str, Any]:
+        assert self.venue is not None
+        r = self.risk
+        s = self.sessions[0]
+        cores = None
+        if self.cores is not None:
+            from pymm.config import parse_cores
+
+            cores = list(parse_cores(self.cores))
+        return {
+            "market_ws": self.venue.url("spot_ws"),
+            "rest": self.venue.url("spot_rest"),
+            "ws_api": self.venue.url("spot_ws_api"),
+            "api_key": api_key,
+            "ed25519_private_pem": private_pem,
+            "instrument": str(s.ref.definition),
+            "symbol": s.ref.symbol,
+            "core": cores[0] if cores else None,
+            "client_id_file": str(self.state.client_id_file),
+            "client_prefix": "pm",
+            "journal_dir": str(self.state.journal_dir),
+            "order_timeout_ms": r.order_timeout_ms,
+            "risk": {
+                "max_order_qty": str(r.max_order_qty),
+                "max_order_notional": str(r.max_order_notional),
+                "max_position_qty": str(r.max_position_qty),
+                "max_position_notional": str(r.max_position_notional),
+                "price_collar_bps": r.price_collar_bps,
+                "max_reference_age_ms": r.max_reference_age_ms,
+                "max_open_orders": r.max_open_orders,
+                "duplicate_window_ms": r.duplicate_window_ms,
+                "max_fills_in_window": r.max_fills_in_window,
+                "fill_window_ms": r.fill_window_ms,
+                "venue_orders_burst": r.venue_orders_burst,
+                "venue_orders_per_second": r.venue_orders_per_second,
+                "messages_burst": r.messages_burst,
+                "messages_per_second": r.messages_per_second,
+            },
+        }
+
+    # ---------------------------------------------------------------- loops
+
+    def _params_dict(self, s: SessionView, enabled: bool) -> dict[str, int]:
+        q = self.quoting
+        lot = s.lot
+        out = {
+            "enabled": 1 if enabled else 0,
+            "anchor": ANCHOR[q.fair_value],
+            "fair_value_mt": 0,
+            "half_spread_mt": 1000 * q.min_half_spread_ticks,
+            "skew_mt_per_lot": 0,
+            "levels": q.levels,
+            "level_spacing_ticks": q.level_spacing_ticks,
+            "size_lots": max(int(q.order_size / lot), 1),
+            "max_inventory_lots": max(int(q.max_inventory / lot), 1),
+            "requote_ticks": q.requote_ticks,
+            "ttl_ns": q.order_ttl_ms * 1_000_000,
+            "post_only": 1 if q.post_only else 0,
+        }
+        if s.bid is not None and s.ask is not None and s.bid < s.ask:
+            bid_t, ask_t = int(s.bid / s.tick), int(s.ask / s.tick)
+            inv = float(s.portfolio.position / lot)
+            ps = s.pricing.compute(
+                MarketState(
+                    ts=time.time(),
+                    best_bid_ticks=bid_t,
+                    best_ask_ticks=ask_t,
+                    bid_size=float(s.bid_qty / lot),
+                    ask_size=float(s.ask_qty / lot),
+                    inventory=inv,
+                )
+            )
+            if len(s.pricing.history) > 1000:
+                del s.pricing.history[:-1000]
+            if math.isfinite(ps.half_spread) and ps.half_spread > 0:
+                out["half_spread_mt"] = max(round(ps.half_spread * 1000), 1000 * q.min_half_spread_ticks)
+            if math.isfinite(ps.skew_per_unit):
+                out["skew_mt_per_lot"] = round(ps.skew_per_unit * 1000)
+            out["fair_value_mt"] = round(ps.fair_value * 1000)
+        return out
+
+    def _push_params(self, *, enabled: bool) -> None:
+        for s in self.sessions:
+            self.push_version = int(self.engine.push_params(self._params_dict(s, enabled)))
+            self.pushes += 1
+
+    async def _param_loop(self) -> None:
+        period = 1.0 / self.quoting.push_hz
+        while True:
+            enabled = not self.latch.read().latched and self.state_name == "quoting"
+            self._refresh_book()
+            self._push_params(enabled=enabled)
+            await asyncio.sleep(period)
+
+    def _refresh_book(self) -> None:
+        st = self.engine.status()
+        book = st.get("book") or {}
+        for s in self.sessions:
+            for name in ("bid", "ask", "bid_qty", "ask_qty"):
+                v = book.get(name)
+                if v is not None:
+                    setattr(s, name, Decimal(str(v)))
+
+    async def _event_loop(self) -> None:
+        from pymm.events import EventKind
+
+        while True:
+            evs = self.engine.poll_events(4096)
+            now = time.time_ns()
+            for s in self.sessions:
+                for ev in evs:
+                    kind = int(ev["kind"])
+                    name = EventKind(kind).name if kind in EventKind._value2member_map_ else str(kind)
+                    s.counters[name] = s.counters.get(name, 0) + 1
+                    if kind == EventKind.TOP_OF_BOOK and ev["price"] > 0 and ev["aux"] > 0:
+                        mid = float((Decimal(int(ev["price"])) + Decimal(int(ev["aux"]))) * s.tick / 2)
+                        self.alerts.extend(s.monitor.on_mid(int(ev["ts_recv"]), mid))
+            for s in self.sessions:
+                self.alerts.extend(s.monitor.on_timer(now))
+            del self.alerts[:-50]
+            await asyncio.sleep(0.005)
+
+    async def _on_exec(self, event: dict[str, Any]) -> None:
+        """Drop copy: an execution from the user-data stream."""
+        if event.get("e") != "executionReport" or event.get("x") != "TRADE":
+            return
+        for s in self.sessions:
+            if event.get("s") != s.ref.symbol:
+                continue
+            buy = event.get("S") == "BUY"
+            price, qty = Decimal(str(event["L"])), Decimal(str(event["l"]))
+            fee, fee_asset = Decimal(str(event.get("n") or "0")), str(event.get("N") or s.quote_asset)
+            s.portfolio.on_fill(buy, price, qty, fee, fee_asset)
+            s.monitor.on_fill(
+                MarkoutFill(
+                    ts_ns=int(event.get("T", 0)) * 1_000_000,
+                    price=float(price),
+                    qty=float(qty),
+                    side=1 if buy else -1,
+                    fill_id=int(event.get("t") or 0),
+                )
+            )
+
+    async def _trade_stream(self) -> None:
+        """Public trades for calibration and VPIN (the slow path's own market-data connection)."""
+        assert self.venue is not None
+        base = self.venue.url("spot_ws").rstrip("/").removesuffix("/ws")
+        streams = "/".join(f"{s.ref.symbol.lower()}@trade" for s in self.sessions)
+        url = f"{base}/stream?streams={streams}"
+        by_symbol = {s.ref.symbol: s for s in self.sessions}
+        while True:
+            try:
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.ws_connect(url, heartbeat=20.0) as ws,
+                ):
+                    async for msg in ws:
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            continue
+                        data = json.loads(msg.data).get("data", {})
+                        s = by_symbol.get(data.get("s", ""))
+                        if s is None or data.get("e") != "trade":
+                            continue
+                        price, qty = Decimal(data["p"]), Decimal(data["q"])
+                        ts = time.time_ns()
+                        s.pricing.on_trade(ts / 1e9, float(price / s.tick), not data.get("m", False))
+                        self.alerts.extend(s.monitor.on_trade(ts, float(price), float(qty)))
+            except (aiohttp.ClientError, OSError, ValueError) as e:
+                log.warning("trade stream: %s; reconnecting", e)
+            await asyncio.sleep(1.0)
+
+    async def _guard_loop(self) -> None:
+        """Metric-triggered kill: loss beyond ``max_loss``; engine vs drop-copy position break."""
+        while True:
+            await asyncio.sleep(0.1)
+            if self.latch.read().latched:
+                continue
+            st = self.engine.status()
+            for s in self.sessions:
+                mid = self._mid(s)
+                if s.portfolio.total(mid) < -self.risk.max_loss:
+                    await self.kill(f"loss beyond max_loss {self.risk.max_loss} {s.quote_asset}")
+                    break
+                eng_pos = st.get("position")
+                if eng_pos is None:
+                    continue
+                if Decimal(str(eng_pos)) != s.portfolio.position:
+                    s.break_since = s.break_since or time.monotonic()
+                    if (time.monotonic() - s.break_since) * 1000 > self.risk.reconcile_break_ms:
+                        await self.kill(
+                            f"position break: engine {eng_pos} vs drop copy {s.portfolio.position}"
+                        )
+                        break
+                else:
+                    s.break_since = None
+
+    @staticmethod
+    def _mid(s: SessionView) -> Decimal | None:
+        if s.bid is None or s.ask is None:
+            return None
+        return (s.bid + s.ask) / 2
+
+    # ---------------------------------------------------------------- control
+
+    async def kill(self, reason: str) -> dict[str, Any]:
+        """Latch (durably first), then block entry and cancel everything at the venue."""
+        t0 = time.monotonic()
+        st = self.latch.latch(reason)
+        self.engine.kill(reason)
+        self.state_name = "halted"
+        self._push_params(enabled=False)
+        log.warning("kill switch latched: %s (latch %s)", reason, st.latch_id)
+        return {
+            "latched": True,
+            "latch_id": st.latch_id,
+            "reason": st.reason,
+            "ms": (time.monotonic() - t0) * 1e3,
+        }
+
+    async def approve(self, a: Approval) -> dict[str, Any]:
+        """Record one operator's approval; lift the engine's latch once two distinct operators approved."""
+        st, got = self.latch.approve(a)
+        if not st.latched:
+            self.engine.lift()
+            self.state_name = "quoting"
+            log.warning("kill switch lifted by %s", ", ".join(st.lifted_by))
+        return {"latched": st.latched, "latch_id": st.latch_id, "approvals": [x.operator for x in got]}
+
+    def status(self) -> dict[str, Any]:
+        """The trader's screen (ADR 0005 schema)."""
+        est: dict[str, Any] = self.engine.status() if self.engine is not None else {}
+        latch = self.latch.read()
+        insts = []
+        for s in self.sessions:
+            mid = self._mid(s)
+            insts.append(
+                {
+                    "venue": s.ref.venue,
+                    "symbol": s.ref.symbol,
+                    "book": {
+                        "bid": _s(s.bid),
+                        "bid_qty": _s(s.bid_qty),
+                        "ask": _s(s.ask),
+                        "ask_qty": _s(s.ask_qty),
+                        "mid": _s(mid),
+                    },
+                    "quotes": est.get("quotes", []),
+                    "position": str(s.portfolio.position),
+                    "engine_position": est.get("position"),
+                    "avg_price": s.portfolio.to_json(mid)["avg_price"],
+                    "pnl": s.portfolio.to_json(mid),
+                    "balance_deltas": {k: str(v) for k, v in s.portfolio.deltas.items()},
+                    "fills": s.portfolio.fills,
+                    "orders": est.get("orders", {}),
+                    "risk": est.get("risk", {}),
+                    "events": dict(s.counters),
+                }
+            )
+        vpin = None
+        markouts: dict[str, float] = {}
+        if self.sessions:
+            s0 = self.sessions[0]
+            if s0.monitor.last_vpin is not None:
+                vpin = s0.monitor.last_vpin.vpin
+        elapsed = max(time.monotonic() - self.push_started, 1e-9)
+        return {
+            "ts": time.time_ns(),
+            "state": self.state_name,
+            "engine_state": est.get("state"),
+            "kill": {
+                "latched": latch.latched,
+                "latch_id": latch.latch_id,
+                "reason": latch.reason,
+                "approvals": [a.operator for a in self.latch.approvals()],
+                "lifted_by": latch.lifted_by,
+            },
+            "venue": {"kind": "sim", **(self.venue.urls if self.venue else {})},
+            "instruments": insts,
+            "latency_ns": est.get("latency_ns", {}),
+            "toxicity": {"vpin": vpin, "markouts_bps": markouts},
+            "alerts": [a.to_json() for a in self.alerts[-20:]],
+            "params": {"version": self.push_version, "pushes": self.pushes, "rate_hz": self.pushes / elapsed},
+            "engine": {k: v for k, v in est.items() if k not in ("quotes", "orders", "risk", "book")},
+        }
+
+    async def _start_control(self) -> None:
+        app = web.Application()
+        app.router.add_get("/api/status", self._h_status)
+        app.router.add_post("/api/kill", self._h_kill)
+        app.router.add_post("/api/stop", self._h_stop)
+        app.router.add_post("/api/approve", self._h_approve)
+        try:
+            from pymm.monitor.dashboard import add_dashboard_routes
+        except ImportError:
+            pass
+        else:
+            add_dashboard_routes(app, self.status)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.cfg.control.bind, self.cfg.control.port)
+        await site.start()
+        server = site._server
+        port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else 0
+        self.control_url = f"http://{self.cfg.control.bind}:{port}"
+
+    def _start_metrics(self) -> None:
+        from prometheus_client import start_http_server
+
+        m = self.cfg.metrics
+        try:
+            server, _ = start_http_server(m.port, addr=m.bind, registry=self.metrics.registry)
+        except OSError as e:
+            log.warning("metrics exporter not started on %s:%s: %s", m.bind, m.port, e)
+            return
+        self._metrics_server = server
+        self.metrics_url = f"http://{m.bind}:{server.server_port}/metrics"
+
+    async def _h_status(self, _req: web.Request) -> web.Response:
+        return web.json_response(self.status())
+
+    async def _h_kill(self, req: web.Request) -> web.Response:
+        body = await _json(req)
+        return web.json_response(await self.kill(str(body.get("reason") or "operator kill")))
+
+    async def _h_stop(self, _req: web.Request) -> web.Response:
+        self._stop.set()
+        return web.json_response({"stopping": True})
+
+    async def _h_approve(self, req: web.Request) -> web.Response:
+        body = await _json(req)
+        try:
+            a = Approval(str(body["operator"]), str(body["latch_id"]), str(body["signature"]))
+            return web.json_response(await self.approve(a))
+        except (KeyError, KillError) as e:
+            return web.json_response({"error": str(e)}, status=400)
+
+    # ---------------------------------------------------------------- stop
+
+    async def wait(self) -> None:
+        """Run until SIGTERM/SIGINT or ``POST /api/stop``."""
+        await self._stop.wait()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def shutdown(self) -> dict[str, Any]:
+        """Orderly: block entry, cancel all and wait for the venue, flush, stop the venue; exit 0."""
+        self.state_name = "stopping"
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        summary: dict[str, Any] = {}
+        if self.engine is not None:
+            summary = dict(await asyncio.to_thread(self.engine.stop, 5.0) or {})
+        if self.dropcopy is not None:
+            await self.dropcopy.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if getattr(self, "_metrics_server", None) is not None:
+            self._metrics_server.shutdown()
+        if self.venue is not None:
+            self.venue.stop()
+        self.state.clear_run()
+        return summary
+
+
+def _s(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+async def _json(req: web.Request) -> dict[str, Any]:
+    try:
+        body = await req.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
