@@ -42,7 +42,7 @@ from pymm.pricing.manager import MarketState, PricingConfig, PricingManager
 from pymm.runtime.kill import Approval, KillError, KillLatch
 from pymm.runtime.portfolio import Portfolio
 from pymm.runtime.state import RunInfo, StateDir
-from pymm.runtime.venue_proc import VenueProcess, ensure_run_key, start_venue
+from pymm.runtime.venue_proc import VenueProcess, attach_or_start_venue, ensure_run_key
 from pymm.runtime.wsapi import WsApiClient
 
 __all__ = ["Instance", "SessionView"]
@@ -119,7 +119,7 @@ class Instance:
             info = self.state.read_run()
             raise PymmError(f"pymm already runs on {self.state.path} (pid {info.pid}, {info.control_url})")
         key = ensure_run_key(self.state)
-        self.venue = await asyncio.to_thread(start_venue, self.state, key, seed=self.seed)
+        self.venue = await asyncio.to_thread(attach_or_start_venue, self.state, key, seed=self.seed)
         spot = [r for r in self.cfg.instruments if r.market == "spot"]
         if not spot:
             raise PymmError("no spot instrument in the config: nothing to quote")
@@ -557,7 +557,7 @@ class Instance:
         if getattr(self, "_metrics_server", None) is not None:
             self._metrics_server.shutdown()
         if self.venue is not None:
-            self.venue.stop()
+            self.venue.stop(self.state)
         self.state.clear_run()
         return summary
 

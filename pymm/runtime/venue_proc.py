@@ -26,7 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pymm.errors import PymmError
 from pymm.runtime.state import StateDir, atomic_write
 
-__all__ = ["RunKey", "VenueProcess", "VenueStartError", "ensure_run_key", "start_venue"]
+__all__ = [
+    "RunKey",
+    "VenueProcess",
+    "VenueStartError",
+    "attach_or_start_venue",
+    "ensure_run_key",
+    "start_venue",
+]
 
 
 class VenueStartError(PymmError):
@@ -84,10 +91,12 @@ def ensure_run_key(state: StateDir) -> RunKey:
 
 @dataclass
 class VenueProcess:
-    """A running ``pymm venue`` child and the URLs it printed."""
+    """A running ``pymm venue`` (our child, or one a killed predecessor left) and its URLs."""
 
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | None
     urls: dict[str, Any]
+    pid: int = 0
+    attached: bool = False
 
     def url(self, key: str) -> str:
         """One URL from the venue's JSON line, or a clear error naming the key."""
@@ -97,18 +106,62 @@ class VenueProcess:
         return v
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return _pid_alive(self.pid)
 
-    def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM, then SIGKILL after ``timeout``; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+    def stop(self, state: StateDir, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``; forgets the venue in the state directory."""
+        (state.path / "venue.json").unlink(missing_ok=True)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            return
+        if _pid_alive(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _pid_alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if _pid_alive(self.pid):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def attach_or_start_venue(
+    state: StateDir, key: RunKey, *, seed: int = 7, extra: list[str] | None = None
+) -> VenueProcess:
+    """The venue a predecessor left running (after ``kill -9``: same books, orders and accounts), or a
+    new one."""
+    rec = state.path / "venue.json"
+    try:
+        raw = json.loads(rec.read_text())
+        if _pid_alive(int(raw["pid"])):
+            return VenueProcess(proc=None, urls=dict(raw["urls"]), pid=int(raw["pid"]), attached=True)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        pass
+    v = start_venue(state, key, seed=seed, extra=extra)
+    atomic_write(rec, json.dumps({"pid": v.pid, "urls": v.urls}).encode())
+    return v
 
 
 def start_venue(
@@ -157,7 +210,7 @@ def start_venue(
         raise VenueStartError(f"the venue's first line is not JSON: {first[:200]!r}") from None
     # Keep draining stdout so the child never blocks on a full pipe.
     _drain(proc, state.path / "venue.log")
-    return VenueProcess(proc=proc, urls=urls)
+    return VenueProcess(proc=proc, urls=urls, pid=proc.pid)
 
 
 def _drain(proc: subprocess.Popen[bytes], path: Path) -> None:
