@@ -1,0 +1,124 @@
+"""A real ``pymm start`` in a subprocess on a temporary state directory, with two operators."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pymm.config import DEFAULT_CONFIG
+from pymm.runtime.kill import generate_operator_key
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[bytes]
+    config: Path
+    state: Path
+    keys: dict[str, Path]
+    log: Path
+
+    def run_info(self) -> dict[str, Any]:
+        return json.loads((self.state / "run.json").read_text())
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = self.run_info()["control_url"] + path
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def status(self) -> dict[str, Any]:
+        return self.api("GET", "/api/status")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pymm", *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def wait_until(self, what: str, pred: Any, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        st: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"pymm exited {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
+            try:
+                st = self.status()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if pred(st):
+                return st
+            time.sleep(0.1)
+        pytest.fail(f"{what} not within {timeout} s; last status:\n{json.dumps(st, indent=1)[:6000]}")
+
+
+def write_config(tmp: Path) -> tuple[Path, dict[str, Path]]:
+    src = DEFAULT_CONFIG.read_text()
+    src = src.replace('dir = "var/pymm"', f'dir = "{tmp / "state"}"')
+    src = src.replace("port = 8790", "port = 0").replace("port = 9464", "port = 0")
+    src = src.replace('"instruments/', f'"{DEFAULT_CONFIG.parent / "instruments"}/')
+    keys = {}
+    for name in ("alice", "bob"):
+        pem, pub = generate_operator_key()
+        p = tmp / f"{name}.pem"
+        p.write_bytes(pem)
+        p.chmod(0o600)
+        keys[name] = p
+        src += f'\n[[operators]]\nname = "{name}"\npublic_key = "{pub}"\n'
+    cfg = tmp / "pymm.toml"
+    cfg.write_text(src)
+    return cfg, keys
+
+
+def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pymm", "start", "--config", str(cfg)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    r = Running(proc=proc, config=cfg, state=state, keys=keys, log=log)
+    deadline = time.monotonic() + 60
+    while not (state / "run.json").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"pymm start did not come up:\n{log.read_text()[-4000:]}")
+        time.sleep(0.05)
+    return r
+
+
+@pytest.fixture
+def pymm_instance(tmp_path: Path) -> Iterator[Running]:
+    cfg, keys = write_config(tmp_path)
+    r = launch(cfg, tmp_path / "state", keys, tmp_path / "pymm.log")
+    try:
+        yield r
+    finally:
+        if r.proc.poll() is None:
+            r.proc.send_signal(signal.SIGTERM)
+            try:
+                r.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                r.proc.kill()
+        # A venue left by a kill -9 in a test.
+        vrec = tmp_path / "state" / "venue.json"
+        if vrec.exists():
+            pid = json.loads(vrec.read_text())["pid"]
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
