@@ -231,7 +231,7 @@ function render(status) {
     const o = inst.orders || {};
     fillTable("orders", Object.entries(o).map(([k, v]) => [k, v]));
   }
-  const alerts = (status.alerts || []).slice().sort((a, b) => Number(b.ts) - Number(a.ts)).slice(0, 20);
+  const alerts = (status.alerts || []).slice().sort((a, b) => Number(b.ts) - Number(a.ts)).slice(0, 12);
   fillTable("alerts", alerts.map((a) => [
     new Date(Number(a.ts) / 1e6).toISOString().slice(11, 23),
     a.status === "resolved" ? ["resolved", "muted"] : [a.severity, `sev-${a.severity}`],
