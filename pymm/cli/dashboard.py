@@ -53,6 +53,8 @@ def dashboard(
 ) -> None:
     """Serve the read-only live dashboard, proxying the running instance's /api/status."""
     url = connect if connect is not None else control_url_from_state(state_dir)
+    if bind not in ("127.0.0.1", "::1", "localhost"):
+        typer.echo(f"pymm dashboard: listening on {bind}, beyond this host, without authentication", err=True)
 
     async def serve() -> None:
         runner, page = await serve_dashboard(url, host=bind, port=port)

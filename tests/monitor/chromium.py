@@ -62,7 +62,8 @@ class Page:
                 args = [a.get("value", a.get("description")) for a in data["params"]["args"]]
                 self.errors.append(f"console.error: {args}")
             elif data.get("method") == "Log.entryAdded" and data["params"]["entry"]["level"] == "error":
-                self.errors.append(f"log: {data['params']['entry'].get('text')}")
+                entry = data["params"]["entry"]
+                self.errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".rstrip())
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         """Call a DevTools method; returns its result or raises on a protocol error."""

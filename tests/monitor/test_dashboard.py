@@ -343,7 +343,11 @@ def test_dashboard_in_headless_chromium(dashboard_cli: str, tmp_path: Path) -> N
     info = asyncio.run(drive())
     if target := os.environ.get("PYMM_DASHBOARD_SCREENSHOT"):
         Path(target).write_bytes(info["png"])
-    assert not info["errors"], info["errors"]
+    # a status poll the proxy answered 502 (the instance slow under load) is the page working as meant,
+    # shown as "no status" and counted in data-errors; anything else the page logs is a failure
+    transient = [e for e in info["errors"] if e.startswith("log: ") and e.endswith("/api/status")]
+    assert len(transient) <= max(1, info["polls"] // 20), info["errors"]
+    assert not [e for e in info["errors"] if e not in transient], info["errors"]
     assert info["ready"], f"charts never filled: {info['points']} after {info['polls']} polls"
     assert info["title"] == "pymm dashboard · live"
     for chart in CHARTS:
@@ -366,3 +370,30 @@ def assert_not_blank(png: bytes) -> None:
     for rgb in ((0x3F, 0xB9, 0x50), (0xF8, 0x51, 0x49)):
         near = sum(n for c, n in counts.items() if all(abs(a - b) <= 8 for a, b in zip(c, rgb, strict=True)))
         assert near > 100, f"no {rgb} pixels: the book chart is empty"
+
+
+def test_empty_charts_are_seen_as_empty(loop_thread: LoopThread) -> None:
+    """The readiness check can fail: an instance with no market data leaves every chart at 0 points."""
+    chromium_or_skip()
+
+    def idle() -> dict[str, Any]:
+        inst = {"venue": "binance-spot", "symbol": "DOGEUSDT", "book": {}, "quotes": [], "pnl": {}}
+        return {"ts": time.time_ns(), "state": "connecting", "instruments": [inst], "toxicity": {}}
+
+    runner, url = loop_thread.run(serve_dashboard(idle, port=0))
+
+    async def drive() -> tuple[bool, dict[str, int], int]:
+        async with open_page(f"{url}?ready=3") as page:
+            ready = await page.wait_for("document.body && document.body.dataset.ready === 'true'", 10)
+            points = await page.evaluate(
+                "Object.fromEntries([...document.querySelectorAll('[data-points]')]"
+                ".map(e => [e.id, Number(e.dataset.points)]))"
+            )
+            return ready, points, await page.evaluate("Number(document.body.dataset.polls || 0)")
+
+    try:
+        ready, points, polls = asyncio.run(drive())
+    finally:
+        loop_thread.run(runner.cleanup())
+    assert polls >= 3  # the page did poll and render
+    assert not ready and set(points.values()) == {0}, points
