@@ -25,11 +25,13 @@ import inspect
 import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 from aiohttp import web
 
 from pymm.errors import PymmError
@@ -88,9 +90,14 @@ def plotly_js_path() -> Path:
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None, so it is strict JSON."""
+    """``value`` as strict JSON data: NaN and infinities become None, ``Decimal`` its exact text (the
+    status schema's decimal strings), numpy scalars Python numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else None
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

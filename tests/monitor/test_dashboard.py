@@ -193,6 +193,18 @@ def test_status_is_strict_json(loop_thread: LoopThread) -> None:
         loop_thread.run(runner.cleanup())
 
 
+def test_json_safe_values() -> None:
+    from decimal import Decimal
+
+    import numpy as np
+
+    from pymm.monitor.dashboard import json_safe
+
+    value = {"a": Decimal("0.12340"), "b": np.int64(7), "c": np.float64("inf"), "d": (1, Decimal("NaN"))}
+    text = json.dumps(json_safe(value), allow_nan=False)
+    assert text == '{"a": "0.12340", "b": 7, "c": null, "d": [1, null]}'
+
+
 def test_async_provider(loop_thread: LoopThread) -> None:
     async def provider() -> dict[str, Any]:
         await asyncio.sleep(0)
