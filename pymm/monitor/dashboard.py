@@ -148,9 +148,11 @@ def add_dashboard_routes(app: web.Application, status_provider: StatusProvider |
             try:
                 result = provider()
                 snapshot = await result if inspect.isawaitable(result) else result
-            except (TimeoutError, PymmError, OSError, aiohttp.ClientError) as e:
+            except (TimeoutError, PymmError, OSError, ValueError, aiohttp.ClientError) as e:
                 return web.json_response(
-                    {"error": f"status unavailable: {e}"}, status=502, headers={"Cache-Control": "no-store"}
+                    {"error": f"status unavailable: {type(e).__name__}: {e}"},
+                    status=502,
+                    headers={"Cache-Control": "no-store"},
                 )
             text = json.dumps(json_safe(snapshot), separators=(",", ":"), allow_nan=False)
             return web.Response(text=text, content_type="application/json", headers=_HEADERS)
