@@ -8,7 +8,7 @@ import sys
 import typer
 
 from pymm.cli import bench as bench_cli
-from pymm.cli import doctor, ledger, research, run, venue
+from pymm.cli import dashboard, doctor, ledger, research, run, venue
 from pymm.cli import replay as replay_cli
 from pymm.errors import PymmError
 
@@ -28,6 +28,7 @@ research.register(app)
 replay_cli.register(app)
 bench_cli.register(app)
 venue.register(app)
+dashboard.register(app)
 
 
 def main() -> None:

@@ -23,13 +23,21 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol, runtime_checkable
 from wsgiref.simple_server import WSGIServer
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.metrics_core import CounterMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
+from pymm.events import EventKind
 from pymm.monitor.markouts import Markout
 from pymm.monitor.quality import QualityReport
 from pymm.monitor.toxicity import VpinUpdate
@@ -39,11 +47,14 @@ __all__ = [
     "CORE_PREFIX",
     "DEFAULT_BIND",
     "DEFAULT_PORT",
+    "DENY_REASONS",
     "CoreCollector",
     "CoreStatsSource",
     "Exporter",
+    "InstrumentScale",
     "LatencySnapshot",
     "MonitorMetrics",
+    "TradingMetrics",
     "exposed_names",
     "format_horizon",
     "start_exporter",
@@ -397,6 +408,254 @@ def _check_name(name: str) -> None:
 
 def _format_quantile(q: float) -> str:
     return repr(float(q))
+
+
+# ------------------------------------------------------------------------------------- trading engine
+
+#: ``DenyReason`` codes of the Rust risk layer (``native/src/risk/deny.rs``, ``DenyReason::as_str``).
+DENY_REASONS: Mapping[int, str] = {
+    1: "killed",
+    2: "execution_throttle",
+    3: "not_allowed",
+    4: "no_reference",
+    5: "stale_reference",
+    6: "price_collar",
+    7: "invalid_order",
+    8: "max_order_qty",
+    9: "max_order_notional",
+    10: "max_long",
+    11: "max_short",
+    12: "max_position_notional",
+    13: "max_open_orders",
+    14: "duplicate",
+    15: "self_trade",
+    16: "venue_order_rate",
+    17: "message_rate",
+    18: "overflow",
+    19: "duplicate_client_id",
+}
+_ORDER_COUNTERS = ("sent", "filled", "canceled", "rejected", "denied")
+_ORDER_GAUGES = ("working", "unknown")
+_PNL_PARTS = ("realized", "unrealized", "fees", "total")
+
+
+@dataclass(frozen=True)
+class InstrumentScale:
+    """How to read one instrument's event records: its symbol and the size of a tick and a lot."""
+
+    symbol: str
+    tick: float
+    lot: float
+
+
+def _number(value: Any) -> float | None:
+    """A status value (decimal string, int, float, None) as a float; None when absent or unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str | Decimal):
+        try:
+            return float(Decimal(value))
+        except (InvalidOperation, ValueError):
+            return None
+    return None
+
+
+class TradingMetrics(Collector):
+    """The trading engine's series: orders, fills, position, PnL, risk headroom, book, latency, rejects.
+
+    Two inputs, both called by the supervisor's slow loop:
+
+    - :meth:`update_from_status` with the status dict (ADR 0005's ``GET /api/status`` schema). The
+      engine's own cumulative counters and latency percentiles are exposed as they are at scrape time:
+      ``pymm_orders_total{symbol,state}`` (sent, filled, canceled, rejected, denied),
+      ``pymm_orders_open{symbol,state}`` (working, unknown), ``pymm_position{symbol}`` (base units),
+      ``pymm_position_avg_price{symbol}``, ``pymm_pnl{symbol,component}`` (quote currency: realized,
+      unrealized, fees, total), ``pymm_risk_position_limit``, ``pymm_risk_headroom{symbol,side}``,
+      ``pymm_risk_open_orders``, ``pymm_risk_max_open_orders``, ``pymm_book_price{symbol,side}``,
+      ``pymm_toxicity_vpin_ratio{symbol}`` when the status carries VPIN and no
+      :class:`SymbolMonitor` sets it, ``pymm_fill_markout_bps{symbol,horizon}``,
+      ``pymm_core_<name>_latency_seconds{quantile}`` summaries (0.5, 0.99, 0.999 and 1 = max, with
+      ``_count``; ``_sum`` when the histogram reports its ``mean``), ``pymm_kill_latched`` and
+      ``pymm_status_timestamp_seconds``.
+    - :meth:`observe_events` with drained engine events (``pymm.events.EVENT_DTYPE``):
+      ``pymm_fills_total{symbol,side}``, ``pymm_fill_quantity_total{symbol,side}`` (base units),
+      ``pymm_order_rejects_total{symbol,source,reason}`` with ``source`` ``venue`` (reason = the venue's
+      error code) or ``risk`` (reason = the ``DenyReason`` name).
+
+    Args:
+        registry: Where to register (a fresh one by default); share :class:`MonitorMetrics`'s so one
+            exporter serves both.
+        set_vpin: Also expose ``pymm_toxicity_vpin_ratio`` from the status. ``None`` (default): only
+            when ``registry`` has no such series yet (a :class:`MonitorMetrics` there sets it from trades).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, set_vpin: bool | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._status: Mapping[str, Any] | None = None
+        self._lock = threading.Lock()
+        if set_vpin is None:
+            set_vpin = "pymm_toxicity_vpin_ratio" not in exposed_names(self.registry)
+        self._set_vpin = set_vpin
+        r = self.registry
+        self.fills = Counter(
+            "pymm_fills", "Our fills, from the engine's events.", ["symbol", "side"], registry=r
+        )
+        self.fill_quantity = Counter(
+            "pymm_fill_quantity", "Our filled quantity, base units.", ["symbol", "side"], registry=r
+        )
+        self.rejects = Counter(
+            "pymm_order_rejects",
+            "Orders refused, by source (venue or our pre-trade risk) and reason.",
+            ["symbol", "source", "reason"],
+            registry=r,
+        )
+        r.register(self)
+
+    def update_from_status(self, status: Mapping[str, Any]) -> None:
+        """Keep ``status`` (the control API's status dict) for the next scrape."""
+        with self._lock:
+            self._status = status
+
+    def observe_events(self, events: np.ndarray, instruments: Mapping[int, InstrumentScale]) -> None:
+        """Count fills and refusals in drained engine events.
+
+        Args:
+            events: A structured array of ``pymm.events.EVENT_DTYPE``.
+            instruments: The engine's instrument ids to their symbol, tick and lot sizes; events of an
+                unknown id count under ``symbol="unknown"``.
+        """
+        for ev in events:
+            kind = int(ev["kind"])
+            if kind not in (EventKind.ORDER_FILLED, EventKind.ORDER_REJECTED, EventKind.ORDER_DENIED):
+                continue
+            inst = instruments.get(int(ev["instrument"]))
+            symbol = inst.symbol if inst is not None else "unknown"
+            if kind == EventKind.ORDER_FILLED:
+                side = {0: "buy", 1: "sell"}.get(int(ev["side"]), "unknown")
+                self.fills.labels(symbol, side).inc()
+                if inst is not None:
+                    self.fill_quantity.labels(symbol, side).inc(int(ev["qty"]) * inst.lot)
+            elif kind == EventKind.ORDER_REJECTED:
+                self.rejects.labels(symbol, "venue", str(int(ev["aux"]))).inc()
+            else:
+                code = int(ev["aux"])
+                self.rejects.labels(symbol, "risk", DENY_REASONS.get(code, f"code_{code}")).inc()
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing up front: the series depend on the status read at scrape time."""
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        """The status-derived families (the event counters are collected as ordinary metrics)."""
+        with self._lock:
+            status = self._status
+        if status is None:
+            return
+        yield from _status_families(status, set_vpin=self._set_vpin)
+
+
+def _status_families(status: Mapping[str, Any], *, set_vpin: bool) -> Iterable[Metric]:
+    orders = CounterMetricFamily(
+        "pymm_orders", "Orders by outcome, engine counters.", labels=["symbol", "state"]
+    )
+    open_orders = GaugeMetricFamily(
+        "pymm_orders_open", "Orders working or of unknown fate.", labels=["symbol", "state"]
+    )
+    position = GaugeMetricFamily("pymm_position", "Position, base units.", labels=["symbol"])
+    avg_price = GaugeMetricFamily("pymm_position_avg_price", "Average entry price.", labels=["symbol"])
+    pnl = GaugeMetricFamily("pymm_pnl", "PnL in quote currency.", labels=["symbol", "component"])
+    limit = GaugeMetricFamily("pymm_risk_position_limit", "Position limit, base units.", labels=["symbol"])
+    headroom = GaugeMetricFamily(
+        "pymm_risk_headroom",
+        "Quantity that may still be bought or sold, base units.",
+        labels=["symbol", "side"],
+    )
+    n_open = GaugeMetricFamily("pymm_risk_open_orders", "Open orders counted by risk.", labels=["symbol"])
+    max_open = GaugeMetricFamily("pymm_risk_max_open_orders", "Open-order limit.", labels=["symbol"])
+    book = GaugeMetricFamily("pymm_book_price", "Book top.", labels=["symbol", "side"])
+    vpin = GaugeMetricFamily(
+        "pymm_toxicity_vpin_ratio", "VPIN over the last n volume buckets.", labels=["symbol"]
+    )
+    markout = GaugeMetricFamily(
+        "pymm_fill_markout_bps", "Mean markout of recent fills, basis points.", labels=["symbol", "horizon"]
+    )
+    instruments = [i for i in status.get("instruments") or [] if isinstance(i, Mapping)]
+    for inst in instruments:
+        sym = str(inst.get("symbol", "unknown"))
+
+        def put(family: GaugeMetricFamily | CounterMetricFamily, labels: list[str], value: Any) -> None:
+            v = _number(value)
+            if v is not None:
+                family.add_metric(labels, v)
+
+        o = inst.get("orders") or {}
+        for state in _ORDER_COUNTERS:
+            put(orders, [sym, state], o.get(state))
+        for state in _ORDER_GAUGES:
+            put(open_orders, [sym, state], o.get(state))
+        put(position, [sym], inst.get("position"))
+        put(avg_price, [sym], inst.get("avg_price"))
+        p = inst.get("pnl") or {}
+        for part in _PNL_PARTS:
+            put(pnl, [sym, part], p.get(part))
+        risk = inst.get("risk") or {}
+        put(limit, [sym], risk.get("position_limit"))
+        put(headroom, [sym, "buy"], risk.get("headroom_buy"))
+        put(headroom, [sym, "sell"], risk.get("headroom_sell"))
+        put(n_open, [sym], risk.get("open_orders"))
+        put(max_open, [sym], risk.get("max_open_orders"))
+        b = inst.get("book") or {}
+        for side in ("bid", "ask", "mid"):
+            put(book, [sym, side], b.get(side))
+        # toxicity is per run in ADR 0005's schema; an instrument may carry its own
+        tox = inst.get("toxicity") or (status.get("toxicity") if len(instruments) == 1 else None) or {}
+        if set_vpin:
+            put(vpin, [sym], tox.get("vpin"))
+        for horizon, value in (tox.get("markouts_bps") or {}).items():
+            put(markout, [sym, str(horizon)], value)
+    families: list[Metric] = [
+        orders,
+        open_orders,
+        position,
+        avg_price,
+        pnl,
+        limit,
+        headroom,
+        n_open,
+        max_open,
+    ]
+    families += [book, markout] + ([vpin] if set_vpin else [])
+    kill = status.get("kill") or {}
+    families.append(
+        GaugeMetricFamily(
+            "pymm_kill_latched", "1 while the kill switch is latched.", value=float(bool(kill.get("latched")))
+        )
+    )
+    ts = _number(status.get("ts"))
+    if ts is not None:
+        families.append(
+            GaugeMetricFamily("pymm_status_timestamp_seconds", "Engine status snapshot time.", value=ts / 1e9)
+        )
+    for name, h in sorted((status.get("latency_ns") or {}).items()):
+        if not isinstance(h, Mapping) or not _NAME.match(str(name)):
+            continue
+        count = _number(h.get("count"))
+        family = Metric(
+            f"{CORE_PREFIX}_{name}_latency_seconds", f"Core latency {name} (HDR histogram).", "summary"
+        )
+        for q, key in ((0.5, "p50"), (0.99, "p99"), (0.999, "p999"), (1.0, "max")):
+            v = _number(h.get(key))
+            if v is not None and count:
+                family.add_sample(family.name, {"quantile": _format_quantile(q)}, v * 1e-9)
+        if count is not None:
+            family.add_sample(family.name + "_count", {}, count)
+            mean = _number(h.get("mean"))
+            if mean is not None:
+                family.add_sample(family.name + "_sum", {}, mean * count * 1e-9)
+        families.append(family)
+    yield from families
 
 
 # -------------------------------------------------------------------------------------------- exporter
