@@ -36,7 +36,7 @@ from pymm.errors import PymmError
 from pymm.instruments import load_instrument
 from pymm.monitor.alerts import Alert, AlertEngine
 from pymm.monitor.markouts import Fill as MarkoutFill
-from pymm.monitor.metrics import MonitorMetrics
+from pymm.monitor.metrics import InstrumentScale, MonitorMetrics, TradingMetrics
 from pymm.monitor.symbol_monitor import SymbolMonitor
 from pymm.pricing.manager import MarketState, PricingConfig, PricingManager
 from pymm.runtime.kill import Approval, KillError, KillLatch
@@ -87,6 +87,8 @@ class Instance:
         self.seed = seed
         self.latch = KillLatch(self.state, cfg.operators)
         self.metrics = MonitorMetrics()
+        self.trading_metrics = TradingMetrics(self.metrics.registry)
+        self._scales: dict[int, InstrumentScale] = {}
         self.alerts_engine = AlertEngine(self.metrics)
         self.alerts: list[Alert] = []
         self.venue: VenueProcess | None = None
@@ -166,6 +168,7 @@ class Instance:
         inst = load_instrument(ref)
         q = self.quoting
         lot = Decimal(inst.step_size)
+        self._scales[int(inst.id)] = InstrumentScale(ref.symbol, float(inst.tick_size), float(lot))
         pricing = PricingManager(
             PricingConfig(
                 gamma=q.gamma,
@@ -303,6 +306,8 @@ class Instance:
         while True:
             evs = self.engine.poll_events(4096)
             now = time.time_ns()
+            if len(evs):
+                self.trading_metrics.observe_events(evs, self._scales)
             for s in self.sessions:
                 for ev in evs:
                     kind = int(ev["kind"])
@@ -369,6 +374,7 @@ class Instance:
         """Metric-triggered kill: loss beyond ``max_loss``; engine vs drop-copy position break."""
         while True:
             await asyncio.sleep(0.1)
+            self.trading_metrics.update_from_status(self.status())
             if self.latch.read().latched:
                 continue
             st = self.engine.status()
@@ -490,7 +496,7 @@ class Instance:
         except ImportError:
             pass
         else:
-            add_dashboard_routes(app, self.status)
+            add_dashboard_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.control.bind, self.cfg.control.port)
