@@ -100,6 +100,7 @@ class L2Observer:
         self.updates += 1
         if bid is not None and ask is not None and ask - bid > 1:
             self.wide_updates += 1
+        applied: list[tuple[int, int, float, float]] = []
         for side, px, q in changes:
             book = self.books[side]
             old = book.get(px, 0.0)
@@ -107,25 +108,33 @@ class L2Observer:
                 book[px] = q
             else:
                 book.pop(px, None)
-            best = bid if side == BUY else ask
-            if best is None or q == old:
+            if q != old:
+                applied.append((side, px, old, q))
+        # Arrivals are placed against the best after the update (an order that formed a new best
+        # joined the touch); cancels against the best before it (where the cancelled order sat).
+        post = self.best()
+        for side, px, old, q in applied:
+            pre_best = bid if side == BUY else ask
+            post_best = post[side]
+            if pre_best is None or post_best is None:
                 continue
-            d = (best - px) if side == BUY else (px - best)
-            if d >= self.window:
-                continue
-            self.update_levels += 1
             delta = q - old
-            if d < 0:
-                if delta > 0:
-                    self.inside_adds += 1
-                continue
             if delta > 0:
-                self.add_events[d] += 1
-                self.add_volume[d] += delta
-                self.add_sizes.append(delta)
+                d = (post_best - px) if side == BUY else (px - post_best)
+                dp = (pre_best - px) if side == BUY else (px - pre_best)
+                if dp < 0:
+                    self.inside_adds += 1
+                if 0 <= d < self.window:
+                    self.update_levels += 1
+                    self.add_events[d] += 1
+                    self.add_volume[d] += delta
+                    self.add_sizes.append(delta)
             else:
-                tr = traded.pop((side, px), 0.0)
-                self.cancel_volume[d] += max(0.0, -delta - tr)
+                d = (pre_best - px) if side == BUY else (px - pre_best)
+                if 0 <= d < self.window:
+                    self.update_levels += 1
+                    tr = traded.pop((side, px), 0.0)
+                    self.cancel_volume[d] += max(0.0, -delta - tr)
         bid, ask = self.best()
         if bid is None or ask is None:
             return
@@ -156,6 +165,9 @@ class L2Observer:
             "depth": self.depth_profile().tolist(),
             "trade_q": np.quantile(trades, [0.25, 0.5, 0.75, 0.9]).tolist() if trades.size else [],
             "trades_per_s": trades.size / self.duration,
+            "market_q": np.quantile(np.asarray(self.market_sizes), [0.5, 0.9]).tolist()
+            if self.market_sizes
+            else [],
             "cancel_to_add": float(self.cancel_volume.sum()) / add_vol if add_vol else math.nan,
         }
 
