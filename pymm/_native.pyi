@@ -1,7 +1,7 @@
 """Type stubs for the compiled core, :mod:`pymm._native` (kept in step by mypy.stubtest)."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar, final
@@ -310,7 +310,35 @@ class SimExchange:
     def my_trades(self, account: int, params: dict[str, str]) -> tuple[int, Any]: ...
     def top(self, symbol: str) -> tuple[str | None, str | None] | None: ...
     def check_invariants(self) -> None: ...
-    def drain_events(self) -> list[tuple[str | int, dict[str, Any]]]: ...
+    def drain_events(self, now_ns: int | None = None) -> list[tuple[str | int, dict[str, Any]]]: ...
+    def attach_flow(self, params_toml: str, seed: int, start_ns: int) -> None:
+        """Start the calibrated market-flow generator (config/flow/*.toml text) and seed the book."""
+    def attach_replay(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        format: str,
+        symbol: str,
+        start_ns: int,
+        queue_model: str = "power3",
+        tick: int = 1,
+    ) -> None:
+        """Replay a recording (binance / dbn / lobster) into ``symbol``'s book from ``start_ns``."""
+    def advance(self, now_ns: int) -> int:
+        """Run the flow generators and the replay up to ``now_ns``; returns the events."""
+    def flow_stats(self, symbol: str) -> dict[str, int]: ...
+    def replay_stats(self) -> dict[str, int] | None: ...
+    def replay_next_ns(self) -> int | None: ...
+    def set_latency(
+        self,
+        entry_base_ns: int,
+        md_base_ns: int,
+        seed: int,
+        entry_jitter: tuple[str, float, float] | None = None,
+        md_jitter: tuple[str, float, float] | None = None,
+    ) -> None:
+        """Order-entry and market-data delays: base + seeded jitter (none/uniform/exponential/lognormal)."""
+    def entry_delay_ns(self) -> int: ...
+    def queue_ahead(self, symbol: str, order_id: int) -> int | None: ...
 
 @final
 class SignatureVerifier:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pymm.venues.sim import FlowConfig, SimVenueConfig, generate_key, load_keys, start_server
+from pymm.venues.sim.flow import replay_symbol
 
 
 def venue(
@@ -21,8 +22,17 @@ def venue(
     instrument: Annotated[
         list[Path] | None, typer.Option(help="instrument definition (TOML); repeatable")
     ] = None,
-    flow: Annotated[bool, typer.Option(help="run the seeded liquidity provider")] = True,
+    flow: Annotated[bool, typer.Option(help="run the calibrated market-flow generator")] = True,
     seed: Annotated[int, typer.Option(help="market-flow seed")] = 7,
+    flow_params: Annotated[
+        Path | None, typer.Option(help="generator parameters (config/flow/*.toml; default DOGEUSDT)")
+    ] = None,
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option(help="replay this recording instead of generating flow; repeatable (one session)"),
+    ] = None,
+    replay_format: Annotated[str, typer.Option(help="binance, dbn or lobster")] = "binance",
+    queue_model: Annotated[str, typer.Option(help="L2 replay queue model: power3 or risk_averse")] = "power3",
     maker_bps: Annotated[int, typer.Option(help="maker fee, basis points")] = 1,
     taker_bps: Annotated[int, typer.Option(help="taker fee, basis points")] = 1,
 ) -> None:
@@ -33,10 +43,12 @@ def venue(
         maker_bps=maker_bps,
         taker_bps=taker_bps,
         port=port,
-        flow=FlowConfig(seed=seed) if flow else None,
+        flow=_flow_config(seed, flow_params, replay, replay_format, queue_model) if flow or replay else None,
     )
     if instrument:
         cfg.instruments = list(instrument)
+    elif replay and cfg.flow is not None and cfg.flow.replay_symbol:
+        cfg.instruments = [INSTRUMENTS / f"{cfg.flow.replay_symbol}.spot.toml"]
 
     async def serve() -> None:
         running = await start_server(cfg)
@@ -51,6 +63,24 @@ def venue(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
+
+
+INSTRUMENTS = Path(__file__).resolve().parents[2] / "config" / "instruments"
+
+
+def _flow_config(
+    seed: int, params: Path | None, replay: list[Path] | None, replay_format: str, queue_model: str
+) -> FlowConfig:
+    if not replay:
+        return FlowConfig(seed=seed) if params is None else FlowConfig(seed=seed, params=params)
+    if replay_format != "binance":
+        # The spot front lists spot instruments only; ES futures (DBN) and Nasdaq stocks (LOBSTER) have
+        # no definition here yet. `SimExchange.attach_replay` replays them for a listed symbol.
+        raise typer.BadParameter("pymm venue replays Binance captures; DBN/LOBSTER need a listed instrument")
+    symbol = replay_symbol(replay[0])
+    return FlowConfig(
+        seed=seed, replay=list(replay), replay_format=replay_format, replay_symbol=symbol, queue_model=queue_model
+    )
 
 
 def register(app: typer.Typer) -> None:

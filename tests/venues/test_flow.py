@@ -1,4 +1,5 @@
-"""The seeded market-flow generator: deterministic, and it never breaks the venue's invariants."""
+"""The seeded market-flow generator (Rust, driven by the venue's clock): deterministic, and it never breaks
+the venue's invariants."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pymm.venues.sim import FlowConfig, SimVenue, SimVenueConfig
 
 
 def _venue(seed: int) -> SimVenue:
-    ticks = itertools.count(1_700_000_000_000_000_000, 1_000_000)
+    ticks = itertools.count(1_700_000_000_000_000_000, 100_000_000)  # 100 ms per clock read
     return SimVenue(SimVenueConfig(flow=FlowConfig(seed=seed)), clock_ns=lambda: next(ticks))
 
 

@@ -10,7 +10,15 @@ use super::model::PyInstrumentMaster;
 use crate::gateway::signing::Verifier;
 use crate::model::{Market, UnixNanos};
 use crate::venue::binance_spot::{self as spot, Audience, Params, Reply};
-use crate::venue::{FeeRates, SpotVenue};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use crate::venue::latency::{Jitter, LatencyModel, PathDelay};
+use crate::venue::replay::{self as rp, QueueModel, ReplayDriver};
+use crate::venue::{FeeRates, FlowGenerator, FlowParams, SpotVenue};
+
+/// First house account id of the flow generators (one per symbol).
+const FLOW_ACCOUNT_BASE: u32 = 4_000_000_001;
 
 fn to_py(py: Python<'_>, v: &serde_json::Value) -> PyResult<Py<PyAny>> {
     let json = py.import("json")?;
@@ -25,6 +33,47 @@ fn reply(py: Python<'_>, r: &Reply) -> PyResult<(u16, Py<PyAny>)> {
 #[pyclass(name = "SimExchange", module = "pymm._native")]
 pub(crate) struct PySimExchange {
     inner: SpotVenue,
+    flows: Vec<FlowGenerator>,
+    replay: Option<ReplayDriver>,
+    latency: LatencyModel,
+    /// Rendered market data waiting for its release time (the market-data latency).
+    delayed: VecDeque<(u64, Audience, serde_json::Value)>,
+}
+
+fn venue_err(e: impl std::fmt::Display) -> PyErr {
+    SimVenueError::new_err(e.to_string())
+}
+
+fn jitter_from(kind: &str, a: f64, b: f64) -> PyResult<Jitter> {
+    Ok(match kind {
+        "none" => Jitter::None,
+        "uniform" => Jitter::Uniform { max_ns: a as u64 },
+        "exponential" => Jitter::Exponential { mean_ns: a as u64 },
+        "lognormal" => Jitter::LogNormal {
+            median_ns: a as u64,
+            sigma: b,
+        },
+        other => {
+            return Err(venue_err(format!(
+                "unknown jitter {other:?} (none, uniform, exponential, lognormal)"
+            )))
+        }
+    })
+}
+
+fn queue_model(name: &str) -> PyResult<QueueModel> {
+    match name {
+        "risk_averse" => Ok(QueueModel::RiskAverse),
+        s if s.starts_with("power") => s[5..]
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n > 0.0)
+            .map(QueueModel::Power)
+            .ok_or_else(|| venue_err(format!("bad queue model {name:?} (risk_averse, powerN)"))),
+        _ => Err(venue_err(format!(
+            "bad queue model {name:?} (risk_averse, powerN)"
+        ))),
+    }
 }
 
 #[pymethods]
@@ -50,7 +99,169 @@ impl PySimExchange {
                 .list(i.clone())
                 .map_err(|e| SimVenueError::new_err(e.to_string()))?;
         }
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            flows: Vec::new(),
+            replay: None,
+            latency: LatencyModel::zero(),
+            delayed: VecDeque::new(),
+        })
+    }
+
+    /// Starts the market-flow generator described by `params_toml` (a `config/flow/*.toml` text) on
+    /// its symbol at venue time `start_ns`, seeded with `seed`, and seeds the book.
+    fn attach_flow(&mut self, params_toml: &str, seed: u64, start_ns: u64) -> PyResult<()> {
+        let params = FlowParams::from_toml(params_toml).map_err(venue_err)?;
+        if self.flows.iter().any(|f| f.symbol() == params.symbol) {
+            return Err(venue_err(format!("a flow already runs on {}", params.symbol)));
+        }
+        let account = FLOW_ACCOUNT_BASE + self.flows.len() as u32;
+        let mut f = FlowGenerator::new(&mut self.inner, params, account, seed, UnixNanos(start_ns))
+            .map_err(venue_err)?;
+        f.seed_book(&mut self.inner);
+        self.flows.push(f);
+        Ok(())
+    }
+
+    /// Replays a recording into `symbol`'s book from venue time `start_ns`: `format` is `binance`
+    /// (one or more capture files of one session), `dbn` or `lobster` (`tick` in the file's price
+    /// units: 1e-9 for DBN, 1e-4 USD for LOBSTER); `queue_model` `risk_averse` or `powerN` (L2).
+    #[pyo3(signature = (paths, format, symbol, start_ns, queue_model = "power3", tick = 1))]
+    fn attach_replay(
+        &mut self,
+        paths: Vec<PathBuf>,
+        format: &str,
+        symbol: &str,
+        start_ns: u64,
+        queue_model: &str,
+        tick: i64,
+    ) -> PyResult<()> {
+        let model = self::queue_model(queue_model)?;
+        let first = paths
+            .first()
+            .ok_or_else(|| venue_err("no file to replay"))?
+            .clone();
+        let rec = match format {
+            "binance" => {
+                let idx = self
+                    .inner
+                    .symbol_index(symbol)
+                    .ok_or_else(|| venue_err(format!("symbol {symbol} is not listed")))?;
+                let inst = self
+                    .inner
+                    .instrument(idx)
+                    .ok_or_else(|| venue_err("no instrument"))?
+                    .clone();
+                let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+                rp::load_binance(&refs, &inst)
+            }
+            "dbn" => rp::load_dbn(&first, symbol, tick),
+            "lobster" => rp::load_lobster(&first, symbol, tick),
+            other => return Err(venue_err(format!("unknown replay format {other:?}"))),
+        }
+        .map_err(venue_err)?;
+        let d = ReplayDriver::new(&mut self.inner, rec, model, UnixNanos(start_ns))
+            .map_err(venue_err)?;
+        self.replay = Some(d);
+        Ok(())
+    }
+
+    /// Runs every flow generator and the replay up to venue time `now_ns`; returns the events
+    /// simulated or replayed.
+    fn advance(&mut self, now_ns: u64) -> u64 {
+        let mut n = 0;
+        for f in &mut self.flows {
+            n += f.advance(&mut self.inner, UnixNanos(now_ns));
+        }
+        if let Some(r) = &mut self.replay {
+            n += r.advance(&mut self.inner, UnixNanos(now_ns));
+        }
+        n
+    }
+
+    /// The flow generator's counters on `symbol` (events, adds, cancels, markets, rejects,
+    /// cancel_misses, skipped_markets, refills,
+    /// resting).
+    fn flow_stats(&self, symbol: &str) -> PyResult<std::collections::BTreeMap<&'static str, u64>> {
+        let f = self
+            .flows
+            .iter()
+            .find(|f| f.symbol() == symbol)
+            .ok_or_else(|| venue_err(format!("no flow on {symbol}")))?;
+        let s = f.stats();
+        Ok([
+            ("events", s.events),
+            ("adds", s.adds),
+            ("cancels", s.cancels),
+            ("markets", s.markets),
+            ("rejects", s.rejects),
+            ("cancel_misses", s.cancel_misses),
+            ("skipped_markets", s.skipped_markets),
+            ("refills", s.refills),
+            ("resting", f.resting_orders() as u64),
+        ]
+        .into_iter()
+        .collect())
+    }
+
+    /// The replay's counters (events, trades, client_fill_lots, unknown_orders, rejects, done), or
+    /// None without a replay.
+    fn replay_stats(&self) -> Option<std::collections::BTreeMap<&'static str, i64>> {
+        let r = self.replay.as_ref()?;
+        let s = r.stats();
+        Some(
+            [
+                ("events", s.events as i64),
+                ("trades", s.trades as i64),
+                ("client_fill_lots", s.client_fill_lots),
+                ("unknown_orders", s.unknown_orders as i64),
+                ("rejects", s.rejects as i64),
+                ("done", i64::from(r.done())),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    }
+
+    /// Venue time of the replay's next event (None: no replay, or done).
+    fn replay_next_ns(&self) -> Option<u64> {
+        self.replay.as_ref()?.next_time().map(|t| t.0)
+    }
+
+    /// Sets the latency model: order entry and market data each `base_ns` plus jitter `kind`
+    /// (`none`; `uniform` a=max; `exponential` a=mean; `lognormal` a=median, b=sigma), seeded.
+    #[pyo3(signature = (entry_base_ns, md_base_ns, seed, entry_jitter = None, md_jitter = None))]
+    fn set_latency(
+        &mut self,
+        entry_base_ns: u64,
+        md_base_ns: u64,
+        seed: u64,
+        entry_jitter: Option<(String, f64, f64)>,
+        md_jitter: Option<(String, f64, f64)>,
+    ) -> PyResult<()> {
+        let none = || ("none".to_owned(), 0.0, 0.0);
+        let (entry_jitter, md_jitter) = (entry_jitter.unwrap_or_else(none), md_jitter.unwrap_or_else(none));
+        let entry = PathDelay {
+            base_ns: entry_base_ns,
+            jitter: jitter_from(&entry_jitter.0, entry_jitter.1, entry_jitter.2)?,
+        };
+        let md = PathDelay {
+            base_ns: md_base_ns,
+            jitter: jitter_from(&md_jitter.0, md_jitter.1, md_jitter.2)?,
+        };
+        self.latency = LatencyModel::new(entry, md, seed).map_err(venue_err)?;
+        Ok(())
+    }
+
+    /// The order-entry delay (ns) for the next request: the venue acts on it this much later.
+    fn entry_delay_ns(&mut self) -> u64 {
+        self.latency.entry_delay()
+    }
+
+    /// Quantity (lots) resting ahead of order `order_id` on `symbol` (None: not resting).
+    fn queue_ahead(&self, symbol: &str, order_id: u64) -> Option<i64> {
+        let idx = self.inner.symbol_index(symbol)?;
+        self.inner.queue_ahead(idx, order_id).map(|q| q.lots())
     }
 
     /// Listed symbols, in index order.
@@ -237,18 +448,39 @@ impl PySimExchange {
     }
 
     /// Events since the last call as `(audience, payload)`: audience is a stream name
-    /// (`dogeusdt@depth`) or an account id (user data).
-    fn drain_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    /// (`dogeusdt@depth`) or an account id (user data). With `now_ns`, market-data events are held
+    /// back by the latency model's market-data delay (order kept) and only those released by
+    /// `now_ns` are returned; user data is never delayed. Without it, everything is returned.
+    #[pyo3(signature = (now_ns = None))]
+    fn drain_events<'py>(
+        &mut self,
+        py: Python<'py>,
+        now_ns: Option<u64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         for e in self.inner.drain_events() {
             if let Some((aud, payload)) = spot::render_event(&self.inner, &e) {
-                let payload = to_py(py, &payload)?;
-                match aud {
-                    Audience::Stream(name) => out.append((name, payload))?,
-                    Audience::Account(id) => out.append((id, payload))?,
-                }
+                let release = match (&aud, now_ns) {
+                    (Audience::Stream(_), Some(now)) => self.latency.md_release(now),
+                    _ => 0,
+                };
+                self.delayed.push_back((release, aud, payload));
             }
         }
+        let limit = now_ns.unwrap_or(u64::MAX);
+        let mut keep = VecDeque::new();
+        while let Some((release, aud, payload)) = self.delayed.pop_front() {
+            if release > limit {
+                keep.push_back((release, aud, payload));
+                continue;
+            }
+            let payload = to_py(py, &payload)?;
+            match aud {
+                Audience::Stream(name) => out.append((name, payload))?,
+                Audience::Account(id) => out.append((id, payload))?,
+            }
+        }
+        self.delayed = keep;
         Ok(out)
     }
 }

@@ -24,7 +24,7 @@
 //! or expiry unlocks the rest. Invariant: each account's `locked` equals the sum of its open orders'
 //! reservations. Binance deducts the fee from the asset received.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
@@ -407,6 +407,8 @@ struct Book {
     atto_per_lot: i128,
     /// atto of quote per tick·lot.
     atto_per_tick_lot: i128,
+    /// Lots executed on non-house orders (either side of a fill), for the replay's accounting.
+    client_fill_lots: i64,
 }
 
 fn rej(code: i32, msg: &str) -> VenueError {
@@ -432,6 +434,9 @@ pub struct SpotVenue {
     deposits: BTreeMap<String, i128>,
     events: Vec<VenueEvent>,
     scratch: Vec<MatchEvent>,
+    /// House accounts (the market-flow generator's): no MAX_NUM_ORDERS limit, no user-data events,
+    /// and their finished orders and trades can be forgotten ([`SpotVenue::forget_house_history`]).
+    house: BTreeSet<u32>,
 }
 
 /// `10^n` as i128 (n <= 18).
@@ -481,7 +486,81 @@ impl SpotVenue {
             deposits: BTreeMap::new(),
             events: Vec::new(),
             scratch: Vec::new(),
+            house: BTreeSet::new(),
         }
+    }
+
+    /// Makes `account` a house account (the simulated market's liquidity): its orders are not
+    /// limited by MAX_NUM_ORDERS, its user-data events are dropped from [`SpotVenue::drain_events`],
+    /// and [`SpotVenue::forget_house_history`] may drop its finished orders and trades.
+    pub fn set_house_account(&mut self, account: u32) {
+        self.house.insert(account);
+    }
+
+    /// Drops the finished orders and the trade history of house accounts (bounded memory over a
+    /// long run); open orders and balances stay.
+    pub fn forget_house_history(&mut self) {
+        if self.house.is_empty() {
+            return;
+        }
+        let house = &self.house;
+        self.orders
+            .retain(|_, o| o.is_open() || !house.contains(&o.account));
+        let orders = &self.orders;
+        self.client_ids
+            .retain(|(a, _, _), id| !house.contains(a) || orders.contains_key(id));
+        for a in house {
+            if let Some(acc) = self.accounts.get_mut(a) {
+                acc.trades.clear();
+            }
+        }
+    }
+
+    /// Takes `lots` off a house order in place (queue priority kept); cancels it when nothing is
+    /// left. `false` when it is not a resting house order.
+    pub fn reduce_house_order(&mut self, symbol: usize, order_id: u64, lots: i64, now: UnixNanos) -> bool {
+        let Some(o) = self.orders.get(&order_id) else {
+            return false;
+        };
+        if !self.house.contains(&o.account) || o.symbol != symbol || !o.is_open() {
+            return false;
+        }
+        let mut ev = std::mem::take(&mut self.scratch);
+        ev.clear();
+        let ok = self.books[symbol].engine.reduce(order_id, lots, &mut ev);
+        if ok {
+            self.apply(symbol, order_id, &ev, now);
+        }
+        self.scratch = ev;
+        ok
+    }
+
+    /// Lots executed so far on non-house orders of `symbol` (0 for an unknown symbol).
+    pub fn fill_lots_of_clients(&self, symbol: usize) -> i64 {
+        self.books.get(symbol).map_or(0, |b| b.client_fill_lots)
+    }
+
+    /// Whether order `order_id` belongs to `account`.
+    pub fn is_account_order(&self, order_id: u64, account: u32) -> bool {
+        self.orders.get(&order_id).is_some_and(|o| o.account == account)
+    }
+
+    /// The queue at one price level of `symbol`, front first: `(order id, account, open qty)`.
+    pub fn level_queue(&self, symbol: usize, side: Side, price: Price) -> Vec<(u64, u32, Qty)> {
+        self.books
+            .get(symbol)
+            .map(|b| b.engine.level_queue(side, price))
+            .unwrap_or_default()
+    }
+
+    /// The open quantity of order `order_id` on symbol `symbol` (None: not resting).
+    pub fn open_qty(&self, symbol: usize, order_id: u64) -> Option<Qty> {
+        self.books.get(symbol)?.engine.open_qty(order_id)
+    }
+
+    /// The quantity queued ahead of resting order `order_id` at its price (None: not resting).
+    pub fn queue_ahead(&self, symbol: usize, order_id: u64) -> Option<Qty> {
+        self.books.get(symbol)?.engine.queue_ahead(order_id)
     }
 
     /// Lists a spot instrument; returns its symbol index.
@@ -516,6 +595,7 @@ impl SpotVenue {
             last_price: None,
             atto_per_lot,
             atto_per_tick_lot,
+            client_fill_lots: 0,
         });
         Ok(idx)
     }
@@ -569,7 +649,16 @@ impl SpotVenue {
 
     /// Takes the events published since the last call.
     pub fn drain_events(&mut self) -> Vec<VenueEvent> {
-        std::mem::take(&mut self.events)
+        let mut events = std::mem::take(&mut self.events);
+        if !self.house.is_empty() {
+            let house = &self.house;
+            events.retain(|e| match e {
+                VenueEvent::Execution { account, .. }
+                | VenueEvent::AccountPosition { account, .. } => !house.contains(account),
+                _ => true,
+            });
+        }
+        events
     }
 
     /// The book's current update id (`lastUpdateId`) and up to `limit` levels per side.
@@ -799,11 +888,14 @@ impl SpotVenue {
             }
         };
         let account = req.account;
-        let open = self
-            .orders
-            .values()
-            .filter(|o| o.account == account && o.symbol == s && o.is_open())
-            .count();
+        let open = if self.house.contains(&account) {
+            0
+        } else {
+            self.orders
+                .values()
+                .filter(|o| o.account == account && o.symbol == s && o.is_open())
+                .count()
+        };
         let book = &self.books[s];
         let inst = &book.inst;
         let reference = book
@@ -824,7 +916,11 @@ impl SpotVenue {
             reference_price: reference,
             open_orders: u32::try_from(open).unwrap_or(u32::MAX),
         };
-        validate(inst, &vreq, &ctx)?;
+        // House orders (the simulated market, recorded books) are the market itself: they only need
+        // to be on the grid, which the parsing below enforces.
+        if !self.house.contains(&account) {
+            validate(inst, &vreq, &ctx)?;
+        }
         let qty = match quote_lots {
             Some(lots) => Qty::from_lots(lots),
             None => inst
@@ -1075,6 +1171,9 @@ impl SpotVenue {
                             continue;
                         };
                         let account = o.account;
+                        if !self.house.contains(&account) {
+                            self.books[s].client_fill_lots += qty.lots();
+                        }
                         let (received_asset, received, slice, locked_asset) = if is_buyer {
                             let slice =
                                 i128::from(o.reserve_px.ticks()) * i128::from(qty.lots()) * atto_tl;

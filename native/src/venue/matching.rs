@@ -501,6 +501,52 @@ impl MatchingEngine {
         true
     }
 
+    /// Takes `lots` off a resting order without moving it in its queue (a recorded partial cancel
+    /// or a replayed level decrease); reported as [`MatchEvent::Decremented`] then the level. An
+    /// order reduced to nothing is cancelled instead. `false` when it is not resting.
+    pub fn reduce(&mut self, order_id: u64, lots: i64, out: &mut Vec<MatchEvent>) -> bool {
+        let Some(&(side, price)) = self.index.get(&order_id) else {
+            return false;
+        };
+        let Some(level) = self.book(side).get_mut(&price) else {
+            return false;
+        };
+        let Some(r) = level.orders.iter_mut().find(|r| r.order_id == order_id) else {
+            return false;
+        };
+        if lots >= r.leaves {
+            return self.cancel(order_id, out);
+        }
+        if lots <= 0 {
+            return true;
+        }
+        r.leaves -= lots;
+        level.total -= lots;
+        self.touched.clear();
+        self.touched.push((side, price));
+        out.push(MatchEvent::Decremented {
+            order_id,
+            qty: Qty::from_lots(lots),
+        });
+        self.emit_levels(out);
+        true
+    }
+
+    /// The queue at one price level, front first: `(order id, account, open quantity)`.
+    pub fn level_queue(&self, side: Side, price: Price) -> Vec<(u64, u32, Qty)> {
+        match side {
+            Side::Buy => self.bids.get(&price),
+            Side::Sell => self.asks.get(&price),
+        }
+        .map(|l| {
+            l.orders
+                .iter()
+                .map(|r| (r.order_id, r.account, Qty::from_lots(r.leaves)))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
     fn emit_levels(&mut self, out: &mut Vec<MatchEvent>) {
         self.touched.sort_unstable_by_key(|(s, p)| (*s as u8, *p));
         self.touched.dedup();

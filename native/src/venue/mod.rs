@@ -5,7 +5,12 @@
 
 pub mod account;
 pub mod binance_spot;
+pub mod flow;
+pub mod latency;
 pub mod matching;
+pub mod replay;
 
 pub use account::{FeeRates, OrderKey, PlaceOrder, SpotVenue, VenueEvent};
+pub use flow::{FlowError, FlowGenerator, FlowParams, FlowStats, Rng};
+pub use latency::{Jitter, LatencyModel, PathDelay};
 pub use matching::{Levels, MatchEvent, MatchingEngine, NewOrder, RejectReason, StpMode};

@@ -2,6 +2,9 @@
 
 from pymm.venues.sim.flow import FlowConfig
 from pymm.venues.sim.keys import ApiKey, generate_key, load_keys
-from pymm.venues.sim.server import SimVenue, SimVenueConfig, start_server
+from pymm.venues.sim.server import LatencyConfig, SimVenue, SimVenueConfig, start_server
 
-__all__ = ["ApiKey", "FlowConfig", "SimVenue", "SimVenueConfig", "generate_key", "load_keys", "start_server"]
+__all__ = [
+    "ApiKey",
+    "FlowConfig",
+    "LatencyConfig", "SimVenue", "SimVenueConfig", "generate_key", "load_keys", "start_server"]

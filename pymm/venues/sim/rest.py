@@ -192,6 +192,8 @@ def _signed(
             if e.status == 429:
                 headers["Retry-After"] = "1"
             return _reply(e.status, {"code": e.code, "msg": e.msg}, headers)
+        if order or request.method == "DELETE":
+            await venue.order_entry()
         status, body = call(venue, account, params)
         venue.pump()
         return _reply(status, body, headers)

@@ -25,9 +25,22 @@ from pymm.venues.sim import rest, streams, ws_api
 from pymm.venues.sim.flow import FlowConfig, LiquidityProvider
 from pymm.venues.sim.keys import ApiKey, KeyRing
 
-__all__ = ["Limits", "RunningVenue", "SimVenue", "SimVenueConfig", "start_server"]
+__all__ = ["LatencyConfig", "Limits", "RunningVenue", "SimVenue", "SimVenueConfig", "start_server"]
 
 DEFAULT_INSTRUMENTS = Path(__file__).resolve().parents[3] / "config" / "instruments" / "DOGEUSDT.spot.toml"
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """The venue's latency model (``native/src/venue/latency.rs``): each path a constant plus seeded
+    jitter, ``(kind, a, b)`` with kind ``none``, ``uniform`` (a = max ns), ``exponential`` (a = mean
+    ns) or ``lognormal`` (a = median ns, b = sigma)."""
+
+    entry_base_ns: int = 0
+    entry_jitter: tuple[str, float, float] = ("none", 0.0, 0.0)
+    market_data_base_ns: int = 0
+    market_data_jitter: tuple[str, float, float] = ("none", 0.0, 0.0)
+    seed: int = 0
 
 
 @dataclass
@@ -42,7 +55,9 @@ class SimVenueConfig:
         taker_bps: taker fee in basis points.
         host: listen address (loopback only by design).
         port: listen port (0: ephemeral).
-        flow: the market-flow generator's settings, or None for an empty book.
+        flow: the market flow (the calibrated generator, or a replayed recording), or None for an
+            empty book.
+        latency: order-entry and market-data delays, or None for none.
         weight_per_minute: request weight allowed per IP per minute (Binance's example: 6000).
         orders_per_10s: new orders allowed per account per 10 seconds.
     """
@@ -55,6 +70,7 @@ class SimVenueConfig:
     host: str = "127.0.0.1"
     port: int = 0
     flow: FlowConfig | None = None
+    latency: LatencyConfig | None = None
     weight_per_minute: int = 6000
     orders_per_10s: int = 100
 
@@ -115,6 +131,11 @@ class SimVenue:
         )
         self.user_hub = ws_api.UserHub()
         self.limits = Limits(self.now_ms, config.weight_per_minute, config.orders_per_10s)
+        if config.latency is not None:
+            lat = config.latency
+            self.exchange.set_latency(
+                lat.entry_base_ns, lat.market_data_base_ns, lat.seed, lat.entry_jitter, lat.market_data_jitter
+            )
         self.flow = LiquidityProvider(self, config.flow) if config.flow is not None else None
 
     def now_ns(self) -> int:
@@ -125,9 +146,20 @@ class SimVenue:
         """The venue's clock in milliseconds."""
         return self._clock_ns() // 1_000_000
 
+    async def order_entry(self) -> None:
+        """Before an order request acts: the order-entry delay, then the market flow up to the moment
+        the request reaches the book (so it meets the book as it is then)."""
+        delay = self.exchange.entry_delay_ns()
+        if delay:
+            await asyncio.sleep(delay / 1e9)
+        if self.flow is not None:
+            self.exchange.advance(self.now_ns())
+
     def pump(self) -> None:
-        """Publishes the events the exchange produced since the last pump."""
-        for audience, payload in self.exchange.drain_events():
+        """Publishes the events the exchange produced since the last pump (market data once the
+        latency model releases it)."""
+        now = self.now_ns() if self.config.latency is not None else None
+        for audience, payload in self.exchange.drain_events(now):
             if isinstance(audience, str):
                 self.hub.publish(audience, payload)
             else:
