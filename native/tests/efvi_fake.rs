@@ -33,7 +33,9 @@ fn fake() -> PathBuf {
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("libfake_efvi.so");
         let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
         let st = Command::new(&cc)
-            .args(["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+            .args([
+                "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o",
+            ])
             .arg(&out)
             .arg(shim.join("fake_efvi.c"))
             .arg(format!("-I{}", shim.display()))
@@ -74,7 +76,15 @@ impl Controls {
         }
     }
 
-    fn inject_rx(&self, h: *mut c_void, frame: &[u8], status: i32, sec: i64, nsec: u32, flags: u32) {
+    fn inject_rx(
+        &self,
+        h: *mut c_void,
+        frame: &[u8],
+        status: i32,
+        sec: i64,
+        nsec: u32,
+        flags: u32,
+    ) {
         // SAFETY: prototype as in fake_efvi.c; `frame` is live for the call.
         unsafe {
             let f = self
@@ -83,7 +93,18 @@ impl Controls {
                     b"pymm_fake_inject_rx",
                 )
                 .unwrap();
-            assert_eq!(f(h, frame.as_ptr(), frame.len() as u32, -status, sec, nsec, flags), 0);
+            assert_eq!(
+                f(
+                    h,
+                    frame.as_ptr(),
+                    frame.len() as u32,
+                    -status,
+                    sec,
+                    nsec,
+                    flags
+                ),
+                0
+            );
         }
     }
 
@@ -92,7 +113,9 @@ impl Controls {
         unsafe {
             let f = self
                 .lib
-                .get::<unsafe extern "C" fn(*mut c_void, *const u8, u32, u32) -> i32>(b"pymm_fake_inject_discard")
+                .get::<unsafe extern "C" fn(*mut c_void, *const u8, u32, u32) -> i32>(
+                    b"pymm_fake_inject_discard",
+                )
                 .unwrap();
             assert_eq!(f(h, frame.as_ptr(), frame.len() as u32, kind), 0);
         }
@@ -139,7 +162,9 @@ impl Controls {
         let n = unsafe {
             let f = self
                 .lib
-                .get::<unsafe extern "C" fn(*mut c_void, u32, *mut u8, u32) -> i32>(b"pymm_fake_sent_frame")
+                .get::<unsafe extern "C" fn(*mut c_void, u32, *mut u8, u32) -> i32>(
+                    b"pymm_fake_sent_frame",
+                )
                 .unwrap();
             f(h, i, buf.as_mut_ptr(), 2048)
         };
@@ -186,7 +211,8 @@ type Got = Vec<(Vec<u8>, TsSource, u64)>;
 fn poll_all(rx: &mut EfViRx) -> Got {
     let mut got = Vec::new();
     for _ in 0..8 {
-        rx.poll(|d, ts| got.push((d.to_vec(), ts.source, ts.ts.0))).unwrap();
+        rx.poll(|d, ts| got.push((d.to_vec(), ts.source, ts.ts.0)))
+            .unwrap();
     }
     got
 }
@@ -196,7 +222,11 @@ fn ef10_prefix_timestamps_and_refill_in_eights() {
     let c = Controls::new();
     let mut rx = EfViRx::open(&config("fake0")).unwrap();
     let h = rx.shim_handle();
-    assert_eq!(rx.caps().rx_prefix_len, 14, "the fake puts a 14-byte prefix before the frame");
+    assert_eq!(
+        rx.caps().rx_prefix_len,
+        14,
+        "the fake puts a 14-byte prefix before the frame"
+    );
     assert_eq!(rx.rx_buffers_posted(), 64);
     assert_eq!(c.counters(h).posted_now, 64);
     assert_eq!(c.counters(h).udp_filters, 1);
@@ -211,15 +241,33 @@ fn ef10_prefix_timestamps_and_refill_in_eights() {
     let payloads: Vec<&[u8]> = got.iter().map(|g| g.0.as_slice()).collect();
     assert_eq!(
         payloads,
-        [&b"in-sync"[..], b"set-only", b"not-yet", b"no-stamp", b"lost"],
+        [
+            &b"in-sync"[..],
+            b"set-only",
+            b"not-yet",
+            b"no-stamp",
+            b"lost"
+        ],
         "the prefix is skipped and the port filter applied"
     );
-    assert_eq!((got[0].1, got[0].2), (TsSource::Hardware, 1_700_000_000_000_000_123));
-    assert_eq!((got[1].1, got[1].2), (TsSource::Hardware, 1_700_000_001_000_000_005));
+    assert_eq!(
+        (got[0].1, got[0].2),
+        (TsSource::Hardware, 1_700_000_000_000_000_123)
+    );
+    assert_eq!(
+        (got[1].1, got[1].2),
+        (TsSource::Hardware, 1_700_000_001_000_000_005)
+    );
     assert!(got[2..].iter().all(|g| g.1 == TsSource::None));
     let s = rx.stats();
     assert_eq!(
-        (s.ts_in_sync, s.ts_not_in_sync, s.ts_not_synced, s.ts_missing, s.ts_sync_lost),
+        (
+            s.ts_in_sync,
+            s.ts_not_in_sync,
+            s.ts_not_synced,
+            s.ts_missing,
+            s.ts_sync_lost
+        ),
         (1, 1, 1, 1, 1)
     );
     assert_eq!((s.packets, s.rejected), (5, 1));
@@ -229,9 +277,16 @@ fn ef10_prefix_timestamps_and_refill_in_eights() {
         c.inject_rx(h, &frame(&[i; 3], PORT), 0, 2, 2, 3);
     }
     poll_all(&mut rx);
-    assert_eq!(rx.rx_buffers_posted(), 64, "eight free buffers are posted as one batch");
+    assert_eq!(
+        rx.rx_buffers_posted(),
+        64,
+        "eight free buffers are posted as one batch"
+    );
     let fc = c.counters(h);
-    assert_eq!((fc.small_batches_ignored, fc.double_posts, fc.bad_ids), (0, 0, 0));
+    assert_eq!(
+        (fc.small_batches_ignored, fc.double_posts, fc.bad_ids),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -250,8 +305,14 @@ fn discards_are_counted_and_their_buffers_recycled() {
         }
     }
     let s = rx.stats();
-    assert_eq!((s.rx_discards, s.packets, s.rx_no_desc, s.bad_ids), (34, 66, 0, 0));
-    assert!(rx.rx_buffers_posted() > 56, "discarded buffers went back to the NIC");
+    assert_eq!(
+        (s.rx_discards, s.packets, s.rx_no_desc, s.bad_ids),
+        (34, 66, 0, 0)
+    );
+    assert!(
+        rx.rx_buffers_posted() > 56,
+        "discarded buffers went back to the NIC"
+    );
     assert_eq!(c.counters(h).double_posts, 0);
 }
 
@@ -299,7 +360,10 @@ fn bundled_tx_completions_and_eagain() {
         let f = c.sent_frame(h, i);
         assert_eq!(parse_udp(&f, &filter).unwrap().payload, &[i as u8; 10]);
     }
-    assert_eq!(parse_udp(&c.sent_frame(h, 8), &filter).unwrap().payload, b"ninth");
+    assert_eq!(
+        parse_udp(&c.sent_frame(h, 8), &filter).unwrap().payload,
+        b"ninth"
+    );
     // All 32 TX buffers cycle: ids are returned exactly once.
     c.set_tx(h, 5, 32);
     for round in 0..10 {
@@ -333,8 +397,19 @@ fn x3_packet_references_are_released_once() {
     assert!(got.iter().all(|g| g.1 == TsSource::Hardware));
     assert_eq!(got[0].2, 9_000_000_001);
     let fc = c.counters(h);
-    assert_eq!((fc.refs_outstanding, fc.releases, fc.bad_releases, fc.bad_ids), (0, 100, 0, 0));
-    assert_eq!((rx.stats().refs_released, rx.stats().rx_discards), (100, 10));
+    assert_eq!(
+        (
+            fc.refs_outstanding,
+            fc.releases,
+            fc.bad_releases,
+            fc.bad_ids
+        ),
+        (0, 100, 0, 0)
+    );
+    assert_eq!(
+        (rx.stats().refs_released, rx.stats().rx_discards),
+        (100, 10)
+    );
 }
 
 #[test]
@@ -342,8 +417,11 @@ fn tcp_flow_filter() {
     let c = Controls::new();
     let mut rx = EfViRx::open(&config("fake4")).unwrap();
     let h = rx.shim_handle();
-    rx.add_tcp_filter("10.0.0.1:40001".parse().unwrap(), "10.0.0.2:9000".parse().unwrap())
-        .unwrap();
+    rx.add_tcp_filter(
+        "10.0.0.1:40001".parse().unwrap(),
+        "10.0.0.2:9000".parse().unwrap(),
+    )
+    .unwrap();
     assert_eq!(c.counters(h).tcp_filters, 1);
 }
 
@@ -360,8 +438,14 @@ fn spec(ifname: &str, shim: PathBuf) -> RxSpec {
 
 #[test]
 fn fallbacks_to_kernel_sockets() {
-    assert!(matches!(EfViRx::open(&config("nodev0")), Err(EfViError::NoDevice)));
-    assert!(matches!(EfViRx::open(&config("eth0")), Err(EfViError::NoInterface(_))));
+    assert!(matches!(
+        EfViRx::open(&config("nodev0")),
+        Err(EfViError::NoDevice)
+    ));
+    assert!(matches!(
+        EfViRx::open(&config("eth0")),
+        Err(EfViError::NoInterface(_))
+    ));
     assert!(matches!(
         EfViRx::open(&config("fakenots0")),
         Err(EfViError::MissingCapability(_))
@@ -374,13 +458,19 @@ fn fallbacks_to_kernel_sockets() {
     let cases = [
         (spec("nodev0", fake()), "sfc_char"),
         (spec("fakenots0", fake()), "hardware RX timestamps"),
-        (spec("fake0", PathBuf::from("/nonexistent/libpymm_efvi.so")), "not loadable"),
+        (
+            spec("fake0", PathBuf::from("/nonexistent/libpymm_efvi.so")),
+            "not loadable",
+        ),
     ];
     for (s, why) in &cases {
         let (rx, reason) = open_rx(TransportKind::EfVi, s).unwrap();
         assert_eq!(rx.kind(), TransportKind::Kernel);
         let reason = reason.expect("a fallback reason");
-        assert!(reason.contains(why) && reason.contains("kernel sockets"), "{reason}");
+        assert!(
+            reason.contains(why) && reason.contains("kernel sockets"),
+            "{reason}"
+        );
     }
     let after = EFVI_FALLBACKS.load(std::sync::atomic::Ordering::Relaxed);
     assert!(after - before >= 3);

@@ -231,7 +231,13 @@ struct Ring {
 }
 
 impl Ring {
-    fn map(fd: RawFd, off: &RingOffset, size: u32, desc_size: usize, pgoff: i64) -> io::Result<Self> {
+    fn map(
+        fd: RawFd,
+        off: &RingOffset,
+        size: u32,
+        desc_size: usize,
+        pgoff: i64,
+    ) -> io::Result<Self> {
         let map_len = off.desc as usize + size as usize * desc_size;
         // SAFETY: a fresh shared read/write mapping of the socket's ring at the kernel's page
         // offset; the kernel validates the length. The result is checked against MAP_FAILED.
@@ -289,7 +295,12 @@ impl Ring {
     #[inline]
     fn put_addr(&mut self, i: u32, addr: u64) {
         // SAFETY: `i & mask < size`; the descriptor array holds `size` u64s (mmap'd above).
-        unsafe { self.desc.cast::<u64>().add((i & self.mask) as usize).write(addr) }
+        unsafe {
+            self.desc
+                .cast::<u64>()
+                .add((i & self.mask) as usize)
+                .write(addr)
+        }
     }
 
     /// Reads a u64 address descriptor (COMPLETION ring) at index `i`.
@@ -304,14 +315,24 @@ impl Ring {
     #[inline]
     fn get_desc(&self, i: u32) -> XdpDesc {
         // SAFETY: as for `get_addr`, with 16-byte `xdp_desc` entries.
-        unsafe { self.desc.cast::<XdpDesc>().add((i & self.mask) as usize).read() }
+        unsafe {
+            self.desc
+                .cast::<XdpDesc>()
+                .add((i & self.mask) as usize)
+                .read()
+        }
     }
 
     /// Writes a TX descriptor at index `i`.
     #[inline]
     fn put_desc(&mut self, i: u32, d: XdpDesc) {
         // SAFETY: as for `put_addr`, with 16-byte `xdp_desc` entries.
-        unsafe { self.desc.cast::<XdpDesc>().add((i & self.mask) as usize).write(d) }
+        unsafe {
+            self.desc
+                .cast::<XdpDesc>()
+                .add((i & self.mask) as usize)
+                .write(d)
+        }
     }
 }
 
@@ -355,7 +376,10 @@ fn put_u64(attr: &mut [u8; 128], at: usize, v: u64) {
 /// One eBPF instruction: opcode, dst/src registers, offset, immediate.
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
     let regs = (src << 4) | (dst & 0x0f);
-    (code as u64) | ((regs as u64) << 8) | (((off as u16) as u64) << 16) | (((imm as u32) as u64) << 32)
+    (code as u64)
+        | ((regs as u64) << 8)
+        | (((off as u16) as u64) << 16)
+        | (((imm as u32) as u64) << 32)
 }
 
 /// The XDP program (as raw little-endian-host eBPF words): redirect IPv4 (IHL 5) UDP to
@@ -380,37 +404,43 @@ pub fn xdp_program(map_fd: i32, port: u16) -> Vec<u64> {
     // Jump offsets are relative to the next instruction; `pass` is instruction 19.
     let to_pass = |at: i16| 19 - (at + 1);
     vec![
-        insn(LDXW, 2, 1, 0, 0),                 // 0: r2 = ctx->data
-        insn(LDXW, 3, 1, 4, 0),                 // 1: r3 = ctx->data_end
-        insn(MOV64X, 4, 2, 0, 0),               // 2: r4 = r2
-        insn(ADD64K, 4, 0, 0, 42),              // 3: r4 += eth + ip + udp
-        insn(JGTX, 4, 3, to_pass(4), 0),        // 4: if r4 > data_end: pass
-        insn(LDXH, 4, 2, 12, 0),                // 5: r4 = ethertype
-        insn(JNEK, 4, 0, to_pass(6), ethertype), // 6: not IPv4: pass
-        insn(LDXB, 4, 2, 14, 0),                // 7: r4 = version/IHL
-        insn(JNEK, 4, 0, to_pass(8), 0x45),     // 8: options or not v4: pass
-        insn(LDXB, 4, 2, 23, 0),                // 9: r4 = protocol
-        insn(JNEK, 4, 0, to_pass(10), 17),      // 10: not UDP: pass
-        insn(LDXH, 4, 2, 36, 0),                // 11: r4 = UDP destination port
-        insn(JNEK, 4, 0, to_pass(12), port),    // 12: other port: pass
-        insn(LDXW, 2, 1, 16, 0),                // 13: r2 = ctx->rx_queue_index
-        insn(LDDW, 1, PSEUDO_MAP_FD, 0, map_fd), // 14: r1 = &xskmap
-        0,                                      // 15: (second half of the 64-bit load)
-        insn(MOV64K, 3, 0, 0, XDP_PASS),        // 16: r3 = fallback action
+        insn(LDXW, 2, 1, 0, 0),                     // 0: r2 = ctx->data
+        insn(LDXW, 3, 1, 4, 0),                     // 1: r3 = ctx->data_end
+        insn(MOV64X, 4, 2, 0, 0),                   // 2: r4 = r2
+        insn(ADD64K, 4, 0, 0, 42),                  // 3: r4 += eth + ip + udp
+        insn(JGTX, 4, 3, to_pass(4), 0),            // 4: if r4 > data_end: pass
+        insn(LDXH, 4, 2, 12, 0),                    // 5: r4 = ethertype
+        insn(JNEK, 4, 0, to_pass(6), ethertype),    // 6: not IPv4: pass
+        insn(LDXB, 4, 2, 14, 0),                    // 7: r4 = version/IHL
+        insn(JNEK, 4, 0, to_pass(8), 0x45),         // 8: options or not v4: pass
+        insn(LDXB, 4, 2, 23, 0),                    // 9: r4 = protocol
+        insn(JNEK, 4, 0, to_pass(10), 17),          // 10: not UDP: pass
+        insn(LDXH, 4, 2, 36, 0),                    // 11: r4 = UDP destination port
+        insn(JNEK, 4, 0, to_pass(12), port),        // 12: other port: pass
+        insn(LDXW, 2, 1, 16, 0),                    // 13: r2 = ctx->rx_queue_index
+        insn(LDDW, 1, PSEUDO_MAP_FD, 0, map_fd),    // 14: r1 = &xskmap
+        0,                                          // 15: (second half of the 64-bit load)
+        insn(MOV64K, 3, 0, 0, XDP_PASS),            // 16: r3 = fallback action
         insn(CALL, 0, 0, 0, BPF_FUNC_REDIRECT_MAP), // 17: r0 = bpf_redirect_map(r1, r2, r3)
-        insn(EXIT, 0, 0, 0, 0),                 // 18: return r0
-        insn(MOV64K, 0, 0, 0, XDP_PASS),        // 19: pass: r0 = XDP_PASS
-        insn(EXIT, 0, 0, 0, 0),                 // 20: return r0
+        insn(EXIT, 0, 0, 0, 0),                     // 18: return r0
+        insn(MOV64K, 0, 0, 0, XDP_PASS),            // 19: pass: r0 = XDP_PASS
+        insn(EXIT, 0, 0, 0, 0),                     // 20: return r0
     ]
 }
 
-fn attach_program(ifindex: u32, queue: u32, xsk: RawFd, port: u16, mode: XdpMode) -> io::Result<XdpAttachment> {
+fn attach_program(
+    ifindex: u32,
+    queue: u32,
+    xsk: RawFd,
+    port: u16,
+    mode: XdpMode,
+) -> io::Result<XdpAttachment> {
     let mut attr = [0u8; 128];
     put_u32(&mut attr, 0, BPF_MAP_TYPE_XSKMAP);
     put_u32(&mut attr, 4, 4); // key size
     put_u32(&mut attr, 8, 4); // value size
     put_u32(&mut attr, 12, (queue + 1).max(64)); // max entries
-    attr[48..56].copy_from_slice(b"pymm_xsk");
+    attr[28..36].copy_from_slice(b"pymm_xsk"); // map_name
     let map = owned(bpf(BPF_MAP_CREATE, &mut attr).map_err(|e| ctx(e, "bpf(MAP_CREATE xskmap)"))?);
 
     let prog = xdp_program(map.as_raw_fd(), port);
@@ -431,7 +461,10 @@ fn attach_program(ifindex: u32, queue: u32, xsk: RawFd, port: u16, mode: XdpMode
         Err(e) => {
             let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
             let text = String::from_utf8_lossy(&log[..end]);
-            return Err(io::Error::new(e.kind(), format!("bpf(PROG_LOAD xdp): {e}; verifier: {text}")));
+            return Err(io::Error::new(
+                e.kind(),
+                format!("bpf(PROG_LOAD xdp): {e}; verifier: {text}"),
+            ));
         }
     };
 
@@ -456,7 +489,12 @@ fn attach_program(ifindex: u32, queue: u32, xsk: RawFd, port: u16, mode: XdpMode
         XdpMode::Drv => try_mode(XDP_FLAGS_DRV_MODE),
         XdpMode::Auto => try_mode(XDP_FLAGS_DRV_MODE).or_else(|_| try_mode(XDP_FLAGS_SKB_MODE)),
     }
-    .map_err(|e| ctx(e, "bpf(LINK_CREATE xdp) (another XDP program on the interface?)"))?;
+    .map_err(|e| {
+        ctx(
+            e,
+            "bpf(LINK_CREATE xdp) (another XDP program on the interface?)",
+        )
+    })?;
     Ok(XdpAttachment {
         _link: link,
         _prog: prog_fd,
@@ -471,7 +509,13 @@ fn ctx(e: io::Error, what: &str) -> io::Error {
 fn setsockopt<T>(fd: RawFd, name: libc::c_int, v: &T) -> io::Result<()> {
     // SAFETY: `v` is a live value whose exact size is passed; the kernel copies it.
     let rc = unsafe {
-        libc::setsockopt(fd, SOL_XDP, name, (v as *const T).cast(), std::mem::size_of::<T>() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            SOL_XDP,
+            name,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
@@ -496,10 +540,14 @@ pub fn interface_mac(ifname: &str) -> io::Result<[u8; 6]> {
     let mut mac = [0u8; 6];
     let parts: Vec<&str> = text.trim().split(':').collect();
     if parts.len() != 6 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad MAC {text:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad MAC {text:?}"),
+        ));
     }
     for (m, p) in mac.iter_mut().zip(parts) {
-        *m = u8::from_str_radix(p, 16).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        *m =
+            u8::from_str_radix(p, 16).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     }
     Ok(mac)
 }
@@ -540,10 +588,16 @@ impl AfXdpSocket {
         // SAFETY: `name` is a valid NUL-terminated string.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
         if ifindex == 0 {
-            return Err(ctx(io::Error::last_os_error(), &format!("interface {:?}", cfg.ifname)));
+            return Err(ctx(
+                io::Error::last_os_error(),
+                &format!("interface {:?}", cfg.ifname),
+            ));
         }
         // UMEM pages are charged to RLIMIT_MEMLOCK without CAP_IPC_LOCK: lift it if we may.
-        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        let unlimited = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
         // SAFETY: a plain struct passed by pointer; failure is harmless (the bind reports ENOBUFS).
         unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 
@@ -582,10 +636,16 @@ impl AfXdpSocket {
         };
         let rfd = fd.as_raw_fd();
         setsockopt(rfd, XDP_UMEM_REG, &reg).map_err(|e| ctx(e, "XDP_UMEM_REG"))?;
-        for opt in [XDP_UMEM_FILL_RING, XDP_UMEM_COMPLETION_RING, XDP_RX_RING, XDP_TX_RING] {
+        for opt in [
+            XDP_UMEM_FILL_RING,
+            XDP_UMEM_COMPLETION_RING,
+            XDP_RX_RING,
+            XDP_TX_RING,
+        ] {
             setsockopt(rfd, opt, &ring_size).map_err(|e| ctx(e, "XDP ring size"))?;
         }
-        let off: MmapOffsets = getsockopt(rfd, XDP_MMAP_OFFSETS).map_err(|e| ctx(e, "XDP_MMAP_OFFSETS"))?;
+        let off: MmapOffsets =
+            getsockopt(rfd, XDP_MMAP_OFFSETS).map_err(|e| ctx(e, "XDP_MMAP_OFFSETS"))?;
         let mut fill = Ring::map(rfd, &off.fr, ring_size, 8, XDP_UMEM_PGOFF_FILL_RING)?;
         let comp = Ring::map(rfd, &off.cr, ring_size, 8, XDP_UMEM_PGOFF_COMPLETION_RING)?;
         let rx = Ring::map(rfd, &off.rx, ring_size, 16, XDP_PGOFF_RX_RING)?;
@@ -600,7 +660,9 @@ impl AfXdpSocket {
         }
         fill.local = fill.local.wrapping_add(ring_size);
         fill.producer().store(fill.local, Ordering::Release);
-        let tx_free = (ring_size..frames).map(|i| u64::from(i) * u64::from(frame_size)).collect();
+        let tx_free = (ring_size..frames)
+            .map(|i| u64::from(i) * u64::from(frame_size))
+            .collect();
 
         let sa = SockaddrXdp {
             family: AF_XDP as u16,
@@ -611,10 +673,17 @@ impl AfXdpSocket {
         };
         // SAFETY: `sa` is a live `sockaddr_xdp` and its size is passed.
         let rc = unsafe {
-            libc::bind(rfd, (&sa as *const SockaddrXdp).cast(), std::mem::size_of::<SockaddrXdp>() as libc::socklen_t)
+            libc::bind(
+                rfd,
+                (&sa as *const SockaddrXdp).cast(),
+                std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
+            )
         };
         if rc != 0 {
-            return Err(ctx(io::Error::last_os_error(), &format!("bind AF_XDP {}:{}", cfg.ifname, cfg.queue)));
+            return Err(ctx(
+                io::Error::last_os_error(),
+                &format!("bind AF_XDP {}:{}", cfg.ifname, cfg.queue),
+            ));
         }
         let prog = attach_program(ifindex, cfg.queue, rfd, cfg.filter.port, cfg.mode)?;
         Ok(Self {
@@ -683,11 +752,22 @@ impl AfXdpSocket {
     /// Sends one UDP datagram (headers from the config's endpoints).
     pub fn send_datagram(&mut self, payload: &[u8]) -> io::Result<usize> {
         let Some(ep) = self.tx_ep else {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "AF_XDP socket opened without TX endpoints"));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "AF_XDP socket opened without TX endpoints",
+            ));
         };
         self.reap_completions();
-        let free_slots = self.tx.size - self.tx.local.wrapping_sub(self.tx.consumer().load(Ordering::Acquire));
-        let Some(addr) = (if free_slots > 0 { self.tx_free.pop() } else { None }) else {
+        let free_slots = self.tx.size
+            - self
+                .tx
+                .local
+                .wrapping_sub(self.tx.consumer().load(Ordering::Acquire));
+        let Some(addr) = (if free_slots > 0 {
+            self.tx_free.pop()
+        } else {
+            None
+        }) else {
             self.stats.tx_full += 1;
             return Err(io::ErrorKind::WouldBlock.into());
         };
@@ -698,21 +778,41 @@ impl AfXdpSocket {
         self.ip_id = self.ip_id.wrapping_add(1);
         let Some(len) = packet::build_udp(buf, &ep, self.ip_id, payload) else {
             self.tx_free.push(addr);
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "datagram larger than an AF_XDP frame"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "datagram larger than an AF_XDP frame",
+            ));
         };
         let at = self.tx.local;
-        self.tx.put_desc(at, XdpDesc { addr, len: len as u32, options: 0 });
+        self.tx.put_desc(
+            at,
+            XdpDesc {
+                addr,
+                len: len as u32,
+                options: 0,
+            },
+        );
         self.tx.local = at.wrapping_add(1);
         self.tx.producer().store(self.tx.local, Ordering::Release);
         // Copy mode transmits only from a syscall.
         // SAFETY: a zero-length non-blocking sendto on our socket: the TX kick.
         let rc = unsafe {
-            libc::sendto(self.fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0)
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
         };
         if rc < 0 {
             let e = io::Error::last_os_error();
             // The frame stays queued; the next kick sends it.
-            if !matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS)) {
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS)
+            ) {
                 return Err(e);
             }
         }
@@ -781,7 +881,9 @@ impl RxTransport for AfXdpSocket {
         }
         self.rx.local = cons.wrapping_add(n);
         self.rx.consumer().store(self.rx.local, Ordering::Release);
-        self.fill.producer().store(self.fill.local, Ordering::Release);
+        self.fill
+            .producer()
+            .store(self.fill.local, Ordering::Release);
         self.kick_rx();
         Ok(delivered)
     }

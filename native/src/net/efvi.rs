@@ -155,9 +155,14 @@ impl fmt::Display for EfViError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoShim(e) => write!(f, "ef_vi shim not loadable: {e}"),
-            Self::Abi(v) => write!(f, "ef_vi shim interface v{v}, this build speaks v{ABI_VERSION}"),
+            Self::Abi(v) => write!(
+                f,
+                "ef_vi shim interface v{v}, this build speaks v{ABI_VERSION}"
+            ),
             Self::NoDevice => write!(f, "no /dev/sfc_char (Onload drivers not loaded)"),
-            Self::NoInterface(i) => write!(f, "interface {i:?} is not an ef_vi-capable (sfc) interface"),
+            Self::NoInterface(i) => {
+                write!(f, "interface {i:?} is not an ef_vi-capable (sfc) interface")
+            }
             Self::MissingCapability(c) => write!(f, "the adapter lacks {c}"),
             Self::Driver(what, e) => write!(f, "ef_vi {what}: {e}"),
         }
@@ -341,8 +346,13 @@ impl EfViRx {
         if pre.caps & CAP_UDP_FILTER == 0 {
             return Err(EfViError::MissingCapability("UDP (ip4-local) filters"));
         }
-        let name = CString::new(cfg.ifname.as_str()).map_err(|_| EfViError::NoInterface(cfg.ifname.clone()))?;
-        let flags = if cfg.rx_timestamps { OPEN_RX_TIMESTAMPS } else { 0 };
+        let name = CString::new(cfg.ifname.as_str())
+            .map_err(|_| EfViError::NoInterface(cfg.ifname.clone()))?;
+        let flags = if cfg.rx_timestamps {
+            OPEN_RX_TIMESTAMPS
+        } else {
+            0
+        };
         let mut h: Handle = std::ptr::null_mut();
         // SAFETY: `name` is NUL-terminated; `h` is a live out-pointer.
         let rc = unsafe { (api.open)(name.as_ptr(), flags, &mut h) };
@@ -430,7 +440,13 @@ impl EfViRx {
         let be_port = |a: &std::net::SocketAddrV4| u16::from_ne_bytes(a.port().to_be_bytes());
         // SAFETY: open handle; plain integers.
         let rc = unsafe {
-            (self.api.filter_tcp)(self.h, be_ip(&local), be_port(&local), be_ip(&remote), be_port(&remote))
+            (self.api.filter_tcp)(
+                self.h,
+                be_ip(&local),
+                be_port(&local),
+                be_ip(&remote),
+                be_port(&remote),
+            )
         };
         if rc < 0 {
             return Err(EfViError::Driver("TCP filter", errno(rc)));
@@ -444,7 +460,8 @@ impl EfViRx {
             let k = (self.rx_free.len() / 8 * 8).min(REFILL_MAX);
             let start = self.rx_free.len() - k;
             // SAFETY: open handle; `rx_free[start..]` holds `k` ids, valid for the call.
-            let rc = unsafe { (self.api.rx_post)(self.h, self.rx_free[start..].as_ptr(), k as u32) };
+            let rc =
+                unsafe { (self.api.rx_post)(self.h, self.rx_free[start..].as_ptr(), k as u32) };
             if rc <= 0 {
                 break;
             }
@@ -492,7 +509,12 @@ impl EfViRx {
     /// Parses `frame`; if it passes the filter, stamps it from `pkt` (the buffer start on EF10,
     /// the packet on X3) and hands the payload over.
     #[inline]
-    fn deliver<F: FnMut(&[u8], RxTimestamp)>(&mut self, frame: &[u8], pkt: *const u8, on_packet: &mut F) -> bool {
+    fn deliver<F: FnMut(&[u8], RxTimestamp)>(
+        &mut self,
+        frame: &[u8],
+        pkt: *const u8,
+        on_packet: &mut F,
+    ) -> bool {
         match packet::parse_udp(frame, &self.filter) {
             Ok(d) => {
                 let ts = self.timestamp(pkt);
@@ -501,7 +523,13 @@ impl EfViRx {
                 on_packet(d.payload, ts);
                 true
             }
-            Err(Reject::Malformed | Reject::NotIpv4 | Reject::NotUdp | Reject::Fragment | Reject::Filtered) => {
+            Err(
+                Reject::Malformed
+                | Reject::NotIpv4
+                | Reject::NotUdp
+                | Reject::Fragment
+                | Reject::Filtered,
+            ) => {
                 self.stats.rejected += 1;
                 false
             }
@@ -527,7 +555,9 @@ impl EfViRx {
 
     fn complete_tx(&mut self, ev: &ShimEvent, error: bool) {
         // SAFETY: open handle; `ev` came from this handle's poll; `ids` has room for `len` ids.
-        let n = unsafe { (self.api.tx_unbundle)(self.h, ev, self.ids.as_mut_ptr(), self.ids.len() as c_int) };
+        let n = unsafe {
+            (self.api.tx_unbundle)(self.h, ev, self.ids.as_mut_ptr(), self.ids.len() as c_int)
+        };
         for k in 0..n.max(0) as usize {
             let id = self.ids[k];
             match self.tx_inflight.get_mut(id as usize) {
@@ -552,7 +582,10 @@ impl EfViRx {
     /// Sends one UDP datagram (headers from the config's endpoints).
     pub fn send_datagram(&mut self, payload: &[u8]) -> io::Result<usize> {
         let Some(ep) = self.tx_ep else {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "ef_vi opened without TX endpoints"));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ef_vi opened without TX endpoints",
+            ));
         };
         let Some(id) = self.tx_free.pop() else {
             self.stats.tx_full += 1;
@@ -569,7 +602,10 @@ impl EfViRx {
         self.ip_id = self.ip_id.wrapping_add(1);
         let Some(len) = packet::build_udp(out, &ep, self.ip_id, payload) else {
             self.tx_free.push(id);
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "datagram larger than a TX buffer"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "datagram larger than a TX buffer",
+            ));
         };
         // SAFETY: open handle; the frame of `len` bytes is in buffer `id`.
         let rc = unsafe { (self.api.tx_send)(self.h, id, len as u32) };
@@ -597,7 +633,9 @@ impl Drop for EfViRx {
 impl RxTransport for EfViRx {
     fn poll<F: FnMut(&[u8], RxTimestamp)>(&mut self, mut on_packet: F) -> io::Result<usize> {
         if self.failed {
-            return Err(io::Error::other("ef_vi event queue overflowed: reopen the VI"));
+            return Err(io::Error::other(
+                "ef_vi event queue overflowed: reopen the VI",
+            ));
         }
         // SAFETY: open handle; `evs` holds POLL_EVENTS writable events.
         let n = unsafe { (self.api.poll)(self.h, self.evs.as_mut_ptr(), POLL_EVENTS as c_int) };
@@ -615,13 +653,18 @@ impl RxTransport for EfViRx {
                     // SAFETY: open handle; `ev.id` was a posted buffer (checked by `reclaim`).
                     let buf = unsafe { (self.api.rx_buf)(self.h, ev.id) };
                     let bytes = ev.bytes as usize;
-                    if buf.is_null() || bytes < self.prefix || bytes > self.caps.rx_buf_size as usize {
+                    if buf.is_null()
+                        || bytes < self.prefix
+                        || bytes > self.caps.rx_buf_size as usize
+                    {
                         self.stats.rejected += 1;
                         continue;
                     }
                     // SAFETY: the NIC wrote `bytes` (prefix included) into this buffer of
                     // `rx_buf_size` bytes; we re-post it only after this iteration.
-                    let frame = unsafe { std::slice::from_raw_parts(buf.add(self.prefix), bytes - self.prefix) };
+                    let frame = unsafe {
+                        std::slice::from_raw_parts(buf.add(self.prefix), bytes - self.prefix)
+                    };
                     delivered += usize::from(self.deliver(frame, buf, &mut on_packet));
                 }
                 EV_RX_DISCARD => {
@@ -654,7 +697,9 @@ impl RxTransport for EfViRx {
                 EV_OFLOW => {
                     self.stats.overflows += 1;
                     self.failed = true;
-                    return Err(io::Error::other("ef_vi event queue overflowed: reopen the VI"));
+                    return Err(io::Error::other(
+                        "ef_vi event queue overflowed: reopen the VI",
+                    ));
                 }
                 _ => self.stats.other_events += 1,
             }

@@ -233,7 +233,11 @@ mod tests {
         assert_eq!((d.src_port, d.dst_port), (40000, 26477));
         assert_eq!(d.src, Ipv4Addr::new(10, 9, 0, 1));
         assert_eq!(multicast_mac(d.dst), [0x01, 0x00, 0x5e, 1, 2, 3]);
-        assert_eq!(ipv4_checksum(&f[ETH_LEN..ETH_LEN + 20]), 0, "checksum verifies");
+        assert_eq!(
+            ipv4_checksum(&f[ETH_LEN..ETH_LEN + 20]),
+            0,
+            "checksum verifies"
+        );
         let other_port = UdpFilter { port: 1, dst: None };
         assert_eq!(parse_udp(&f, &other_port), Err(Reject::Filtered));
         let other_group = UdpFilter {
