@@ -9,6 +9,7 @@ import typer
 
 from pymm import __version__, supervisor
 from pymm.config import load_config
+from pymm.ops.onload import start_under_onload as onload_start
 
 CONFIG_OPT = typer.Option("--config", "-c", envvar="PYMM_CONFIG", help="config file (TOML)")
 
@@ -17,8 +18,12 @@ def start(
     *,
     config: Annotated[Path | None, CONFIG_OPT] = None,
     cores: Annotated[str | None, typer.Option(help="cores for the hot threads, e.g. '2-5'")] = None,
+    onload: Annotated[bool, typer.Option("--onload", help="re-execute under the Onload launcher")] = False,
+    onload_profile: Annotated[str, typer.Option(help="Onload profile for --onload")] = "latency",
 ) -> None:
     """Start pymm on a config (default: the embedded simulated venue)."""
+    if onload:
+        onload_start(onload_profile)
     cfg = load_config(config)
     report = supervisor.start(cfg, cores=cores)
     for line in report.lines():
