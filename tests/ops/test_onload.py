@@ -156,3 +156,28 @@ def test_doctor_reports_the_bypass_section():
     doc = json.loads(res.output)
     assert set(doc["bypass"]) == {"onload", "launcher", "efvi"}
     assert doc["bypass"]["onload"]["onload_is_present"] is False
+
+
+def _sfc_interfaces() -> list[str]:
+    from pymm.ops.probe import Probe
+
+    return [n.name for n in Probe().nics() if n.driver in ("sfc", "xilinx_efct")]
+
+
+@pytest.mark.hw
+def test_real_efvi_shim_on_a_solarflare_nic():
+    """On a host with Onload, an sfc NIC and `make efvi-shim` done: the real shim answers."""
+    shim = os.environ.get("PYMM_EFVI_SHIM")
+    reasons = []
+    if not shim or not Path(shim).is_file():
+        reasons.append("PYMM_EFVI_SHIM unset or missing (build it: make efvi-shim, docs/ops/ef_vi.md)")
+    if not Path("/dev/sfc_char").exists():
+        reasons.append("no /dev/sfc_char (Onload drivers not loaded)")
+    ifaces = _sfc_interfaces()
+    if not ifaces:
+        reasons.append("no Solarflare/AMD (sfc) interface")
+    if reasons:
+        pytest.skip("; ".join(reasons))
+    caps = efvi_shim_caps(ifaces[0], shim)
+    assert caps.ok, caps.error
+    assert caps.caps["udp_filter"]

@@ -197,6 +197,43 @@ pub fn build_udp(out: &mut [u8], ep: &UdpEndpoints, ip_id: u16, payload: &[u8]) 
     Some(len)
 }
 
+/// Fuzz entry (`native/fuzz/fuzz_targets/udp_frame.rs`): parses `data` as a frame under a filter
+/// taken from its first bytes, checks the payload lies inside the frame and that a rebuilt frame
+/// parses back to the same payload. Panics only on a real bug.
+#[doc(hidden)]
+pub fn fuzz_udp_frame(data: &[u8]) {
+    let (port, dst) = match data {
+        [a, b, c, d, e, f, ..] => (
+            u16::from_be_bytes([*a, *b]),
+            Some(Ipv4Addr::new(*c, *d, *e, *f)),
+        ),
+        _ => (0, None),
+    };
+    for filter in [UdpFilter { port, dst }, UdpFilter { port, dst: None }] {
+        let frame = data.get(6..).unwrap_or_default();
+        if let Ok(d) = parse_udp(frame, &filter) {
+            let start = d.payload.as_ptr() as usize - frame.as_ptr() as usize;
+            assert!(start + d.payload.len() <= frame.len());
+            let ep = UdpEndpoints {
+                src_mac: [0; 6],
+                dst_mac: [0; 6],
+                src: d.src,
+                dst: d.dst,
+                src_port: d.src_port,
+                dst_port: d.dst_port,
+                ttl: 1,
+            };
+            let mut out = [0u8; 70_000];
+            let n =
+                build_udp(&mut out, &ep, 0, d.payload).expect("a parsed payload fits a datagram");
+            assert_eq!(
+                parse_udp(&out[..n], &filter).map(|x| x.payload),
+                Ok(d.payload)
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
