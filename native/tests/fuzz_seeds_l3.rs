@@ -1,4 +1,4 @@
-//! Replays every committed seed of the order-by-order fuzz targets (`native/fuzz/seeds/{itch,moldudp64,dbn,lobster}/`) through the targets' bodies.
+//! Replays every committed seed of the order-by-order fuzz targets (`native/fuzz/seeds/{itch,moldudp64,dbn,lobster}/`) and of the bypass frame parser (`udp_frame`) through the targets' bodies.
 
 use std::path::Path;
 
@@ -39,4 +39,15 @@ fn dbn_seeds() {
 #[test]
 fn lobster_seeds() {
     replay("lobster", fuzz::lobster);
+}
+
+#[test]
+fn udp_frame_seeds_and_their_truncations() {
+    use _native::net::packet::fuzz_udp_frame;
+    replay("udp_frame", fuzz_udp_frame);
+    replay("udp_frame", |seed| {
+        for cut in 0..seed.len() {
+            fuzz_udp_frame(&seed[..cut]);
+        }
+    });
 }

@@ -150,8 +150,24 @@ def latency(
     out: Annotated[Path, typer.Option("--out", help="where tick_to_trade.{json,hlog,png} go")] = REPO
     / "bench"
     / "results",
+    transport: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--transport",
+            help="kernel|afxdp|efvi (repeatable): the ITCH feed over a veth pair between two network "
+            "namespaces per receive transport, side by side with kernel sockets (root)",
+        ),
+    ] = None,
+    xdp_mode: Annotated[str, typer.Option(help="AF_XDP attach mode with --transport: auto|drv|skb")] = "auto",
 ) -> None:
-    """Tick-to-trade on loopback (Binance WS over TCP; ITCH multicast to OUCH) vs a reflector floor."""
+    """Tick-to-trade on loopback (Binance WS over TCP; ITCH multicast to OUCH) vs a reflector floor.
+
+    With ``--transport``: send-to-book latency of the ITCH feed handler over a veth pair, per transport.
+    """
+    if transport:
+        raise typer.Exit(
+            code=_veth_latency(transport, xdp_mode, as_json=as_json, quick=quick, messages=messages, out=out)
+        )
     args = ["--out", str(out)] + (["--quick"] if quick else [])
     if messages is not None:
         args += ["--messages", str(messages)]
@@ -184,6 +200,56 @@ def latency(
             )
         typer.echo(f"{feed}: wire-to-wire p50 / floor p50 = {r['ratio_w2w_p50_to_floor']:.2f}")
     typer.echo(f"wrote {out}/tick_to_trade.json, .hlog, .png")
+
+
+def _veth_latency(
+    transports: list[str], xdp_mode: str, *, as_json: bool, quick: bool, messages: int | None, out: Path
+) -> int:
+    """Runs ``bench/src/bin/veth_feed.rs latency``; prints the transports' histograms side by side."""
+    kinds = list(dict.fromkeys(t.strip() for t in ",".join(transports).split(",") if t.strip()))
+    if "kernel" not in kinds:
+        kinds.insert(0, "kernel")  # the peer every bypass is compared with
+    args = ["latency", "--transport", ",".join(kinds), "--xdp-mode", xdp_mode] + (
+        ["--quick"] if quick else []
+    )
+    if messages is not None:
+        args += ["--messages", str(messages)]
+    cargo = shutil.which("cargo")
+    if cargo is None or not (REPO / "bench" / "Cargo.toml").is_file():
+        typer.echo("pymm: bench needs a source checkout with cargo on PATH", err=True)
+        return 2
+    cmd = [cargo, "run", "--quiet", "--release", "-p", "pymm-bench", "--bin", "veth_feed", "--", *args]
+    res = subprocess.run(cmd, cwd=REPO, check=False, capture_output=True, text=True)
+    if res.returncode != 0:
+        typer.echo(res.stderr.strip() or "veth_feed failed", err=True)
+        return res.returncode
+    report = json.loads(res.stdout)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "veth_latency.json").write_text(json.dumps(report, indent=1))
+    if as_json:
+        typer.echo(json.dumps(report))
+        return 0
+    typer.echo(format_veth_latency(report))
+    typer.echo(f"wrote {out}/veth_latency.json")
+    return 0
+
+
+def format_veth_latency(report: dict[str, Any]) -> str:
+    """The transports' send-to-book histograms as columns, one row per statistic (ns)."""
+    ts = report["transports"]
+    kinds = [k for k in ("kernel", "afxdp", "efvi") if k in ts]
+    head = f"{'send -> book (ns)':<18}" + "".join(
+        f"{k + ' (' + ts[k]['transport']['used'] + ')':>22}" for k in kinds
+    )
+    lines = [head]
+    for stat in ("count", "mean", "p50", "p90", "p99", "p99_9", "max"):
+        lines.append(f"{stat:<18}" + "".join(f"{int(ts[k]['send_to_book_ns'][stat]):>22,}" for k in kinds))
+    if report.get("afxdp_p50_over_kernel_p50") is not None:
+        lines.append(f"afxdp p50 / kernel p50 = {report['afxdp_p50_over_kernel_p50']:.3f}")
+    for k in kinds:
+        if ts[k]["transport"]["fallback"]:
+            lines.append(f"{k}: {ts[k]['transport']['fallback']}")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from pymm.ops import doctor as ops_doctor
+from pymm.ops import onload as ops_onload
 from pymm.ops.doctor import Grade
 from pymm.ops.host import DriftStatus, HostDescriptionError, compare, load_host
 from pymm.ops.probe import Probe
@@ -47,6 +48,9 @@ def doctor(
     counts = {g.value: sum(f.grade is g for f in facts) for g in Grade}
     drifted = [d for d in drift or [] if d.status is DriftStatus.DRIFT]
     bad = counts[Grade.FAIL.value] > 0 or bool(drifted)
+    # Run-time view of the accelerators (cffi): the Onload extensions API and the ef_vi shim's answer
+    # for each Solarflare/AMD interface. Informational, not graded (the onload/efvi facts grade).
+    bypass = ops_onload.report([n.name for n in probe.nics() if n.driver in ops_doctor.BYPASS_DRIVERS])
 
     if as_json:
         doc: dict[str, Any] = {
@@ -54,6 +58,7 @@ def doctor(
             "summary": counts,
             "against": str(against) if against else None,
             "drift": [json.loads(d.model_dump_json()) for d in drift] if drift is not None else None,
+            "bypass": bypass,
         }
         typer.echo(json.dumps(doc, indent=2))
     else:
@@ -63,6 +68,9 @@ def doctor(
             if f.fix:
                 typer.echo(f"        {'':<14} fix: {f.fix}")
         typer.echo(f"  {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
+        typer.echo("bypass (run time)")
+        for line in _bypass_lines(bypass):
+            typer.echo(f"  {line}")
         if drift is not None:
             typer.echo(f"drift against {against}")
             for d in drifted:
@@ -70,6 +78,25 @@ def doctor(
             typer.echo(f"  {len(drifted)} drifted, {len(drift) - len(drifted)} as described")
     if strict and bad:
         raise typer.Exit(code=1)
+
+
+def _bypass_lines(b: dict[str, Any]) -> list[str]:
+    o = b["onload"]
+    lines = [
+        f"onload extensions API: {o['extensions_api'] or 'not found'}; "
+        f"onload_is_present: {o['onload_is_present']}"
+        + (f"; EF_RX_TIMESTAMPING={o['EF_RX_TIMESTAMPING']}" if o["onload_is_present"] else ""),
+        f"onload launcher: {b['launcher'] or 'not on PATH'} (pymm start --onload needs it)",
+    ]
+    if not b["efvi"]:
+        lines.append("ef_vi shim: no sfc interface to query")
+    for e in b["efvi"]:
+        if e["ok"]:
+            caps = ", ".join(k for k, v in e["caps"].items() if v)
+            lines.append(f"ef_vi shim on {e['interface']}: {caps}; rx prefix {e['rx_prefix_len']} B")
+        else:
+            lines.append(f"ef_vi shim on {e['interface']}: {e['error']}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from pymm import __version__, supervisor
 from pymm.config import load_config
+from pymm.ops.onload import start_under_onload as onload_start
 from pymm.runtime.state import NotRunningError
 
 CONFIG_OPT = typer.Option("--config", "-c", envvar="PYMM_CONFIG", help="config file (TOML)")
@@ -20,8 +21,12 @@ def start(
     config: Annotated[Path | None, CONFIG_OPT] = None,
     cores: Annotated[str | None, typer.Option(help="cores for the hot threads, e.g. '2-5'")] = None,
     seed: Annotated[int, typer.Option(help="the simulated venue's market-flow seed")] = 7,
+    onload: Annotated[bool, typer.Option("--onload", help="re-execute under the Onload launcher")] = False,
+    onload_profile: Annotated[str, typer.Option(help="Onload profile for --onload")] = "latency",
 ) -> None:
     """Start pymm in the foreground: the simulated venue, the engine and the slow loops."""
+    if onload:
+        onload_start(onload_profile)
     cfg = load_config(config)
     raise typer.Exit(code=supervisor.run(cfg, cores=cores, seed=seed, echo=typer.echo))
 
