@@ -1632,7 +1632,8 @@ impl SessionCore {
         if let Some(o) = self.orders[i].as_mut() {
             o.state = OrderState::Unknown;
             if o.query_at.0 == 0 || query_delay == 0 {
-                o.query_at = UnixNanos(s.ts_recv.0 + query_delay.max(1));
+                // Never 0 (the "no query" mark): input times are epoch nanoseconds.
+                o.query_at = UnixNanos((s.ts_recv.0 + query_delay).max(1));
                 o.backoff_ns = FIRST_QUERY_DELAY_NS;
             }
         }
