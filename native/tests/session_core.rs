@@ -429,3 +429,75 @@ fn journal_round_trip_and_replay_gives_the_same_digest() {
     other.apply(&inputs[0], &mut tx);
     assert_ne!(other.digest(), live.digest());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Fault-matrix row 20: under any interleaving of quotes, acks, partial fills, -1007s,
+    /// disconnects, reconciliations and cancels, the position (equal to a reference sum of the
+    /// fills) plus every working and UNKNOWN order on a side never exceeds the limit, and the
+    /// session's table agrees with risk's reservations.
+    #[test]
+    fn exposure_never_exceeds_limits_under_any_interleaving(
+        ops in proptest::collection::vec((0u8..8, 0usize..64, 1i64..100, -3i64..4), 1..150)
+    ) {
+        const LIMIT: i64 = 300;
+        let mut c = core(LIMIT);
+        let mut tx = Capture::default();
+        connected(&mut c, &mut tx, 0);
+        let mut pos_ref = 0i64;
+        let mut ms = 1u64;
+        let mut mid = 16_900i64;
+        for (op, pick, qty, step) in ops {
+            ms += 1;
+            let tracked: Vec<_> = c.orders().map(|o| (o.id, o.side, o.qty.lots() - o.filled.lots(), o.state)).collect();
+            let target = (!tracked.is_empty()).then(|| tracked[pick % tracked.len()]);
+            match op {
+                0 => {
+                    mid += step;
+                    c.apply(&at(ms, top(mid - 1, mid + 2)), &mut tx);
+                }
+                1 => if let Some((id, ..)) = target {
+                    c.apply(&at(ms, Input::Ack { id, venue_id: id.0 }), &mut tx);
+                },
+                2 => if let Some((id, side, open, _)) = target {
+                    let q = qty.min(open).max(1);
+                    pos_ref += side.sign() * q;
+                    c.apply(&at(ms, Input::Exec {
+                        id, venue_id: id.0, kind: ExecKind::Trade,
+                        status: if q == open { VenueStatus::Filled } else { VenueStatus::PartiallyFilled },
+                        side, last_qty: Qty::from_lots(q), last_price: Price::from_ticks(mid),
+                        last_quote: q * mid * 1_000, commission: 0, fee_asset: FeeAsset::None,
+                        cum_qty: Qty::ZERO,
+                    }), &mut tx);
+                },
+                3 => if let Some((id, ..)) = target {
+                    c.apply(&at(ms, Input::OrderError { id, status: 503, code: -1007 }), &mut tx);
+                },
+                4 => { c.apply(&at(ms, Input::OrderDisconnected), &mut tx); }
+                5 => {
+                    c.apply(&at(ms, Input::OrderConnected), &mut tx);
+                    c.apply(&at(ms, Input::OpenOrdersEnd { ok: true }), &mut tx);
+                    // The venue answers every status query: still open, nothing more filled.
+                    let unknown: Vec<_> = c.orders().filter(|o| o.state == OrderState::Unknown).map(|o| (o.id, o.filled, o.cum_quote)).collect();
+                    for (id, filled, cq) in unknown {
+                        c.apply(&at(ms, Input::Status { id, found: pick % 2 == 0, status: VenueStatus::New, executed: filled, cum_quote: cq, venue_id: id.0 }), &mut tx);
+                    }
+                }
+                6 => { ms += 400; c.apply(&at(ms, Input::Tick), &mut tx); }
+                _ => if let Some((id, _, _, state)) = target {
+                    if state == OrderState::PendingCancel {
+                        c.apply(&at(ms, Input::CancelAck { id }), &mut tx);
+                    }
+                },
+            }
+            let pos = c.core().risk().position(InstrumentId(0)).unwrap();
+            proptest::prop_assert_eq!(pos, pos_ref);
+            let (buys, sells) = c.working_lots();
+            proptest::prop_assert!(pos + buys <= LIMIT, "long: {} + {}", pos, buys);
+            proptest::prop_assert!(pos - sells >= -LIMIT, "short: {} - {}", pos, sells);
+            let live = c.orders().filter(|o| !o.state.is_terminal()).count();
+            proptest::prop_assert_eq!(c.core().risk().open_orders(InstrumentId(0)), live);
+        }
+    }
+}

@@ -263,10 +263,17 @@ impl PyEngine {
         let (writer, reader) = param_block(QuoteParams::DISABLED);
         let (cmd_tx, cmd_rx) = ring::channel(256);
         let (sink, events) = event_ring(1 << 16);
-        let mut latency = LatencyTracker::new(LatencyConfig::default(), &["tick_to_trade"], crate::model::UnixNanos(0))
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let mut latency = LatencyTracker::new(
+            LatencyConfig::default(),
+            &["tick_to_trade", "push_to_quote"],
+            crate::model::UnixNanos(0),
+        )
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let recorder = latency
             .take_recorder(0)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let push_recorder = latency
+            .take_recorder(1)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let shared = Arc::new(Shared::new());
         let seed = {
@@ -292,6 +299,7 @@ impl PyEngine {
             commands: cmd_rx,
             events: sink,
             tick_to_trade: recorder,
+            push_to_quote: push_recorder,
             journal,
             shared: Arc::clone(&shared),
             seed,
@@ -343,6 +351,9 @@ impl PyEngine {
         }
         self.current = QuoteParams::from_words(words);
         self.pushes += 1;
+        self.shared
+            .push_ts
+            .store(crate::time::posix_clock::PosixClock::Realtime.now_ns(), Ordering::Release);
         Ok(self.params.write(self.current))
     }
 
@@ -493,17 +504,19 @@ impl PyEngine {
         counters.set_item("journal_dropped", self.shared.journal_dropped.load(Ordering::Relaxed))?;
         d.set_item("counters", counters)?;
         let lat = PyDict::new(py);
-        let t = self
-            .latency
-            .percentiles(0)
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        let ttt = PyDict::new(py);
-        ttt.set_item("count", t.count)?;
-        ttt.set_item("p50", t.p50)?;
-        ttt.set_item("p99", t.p99)?;
-        ttt.set_item("p999", t.p999)?;
-        ttt.set_item("max", t.max)?;
-        lat.set_item("tick_to_trade", ttt)?;
+        for (i, name) in ["tick_to_trade", "push_to_quote"].into_iter().enumerate() {
+            let t = self
+                .latency
+                .percentiles(i)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            let row = PyDict::new(py);
+            row.set_item("count", t.count)?;
+            row.set_item("p50", t.p50)?;
+            row.set_item("p99", t.p99)?;
+            row.set_item("p999", t.p999)?;
+            row.set_item("max", t.max)?;
+            lat.set_item(name, row)?;
+        }
         d.set_item("latency_ns", lat)?;
         let params = PyDict::new(py);
         params.set_item("version", w[sw::PARAM_VERSION])?;

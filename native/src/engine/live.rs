@@ -304,6 +304,8 @@ pub struct Shared {
     pub last_error: Mutex<String>,
     /// Journal records the ring refused.
     pub journal_dropped: AtomicU64,
+    /// Realtime ns at which Python last pushed parameters (for the push → quote latency).
+    pub push_ts: AtomicU64,
 }
 
 impl Shared {
@@ -315,6 +317,7 @@ impl Shared {
             abort: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
             journal_dropped: AtomicU64::new(0),
+            push_ts: AtomicU64::new(0),
         }
     }
 
@@ -355,6 +358,8 @@ pub struct LiveParts {
     pub events: EventSink,
     /// Tick-to-trade recorder.
     pub tick_to_trade: LatencyRecorder,
+    /// Parameter push → first order sent recorder.
+    pub push_to_quote: LatencyRecorder,
     /// Journal producer, if configured.
     pub journal: Option<(JournalHandle, JournalWriter)>,
     /// Shared state.
@@ -540,7 +545,10 @@ pub fn run(mut p: LiveParts) {
             let params = p.params.read();
             let t = clock.now();
             busy = true;
-            lp.feed(&clock, Some(&mut p.tick_to_trade), Stamped { ts_recv: t, ts_event: t, input: Input::Params { params } });
+            let pushed = p.shared.push_ts.load(Ordering::Acquire);
+            if lp.feed(&clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::Params { params } }) > 0 && pushed > 0 {
+                p.push_to_quote.record(clock.now().0.saturating_sub(pushed));
+            }
         }
         // Market data.
         if lp.md.is_none() && now.0 >= lp.md_retry_at {
@@ -627,7 +635,7 @@ pub fn run(mut p: LiveParts) {
 
 impl Loop {
     /// Journals and applies one input; records tick-to-trade when it sent orders.
-    fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) {
+    fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
         if let Some((j, _)) = self.journal.as_mut() {
             let _ = j.append(s.to_record());
         }
@@ -640,6 +648,7 @@ impl Loop {
                 r.record(clock.now().0.saturating_sub(s.ts_recv.0));
             }
         }
+        sent
     }
 
     fn top_input(&mut self, clock: &Clock, ttt: &mut LatencyRecorder, ts: UnixNanos, force_stale: bool) {
@@ -658,6 +667,7 @@ impl Loop {
         self.last_top = Some((top, stale));
         self.feed(clock, Some(ttt), Stamped { ts_recv: ts, ts_event: ts, input: Input::Top { top, stale } });
     }
+
 
     fn poll_market(&mut self, clock: &Clock, shared: &Shared, ttt: &mut LatencyRecorder) -> bool {
         let Some(md) = self.md.as_mut() else { return false };
