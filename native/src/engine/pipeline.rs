@@ -147,8 +147,9 @@ impl MaskGen {
         })
     }
 
+    /// The next masking key.
     #[inline]
-    fn next(&mut self) -> [u8; 4] {
+    pub fn next_mask(&mut self) -> [u8; 4] {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -209,7 +210,6 @@ pub struct BinanceWsEncoder {
     prefix: [u8; 8],
     prefix_len: usize,
     mask: MaskGen,
-    next_request: u64,
     json: [u8; 1024],
 }
 
@@ -227,13 +227,12 @@ impl BinanceWsEncoder {
             prefix,
             prefix_len: n,
             mask,
-            next_request: 1,
             json: [0; 1024],
         }
     }
 
     fn frame(&mut self, n: usize, out: &mut [u8]) -> Result<usize, EncodeFailed> {
-        let mask = self.mask.next();
+        let mask = self.mask.next_mask();
         encode_frame(Opcode::Text, &self.json[..n], mask, out).map_err(|_| EncodeFailed)
     }
 
@@ -257,15 +256,22 @@ impl BinanceWsEncoder {
         }
     }
 
-    fn request_id(&mut self) -> u64 {
-        self.next_request += 1;
-        self.next_request - 1
-    }
 }
 
+/// Request-id tag of `order.cancel` (the low bits are the cancelled order's client id).
+pub const RID_CANCEL: u64 = 1 << 62;
+/// Request-id tag of `order.status` (the low bits are the queried order's client id).
+pub const RID_STATUS: u64 = 2 << 62;
+/// Request-id tag of control requests (logon, subscribe, open orders, cancel-all).
+pub const RID_CONTROL: u64 = 3 << 62;
+/// The tag bits of a request id.
+pub const RID_TAG_MASK: u64 = 3 << 62;
+
 impl OrderEncoder for BinanceWsEncoder {
+    // Request ids are the client ids (tagged for cancels), so a response maps to its order without
+    // a lookup table: `order.place` and `order.cancelReplace` use the new order's id.
     fn new_order(&mut self, o: &OutOrder, out: &mut [u8]) -> Result<usize, EncodeFailed> {
-        let rid = self.request_id();
+        let rid = o.id.0 & !RID_TAG_MASK;
         let auth = Auth {
             api_key: None,
             timestamp_ms: o.now_ms,
@@ -284,7 +290,7 @@ impl OrderEncoder for BinanceWsEncoder {
         o: &OutOrder,
         out: &mut [u8],
     ) -> Result<usize, EncodeFailed> {
-        let rid = self.request_id();
+        let rid = o.id.0 & !RID_TAG_MASK;
         let auth = Auth {
             api_key: None,
             timestamp_ms: o.now_ms,
@@ -303,7 +309,7 @@ impl OrderEncoder for BinanceWsEncoder {
         now_ms: u64,
         out: &mut [u8],
     ) -> Result<usize, EncodeFailed> {
-        let rid = self.request_id();
+        let rid = RID_CANCEL | (id.0 & !RID_TAG_MASK);
         let auth = Auth {
             api_key: None,
             timestamp_ms: now_ms,
@@ -425,6 +431,82 @@ impl OrderEncoder for OuchEncoder {
 
 const OUT_BUF: usize = 1100;
 
+/// What one [`QuotingCore::requote`] did with one quoter action (the session registers the orders).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// A new order went out.
+    New {
+        /// Its client id.
+        id: ClientOrderId,
+        /// Side.
+        side: Side,
+        /// Price.
+        price: Price,
+        /// Quantity.
+        qty: Qty,
+    },
+    /// A cancel-replace went out: `old` is being cancelled, `id` placed.
+    Replace {
+        /// The order being cancelled.
+        old: ClientOrderId,
+        /// The new order's client id.
+        id: ClientOrderId,
+        /// Side.
+        side: Side,
+        /// Price.
+        price: Price,
+        /// Quantity.
+        qty: Qty,
+    },
+    /// A cancel went out.
+    Cancel {
+        /// The order being cancelled.
+        id: ClientOrderId,
+    },
+    /// Pre-trade risk refused a new order.
+    Denied {
+        /// Side.
+        side: Side,
+        /// Price.
+        price: Price,
+        /// Quantity.
+        qty: Qty,
+        /// Why.
+        reason: crate::risk::DenyReason,
+    },
+}
+
+/// The actions of the last requote (fixed capacity, reused).
+#[derive(Clone, Copy, Debug)]
+pub struct SentLog {
+    buf: [Sent; crate::quoter::MAX_ACTIONS],
+    len: usize,
+}
+
+impl SentLog {
+    fn new() -> Self {
+        Self {
+            buf: [Sent::Cancel {
+                id: ClientOrderId(0),
+            }; crate::quoter::MAX_ACTIONS],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, s: Sent) {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = s;
+            self.len += 1;
+        }
+    }
+
+    /// The entries, in send order.
+    pub fn as_slice(&self) -> &[Sent] {
+        &self.buf[..self.len]
+    }
+}
+
 /// The venue-independent half of a session: top of book in, orders out.
 pub struct QuotingCore<E: OrderEncoder> {
     instrument: InstrumentId,
@@ -435,6 +517,7 @@ pub struct QuotingCore<E: OrderEncoder> {
     enc: E,
     out: [u8; OUT_BUF],
     stats: PipelineStats,
+    sent: SentLog,
 }
 
 impl<E: OrderEncoder> QuotingCore<E> {
@@ -455,6 +538,7 @@ impl<E: OrderEncoder> QuotingCore<E> {
             enc,
             out: [0; OUT_BUF],
             stats: PipelineStats::default(),
+            sent: SentLog::new(),
         }
     }
 
@@ -471,13 +555,34 @@ impl<E: OrderEncoder> QuotingCore<E> {
         tx: &mut T,
         clock: &mut C,
     ) -> io::Result<usize> {
+        clock.mark(Stage::Book);
+        let params = self.params.read();
+        self.requote_with(&params, top, stale, ts_recv, now_ms, tx, clock)
+    }
+
+    /// [`QuotingCore::requote`] with parameters given by the caller (a session that journals its
+    /// parameter pushes as inputs, so a replay decides with the same values).
+    ///
+    /// # Hot path
+    /// See the module docs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn requote_with<T: TxTransport, C: StageClock>(
+        &mut self,
+        params: &QuoteParams,
+        top: Top,
+        stale: bool,
+        ts_recv: UnixNanos,
+        now_ms: u64,
+        tx: &mut T,
+        clock: &mut C,
+    ) -> io::Result<usize> {
+        self.sent.len = 0;
         if let (Some((b, _)), Some((a, _))) = (top.bid, top.ask) {
             // The mid as the collar reference (rounded down to a tick).
             let mid = Price::from_ticks(b.ticks() + (a.ticks() - b.ticks()) / 2);
             self.risk.set_reference(self.instrument, mid, ts_recv);
         }
-        clock.mark(Stage::Book);
-        let params = self.params.read();
+        let params = *params;
         let inventory = self.risk.position(self.instrument).unwrap_or(0);
         let actions = self.quoter.update(&params, &top, inventory, stale, ts_recv);
         clock.mark(Stage::Quote);
@@ -520,6 +625,12 @@ impl<E: OrderEncoder> QuotingCore<E> {
                     qty,
                 };
                 if let Err(reason) = self.risk.check_new(&check, now) {
+                    self.sent.push(Sent::Denied {
+                        side,
+                        price,
+                        qty,
+                        reason,
+                    });
                     self.stats.denied += 1;
                     self.stats.denied_by[(reason as usize).min(31)] += 1;
                     clock.mark(Stage::Risk);
@@ -542,11 +653,24 @@ impl<E: OrderEncoder> QuotingCore<E> {
                 };
                 match (r, action) {
                     (Ok(n), QuoteAction::Replace { id: old, .. }) => {
+                        self.sent.push(Sent::Replace {
+                            old,
+                            id,
+                            side,
+                            price,
+                            qty,
+                        });
                         self.quoter.on_replace_sent(old, id, side, price, qty, now);
                         self.risk.on_cancel_sent(now);
                         Ok(n)
                     }
                     (Ok(n), _) => {
+                        self.sent.push(Sent::New {
+                            id,
+                            side,
+                            price,
+                            qty,
+                        });
                         self.quoter.on_sent(id, side, price, qty, now);
                         Ok(n)
                     }
@@ -560,6 +684,7 @@ impl<E: OrderEncoder> QuotingCore<E> {
             QuoteAction::Cancel { id } => {
                 let r = self.enc.cancel(id, now_ms, &mut self.out);
                 if r.is_ok() {
+                    self.sent.push(Sent::Cancel { id });
                     self.quoter.on_cancel_sent(id);
                     self.risk.on_cancel_sent(now);
                 }
@@ -601,6 +726,26 @@ impl<E: OrderEncoder> QuotingCore<E> {
         self.risk.on_unknown(self.instrument, id);
     }
 
+    /// What the last requote sent or had denied.
+    pub fn sent(&self) -> &SentLog {
+        &self.sent
+    }
+
+    /// The venue refused our cancel of `id` and the order stands: it may be matched again.
+    pub fn on_cancel_rejected(&mut self, id: ClientOrderId) {
+        self.quoter.on_cancel_rejected(id);
+    }
+
+    /// The instrument this core quotes.
+    pub fn instrument(&self) -> InstrumentId {
+        self.instrument
+    }
+
+    /// Pre-trade risk, read only.
+    pub fn risk(&self) -> &PreTradeRisk {
+        &self.risk
+    }
+
     /// Hands the core a new reserved block of client ids.
     pub fn refill_ids(&mut self, ids: IdRange) {
         self.ids = ids;
@@ -609,6 +754,16 @@ impl<E: OrderEncoder> QuotingCore<E> {
     /// Ids left in the reserved block.
     pub fn ids_left(&self) -> u64 {
         self.ids.end.saturating_sub(self.ids.next)
+    }
+
+    /// The next client id the core would use.
+    pub fn ids_next(&self) -> u64 {
+        self.ids.next
+    }
+
+    /// A cancel for `id` went out outside the quoter (cancel-all): the quote is not matched again.
+    pub fn quoter_cancel_sent(&mut self, id: ClientOrderId) {
+        self.quoter.on_cancel_sent(id);
     }
 
     /// Pre-trade risk (to apply kill, limits).

@@ -380,6 +380,35 @@ pub fn encode_cancel_replace(
     )
 }
 
+/// Encodes a request on one symbol with an optional `origClientOrderId`: `order.status`,
+/// `openOrders.status`, `openOrders.cancelAll` (signed when `signer` is given; omit it after
+/// `session.logon`).
+#[allow(clippy::too_many_arguments)]
+pub fn encode_symbol_request(
+    request_id: u64,
+    method: &[u8],
+    symbol: &[u8],
+    client_id: Option<ClientOrderId>,
+    client_prefix: &[u8],
+    auth: &Auth<'_>,
+    signer: Option<&Signer>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut ps = [("", Val::Int(0)); MAX_PARAMS];
+    let mut n = 0;
+    push(&mut ps, &mut n, "symbol", Val::Text(symbol));
+    if let Some(id) = client_id {
+        push(&mut ps, &mut n, "origClientOrderId", Val::ClientId(id));
+    }
+    push_auth(&mut ps, &mut n, auth);
+    encode(request_id, method, &mut ps[..n], client_prefix, signer, out)
+}
+
+/// Encodes a request without parameters (`userDataStream.subscribe` after `session.logon`).
+pub fn encode_plain_request(request_id: u64, method: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
+    encode(request_id, method, &mut [], b"", None, out)
+}
+
 /// Encodes `session.logon` (Ed25519 keys only, per Binance).
 pub fn encode_session_logon(
     request_id: u64,

@@ -2,6 +2,7 @@
 //! signing, Binance WebSocket-API encoders, OUCH 4.2 over SoupBinTCP, and (as they land) sessions
 //! and rate-limit accounting.
 
+pub mod binance_user;
 pub mod binance_ws;
 pub mod client_id;
 pub mod order_state;

@@ -62,11 +62,14 @@ pub enum RecordKind {
     OperatorCommand = 49,
     /// A timer fired; the time is the header's `ts_recv`. Opaque payload (timer id) until the engine lands.
     TimerTick = 50,
+    /// A venue session's other inputs (top of book after sequencing, connect/disconnect, open-order
+    /// listings, rate usage): `engine::session::Stamped` layouts, opaque to the journal.
+    SessionInput = 51,
 }
 
 impl RecordKind {
     /// Every kind, in code order.
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::SegmentHeader,
         RecordKind::BookDelta,
         RecordKind::OrderEvent,
@@ -77,6 +80,7 @@ impl RecordKind {
         RecordKind::ParamPush,
         RecordKind::OperatorCommand,
         RecordKind::TimerTick,
+        RecordKind::SessionInput,
     ];
 
     /// The kind with wire code `code`, if any.
@@ -92,6 +96,7 @@ impl RecordKind {
             48 => RecordKind::ParamPush,
             49 => RecordKind::OperatorCommand,
             50 => RecordKind::TimerTick,
+            51 => RecordKind::SessionInput,
             _ => return None,
         })
     }
@@ -114,6 +119,7 @@ impl RecordKind {
             RecordKind::ParamPush => "param_push",
             RecordKind::OperatorCommand => "operator_command",
             RecordKind::TimerTick => "timer_tick",
+            RecordKind::SessionInput => "session_input",
         }
     }
 
@@ -481,7 +487,8 @@ fn decode_payload<'a>(
         | RecordKind::Reject
         | RecordKind::ParamPush
         | RecordKind::OperatorCommand
-        | RecordKind::TimerTick => {
+        | RecordKind::TimerTick
+        | RecordKind::SessionInput => {
             if version != kind.current_version() {
                 return Err(PayloadError::Version { kind, version });
             }

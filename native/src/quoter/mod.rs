@@ -553,6 +553,13 @@ impl Quoter {
         }
     }
 
+    /// The venue refused our cancel of `id` and the order still rests: it may be matched again.
+    pub fn on_cancel_rejected(&mut self, id: ClientOrderId) {
+        if let Some(q) = self.find_mut(id) {
+            q.pending = false;
+        }
+    }
+
     /// A cancel-replace was sent: `old` is pending cancel and `new_id` takes its place.
     pub fn on_replace_sent(
         &mut self,

@@ -147,6 +147,7 @@ pub struct PreTradeRisk {
     messages: TokenBucket,
     killed: bool,
     throttled: bool,
+    venue_block_until: UnixNanos,
     stats: RiskStats,
 }
 
@@ -163,6 +164,7 @@ impl PreTradeRisk {
             messages: TokenBucket::new(rates.messages_burst, rates.messages_per_second, now),
             killed: false,
             throttled: false,
+            venue_block_until: UnixNanos(0),
             stats: RiskStats::default(),
         }
     }
@@ -369,10 +371,26 @@ impl PreTradeRisk {
         if !self.messages.try_take(1, now) {
             return Err(DenyReason::MessageRate);
         }
-        if !self.venue_orders.try_take(1, now) {
+        if now.0 < self.venue_block_until.0 || !self.venue_orders.try_take(1, now) {
             return Err(DenyReason::VenueOrderRate);
         }
         Ok(())
+    }
+
+    /// The venue reported usage near its own limit (or answered 429): spend our venue-order budget
+    /// now, so our throttle refuses new orders until it refills and the venue's limit is never hit.
+    pub fn drain_venue_orders(&mut self, now: UnixNanos) {
+        let left = self.venue_orders.available(now);
+        let _ = self.venue_orders.try_take(left, now);
+    }
+
+    /// Refuses new orders for venue rate until `until` (the venue's usage is near its limit, or it
+    /// answered 429 with a retry time); also drains the bucket so the budget restarts from empty.
+    pub fn block_venue_orders_until(&mut self, until: UnixNanos, now: UnixNanos) {
+        if until.0 > self.venue_block_until.0 {
+            self.venue_block_until = until;
+        }
+        self.drain_venue_orders(now);
     }
 
     /// A cancel is about to be sent: counted against the message budget, never denied.

@@ -130,6 +130,7 @@ class SimVenue:
             lambda symbol, n: self.exchange.depth({"symbol": symbol, "limit": str(n)})[1]
         )
         self.user_hub = ws_api.UserHub()
+        self.ws_faults = ws_api.WsFaults()
         self.limits = Limits(self.now_ms, config.weight_per_minute, config.orders_per_10s)
         if config.latency is not None:
             lat = config.latency

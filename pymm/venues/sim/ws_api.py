@@ -27,7 +27,38 @@ from pymm.venues.sim.rest import ApiError, check_timestamp
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["UserHub", "routes", "ws_signature_payload"]
+__all__ = ["UserHub", "WsFaults", "routes", "ws_signature_payload"]
+
+_ORDER_METHODS = ("order.place", "order.cancelReplace")
+
+
+@dataclass
+class WsFaults:
+    """Seeded fault injection on the WebSocket API, for the fault-matrix tests (off by default).
+
+    Attributes:
+        unknown_replies: the next this many ``order.place``/``order.cancelReplace`` requests are
+            executed (the order rests, fills and reports on the user stream as usual), then answered
+            with ``-1007`` (status 503, "execution status unknown"): fault-matrix row 10.
+        reply_delay_s: how long such an answer is held back.
+        withhold_replies: the next this many order requests are executed and never answered (the
+            client's timeout makes them UNKNOWN).
+        rate_429: 429 answers sent (order rate over the limit).
+        rate_418: 418 answers sent (requests after a 429 inside its back-off window).
+    """
+
+    unknown_replies: int = 0
+    reply_delay_s: float = 0.0
+    withhold_replies: int = 0
+    rate_429: int = 0
+    rate_418: int = 0
+    banned_until_ms: dict[int, int] = field(default_factory=dict)
+    strikes: dict[int, int] = field(default_factory=dict)
+
+
+#: Order requests tolerated inside a 429's back-off window before the account is banned (418).
+BAN_AFTER_STRIKES = 10
+
 
 _AUTH_KEYS = ("apiKey", "signature")
 
@@ -60,6 +91,15 @@ class UserHub:
         """No sessions."""
         self._sessions: set[_Session] = set()
 
+    async def drop_all(self) -> int:
+        """Closes every WS API connection abruptly (fault-matrix row 15); returns how many."""
+        sessions = list(self._sessions)
+        for s in sessions:
+            transport = s.ws._req.transport if s.ws._req is not None else None  # aiohttp keeps it here
+            if transport is not None:
+                transport.abort()
+        return len(sessions)
+
     def publish(self, account: int, event: dict[str, Any]) -> None:
         """Queues ``event`` to every subscription to ``account``."""
         for s in self._sessions:
@@ -67,6 +107,10 @@ class UserHub:
                 if acct == account:
                     with contextlib.suppress(asyncio.QueueFull):
                         s.queue.put_nowait(json.dumps({"subscriptionId": sub, "event": event}))
+
+    def sessions(self) -> list[_Session]:
+        """The connected sessions."""
+        return list(self._sessions)
 
     def add(self, s: _Session) -> None:
         """Registers a session."""
@@ -140,6 +184,7 @@ def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str
             rid, 400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed."
         )
     ex = venue.exchange
+    rate_limits: list[dict[str, Any]] = []
     try:
         if method == "ping":
             return {"id": rid, "status": 200, "result": {}}
@@ -190,6 +235,11 @@ def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str
             status, body = 200, {}
         elif method in (methods := _signed_methods(venue)):
             account = _authenticate(venue, session, params)
+            if method in _ORDER_METHODS:
+                rate = _count_order(venue, account)
+                if isinstance(rate, dict):
+                    return rate | {"id": rid}
+                rate_limits = rate
             status, body = methods[method](venue, account, _plain(params))
             venue.pump()
         else:
@@ -203,7 +253,77 @@ def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str
         if "data" in body:
             reply["error"]["data"] = body["data"]
         return reply
-    return {"id": rid, "status": status, "result": body, "rateLimits": []}
+    return {"id": rid, "status": status, "result": body, "rateLimits": rate_limits}
+
+
+def _count_order(venue: SimVenue, account: int) -> list[dict[str, Any]] | dict[str, Any]:
+    """Counts one new order; returns the ``rateLimits`` to report, or a 429/418 error reply.
+
+    Over the ORDERS/10 s limit the answer is 429 with a one-second ``retryAfter``; order requests
+    inside that back-off window are refused with 429 again and counted as strikes, and more than
+    :data:`BAN_AFTER_STRIKES` of them ban the account for a minute (418), as Binance does to
+    clients that do not back off.
+    """
+    faults = venue.ws_faults
+    now = venue.now_ms()
+    limit = venue.limits.orders_per_10s
+
+    def refuse(status: int, code: int, msg: str, retry: int) -> dict[str, Any]:
+        if status == 418:
+            faults.rate_418 += 1
+        else:
+            faults.rate_429 += 1
+        return {
+            "status": status,
+            "error": {"code": code, "msg": msg, "data": {"serverTime": now, "retryAfter": retry}},
+        }
+
+    until = faults.banned_until_ms.get(account, 0)
+    if until > now:
+        faults.strikes[account] = faults.strikes.get(account, 0) + 1
+        if faults.strikes[account] > BAN_AFTER_STRIKES:
+            faults.banned_until_ms[account] = max(until, now + 60_000)
+            return refuse(418, -1003, "Way too many requests; IP banned.", faults.banned_until_ms[account])
+        return refuse(
+            429, -1015, f"Too many new orders; current limit is {limit} orders per 10 SECOND.", until
+        )
+    c10s, c1d = venue.limits.add_order(account)
+    rate_limits = [
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": limit, "count": c10s},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000, "count": c1d},
+    ]
+    if c10s > limit:
+        faults.banned_until_ms[account] = now + 1000
+        faults.strikes[account] = 0
+        reply = refuse(
+            429, -1015, f"Too many new orders; current limit is {limit} orders per 10 SECOND.", now + 1000
+        )
+        return reply | {"rateLimits": rate_limits}
+    return rate_limits
+
+
+def _faulted(venue: SimVenue, session: _Session, req: dict[str, Any], reply: dict[str, Any]) -> bool:
+    """Applies ``venue.ws_faults`` to an executed order request; True when the reply is handled."""
+    faults = venue.ws_faults
+    method = str(req.get("method", "")).removeprefix("v3/")
+    if method not in _ORDER_METHODS or reply.get("status") != 200:
+        return False
+    if faults.withhold_replies > 0:
+        faults.withhold_replies -= 1
+        return True
+    if faults.unknown_replies > 0:
+        faults.unknown_replies -= 1
+        late = _error(
+            reply.get("id"),
+            503,
+            -1007,
+            "Timeout waiting for response from backend server. "
+            "Send status unknown; execution status unknown.",
+        )
+        text = json.dumps(late, separators=(",", ":"))
+        asyncio.get_running_loop().call_later(faults.reply_delay_s, lambda: session.queue.put_nowait(text))
+        return True
+    return False
 
 
 def routes(app: web.Application, venue: SimVenue) -> None:
@@ -240,6 +360,8 @@ def routes(app: web.Application, venue: SimVenue) -> None:
                     )
                 else:
                     reply = _handle(venue, session, req)
+                    if _faulted(venue, session, req, reply):
+                        continue
                 await session.queue.put(json.dumps(reply, separators=(",", ":")))
         finally:
             venue.user_hub.remove(session)

@@ -1,0 +1,2304 @@
+//! The deterministic decision core of one Binance spot venue session: [`SessionCore`], fed by
+//! [`Input`]s (normalised market data after sequencing, order responses, user-stream events,
+//! parameter pushes, operator commands, timer ticks), each with its own timestamps.
+//!
+//! It never reads a clock, never iterates a hash map and never allocates after construction, so
+//! replaying the same inputs (the journal, #11) gives the same decisions and the same
+//! [`SessionCore::digest`]. The live loop ([`super::live`]) owns the sockets, turns bytes into
+//! inputs ([`Normalizer`]), journals every input, and applies it here.
+//!
+//! Rules (ADR 0005, `docs/architecture/engine-session.md`):
+//! - an order with no answer within the timeout, a `-1007`/`-1006`/5xx answer, or a dropped order
+//!   connection is UNKNOWN: reserved by risk, never resent, resolved by the user stream or by
+//!   `order.status` with backoff;
+//! - after a (re)connect nothing is quoted until `openOrders.status` and an `order.status` for every
+//!   UNKNOWN order have been answered (reconciliation); foreign orders with our prefix are cancelled;
+//! - a kill latches risk, sends `openOrders.cancelAll` and stops quoting until lifted;
+//! - venue rate usage near its limit drains the risk venue-order bucket (our throttle trips first);
+//!   a 429 backs off until `retryAfter`.
+
+use crate::engine::events::{EngineEvent, EventKind, EventSink};
+use crate::engine::params::Words;
+use crate::engine::pipeline::{
+    BinanceWsEncoder, IdRange, MaskGen, PipelineInstrument, QuotingCore, Sent, RID_CANCEL,
+    RID_CONTROL, RID_STATUS, RID_TAG_MASK,
+};
+use crate::feed::binance::scanner::Scanner;
+use crate::feed::DecodeError;
+use crate::gateway::binance_user::{
+    self, cancel_replace_new_order, decode_order_result, for_each_object, ExecutionReport,
+    OrderResult, WsApiMessage,
+};
+use crate::gateway::binance_ws::{self, Auth};
+use crate::gateway::client_id::parse_binance_client_id;
+use crate::gateway::order_state::{transition, OrderEventKind, OrderState};
+use crate::journal::{JournalRecord, RecordKind};
+use crate::model::decimal::parse_fixed;
+use crate::model::{ClientOrderId, Price, Qty, Side, UnixNanos, VenueOrderId};
+use crate::net::transport::TxTransport;
+use crate::net::websocket::{encode_frame, Opcode};
+use crate::quoter::{QuoteParams, Top, QUOTE_PARAM_WORDS};
+use crate::risk::{DenyReason, PreTradeRisk, RiskLimits};
+
+/// Orders tracked at once (working, pending and UNKNOWN).
+pub const MAX_ORDERS: usize = 128;
+/// Working quotes shown in the status snapshot.
+pub const STATUS_QUOTES: usize = 16;
+/// Amount scale of balances and commissions (Binance: 8 decimal places).
+pub const AMOUNT_EXP: u8 = 8;
+
+/// Control request ids (low bits after [`RID_CONTROL`]).
+pub const CTL_LOGON: u64 = RID_CONTROL | 1;
+/// `userDataStream.subscribe`.
+pub const CTL_SUBSCRIBE: u64 = RID_CONTROL | 2;
+/// `openOrders.status`.
+pub const CTL_OPEN_ORDERS: u64 = RID_CONTROL | 3;
+/// `openOrders.cancelAll`.
+pub const CTL_CANCEL_ALL: u64 = RID_CONTROL | 4;
+
+/// An operator command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Command {
+    /// Latch the kill switch: block entry, cancel all, pull quotes.
+    Kill = 1,
+    /// Clear the kill latch (the two-person rule is enforced before this).
+    Lift = 2,
+    /// Orderly stop: block entry, cancel all, finish when nothing is open.
+    Stop = 3,
+}
+
+/// What an order status text says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum VenueStatus {
+    /// `NEW`.
+    New = 0,
+    /// `PARTIALLY_FILLED`.
+    PartiallyFilled = 1,
+    /// `FILLED`.
+    Filled = 2,
+    /// `CANCELED` (also `PENDING_CANCEL`).
+    Canceled = 3,
+    /// `REJECTED`.
+    Rejected = 4,
+    /// `EXPIRED`, `EXPIRED_IN_MATCH`.
+    Expired = 5,
+    /// Anything else.
+    Other = 6,
+}
+
+impl VenueStatus {
+    /// Parses Binance's status text.
+    pub fn parse(t: &[u8]) -> Self {
+        match t {
+            b"NEW" | b"PENDING_NEW" => Self::New,
+            b"PARTIALLY_FILLED" => Self::PartiallyFilled,
+            b"FILLED" => Self::Filled,
+            b"CANCELED" | b"PENDING_CANCEL" => Self::Canceled,
+            b"REJECTED" => Self::Rejected,
+            b"EXPIRED" | b"EXPIRED_IN_MATCH" => Self::Expired,
+            _ => Self::Other,
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::New,
+            1 => Self::PartiallyFilled,
+            2 => Self::Filled,
+            3 => Self::Canceled,
+            4 => Self::Rejected,
+            5 => Self::Expired,
+            _ => Self::Other,
+        }
+    }
+
+    fn is_open(self) -> bool {
+        matches!(self, Self::New | Self::PartiallyFilled)
+    }
+}
+
+/// An execution report's type (`x`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExecKind {
+    /// `NEW`.
+    New = 0,
+    /// `TRADE`.
+    Trade = 1,
+    /// `CANCELED`.
+    Canceled = 2,
+    /// `REJECTED`.
+    Rejected = 3,
+    /// `EXPIRED`, `TRADE_PREVENTION`.
+    Expired = 4,
+    /// Anything else (`REPLACED`, `AMENDMENT`).
+    Other = 5,
+}
+
+impl ExecKind {
+    fn parse(t: &[u8]) -> Self {
+        match t {
+            b"NEW" => Self::New,
+            b"TRADE" => Self::Trade,
+            b"CANCELED" => Self::Canceled,
+            b"REJECTED" => Self::Rejected,
+            b"EXPIRED" | b"TRADE_PREVENTION" => Self::Expired,
+            _ => Self::Other,
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::New,
+            1 => Self::Trade,
+            2 => Self::Canceled,
+            3 => Self::Rejected,
+            4 => Self::Expired,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Which asset a commission was charged in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FeeAsset {
+    /// No commission.
+    None = 0,
+    /// The base asset (DOGE of DOGEUSDT).
+    Base = 1,
+    /// The quote asset (USDT).
+    Quote = 2,
+    /// Another asset (BNB).
+    Other = 3,
+}
+
+impl FeeAsset {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Base,
+            2 => Self::Quote,
+            3 => Self::Other,
+            _ => Self::None,
+        }
+    }
+}
+
+/// One input to the session core. Timestamps travel beside it ([`Stamped`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The book's top after sequencing (`stale`: gap, disconnect or no snapshot yet).
+    Top {
+        /// Best bid and ask.
+        top: Top,
+        /// The book cannot be trusted: pull quotes.
+        stale: bool,
+    },
+    /// Python pushed quoting parameters (block version `version`).
+    Params {
+        /// The parameters.
+        params: QuoteParams,
+    },
+    /// An operator command.
+    Command(Command),
+    /// A timer tick (timeouts, status queries, TTL).
+    Tick,
+    /// The order connection is up, logged on and subscribed to the user stream.
+    OrderConnected,
+    /// The order connection dropped.
+    OrderDisconnected,
+    /// An order (new or the new leg of a cancel-replace) was acknowledged.
+    Ack {
+        /// Our id.
+        id: ClientOrderId,
+        /// The venue's id.
+        venue_id: u64,
+    },
+    /// The venue refused or could not answer an order request.
+    OrderError {
+        /// Our id.
+        id: ClientOrderId,
+        /// Response status.
+        status: u16,
+        /// Venue error code.
+        code: i64,
+    },
+    /// A cancel was answered as done.
+    CancelAck {
+        /// The cancelled order.
+        id: ClientOrderId,
+    },
+    /// A cancel was refused.
+    CancelError {
+        /// The order.
+        id: ClientOrderId,
+        /// Response status.
+        status: u16,
+        /// Venue error code.
+        code: i64,
+    },
+    /// An `order.status` answer (`found == false`: the venue has no such order, -2013).
+    Status {
+        /// The order.
+        id: ClientOrderId,
+        /// Whether the venue knows it.
+        found: bool,
+        /// Its status.
+        status: VenueStatus,
+        /// Cumulative filled lots.
+        executed: Qty,
+        /// Cumulative quote amount (1e-8 units).
+        cum_quote: i64,
+        /// The venue's id.
+        venue_id: u64,
+    },
+    /// An `order.status` request failed for another reason (retry later).
+    StatusError {
+        /// The order.
+        id: ClientOrderId,
+        /// Venue error code.
+        code: i64,
+    },
+    /// One element of `openOrders.status` (`id`: `None` when the client id is not ours).
+    OpenOrder {
+        /// Our id, when it has our prefix.
+        id: Option<ClientOrderId>,
+        /// Its status.
+        status: VenueStatus,
+        /// Cumulative filled lots.
+        executed: Qty,
+        /// Cumulative quote amount (1e-8 units).
+        cum_quote: i64,
+        /// The venue's id.
+        venue_id: u64,
+    },
+    /// The end of an `openOrders.status` answer (`ok == false`: it failed; retried).
+    OpenOrdersEnd {
+        /// Whether the request succeeded.
+        ok: bool,
+    },
+    /// `openOrders.cancelAll` was answered (`-2011`, nothing open, counts as done).
+    CancelAllDone {
+        /// Venue error code (0: success).
+        code: i64,
+    },
+    /// An execution report on one of our orders (or an order with our prefix we do not track).
+    Exec {
+        /// Our id.
+        id: ClientOrderId,
+        /// The venue's id.
+        venue_id: u64,
+        /// `x`.
+        kind: ExecKind,
+        /// `X`.
+        status: VenueStatus,
+        /// Side.
+        side: Side,
+        /// Last fill quantity.
+        last_qty: Qty,
+        /// Last fill price.
+        last_price: Price,
+        /// Last fill quote amount (1e-8 units).
+        last_quote: i64,
+        /// Commission (1e-8 units of `fee_asset`).
+        commission: i64,
+        /// Commission asset.
+        fee_asset: FeeAsset,
+        /// Cumulative filled lots.
+        cum_qty: Qty,
+    },
+    /// The venue reported its order-rate usage.
+    Rate {
+        /// ORDERS per 10 s: count.
+        orders_10s: u64,
+        /// ORDERS per 10 s: limit.
+        orders_10s_limit: u64,
+        /// REQUEST_WEIGHT per minute: count.
+        weight_1m: u64,
+        /// REQUEST_WEIGHT per minute: limit.
+        weight_1m_limit: u64,
+    },
+    /// The venue refused a request for rate (429) or banned us (418): back off until `until`.
+    RateLimited {
+        /// HTTP-like status (429 or 418).
+        status: u16,
+        /// Back off until this time (ns since the epoch).
+        until: UnixNanos,
+    },
+}
+
+/// An input with its times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamped {
+    /// When we received it (the time the core acts at).
+    pub ts_recv: UnixNanos,
+    /// The venue's event time (equals `ts_recv` for our own inputs).
+    pub ts_event: UnixNanos,
+    /// The input.
+    pub input: Input,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal encoding (fixed little-endian layouts, at most 96 bytes).
+
+struct W<'a> {
+    b: &'a mut [u8; 96],
+    n: usize,
+}
+
+impl W<'_> {
+    fn u8(&mut self, v: u8) {
+        self.b[self.n] = v;
+        self.n += 1;
+    }
+    fn u64(&mut self, v: u64) {
+        self.b[self.n..self.n + 8].copy_from_slice(&v.to_le_bytes());
+        self.n += 8;
+    }
+    fn i64(&mut self, v: i64) {
+        self.u64(v as u64);
+    }
+}
+
+struct R<'a> {
+    b: &'a [u8],
+    n: usize,
+}
+
+impl R<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        let v = *self.b.get(self.n)?;
+        self.n += 1;
+        Some(v)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let s = self.b.get(self.n..self.n + 8)?;
+        self.n += 8;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Some(u64::from_le_bytes(a))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.u64().map(|v| v as i64)
+    }
+}
+
+fn side_u8(s: Side) -> u8 {
+    s as u8
+}
+
+fn side_from(v: u8) -> Option<Side> {
+    match v {
+        0 => Some(Side::Buy),
+        1 => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+impl Stamped {
+    /// The journal record of this input (kinds: `session_input`, `order_ack`, `fill`, `reject`,
+    /// `param_push`, `operator_command`, `timer_tick`).
+    pub fn to_record(&self) -> JournalRecord {
+        let mut buf = [0u8; 96];
+        let mut w = W { b: &mut buf, n: 0 };
+        let kind = match self.input {
+            Input::Top { top, stale } => {
+                w.u8(1);
+                let flags = u8::from(top.bid.is_some())
+                    | u8::from(top.ask.is_some()) << 1
+                    | u8::from(stale) << 2;
+                w.u8(flags);
+                let (bp, bq) = top.bid.map_or((0, 0), |(p, q)| (p.ticks(), q.lots()));
+                let (ap, aq) = top.ask.map_or((0, 0), |(p, q)| (p.ticks(), q.lots()));
+                for v in [bp, bq, ap, aq] {
+                    w.i64(v);
+                }
+                RecordKind::SessionInput
+            }
+            Input::OrderConnected => {
+                w.u8(2);
+                RecordKind::SessionInput
+            }
+            Input::OrderDisconnected => {
+                w.u8(3);
+                RecordKind::SessionInput
+            }
+            Input::OpenOrder {
+                id,
+                status,
+                executed,
+                cum_quote,
+                venue_id,
+            } => {
+                w.u8(4);
+                w.u8(u8::from(id.is_some()));
+                w.u64(id.map_or(0, |i| i.0));
+                w.u8(status as u8);
+                w.i64(executed.lots());
+                w.i64(cum_quote);
+                w.u64(venue_id);
+                RecordKind::SessionInput
+            }
+            Input::OpenOrdersEnd { ok } => {
+                w.u8(5);
+                w.u8(u8::from(ok));
+                RecordKind::SessionInput
+            }
+            Input::CancelAllDone { code } => {
+                w.u8(6);
+                w.i64(code);
+                RecordKind::SessionInput
+            }
+            Input::Rate {
+                orders_10s,
+                orders_10s_limit,
+                weight_1m,
+                weight_1m_limit,
+            } => {
+                w.u8(7);
+                for v in [orders_10s, orders_10s_limit, weight_1m, weight_1m_limit] {
+                    w.u64(v);
+                }
+                RecordKind::SessionInput
+            }
+            Input::RateLimited { status, until } => {
+                w.u8(8);
+                w.u64(u64::from(status));
+                w.u64(until.0);
+                RecordKind::SessionInput
+            }
+            Input::Ack { id, venue_id } => {
+                w.u8(1);
+                w.u64(id.0);
+                w.u64(venue_id);
+                RecordKind::OrderAck
+            }
+            Input::CancelAck { id } => {
+                w.u8(2);
+                w.u64(id.0);
+                RecordKind::OrderAck
+            }
+            Input::Status {
+                id,
+                found,
+                status,
+                executed,
+                cum_quote,
+                venue_id,
+            } => {
+                w.u8(3);
+                w.u64(id.0);
+                w.u8(u8::from(found));
+                w.u8(status as u8);
+                w.i64(executed.lots());
+                w.i64(cum_quote);
+                w.u64(venue_id);
+                RecordKind::OrderAck
+            }
+            Input::OrderError { id, status, code } => {
+                w.u8(1);
+                w.u64(id.0);
+                w.u64(u64::from(status));
+                w.i64(code);
+                RecordKind::Reject
+            }
+            Input::CancelError { id, status, code } => {
+                w.u8(2);
+                w.u64(id.0);
+                w.u64(u64::from(status));
+                w.i64(code);
+                RecordKind::Reject
+            }
+            Input::StatusError { id, code } => {
+                w.u8(3);
+                w.u64(id.0);
+                w.i64(code);
+                RecordKind::Reject
+            }
+            Input::Exec {
+                id,
+                venue_id,
+                kind,
+                status,
+                side,
+                last_qty,
+                last_price,
+                last_quote,
+                commission,
+                fee_asset,
+                cum_qty,
+            } => {
+                w.u8(1);
+                w.u64(id.0);
+                w.u64(venue_id);
+                w.u8(kind as u8);
+                w.u8(status as u8);
+                w.u8(side_u8(side));
+                w.u8(fee_asset as u8);
+                w.i64(last_qty.lots());
+                w.i64(last_price.ticks());
+                w.i64(last_quote);
+                w.i64(commission);
+                w.i64(cum_qty.lots());
+                RecordKind::Fill
+            }
+            Input::Params { params } => {
+                for v in params.to_words() {
+                    w.u64(v);
+                }
+                RecordKind::ParamPush
+            }
+            Input::Command(c) => {
+                w.u8(c as u8);
+                RecordKind::OperatorCommand
+            }
+            Input::Tick => RecordKind::TimerTick,
+        };
+        let n = w.n;
+        // Every kind used here is opaque and every layout is at most 96 bytes.
+        JournalRecord::new(kind, self.ts_recv, self.ts_event, &buf[..n])
+            .unwrap_or_else(|_| unreachable_record(self.ts_recv))
+    }
+
+    /// Decodes a record written by [`Stamped::to_record`]; `None` for another record or bad bytes.
+    pub fn from_record(rec: &JournalRecord) -> Option<Self> {
+        let mut r = R {
+            b: rec.payload(),
+            n: 0,
+        };
+        let id = |v: u64| ClientOrderId(v);
+        let input = match rec.kind {
+            RecordKind::SessionInput => match r.u8()? {
+                1 => {
+                    let flags = r.u8()?;
+                    let (bp, bq, ap, aq) = (r.i64()?, r.i64()?, r.i64()?, r.i64()?);
+                    Input::Top {
+                        top: Top {
+                            bid: (flags & 1 != 0).then(|| (Price::from_ticks(bp), Qty::from_lots(bq))),
+                            ask: (flags & 2 != 0).then(|| (Price::from_ticks(ap), Qty::from_lots(aq))),
+                        },
+                        stale: flags & 4 != 0,
+                    }
+                }
+                2 => Input::OrderConnected,
+                3 => Input::OrderDisconnected,
+                4 => {
+                    let has = r.u8()? != 0;
+                    let v = r.u64()?;
+                    Input::OpenOrder {
+                        id: has.then(|| id(v)),
+                        status: VenueStatus::from_u8(r.u8()?),
+                        executed: Qty::from_lots(r.i64()?),
+                        cum_quote: r.i64()?,
+                        venue_id: r.u64()?,
+                    }
+                }
+                5 => Input::OpenOrdersEnd { ok: r.u8()? != 0 },
+                6 => Input::CancelAllDone { code: r.i64()? },
+                7 => Input::Rate {
+                    orders_10s: r.u64()?,
+                    orders_10s_limit: r.u64()?,
+                    weight_1m: r.u64()?,
+                    weight_1m_limit: r.u64()?,
+                },
+                8 => Input::RateLimited {
+                    status: u16::try_from(r.u64()?).ok()?,
+                    until: UnixNanos(r.u64()?),
+                },
+                _ => return None,
+            },
+            RecordKind::OrderAck => match r.u8()? {
+                1 => Input::Ack {
+                    id: id(r.u64()?),
+                    venue_id: r.u64()?,
+                },
+                2 => Input::CancelAck { id: id(r.u64()?) },
+                3 => Input::Status {
+                    id: id(r.u64()?),
+                    found: r.u8()? != 0,
+                    status: VenueStatus::from_u8(r.u8()?),
+                    executed: Qty::from_lots(r.i64()?),
+                    cum_quote: r.i64()?,
+                    venue_id: r.u64()?,
+                },
+                _ => return None,
+            },
+            RecordKind::Reject => {
+                let tag = r.u8()?;
+                let i = id(r.u64()?);
+                match tag {
+                    1 => Input::OrderError {
+                        id: i,
+                        status: u16::try_from(r.u64()?).ok()?,
+                        code: r.i64()?,
+                    },
+                    2 => Input::CancelError {
+                        id: i,
+                        status: u16::try_from(r.u64()?).ok()?,
+                        code: r.i64()?,
+                    },
+                    3 => Input::StatusError {
+                        id: i,
+                        code: r.i64()?,
+                    },
+                    _ => return None,
+                }
+            }
+            RecordKind::Fill => {
+                if r.u8()? != 1 {
+                    return None;
+                }
+                Input::Exec {
+                    id: id(r.u64()?),
+                    venue_id: r.u64()?,
+                    kind: ExecKind::from_u8(r.u8()?),
+                    status: VenueStatus::from_u8(r.u8()?),
+                    side: side_from(r.u8()?)?,
+                    fee_asset: FeeAsset::from_u8(r.u8()?),
+                    last_qty: Qty::from_lots(r.i64()?),
+                    last_price: Price::from_ticks(r.i64()?),
+                    last_quote: r.i64()?,
+                    commission: r.i64()?,
+                    cum_qty: Qty::from_lots(r.i64()?),
+                }
+            }
+            RecordKind::ParamPush => {
+                let mut words = [0u64; QUOTE_PARAM_WORDS];
+                for w in &mut words {
+                    *w = r.u64()?;
+                }
+                Input::Params {
+                    params: QuoteParams::from_words(words),
+                }
+            }
+            RecordKind::OperatorCommand => Input::Command(match r.u8()? {
+                1 => Command::Kill,
+                2 => Command::Lift,
+                3 => Command::Stop,
+                _ => return None,
+            }),
+            RecordKind::TimerTick => Input::Tick,
+            _ => return None,
+        };
+        Some(Stamped {
+            ts_recv: rec.ts_recv,
+            ts_event: rec.ts_event,
+            input,
+        })
+    }
+}
+
+#[cold]
+fn unreachable_record(ts: UnixNanos) -> JournalRecord {
+    // Not reachable (see the caller); a timer tick keeps the journal's sequence honest if it were.
+    JournalRecord::new(RecordKind::TimerTick, ts, ts, &[]).unwrap_or_else(|_| unreachable!())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation: venue bytes → inputs (outside the deterministic core; no allocation).
+
+/// Counters of the normaliser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NormalizeStats {
+    /// Frames that did not decode (counted, dropped).
+    pub decode_errors: u64,
+    /// Execution reports for another symbol or without our prefix.
+    pub foreign: u64,
+    /// Responses whose id we did not send.
+    pub unknown_ids: u64,
+    /// Other user-data events (balances).
+    pub other_events: u64,
+}
+
+/// Turns WebSocket-API frames into [`Input`]s with the instrument's scales.
+pub struct Normalizer {
+    inst: PipelineInstrument,
+    prefix: [u8; 8],
+    prefix_len: usize,
+    base: [u8; 16],
+    base_len: usize,
+    quote: [u8; 16],
+    quote_len: usize,
+    stats: NormalizeStats,
+}
+
+fn amount(t: &[u8], field: &'static str) -> Result<i64, DecodeError> {
+    if t.is_empty() {
+        return Ok(0);
+    }
+    parse_fixed(t, AMOUNT_EXP).map_err(|source| DecodeError::BadDecimal { field, source })
+}
+
+fn ms_to_ns(ms: u64) -> UnixNanos {
+    UnixNanos(ms.saturating_mul(1_000_000))
+}
+
+impl Normalizer {
+    /// A normaliser for `inst` whose client ids carry `prefix`; `base`/`quote` name the assets.
+    pub fn new(inst: PipelineInstrument, prefix: &[u8], base: &str, quote: &str) -> Self {
+        let mut p = [0u8; 8];
+        let n = prefix.len().min(8);
+        p[..n].copy_from_slice(&prefix[..n]);
+        let mut b = [0u8; 16];
+        let bl = base.len().min(16);
+        b[..bl].copy_from_slice(&base.as_bytes()[..bl]);
+        let mut q = [0u8; 16];
+        let ql = quote.len().min(16);
+        q[..ql].copy_from_slice(&quote.as_bytes()[..ql]);
+        Self {
+            inst,
+            prefix: p,
+            prefix_len: n,
+            base: b,
+            base_len: bl,
+            quote: q,
+            quote_len: ql,
+            stats: NormalizeStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> NormalizeStats {
+        self.stats
+    }
+
+    fn our_id(&self, t: &[u8]) -> Option<ClientOrderId> {
+        parse_binance_client_id(&self.prefix[..self.prefix_len], t)
+    }
+
+    fn qty(&self, t: &[u8], field: &'static str) -> Result<Qty, DecodeError> {
+        if t.is_empty() {
+            return Ok(Qty::ZERO);
+        }
+        self.inst
+            .lot
+            .parse_units(t)
+            .map(Qty::from_lots)
+            .map_err(|source| DecodeError::BadDecimal { field, source })
+    }
+
+    fn price(&self, t: &[u8], field: &'static str) -> Result<Price, DecodeError> {
+        if t.is_empty() {
+            return Ok(Price::ZERO);
+        }
+        self.inst
+            .tick
+            .parse_units(t)
+            .map(Price::from_ticks)
+            .map_err(|source| DecodeError::BadDecimal { field, source })
+    }
+
+    /// Turns one frame received at `ts` into inputs handed to `f`. Errors are counted.
+    ///
+    /// # Hot path
+    /// No allocation on success.
+    pub fn frame(&mut self, payload: &[u8], ts: UnixNanos, f: &mut impl FnMut(Stamped)) {
+        if self.frame_inner(payload, ts, f).is_err() {
+            self.stats.decode_errors += 1;
+        }
+    }
+
+    fn frame_inner(
+        &mut self,
+        payload: &[u8],
+        ts: UnixNanos,
+        f: &mut impl FnMut(Stamped),
+    ) -> Result<(), DecodeError> {
+        let own = |input| Stamped {
+            ts_recv: ts,
+            ts_event: ts,
+            input,
+        };
+        match binance_user::decode(payload)? {
+            WsApiMessage::OtherEvent(_) => {
+                self.stats.other_events += 1;
+                Ok(())
+            }
+            WsApiMessage::Execution(e) => self.exec(&e, ts, f),
+            WsApiMessage::Response(r) => {
+                let (c, cl) = r.rate.orders_10s.unwrap_or((0, 0));
+                let (w, wl) = r.rate.weight_1m.unwrap_or((0, 0));
+                if cl > 0 || wl > 0 {
+                    f(own(Input::Rate {
+                        orders_10s: c,
+                        orders_10s_limit: cl,
+                        weight_1m: w,
+                        weight_1m_limit: wl,
+                    }));
+                }
+                if r.status == 429 || r.status == 418 {
+                    let until = r
+                        .retry_after_ms
+                        .or_else(|| r.error_data.and_then(retry_after_in))
+                        .map_or(UnixNanos(ts.0 + 1_000_000_000), ms_to_ns);
+                    f(own(Input::RateLimited {
+                        status: r.status,
+                        until,
+                    }));
+                }
+                let Some(rid) = r.id else {
+                    self.stats.unknown_ids += 1;
+                    return Ok(());
+                };
+                let code = r.error.map_or(0, |e| e.0);
+                let low = ClientOrderId(rid & !RID_TAG_MASK);
+                match rid & RID_TAG_MASK {
+                    0 => {
+                        if r.error.is_some() || r.status != 200 {
+                            f(own(Input::OrderError {
+                                id: low,
+                                status: r.status,
+                                code,
+                            }));
+                        } else if let Some(res) = r.result {
+                            let o = match cancel_replace_new_order(res)? {
+                                Some(n) => decode_order_result(n)?,
+                                None => decode_order_result(res)?,
+                            };
+                            f(own(Input::Ack {
+                                id: low,
+                                venue_id: o.order_id,
+                            }));
+                        }
+                    }
+                    RID_CANCEL => {
+                        if r.error.is_some() || r.status != 200 {
+                            f(own(Input::CancelError {
+                                id: low,
+                                status: r.status,
+                                code,
+                            }));
+                        } else {
+                            f(own(Input::CancelAck { id: low }));
+                        }
+                    }
+                    RID_STATUS => match (r.error, r.result) {
+                        (Some((-2013, _)), _) => f(own(Input::Status {
+                            id: low,
+                            found: false,
+                            status: VenueStatus::Other,
+                            executed: Qty::ZERO,
+                            cum_quote: 0,
+                            venue_id: 0,
+                        })),
+                        (None, Some(res)) => {
+                            let o = decode_order_result(res)?;
+                            f(own(self.status_input(low, &o)?));
+                        }
+                        _ => f(own(Input::StatusError { id: low, code })),
+                    },
+                    _ => match rid {
+                        CTL_OPEN_ORDERS => match (r.error, r.result) {
+                            (None, Some(res)) => {
+                                for_each_object(res, |obj| {
+                                    let o = decode_order_result(obj)?;
+                                    let input = Input::OpenOrder {
+                                        id: self.our_id(o.client_id),
+                                        status: VenueStatus::parse(o.status),
+                                        executed: self.qty(o.executed_qty, "executedQty")?,
+                                        cum_quote: amount(o.cum_quote, "cummulativeQuoteQty")?,
+                                        venue_id: o.order_id,
+                                    };
+                                    f(own(input));
+                                    Ok(())
+                                })?;
+                                f(own(Input::OpenOrdersEnd { ok: true }));
+                            }
+                            _ => f(own(Input::OpenOrdersEnd { ok: false })),
+                        },
+                        CTL_CANCEL_ALL => f(own(Input::CancelAllDone { code })),
+                        _ => self.stats.unknown_ids += 1,
+                    },
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn status_input(&self, id: ClientOrderId, o: &OrderResult<'_>) -> Result<Input, DecodeError> {
+        Ok(Input::Status {
+            id,
+            found: true,
+            status: VenueStatus::parse(o.status),
+            executed: self.qty(o.executed_qty, "executedQty")?,
+            cum_quote: amount(o.cum_quote, "cummulativeQuoteQty")?,
+            venue_id: o.order_id,
+        })
+    }
+
+    fn exec(
+        &mut self,
+        e: &ExecutionReport<'_>,
+        ts: UnixNanos,
+        f: &mut impl FnMut(Stamped),
+    ) -> Result<(), DecodeError> {
+        let sym = &self.inst.symbol[..self.inst.symbol_len];
+        let Some(id) = (e.symbol == sym)
+            .then(|| self.our_id(e.order_client_id()))
+            .flatten()
+        else {
+            self.stats.foreign += 1;
+            return Ok(());
+        };
+        let side = match e.side {
+            b"BUY" => Side::Buy,
+            b"SELL" => Side::Sell,
+            _ => {
+                return Err(DecodeError::WrongType {
+                    kind: "executionReport",
+                    field: "S",
+                })
+            }
+        };
+        let last_qty = self.qty(e.last_qty, "l")?;
+        let last_quote = if e.last_quote.is_empty() {
+            // l × L in 1e-8 units.
+            let l = i128::from(amount(e.last_qty, "l")?);
+            let p = i128::from(amount(e.last_price, "L")?);
+            i64::try_from(l * p / 100_000_000).map_err(|_| DecodeError::BadInteger { field: "Y" })?
+        } else {
+            amount(e.last_quote, "Y")?
+        };
+        let fee_asset = match e.commission_asset {
+            b"" => FeeAsset::None,
+            a if a == &self.base[..self.base_len] => FeeAsset::Base,
+            a if a == &self.quote[..self.quote_len] => FeeAsset::Quote,
+            _ => FeeAsset::Other,
+        };
+        f(Stamped {
+            ts_recv: ts,
+            ts_event: ms_to_ns(e.event_time_ms),
+            input: Input::Exec {
+                id,
+                venue_id: e.order_id,
+                kind: ExecKind::parse(e.exec_type),
+                status: VenueStatus::parse(e.status),
+                side,
+                last_qty,
+                last_price: self.price(e.last_price, "L")?,
+                last_quote,
+                commission: amount(e.commission, "n")?,
+                fee_asset,
+                cum_qty: self.qty(e.cum_qty, "z")?,
+            },
+        });
+        Ok(())
+    }
+}
+
+fn retry_after_in(data: &[u8]) -> Option<u64> {
+    let mut out = None;
+    let _ = Scanner::new(data).object(|k, v| {
+        if k == b"retryAfter" {
+            if let crate::feed::binance::scanner::Value::Num(n) = v {
+                out = crate::feed::binance::scanner::parse_u64(n, "retryAfter").ok();
+            }
+        }
+        Ok(())
+    });
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The core.
+
+/// One order the session tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderSlot {
+    /// Our id.
+    pub id: ClientOrderId,
+    /// Side.
+    pub side: Side,
+    /// Limit price.
+    pub price: Price,
+    /// Original quantity.
+    pub qty: Qty,
+    /// Filled so far (as we applied it).
+    pub filled: Qty,
+    /// Quote amount filled so far (1e-8 units).
+    pub cum_quote: i64,
+    /// State.
+    pub state: OrderState,
+    /// The venue's id (0 until acknowledged).
+    pub venue_id: u64,
+    /// When it (or its last cancel) was sent.
+    pub sent_at: UnixNanos,
+    /// Next `order.status` query (UNKNOWN orders), 0: none.
+    pub query_at: UnixNanos,
+    /// Current query backoff (ns).
+    pub backoff_ns: u64,
+    /// The order it replaces (cancel-replace), 0: none.
+    pub replaces: ClientOrderId,
+    /// Reconciliation epoch in which `openOrders.status` listed it.
+    pub seen_epoch: u32,
+    /// `OrderAccepted` was emitted.
+    pub accepted_emitted: bool,
+}
+
+/// Account effects of our fills (exact, in 1e-8 units of each asset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Change of the base balance (fills net of base commissions).
+    pub base: i64,
+    /// Change of the quote balance (fills net of quote commissions).
+    pub quote: i64,
+    /// Base-asset commissions paid.
+    pub base_fees: i64,
+    /// Quote-asset commissions paid.
+    pub quote_fees: i64,
+    /// Commissions paid in other assets (1e-8 units, summed across assets).
+    pub other_fees: i64,
+    /// Fills applied.
+    pub fills: u64,
+    /// Fills learned from `order.status`/`openOrders.status` deltas (commission not known: the
+    /// user-stream report was lost with the connection).
+    pub fills_without_fee: u64,
+    /// Fills on orders with our prefix the session did not track.
+    pub untracked_fills: u64,
+}
+
+/// Counters of the session core.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Inputs applied.
+    pub inputs: u64,
+    /// Orders acknowledged.
+    pub accepted: u64,
+    /// Orders cancelled or expired.
+    pub canceled: u64,
+    /// Orders rejected by the venue.
+    pub rejected: u64,
+    /// Orders that became UNKNOWN.
+    pub unknown: u64,
+    /// Orders denied by our risk.
+    pub denied: u64,
+    /// Denials for rate (venue order rate or message rate).
+    pub rate_denied: u64,
+    /// `order.status` queries sent.
+    pub queries: u64,
+    /// Reconciliations completed.
+    pub reconciles: u64,
+    /// Orders with our prefix found open at the venue but not tracked (cancelled).
+    pub orphans: u64,
+    /// Order connections lost.
+    pub disconnects: u64,
+    /// Illegal state transitions ignored (a reconciliation signal).
+    pub illegal: u64,
+    /// Inputs naming an order we do not track.
+    pub unknown_ids: u64,
+    /// 429 answers.
+    pub http_429: u64,
+    /// 418 answers (must stay 0).
+    pub http_418: u64,
+    /// Times venue usage drained the venue-order bucket.
+    pub venue_rate_near: u64,
+    /// Sends that failed (the connection is reset).
+    pub send_errors: u64,
+    /// Requotes skipped because the order table was nearly full.
+    pub table_full: u64,
+    /// Last venue ORDERS/10 s usage (count, limit).
+    pub venue_orders_10s: (u64, u64),
+}
+
+/// Where the session stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SessionState {
+    /// No order connection.
+    Connecting = 0,
+    /// Connected; reconciling open orders.
+    Reconciling = 1,
+    /// Quoting.
+    Quoting = 2,
+    /// Connected and reconciled, but the book is stale.
+    Stale = 3,
+    /// The kill switch is latched.
+    Killed = 4,
+    /// Stopping (cancel all, then exit).
+    Stopping = 5,
+    /// Stopped.
+    Stopped = 6,
+}
+
+impl SessionState {
+    /// The name used in status.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Reconciling => "reconciling",
+            Self::Quoting => "quoting",
+            Self::Stale => "stale",
+            Self::Killed => "killed",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// Static settings of a [`SessionCore`].
+#[derive(Clone, Copy, Debug)]
+pub struct SessionSettings {
+    /// The instrument.
+    pub inst: PipelineInstrument,
+    /// Its risk limits.
+    pub limits: RiskLimits,
+    /// Client id prefix (at most 8 bytes).
+    pub prefix: [u8; 8],
+    /// Used bytes of `prefix`.
+    pub prefix_len: usize,
+    /// No answer within this → UNKNOWN.
+    pub order_timeout_ns: u64,
+    /// Fraction (percent) of a venue rate limit at which our venue-order bucket is drained.
+    pub venue_rate_guard_pct: u64,
+}
+
+/// Control requests (not quoting actions): masked frames into a fixed buffer.
+struct Control {
+    symbol: [u8; 20],
+    symbol_len: usize,
+    prefix: [u8; 8],
+    prefix_len: usize,
+    mask: MaskGen,
+    json: [u8; 512],
+    out: [u8; 600],
+}
+
+impl Control {
+    fn send<T: TxTransport>(
+        &mut self,
+        tx: &mut T,
+        rid: u64,
+        method: &[u8],
+        id: Option<ClientOrderId>,
+        now_ms: u64,
+    ) -> std::io::Result<()> {
+        let auth = Auth {
+            api_key: None,
+            timestamp_ms: now_ms,
+            recv_window_ms: None,
+        };
+        let n = binance_ws::encode_symbol_request(
+            rid,
+            method,
+            &self.symbol[..self.symbol_len],
+            id,
+            &self.prefix[..self.prefix_len],
+            &auth,
+            None,
+            &mut self.json,
+        )
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let m = encode_frame(Opcode::Text, &self.json[..n], self.mask.next_mask(), &mut self.out)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        tx.send(&self.out[..m]).map(|_| ())
+    }
+}
+
+const FIRST_QUERY_DELAY_NS: u64 = 200_000_000;
+const MAX_BACKOFF_NS: u64 = 5_000_000_000;
+
+/// The deterministic session core. See the module docs.
+pub struct SessionCore {
+    core: QuotingCore<BinanceWsEncoder>,
+    ctl: Control,
+    settings: SessionSettings,
+    params: QuoteParams,
+    top: Top,
+    stale: bool,
+    connected: bool,
+    reconciling: bool,
+    open_pending: bool,
+    epoch: u32,
+    stopping: bool,
+    finished: bool,
+    kill_confirmed: bool,
+    cancel_all_pending: bool,
+    rate_block_until: UnixNanos,
+    last_ts: UnixNanos,
+    orders: [Option<OrderSlot>; MAX_ORDERS],
+    account: Account,
+    counters: SessionCounters,
+    events: EventSink,
+    reconnect_needed: bool,
+}
+
+impl SessionCore {
+    /// A core quoting `settings.inst` with `risk` (limits set here), client ids from `ids`,
+    /// starting `params`, events into `events`, masks from `mask_seed`.
+    pub fn new(
+        settings: SessionSettings,
+        mut risk: PreTradeRisk,
+        params_reader: crate::engine::params::ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
+        ids: IdRange,
+        params: QuoteParams,
+        events: EventSink,
+        mask_seed: u64,
+    ) -> Self {
+        risk.set_limits(settings.inst.id, settings.limits);
+        let prefix = &settings.prefix[..settings.prefix_len];
+        let enc = BinanceWsEncoder::new(&settings.inst, prefix, MaskGen::new(mask_seed));
+        Self {
+            core: QuotingCore::new(settings.inst.id, risk, params_reader, ids, enc),
+            ctl: Control {
+                symbol: settings.inst.symbol,
+                symbol_len: settings.inst.symbol_len,
+                prefix: settings.prefix,
+                prefix_len: settings.prefix_len,
+                mask: MaskGen::new(mask_seed.rotate_left(17) ^ 0x5DEE_CE66_D1CE_4E5B),
+                json: [0; 512],
+                out: [0; 600],
+            },
+            settings,
+            params,
+            top: Top::default(),
+            stale: true,
+            connected: false,
+            reconciling: false,
+            open_pending: false,
+            epoch: 0,
+            stopping: false,
+            finished: false,
+            kill_confirmed: false,
+            cancel_all_pending: false,
+            rate_block_until: UnixNanos(0),
+            last_ts: UnixNanos(0),
+            orders: [None; MAX_ORDERS],
+            account: Account::default(),
+            counters: SessionCounters::default(),
+            events,
+            reconnect_needed: false,
+        }
+    }
+
+    /// Applies one input; frames go to `tx` (the order connection). Returns how many frames were
+    /// sent. A send failure marks the connection for reset ([`SessionCore::take_reconnect`]).
+    ///
+    /// # Hot path
+    /// No allocation, no clock read, no lock.
+    pub fn apply<T: TxTransport>(&mut self, s: &Stamped, tx: &mut T) -> usize {
+        self.counters.inputs += 1;
+        self.last_ts = s.ts_recv;
+        let ts = s.ts_recv;
+        let mut sent = 0;
+        match s.input {
+            Input::Top { top, stale } => {
+                let was_stale = self.stale;
+                self.top = top;
+                self.stale = stale;
+                if stale && !was_stale {
+                    self.emit(EventKind::Stale, None, s, Price::ZERO, Qty::ZERO, 0, 1);
+                }
+                let (bp, bq) = top.bid.unwrap_or((Price::ZERO, Qty::ZERO));
+                let (ap, aq) = top.ask.unwrap_or((Price::ZERO, Qty::ZERO));
+                self.emit(
+                    EventKind::TopOfBook,
+                    None,
+                    s,
+                    bp,
+                    bq,
+                    aq.lots() as u64,
+                    ap.ticks(),
+                );
+                sent += self.requote(s, tx);
+            }
+            Input::Params { params } => {
+                self.params = params;
+                sent += self.requote(s, tx);
+            }
+            Input::Command(c) => sent += self.command(c, s, tx),
+            Input::Tick => sent += self.tick(s, tx),
+            Input::OrderConnected => {
+                self.connected = true;
+                self.reconciling = true;
+                self.open_pending = true;
+                self.epoch += 1;
+                let now_ms = ts.0 / 1_000_000;
+                if self.ctl_send(tx, CTL_OPEN_ORDERS, b"openOrders.status", None, now_ms) {
+                    sent += 1;
+                }
+                if self.core.risk().is_killed() || self.stopping {
+                    sent += self.cancel_all(s, tx);
+                }
+            }
+            Input::OrderDisconnected => self.disconnected(s),
+            Input::Ack { id, venue_id } => {
+                if let Some(i) = self.find(id) {
+                    self.on_accepted(i, venue_id, s);
+                } else {
+                    self.counters.unknown_ids += 1;
+                }
+            }
+            Input::OrderError { id, status, code } => sent += self.order_error(id, status, code, s, tx),
+            Input::CancelAck { id } => {
+                if let Some(i) = self.find(id) {
+                    self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s);
+                }
+                sent += self.requote(s, tx);
+            }
+            Input::CancelError { id, status, code } => {
+                if status == 429 || status == 418 {
+                    return sent;
+                }
+                self.core.on_cancel_rejected(id);
+                if let Some(i) = self.find(id) {
+                    // The order stands or already finished: find out.
+                    let _ = code;
+                    self.make_unknown(i, s, FIRST_QUERY_DELAY_NS / 2);
+                }
+            }
+            Input::Status {
+                id,
+                found,
+                status,
+                executed,
+                cum_quote,
+                venue_id,
+            } => {
+                if let Some(i) = self.find(id) {
+                    self.resolve(i, found, status, executed, cum_quote, venue_id, s);
+                } else {
+                    self.counters.unknown_ids += 1;
+                }
+                sent += self.check_reconciled(s, tx);
+            }
+            Input::StatusError { id, .. } => {
+                if let Some(i) = self.find(id) {
+                    if let Some(o) = self.orders[i].as_mut() {
+                        o.query_at = UnixNanos(ts.0 + o.backoff_ns.max(FIRST_QUERY_DELAY_NS));
+                    }
+                }
+            }
+            Input::OpenOrder {
+                id,
+                status,
+                executed,
+                cum_quote,
+                venue_id,
+            } => match id.and_then(|id| self.find(id).map(|i| (id, i))) {
+                Some((_, i)) => {
+                    if let Some(o) = self.orders[i].as_mut() {
+                        o.seen_epoch = self.epoch;
+                    }
+                    self.resolve(i, true, status, executed, cum_quote, venue_id, s);
+                }
+                None => {
+                    if let Some(id) = id {
+                        // Ours by prefix, not tracked (a previous run's order): cancel it.
+                        self.counters.orphans += 1;
+                        let now_ms = ts.0 / 1_000_000;
+                        if self.ctl_send(tx, RID_CANCEL | id.0, b"order.cancel", Some(id), now_ms) {
+                            sent += 1;
+                        }
+                    }
+                }
+            },
+            Input::OpenOrdersEnd { ok } => {
+                if ok {
+                    self.open_pending = false;
+                    for i in 0..MAX_ORDERS {
+                        let Some(o) = self.orders[i] else { continue };
+                        if !o.state.is_terminal() && o.seen_epoch != self.epoch {
+                            // Not open at the venue: filled, cancelled or never placed.
+                            self.make_unknown(i, s, 0);
+                        }
+                    }
+                    sent += self.tick(s, tx);
+                    sent += self.check_reconciled(s, tx);
+                } else {
+                    // Retried on the next connect; stay reconciling (no quoting).
+                    let now_ms = ts.0 / 1_000_000;
+                    if self.connected
+                        && self.ctl_send(tx, CTL_OPEN_ORDERS, b"openOrders.status", None, now_ms)
+                    {
+                        sent += 1;
+                    }
+                }
+            }
+            Input::CancelAllDone { code } => {
+                self.cancel_all_pending = false;
+                if code == 0 || code == -2011 {
+                    self.kill_confirmed = self.core.risk().is_killed() || self.stopping;
+                }
+                self.check_finished();
+            }
+            Input::Exec {
+                id,
+                venue_id,
+                kind,
+                status,
+                side,
+                last_qty,
+                last_price,
+                last_quote,
+                commission,
+                fee_asset,
+                cum_qty,
+            } => {
+                let i = self.find(id);
+                match kind {
+                    ExecKind::New => {
+                        if let Some(i) = i {
+                            self.on_accepted(i, venue_id, s);
+                        }
+                    }
+                    ExecKind::Trade => {
+                        self.account_fill(side, last_quote, last_qty, commission, fee_asset);
+                        let _ = cum_qty;
+                        self.fill(i, id, side, last_qty, last_price, last_quote, s);
+                        sent += self.requote(s, tx);
+                    }
+                    ExecKind::Canceled | ExecKind::Expired => {
+                        if let Some(i) = i {
+                            self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s);
+                        }
+                        sent += self.requote(s, tx);
+                    }
+                    ExecKind::Rejected => {
+                        if let Some(i) = i {
+                            self.finish(i, EventKind::OrderRejected, OrderEventKind::Rejected, 0, s);
+                        }
+                    }
+                    ExecKind::Other => {}
+                }
+                let _ = status;
+            }
+            Input::Rate {
+                orders_10s,
+                orders_10s_limit,
+                weight_1m,
+                weight_1m_limit,
+            } => {
+                self.counters.venue_orders_10s = (orders_10s, orders_10s_limit);
+                let pct = self.settings.venue_rate_guard_pct;
+                let near = |c: u64, l: u64| l > 0 && c.saturating_mul(100) >= l.saturating_mul(pct);
+                if near(orders_10s, orders_10s_limit) || near(weight_1m, weight_1m_limit) {
+                    // Hold new orders for a tenth of the venue's 10 s window, then re-read usage.
+                    self.counters.venue_rate_near += 1;
+                    self.core
+                        .risk_mut()
+                        .block_venue_orders_until(UnixNanos(ts.0 + 1_000_000_000), ts);
+                }
+            }
+            Input::RateLimited { status, until } => {
+                if status == 418 {
+                    self.counters.http_418 += 1;
+                } else {
+                    self.counters.http_429 += 1;
+                }
+                if until.0 > self.rate_block_until.0 {
+                    self.rate_block_until = until;
+                }
+                self.core.risk_mut().block_venue_orders_until(until, ts);
+            }
+        }
+        if self.reconnect_needed && self.connected {
+            self.disconnected(s);
+        }
+        sent
+    }
+
+    fn emit(
+        &mut self,
+        kind: EventKind,
+        side: Option<Side>,
+        s: &Stamped,
+        price: Price,
+        qty: Qty,
+        order_id: u64,
+        aux: i64,
+    ) {
+        self.events.emit(EngineEvent::new(
+            kind,
+            self.settings.inst.id,
+            side,
+            self.counters.inputs,
+            s.ts_event,
+            s.ts_recv,
+            price,
+            qty,
+            order_id,
+            aux,
+        ));
+    }
+
+    fn find(&self, id: ClientOrderId) -> Option<usize> {
+        self.orders
+            .iter()
+            .position(|o| o.is_some_and(|o| o.id == id))
+    }
+
+    fn free_slots(&self) -> usize {
+        self.orders.iter().filter(|o| o.is_none()).count()
+    }
+
+    fn insert(&mut self, slot: OrderSlot) -> bool {
+        match self.orders.iter_mut().find(|o| o.is_none()) {
+            Some(o) => {
+                *o = Some(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn step(&mut self, i: usize, ev: OrderEventKind) -> bool {
+        let Some(o) = self.orders[i].as_mut() else {
+            return false;
+        };
+        match transition(o.state, ev) {
+            Ok(next) => {
+                o.state = next;
+                true
+            }
+            Err(_) => {
+                self.counters.illegal += 1;
+                false
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, i: usize, venue_id: u64, s: &Stamped) {
+        let Some(o) = self.orders[i] else { return };
+        if matches!(o.state, OrderState::PendingNew | OrderState::Unknown) {
+            self.step(i, OrderEventKind::Accepted(VenueOrderId(venue_id)));
+        }
+        if let Some(o) = self.orders[i].as_mut() {
+            o.venue_id = venue_id;
+            if o.state != OrderState::Unknown {
+                o.query_at = UnixNanos(0);
+            }
+            if !o.accepted_emitted {
+                o.accepted_emitted = true;
+                let o = *o;
+                self.counters.accepted += 1;
+                self.emit(
+                    EventKind::OrderAccepted,
+                    Some(o.side),
+                    s,
+                    o.price,
+                    o.qty,
+                    o.id.0,
+                    venue_id as i64,
+                );
+            }
+        }
+    }
+
+    /// Terminal outcome: release quoter and risk, emit, free the slot.
+    fn finish(&mut self, i: usize, kind: EventKind, ev: OrderEventKind, aux: i64, s: &Stamped) {
+        let Some(o) = self.orders[i] else { return };
+        if o.state.is_terminal() {
+            self.orders[i] = None;
+            return;
+        }
+        if !self.step(i, ev) {
+            // Force the outcome the venue reported (a reconciliation signal, counted above).
+            if let Some(o) = self.orders[i].as_mut() {
+                o.state = OrderState::Canceled;
+            }
+        }
+        self.core.on_order_done(o.id);
+        match kind {
+            EventKind::OrderRejected => self.counters.rejected += 1,
+            _ => self.counters.canceled += 1,
+        }
+        let open = Qty::from_lots(o.qty.lots() - o.filled.lots());
+        self.emit(kind, Some(o.side), s, o.price, open, o.id.0, aux);
+        self.orders[i] = None;
+        self.check_finished();
+    }
+
+    fn make_unknown(&mut self, i: usize, s: &Stamped, query_delay: u64) {
+        let Some(o) = self.orders[i] else { return };
+        if o.state.is_terminal() {
+            return;
+        }
+        if o.state != OrderState::Unknown {
+            self.step(i, OrderEventKind::Timeout);
+            self.core.on_order_unknown(o.id);
+            self.counters.unknown += 1;
+            self.emit(
+                EventKind::OrderUnknown,
+                Some(o.side),
+                s,
+                o.price,
+                Qty::from_lots(o.qty.lots() - o.filled.lots()),
+                o.id.0,
+                0,
+            );
+        }
+        if let Some(o) = self.orders[i].as_mut() {
+            o.state = OrderState::Unknown;
+            if o.query_at.0 == 0 || query_delay == 0 {
+                // Never 0 (the "no query" mark): input times are epoch nanoseconds.
+                o.query_at = UnixNanos((s.ts_recv.0 + query_delay).max(1));
+                o.backoff_ns = FIRST_QUERY_DELAY_NS;
+            }
+        }
+    }
+
+    fn account_fill(&mut self, side: Side, quote: i64, qty: Qty, commission: i64, fee: FeeAsset) {
+        let base = qty
+            .lots()
+            .saturating_mul(self.lot_e8());
+        let sign = side.sign();
+        let a = &mut self.account;
+        a.base = a.base.saturating_add(sign * base);
+        a.quote = a.quote.saturating_sub(sign * quote);
+        match fee {
+            FeeAsset::Base => {
+                a.base -= commission;
+                a.base_fees += commission;
+            }
+            FeeAsset::Quote => {
+                a.quote -= commission;
+                a.quote_fees += commission;
+            }
+            FeeAsset::Other => a.other_fees += commission,
+            FeeAsset::None => {}
+        }
+        a.fills += 1;
+    }
+
+    /// One lot in 1e-8 units of the base asset.
+    fn lot_e8(&self) -> i64 {
+        let lot = self.settings.inst.lot;
+        let exp = i32::from(lot.exp());
+        let m = lot.mantissa();
+        if exp <= 8 {
+            m.saturating_mul(10i64.pow((8 - exp) as u32))
+        } else {
+            m / 10i64.pow((exp - 8) as u32)
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fill(
+        &mut self,
+        i: Option<usize>,
+        id: ClientOrderId,
+        side: Side,
+        qty: Qty,
+        price: Price,
+        quote: i64,
+        s: &Stamped,
+    ) {
+        self.core.on_fill(id, side, qty, s.ts_recv);
+        let Some(i) = i else {
+            self.account.untracked_fills += 1;
+            self.emit(EventKind::OrderFilled, Some(side), s, price, qty, id.0, -1);
+            return;
+        };
+        let Some(o) = self.orders[i].as_mut() else { return };
+        o.filled = Qty::from_lots(o.filled.lots() + qty.lots());
+        o.cum_quote = o.cum_quote.saturating_add(quote);
+        let leaves = Qty::from_lots((o.qty.lots() - o.filled.lots()).max(0));
+        let o = *o;
+        self.step(i, OrderEventKind::Filled { qty, leaves });
+        self.emit(
+            EventKind::OrderFilled,
+            Some(side),
+            s,
+            price,
+            qty,
+            id.0,
+            leaves.lots(),
+        );
+        if leaves.lots() == 0 || self.orders[i].is_some_and(|o| o.state.is_terminal()) {
+            let _ = o;
+            self.orders[i] = None;
+            self.check_finished();
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn resolve(
+        &mut self,
+        i: usize,
+        found: bool,
+        status: VenueStatus,
+        executed: Qty,
+        cum_quote: i64,
+        venue_id: u64,
+        s: &Stamped,
+    ) {
+        let Some(o) = self.orders[i] else { return };
+        if !found {
+            // The venue never had it.
+            self.finish(i, EventKind::OrderRejected, OrderEventKind::NotFound, -2013, s);
+            return;
+        }
+        let missed = executed.lots() - o.filled.lots();
+        if missed > 0 {
+            // Fills whose user-stream reports were lost with the connection.
+            let quote = cum_quote - o.cum_quote;
+            self.account_fill(o.side, quote, Qty::from_lots(missed), 0, FeeAsset::None);
+            self.account.fills_without_fee += 1;
+            let px = if missed > 0 {
+                let lots_e8 = i128::from(missed) * i128::from(self.lot_e8());
+                // quote / base in 1e-8 → ticks.
+                let tick = self.settings.inst.tick;
+                let ticks_per_unit = 10i128.pow(u32::from(tick.exp())) / i128::from(tick.mantissa().max(1));
+                let p = i128::from(quote) * ticks_per_unit / lots_e8.max(1);
+                Price::from_ticks(p as i64)
+            } else {
+                Price::ZERO
+            };
+            self.fill(Some(i), o.id, o.side, Qty::from_lots(missed), px, quote, s);
+            if self.orders[i].is_none() {
+                return;
+            }
+        }
+        if status.is_open() {
+            self.on_accepted(i, venue_id, s);
+            if let Some(o) = self.orders[i].as_mut() {
+                if o.state == OrderState::Unknown {
+                    // A cancel was pending when it went UNKNOWN: still open, quoter may re-cancel.
+                    o.state = OrderState::New;
+                }
+                o.query_at = UnixNanos(0);
+                let id = o.id;
+                self.core.on_cancel_rejected(id);
+            }
+        } else {
+            match status {
+                VenueStatus::Filled => {
+                    // Filled but our fills disagree (the delta was applied above); done.
+                    self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s);
+                }
+                VenueStatus::Rejected => {
+                    self.finish(i, EventKind::OrderRejected, OrderEventKind::Rejected, 0, s)
+                }
+                _ => self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s),
+            }
+        }
+    }
+
+    fn order_error<T: TxTransport>(
+        &mut self,
+        id: ClientOrderId,
+        status: u16,
+        code: i64,
+        s: &Stamped,
+        tx: &mut T,
+    ) -> usize {
+        let Some(i) = self.find(id) else {
+            self.counters.unknown_ids += 1;
+            return 0;
+        };
+        let Some(o) = self.orders[i] else { return 0 };
+        let status_unknown = code == -1007 || code == -1006 || status >= 500;
+        if status_unknown {
+            self.make_unknown(i, s, FIRST_QUERY_DELAY_NS);
+            if o.replaces.0 != 0 {
+                if let Some(j) = self.find(o.replaces) {
+                    self.make_unknown(j, s, FIRST_QUERY_DELAY_NS);
+                }
+            }
+            return 0;
+        }
+        // Refused: the new order does not exist.
+        self.finish(i, EventKind::OrderRejected, OrderEventKind::Rejected, code, s);
+        if o.replaces.0 != 0 {
+            // A cancel-replace whose cancel leg failed: the old order's fate must be checked.
+            self.core.on_cancel_rejected(o.replaces);
+            if let Some(j) = self.find(o.replaces) {
+                self.make_unknown(j, s, FIRST_QUERY_DELAY_NS / 2);
+            }
+        }
+        if status == 429 || status == 418 {
+            return 0;
+        }
+        self.requote(s, tx)
+    }
+
+    fn disconnected(&mut self, s: &Stamped) {
+        self.reconnect_needed = false;
+        if !self.connected {
+            return;
+        }
+        self.connected = false;
+        self.reconciling = false;
+        self.open_pending = false;
+        self.cancel_all_pending = false;
+        self.counters.disconnects += 1;
+        for i in 0..MAX_ORDERS {
+            if self.orders[i].is_some() {
+                self.make_unknown(i, s, FIRST_QUERY_DELAY_NS);
+            }
+        }
+    }
+
+    fn ctl_send<T: TxTransport>(
+        &mut self,
+        tx: &mut T,
+        rid: u64,
+        method: &[u8],
+        id: Option<ClientOrderId>,
+        now_ms: u64,
+    ) -> bool {
+        if !self.connected {
+            return false;
+        }
+        match self.ctl.send(tx, rid, method, id, now_ms) {
+            Ok(()) => true,
+            Err(_) => {
+                self.counters.send_errors += 1;
+                self.reconnect_needed = true;
+                false
+            }
+        }
+    }
+
+    fn cancel_all<T: TxTransport>(&mut self, s: &Stamped, tx: &mut T) -> usize {
+        let now_ms = s.ts_recv.0 / 1_000_000;
+        if !self.ctl_send(tx, CTL_CANCEL_ALL, b"openOrders.cancelAll", None, now_ms) {
+            return 0;
+        }
+        self.cancel_all_pending = true;
+        self.core.risk_mut().on_cancel_sent(s.ts_recv);
+        for i in 0..MAX_ORDERS {
+            let Some(o) = self.orders[i] else { continue };
+            if matches!(
+                o.state,
+                OrderState::PendingNew | OrderState::New | OrderState::PartiallyFilled
+            ) {
+                self.step(i, OrderEventKind::CancelSent);
+                self.core.quoter_cancel_sent(o.id);
+                if let Some(o) = self.orders[i].as_mut() {
+                    o.sent_at = s.ts_recv;
+                }
+            }
+        }
+        1
+    }
+
+    fn command<T: TxTransport>(&mut self, c: Command, s: &Stamped, tx: &mut T) -> usize {
+        match c {
+            Command::Kill => {
+                let first = !self.core.risk().is_killed();
+                self.core.risk_mut().kill();
+                self.kill_confirmed = false;
+                if first {
+                    self.emit(EventKind::Kill, None, s, Price::ZERO, Qty::ZERO, 0, 1);
+                }
+                self.cancel_all(s, tx)
+            }
+            Command::Lift => {
+                if self.core.risk().is_killed() {
+                    self.core.risk_mut().lift_kill();
+                    self.kill_confirmed = false;
+                    self.emit(EventKind::Kill, None, s, Price::ZERO, Qty::ZERO, 0, 0);
+                }
+                self.requote(s, tx)
+            }
+            Command::Stop => {
+                self.stopping = true;
+                let n = self.cancel_all(s, tx);
+                if !self.connected {
+                    // Nothing can be cancelled without a connection: finish (UNKNOWN orders stay
+                    // at the venue and are reconciled by the next start).
+                    self.finished = true;
+                }
+                self.check_finished();
+                n
+            }
+        }
+    }
+
+    fn check_finished(&mut self) {
+        if self.stopping
+            && !self.cancel_all_pending
+            && self.orders.iter().all(|o| o.is_none_or(|o| o.state.is_terminal()))
+        {
+            self.finished = true;
+        }
+    }
+
+    fn tick<T: TxTransport>(&mut self, s: &Stamped, tx: &mut T) -> usize {
+        let ts = s.ts_recv;
+        let mut sent = 0;
+        for i in 0..MAX_ORDERS {
+            let Some(o) = self.orders[i] else { continue };
+            match o.state {
+                OrderState::PendingNew | OrderState::PendingCancel
+                    if ts.0 >= o.sent_at.0.saturating_add(self.settings.order_timeout_ns) =>
+                {
+                    self.make_unknown(i, s, 0);
+                }
+                _ => {}
+            }
+            let Some(o) = self.orders[i] else { continue };
+            if o.state == OrderState::Unknown && o.query_at.0 != 0 && ts.0 >= o.query_at.0 && self.connected && !self.open_pending {
+                let now_ms = ts.0 / 1_000_000;
+                if self.ctl_send(tx, RID_STATUS | o.id.0, b"order.status", Some(o.id), now_ms) {
+                    sent += 1;
+                    self.counters.queries += 1;
+                }
+                if let Some(o) = self.orders[i].as_mut() {
+                    o.query_at = UnixNanos(ts.0 + o.backoff_ns);
+                    o.backoff_ns = (o.backoff_ns * 2).min(MAX_BACKOFF_NS);
+                }
+            }
+        }
+        if self.params.ttl_ns > 0 || (self.rate_block_until.0 != 0 && ts.0 >= self.rate_block_until.0) {
+            if ts.0 >= self.rate_block_until.0 {
+                self.rate_block_until = UnixNanos(0);
+            }
+            sent += self.requote(s, tx);
+        }
+        sent
+    }
+
+    fn check_reconciled<T: TxTransport>(&mut self, s: &Stamped, tx: &mut T) -> usize {
+        if !self.reconciling || self.open_pending {
+            return 0;
+        }
+        if self
+            .orders
+            .iter()
+            .any(|o| o.is_some_and(|o| o.state == OrderState::Unknown))
+        {
+            return 0;
+        }
+        self.reconciling = false;
+        self.counters.reconciles += 1;
+        self.requote(s, tx)
+    }
+
+    /// Whether new quotes may go out now.
+    fn may_quote(&self, ts: UnixNanos) -> bool {
+        // A venue rate block does not stop requoting: cancels still go out, and risk refuses new
+        // orders until the block ends (counted as rate denials).
+        let _ = ts;
+        self.connected && !self.reconciling && !self.stopping && !self.core.risk().is_killed()
+    }
+
+    fn requote<T: TxTransport>(&mut self, s: &Stamped, tx: &mut T) -> usize {
+        let ts = s.ts_recv;
+        if !self.may_quote(ts) {
+            return 0;
+        }
+        if self.free_slots() < crate::quoter::MAX_ACTIONS {
+            self.counters.table_full += 1;
+            return 0;
+        }
+        let now_ms = ts.0 / 1_000_000;
+        let r = self.core.requote_with(
+            &self.params,
+            self.top,
+            self.stale,
+            ts,
+            now_ms,
+            tx,
+            &mut crate::engine::pipeline::NoStages,
+        );
+        let mut n = 0;
+        for k in 0..self.core.sent().as_slice().len() {
+            let e = self.core.sent().as_slice()[k];
+            match e {
+                Sent::New {
+                    id,
+                    side,
+                    price,
+                    qty,
+                } => {
+                    n += 1;
+                    self.track(id, side, price, qty, ClientOrderId(0), ts);
+                }
+                Sent::Replace {
+                    old,
+                    id,
+                    side,
+                    price,
+                    qty,
+                } => {
+                    n += 1;
+                    self.track(id, side, price, qty, old, ts);
+                    if let Some(i) = self.find(old) {
+                        self.step(i, OrderEventKind::CancelSent);
+                        if let Some(o) = self.orders[i].as_mut() {
+                            o.sent_at = ts;
+                        }
+                    }
+                }
+                Sent::Cancel { id } => {
+                    n += 1;
+                    if let Some(i) = self.find(id) {
+                        self.step(i, OrderEventKind::CancelSent);
+                        if let Some(o) = self.orders[i].as_mut() {
+                            o.sent_at = ts;
+                        }
+                    }
+                }
+                Sent::Denied {
+                    side,
+                    price,
+                    qty,
+                    reason,
+                } => {
+                    self.counters.denied += 1;
+                    if matches!(reason, DenyReason::VenueOrderRate | DenyReason::MessageRate) {
+                        self.counters.rate_denied += 1;
+                    }
+                    self.emit(
+                        EventKind::OrderDenied,
+                        Some(side),
+                        s,
+                        price,
+                        qty,
+                        0,
+                        reason as i64,
+                    );
+                }
+            }
+        }
+        if r.is_err() {
+            self.counters.send_errors += 1;
+            self.reconnect_needed = true;
+        }
+        n
+    }
+
+    fn track(
+        &mut self,
+        id: ClientOrderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+        replaces: ClientOrderId,
+        ts: UnixNanos,
+    ) {
+        let slot = OrderSlot {
+            id,
+            side,
+            price,
+            qty,
+            filled: Qty::ZERO,
+            cum_quote: 0,
+            state: OrderState::PendingNew,
+            venue_id: 0,
+            sent_at: ts,
+            query_at: UnixNanos(0),
+            backoff_ns: FIRST_QUERY_DELAY_NS,
+            replaces,
+            seen_epoch: 0,
+            accepted_emitted: false,
+        };
+        if !self.insert(slot) {
+            // Checked before requoting; counted if it ever happens.
+            self.counters.table_full += 1;
+        }
+    }
+
+    /// Whether the live loop must drop and reconnect the order connection (a send failed).
+    pub fn take_reconnect(&mut self) -> bool {
+        std::mem::take(&mut self.reconnect_needed)
+    }
+
+    /// Whether an orderly stop has finished (nothing open, cancel-all answered).
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The session's state.
+    pub fn state(&self) -> SessionState {
+        if self.finished {
+            SessionState::Stopped
+        } else if self.stopping {
+            SessionState::Stopping
+        } else if self.core.risk().is_killed() {
+            SessionState::Killed
+        } else if !self.connected {
+            SessionState::Connecting
+        } else if self.reconciling {
+            SessionState::Reconciling
+        } else if self.stale {
+            SessionState::Stale
+        } else {
+            SessionState::Quoting
+        }
+    }
+
+    /// Tracked orders.
+    pub fn orders(&self) -> impl Iterator<Item = &OrderSlot> {
+        self.orders.iter().flatten()
+    }
+
+    /// Account effects of our fills.
+    pub fn account(&self) -> Account {
+        self.account
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> SessionCounters {
+        self.counters
+    }
+
+    /// The quoting core (quoter, risk, stats).
+    pub fn core(&self) -> &QuotingCore<BinanceWsEncoder> {
+        &self.core
+    }
+
+    /// The current parameters.
+    pub fn params(&self) -> QuoteParams {
+        self.params
+    }
+
+    /// The last top of book and whether it is stale.
+    pub fn top(&self) -> (Top, bool) {
+        (self.top, self.stale)
+    }
+
+    /// Whether the kill latch is set, and whether cancel-all was confirmed since.
+    pub fn kill_state(&self) -> (bool, bool) {
+        (self.core.risk().is_killed(), self.kill_confirmed)
+    }
+
+    /// Events the ring refused.
+    pub fn events_dropped(&self) -> u64 {
+        self.events.dropped()
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    /// Hands the core a fresh block of client ids.
+    pub fn refill_ids(&mut self, ids: IdRange) {
+        self.core.refill_ids(ids);
+    }
+
+    /// Ids left in the reserved block.
+    pub fn ids_left(&self) -> u64 {
+        self.core.ids_left()
+    }
+
+    /// (working buy lots, working sell lots), UNKNOWN included.
+    pub fn working_lots(&self) -> (i64, i64) {
+        self.orders().filter(|o| !o.state.is_terminal()).fold((0, 0), |(b, s), o| {
+            let open = o.qty.lots() - o.filled.lots();
+            match o.side {
+                Side::Buy => (b + open, s),
+                Side::Sell => (b, s + open),
+            }
+        })
+    }
+
+    /// A BLAKE3 digest of the decision state (orders, account, position, params, flags): two runs
+    /// that applied the same inputs have the same digest.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        for o in self.orders() {
+            for v in [
+                o.id.0,
+                o.side as u64,
+                o.price.ticks() as u64,
+                o.qty.lots() as u64,
+                o.filled.lots() as u64,
+                o.cum_quote as u64,
+                o.state as u64,
+                o.venue_id,
+                o.sent_at.0,
+                o.query_at.0,
+                o.replaces.0,
+            ] {
+                h.update(&v.to_le_bytes());
+            }
+        }
+        let a = self.account;
+        for v in [
+            a.base,
+            a.quote,
+            a.base_fees,
+            a.quote_fees,
+            a.other_fees,
+            a.fills as i64,
+            self.core.risk().position(self.settings.inst.id).unwrap_or(0),
+        ] {
+            h.update(&v.to_le_bytes());
+        }
+        for w in self.params.to_words() {
+            h.update(&w.to_le_bytes());
+        }
+        let flags = [
+            self.stale,
+            self.connected,
+            self.reconciling,
+            self.stopping,
+            self.core.risk().is_killed(),
+        ];
+        for f in flags {
+            h.update(&[u8::from(f)]);
+        }
+        h.update(&self.core.ids_next().to_le_bytes());
+        *h.finalize().as_bytes()
+    }
+}
+
+/// The engine's replay contract (#11 builds the journal reader around it): apply one journalled
+/// record, and digest the state. Defined here until the journal's own replay module lands.
+pub trait Replayable {
+    /// Applies one journal record; records that are not session inputs are skipped (`Ok(false)`).
+    fn apply_record(&mut self, rec: &JournalRecord) -> Result<bool, ReplayError>;
+    /// A digest of the decision state.
+    fn digest(&self) -> [u8; 32];
+}
+
+/// A record that looked like a session input but did not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("journal record {seq} ({kind:?}) is not a valid session input")]
+pub struct ReplayError {
+    /// The record's seq.
+    pub seq: u64,
+    /// Its kind.
+    pub kind: RecordKind,
+}
+
+/// Discards what a replayed session "sends".
+pub struct NullTx;
+
+impl TxTransport for NullTx {
+    fn send(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        Ok(data.len())
+    }
+}
+
+impl Replayable for SessionCore {
+    fn apply_record(&mut self, rec: &JournalRecord) -> Result<bool, ReplayError> {
+        if !matches!(
+            rec.kind,
+            RecordKind::SessionInput
+                | RecordKind::OrderAck
+                | RecordKind::Fill
+                | RecordKind::Reject
+                | RecordKind::ParamPush
+                | RecordKind::OperatorCommand
+                | RecordKind::TimerTick
+        ) {
+            return Ok(false);
+        }
+        let s = Stamped::from_record(rec).ok_or(ReplayError {
+            seq: rec.seq,
+            kind: rec.kind,
+        })?;
+        self.apply(&s, &mut NullTx);
+        Ok(true)
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        SessionCore::digest(self)
+    }
+}
+
+/// Headroom of one side in lots: `limit − (position + working on that side)` for buys (sells:
+/// `limit + position − working sells`).
+pub fn headroom(limits: &RiskLimits, position: i64, working: (i64, i64)) -> (i64, i64) {
+    (
+        limits.max_long.lots() - position - working.0,
+        limits.max_short.lots() + position - working.1,
+    )
+}
