@@ -387,14 +387,28 @@ impl PyJournal {
         Ok(d)
     }
 
-    /// Appends `n` records of the seeded synthetic stream (every kind; `journal::synth`), waiting
-    /// while the ring is full. Returns the last seq; raises JournalError when the writer failed.
-    fn append_synthetic(&mut self, py: Python<'_>, seed: u64, n: usize) -> PyResult<u64> {
+    /// Appends records `skip..n` of the seeded synthetic stream (every kind; `journal::synth`),
+    /// waiting while the ring is full; with `pace_every` > 0, sleeps `pace_us` after every
+    /// `pace_every` records (crash tests pace a writer so a kill lands mid-stream). Returns the last
+    /// seq; raises JournalError when the writer failed.
+    #[pyo3(signature = (seed, n, *, skip=0, pace_every=0, pace_us=0))]
+    fn append_synthetic(
+        &mut self,
+        py: Python<'_>,
+        seed: u64,
+        n: usize,
+        skip: usize,
+        pace_every: usize,
+        pace_us: u64,
+    ) -> PyResult<u64> {
         let handle = self.handle()?;
         let recs = journal::synth::synthetic_stream(seed, n);
         let r = py.detach(|| {
             let mut last = handle.next_seq().saturating_sub(1);
-            for rec in &recs {
+            for (i, rec) in recs.iter().enumerate().skip(skip) {
+                if pace_every > 0 && i > skip && (i - skip) % pace_every == 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(pace_us));
+                }
                 loop {
                     match handle.append(*rec) {
                         Ok(seq) => {

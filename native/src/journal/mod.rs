@@ -21,6 +21,8 @@
 
 pub mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod payloads;
 pub mod reader;
 pub mod record;

@@ -17,7 +17,9 @@
 //! Canonical encoding: `serde_json` of this struct — field order fixed by the struct, every map a
 //! `BTreeMap` (sorted keys), integers only (i128 as decimal strings): the same state always gives the
 //! same bytes. The digest is `blake3` of them; a snapshot stores them.
-//! Off the hot path: `apply` allocates (map nodes, strings for order-flow records).
+//! Off the hot path: `apply` allocates (map nodes, strings for order-flow records). Sums of
+//! notionals and fees saturate at the i128 limits instead of overflowing (only hostile input gets
+//! there; the result is still deterministic).
 
 use std::collections::BTreeMap;
 
@@ -193,7 +195,8 @@ impl InstrumentState {
         let mut asks = BTreeMap::<i64, i64>::new();
         for o in self.l3.values() {
             let side = if o.buy { &mut bids } else { &mut asks };
-            *side.entry(o.price).or_default() += o.qty;
+            let q = side.entry(o.price).or_default();
+            *q = q.saturating_add(o.qty);
         }
         (
             bids.into_iter().rev().take(depth).collect(),
@@ -490,7 +493,7 @@ impl LedgerState {
                 }
                 o.cum_qty = o.cum_qty.max(f.cum_qty.lots());
                 let notional = i128::from(f.last_price.ticks()) * i128::from(f.last_qty.lots());
-                o.cum_notional += notional;
+                o.cum_notional = o.cum_notional.saturating_add(notional);
                 if regressed {
                     self.anomalies.fill_cum_regressed += 1;
                 }
@@ -500,20 +503,22 @@ impl LedgerState {
                     Side::Buy => {
                         p.qty += q;
                         p.bought += q;
-                        p.cash -= notional;
+                        p.cash = p.cash.saturating_sub(notional);
                     }
                     Side::Sell => {
                         p.qty -= q;
                         p.sold += q;
-                        p.cash += notional;
+                        p.cash = p.cash.saturating_add(notional);
                     }
                 }
                 p.fills += 1;
                 if !f.fee.is_zero() {
                     let scale = 10i128.pow(u32::from(18 - f.fee.exp().min(18)));
-                    *p.fees_e18
+                    let fee = p
+                        .fees_e18
                         .entry(f.fee_asset.as_str().to_string())
-                        .or_default() += i128::from(f.fee.raw()) * scale;
+                        .or_default();
+                    *fee = fee.saturating_add(i128::from(f.fee.raw()) * scale);
                 }
             }
             Decoded::Reject(r) => {
@@ -568,9 +573,9 @@ impl Replayable for LedgerState {
     const SNAPSHOT_TAG: [u8; 8] = *b"LEDGER01";
 
     fn apply(&mut self, rec: &JournalRecord) -> Result<(), LedgerError> {
-        if self.last_seq != 0 && rec.seq != self.last_seq + 1 {
+        if self.last_seq != 0 && Some(rec.seq) != self.last_seq.checked_add(1) {
             return Err(LedgerError::SeqGap {
-                expected: self.last_seq + 1,
+                expected: self.last_seq.saturating_add(1),
                 found: rec.seq,
             });
         }
