@@ -74,7 +74,9 @@ def _book_lines(iid: str, inst: dict[str, Any], depth: int) -> list[str]:
         side[o["price"]] = side.get(o["price"], 0) + o["qty"]
     lines = [f"  instrument {iid}"]
     if bids or asks:
-        lines.append(f"    L2 ({len(inst['bids'])} bid / {len(inst['asks'])} ask levels)   bid qty @ price | ask")
+        lines.append(
+            f"    L2 ({len(inst['bids'])} bid / {len(inst['asks'])} ask levels)   bid qty @ price | ask"
+        )
         for i in range(max(len(bids), len(asks))):
             b = f"{bids[i][1]:>10} @ {bids[i][0]:<10}" if i < len(bids) else " " * 23
             a = f"{asks[i][0]:>10} x {asks[i][1]:<10}" if i < len(asks) else ""
@@ -82,10 +84,15 @@ def _book_lines(iid: str, inst: dict[str, Any], depth: int) -> list[str]:
     if inst["l3"]:
         tb = sorted(l3_bid.items(), reverse=True)[:depth]
         ta = sorted(l3_ask.items())[:depth]
-        lines.append(f"    L3 ({len(inst['l3'])} orders)   best bid {tb[0] if tb else '-'}  best ask {ta[0] if ta else '-'}")
+        lines.append(
+            f"    L3 ({len(inst['l3'])} orders)   "
+            f"best bid {tb[0] if tb else '-'}  best ask {ta[0] if ta else '-'}"
+        )
     t = inst["last_trade"]
     if t:
-        lines.append(f"    last trade {t['qty']} @ {t['price']} (id {t['trade_id']}), {inst['trades']} trades")
+        lines.append(
+            f"    last trade {t['qty']} @ {t['price']} (id {t['trade_id']}), {inst['trades']} trades"
+        )
     p = inst["position"]
     if p["fills"]:
         fees = ", ".join(f"{int(v) / 1e18:g} {a}" for a, v in p["fees_e18"].items()) or "0"
@@ -107,7 +114,11 @@ def inspect_lines(path: Path, r: dict[str, Any], depth: int = 5) -> list[str]:
     ]
     lines += [f"  skipped snapshot {k['seq']}: {k['reason']}" for k in r["skipped"]]
     k = s["kill"]
-    kill = f"LATCHED (id {k['latch_id']}, since {_ts(k['since'])}: {k['reason']!r})" if k["latched"] else "not latched"
+    kill = (
+        f"LATCHED (id {k['latch_id']}, since {_ts(k['since'])}: {k['reason']!r})"
+        if k["latched"]
+        else "not latched"
+    )
     lines.append(f"  kill     {kill}{'  PAUSED' if k['paused'] else ''}")
     p = s["params"]
     lines.append(f"  params   version {p['version']} ({p['pushes']} pushes, seq {p['seq']}): {p['words']}")

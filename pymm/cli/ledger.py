@@ -65,8 +65,8 @@ EXPORT_TABLES = ("orders", "fills", "params")
 def export_parquet(path: Path, out_dir: Path) -> dict[str, int]:
     """Writes ``orders.parquet``, ``fills.parquet`` and ``params.parquet`` from the journal at ``path``
     into ``out_dir``; returns rows per table. The journal is verified as it is read."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     rows = json.loads(Journal.ledger_rows(path))
     schemas = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,7 +127,9 @@ def replay(
     from pymm import _native
 
     try:
-        target = str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
+        target: str | list[str | os.PathLike[str]] = (
+            str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
+        )
         summary = _native.replay(target, format=fmt, expect_book=expect_book, progress=_progress_bar())
     except (PymmError, OSError) as e:
         typer.echo(f"pymm: {e}", err=True)

@@ -118,5 +118,7 @@ def run_with_kills(
         raise RuntimeError(f"only {n_killed} of {kills} kills in {len(rounds)} rounds: lower the delays")
     done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, env=env, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"final run exited {done.returncode}: {done.stderr.decode(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"final run exited {done.returncode}: {done.stderr.decode(errors='replace')[-2000:]}"
+        )
     return rounds

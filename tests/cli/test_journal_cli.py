@@ -46,7 +46,9 @@ def test_inspect_at_time_stops_before_later_records(journal: Path) -> None:
     recs = Journal.read(journal, limit=700)
     ts = recs[699]["ts_recv"]
     assert parse_at(str(ts)) == (None, ts)
-    rep = json.loads(runner.invoke(app, ["journal", "inspect", str(journal), "--at", str(ts), "--json"]).output)
+    rep = json.loads(
+        runner.invoke(app, ["journal", "inspect", str(journal), "--at", str(ts), "--json"]).output
+    )
     assert (rep["last_seq"], rep["stopped"]) == (700, "time")
 
 
@@ -97,7 +99,10 @@ def test_export_parquet(journal: Path, tmp_path: Path) -> None:
     assert set(orders.column("kind").to_pylist()) == {"order_ack", "reject"}
     params = pq.read_table(out / "params.parquet").drop_columns(["ts_recv"]).to_pylist()
     assert len(params) == state["params"]["pushes"]
-    assert params[-1]["version"] == state["params"]["version"] and params[-1]["words"] == state["params"]["words"]
+    assert (
+        params[-1]["version"] == state["params"]["version"]
+        and params[-1]["words"] == state["params"]["words"]
+    )
 
 
 def test_export_refuses_a_corrupt_journal(journal: Path, tmp_path: Path) -> None:
