@@ -168,6 +168,9 @@ pub struct Position {
     pub fees_e18: BTreeMap<String, i128>,
 }
 
+/// Book levels, best first: (price ticks, lots).
+pub type Levels = Vec<(i64, i64)>;
+
 /// One instrument's market state and our position in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstrumentState {
@@ -190,7 +193,7 @@ pub struct InstrumentState {
 
 impl InstrumentState {
     /// The L3 book aggregated into levels: (bids best first, asks best first), at most `depth` each.
-    pub fn l3_levels(&self, depth: usize) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+    pub fn l3_levels(&self, depth: usize) -> (Levels, Levels) {
         let mut bids = BTreeMap::<i64, i64>::new();
         let mut asks = BTreeMap::<i64, i64>::new();
         for o in self.l3.values() {
