@@ -8,7 +8,7 @@ import sys
 import typer
 
 from pymm.cli import bench as bench_cli
-from pymm.cli import dashboard, doctor, ledger, research, run, venue
+from pymm.cli import dashboard, doctor, journal, ledger, research, run, venue
 from pymm.cli import replay as replay_cli
 from pymm.errors import PymmError
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 run.register(app)
 doctor.register(app)
 ledger.register(app)
+journal.register(app)
 research.register(app)
 replay_cli.register(app)
 bench_cli.register(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ import typer
 
 from pymm.errors import PymmError
 
-__all__ = ["FORMATS", "register", "render_summary"]
+__all__ = ["FORMATS", "register", "render_summary", "replay_journal"]
 
 FORMATS = ("binance", "dbn", "lobster", "itch")
 BUILT = FORMATS
@@ -50,12 +51,56 @@ def _progress_bar() -> Any:
     return show
 
 
+def replay_journal(
+    path: Path, *, runs: int, at: str | None, expect_digest: str | None, as_json: bool, snapshots: bool
+) -> None:
+    """``pymm replay --journal``: re-run the journal through ``LedgerState`` ``runs`` times (one from
+    the latest snapshot if ``snapshots``) and compare every digest with the first and ``expect_digest``."""
+    from pymm.cli.journal import replay_ledger
+
+    reports = []
+    for i in range(max(runs, 1)):
+        r = replay_ledger(path, at, use_snapshots=snapshots and i == max(runs, 1) - 1)
+        r.pop("state")
+        reports.append(r)
+    digests = [r["digest"] for r in reports]
+    want = expect_digest or digests[0]
+    mismatched = [i for i, d in enumerate(digests) if d != want]
+    if as_json:
+        typer.echo(json.dumps({"runs": reports, "digest": digests[0], "mismatched_runs": mismatched}))
+    else:
+        first = reports[0]
+        typer.echo(f"replay journal {path}: seq {first['last_seq']} ({first['applied']:,} records)")
+        for i, r in enumerate(reports):
+            src = f"from snapshot {r['snapshot']}" if r["snapshot"] else "from genesis"
+            mark = "" if r["digest"] == want else "   MISMATCH"
+            typer.echo(
+                f"  run {i + 1}: digest {r['digest']}  {r['events_per_s']:,.0f} events/s ({src}){mark}"
+            )
+        if expect_digest:
+            typer.echo(f"  expected      {expect_digest}")
+        typer.echo(f"  chain head    {first['chain']}")
+    raise typer.Exit(code=1 if mismatched else 0)
+
+
 def replay(
     paths: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(help="recorded file(s), gzip or plain; several replay in order as one session"),
-    ],
+    ] = None,
     *,
+    journal: Annotated[
+        Path | None,
+        typer.Option("--journal", help="re-run this input journal through the ledger state instead"),
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", help="with --journal: replays to compare")] = 2,
+    at: Annotated[str | None, typer.Option("--at", help="with --journal: stop at a seq or time")] = None,
+    expect_digest: Annotated[
+        str | None, typer.Option("--expect-digest", help="with --journal: the digest every run must give")
+    ] = None,
+    snapshots: Annotated[
+        bool, typer.Option("--snapshots", help="with --journal: the last run starts from the latest snapshot")
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="binance | dbn | lobster | itch")] = "binance",
     expect_book: Annotated[
         Path | None, typer.Option("--expect-book", help="LOBSTER orderbook file to check states against")
@@ -66,6 +111,13 @@ def replay(
 
     Exit 0 when clean, 1 when the replay found sequence, integrity or oracle mismatches, 2 on errors.
     """
+    if journal is not None:
+        replay_journal(
+            journal, runs=runs, at=at, expect_digest=expect_digest, as_json=as_json, snapshots=snapshots
+        )
+    if not paths:
+        typer.echo("pymm: give recorded file(s) or --journal DIR", err=True)
+        raise typer.Exit(code=2)
     if fmt not in FORMATS:
         typer.echo(f"pymm: unknown format {fmt!r} (one of {', '.join(FORMATS)})", err=True)
         raise typer.Exit(code=2)
@@ -75,7 +127,9 @@ def replay(
     from pymm import _native
 
     try:
-        target = str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
+        target: str | list[str | os.PathLike[str]] = (
+            str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
+        )
         summary = _native.replay(target, format=fmt, expect_book=expect_book, progress=_progress_bar())
     except (PymmError, OSError) as e:
         typer.echo(f"pymm: {e}", err=True)

@@ -8,12 +8,19 @@
 //! `Full`); the clock stops when `close()` returns, i.e. everything is written and fsynced.
 //! Latency: a paced run (a short spin between appends, so the ring never fills) times every append
 //! with `Instant` pairs into a bounded HDR histogram (no allocation while recording).
+//! Replay: a seeded synthetic stream of every record kind (`journal::synth`) is written once, then
+//! (median of 3) read + verified only, replayed through `LedgerState` from disk (read + verify +
+//! apply), and applied from memory (apply only) — in events/s, beside hftbacktest's 8.9 M events/s.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use _native::journal::{self, AppendError, FsyncPolicy, JournalConfig, JournalRecord};
+use _native::journal::synth::synthetic_stream;
+use _native::journal::{
+    self, AppendError, FsyncPolicy, JournalConfig, JournalReader, JournalRecord, LedgerState,
+    ReplayOptions, Replayable,
+};
 use _native::model::{BookDelta, InstrumentId, Price, Qty, Side, UnixNanos};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -155,6 +162,58 @@ fn host() -> serde_json::Value {
     })
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Replay speeds over `n` synthetic records: (verify-only, replay from disk, apply-only) events/s.
+fn replay_speed(dir: &Path, n: usize) -> (f64, f64, f64) {
+    let _ = std::fs::remove_dir_all(dir);
+    let recs = synthetic_stream(20_261_202, n);
+    let j = journal::open(dir, config(FsyncPolicy::Never)).expect("open");
+    let mut h = j.handle;
+    let mut stamped = Vec::with_capacity(n);
+    for r in &recs {
+        loop {
+            match h.append(*r) {
+                Ok(seq) => {
+                    let mut s = *r;
+                    s.seq = seq;
+                    stamped.push(s);
+                    break;
+                }
+                Err(AppendError::Full) => std::thread::yield_now(),
+                Err(e) => panic!("append: {e}"),
+            }
+        }
+    }
+    drop(h);
+    j.writer.close().expect("close");
+    let (mut verify, mut disk, mut mem) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let mut c = 0u64;
+        for r in JournalReader::open(dir).expect("reader") {
+            black_box(r.expect("read"));
+            c += 1;
+        }
+        verify.push(c as f64 / t0.elapsed().as_secs_f64());
+        let (_, rep) =
+            journal::replay(dir, LedgerState::new, &ReplayOptions::default()).expect("replay");
+        disk.push(rep.events_per_s());
+        let mut st = LedgerState::new();
+        let t0 = Instant::now();
+        for r in &stamped {
+            st.apply(r).expect("apply");
+        }
+        mem.push(stamped.len() as f64 / t0.elapsed().as_secs_f64());
+        black_box(st.digest());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    (median(verify), median(disk), median(mem))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -213,6 +272,15 @@ fn main() {
         }
         rows.push(row);
     }
+    let replay_n = if quick { 100_000 } else { 1_000_000 };
+    let (verify_rate, disk_rate, mem_rate) = replay_speed(&base.join("replay"), replay_n);
+    if !as_json {
+        println!(
+            "replay of {replay_n} synthetic records: read+verify {verify_rate:.0} rec/s, \
+             LedgerState from disk {disk_rate:.0} events/s, apply only {mem_rate:.0} events/s \
+             (hftbacktest goto_end: 8.9 M events/s)"
+        );
+    }
     let _ = std::fs::remove_dir_all(&base);
     let out = json!({
         "bench": "journal_append",
@@ -220,6 +288,13 @@ fn main() {
         "host": host(),
         "timer_floor": summary(&fl),
         "rows": rows,
+        "replay": {
+            "records": replay_n,
+            "read_verify_per_s": verify_rate,
+            "ledger_replay_from_disk_per_s": disk_rate,
+            "ledger_apply_only_per_s": mem_rate,
+            "peer_hftbacktest_goto_end_per_s": 8.9e6,
+        },
     });
     if as_json {
         println!("{out:#}");

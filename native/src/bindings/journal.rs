@@ -371,6 +371,153 @@ impl PyJournal {
         Ok(false)
     }
 
+    /// The health flag the engine checks before acting: ok (records are being written), failed
+    /// (the writer stopped on an error), io_errors, errno (of the last error, 0 if none).
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (_, w) = self
+            .inner
+            .as_ref()
+            .ok_or_else(|| PyJournalError::new_err("journal is closed"))?;
+        let h = w.health();
+        let d = PyDict::new(py);
+        d.set_item("ok", h.is_ok())?;
+        d.set_item("failed", h.has_failed())?;
+        d.set_item("io_errors", h.io_errors())?;
+        d.set_item("errno", h.last_errno())?;
+        Ok(d)
+    }
+
+    /// Appends records `skip..n` of the seeded synthetic stream (every kind; `journal::synth`),
+    /// waiting while the ring is full; with `pace_every` > 0, sleeps `pace_us` after every
+    /// `pace_every` records (crash tests pace a writer so a kill lands mid-stream). Returns the last
+    /// seq; raises JournalError when the writer failed.
+    #[pyo3(signature = (seed, n, *, skip=0, pace_every=0, pace_us=0))]
+    fn append_synthetic(
+        &mut self,
+        py: Python<'_>,
+        seed: u64,
+        n: usize,
+        skip: usize,
+        pace_every: usize,
+        pace_us: u64,
+    ) -> PyResult<u64> {
+        let handle = self.handle()?;
+        let recs = journal::synth::synthetic_stream(seed, n);
+        let r = py.detach(|| {
+            let mut last = handle.next_seq().saturating_sub(1);
+            for (i, rec) in recs.iter().enumerate().skip(skip) {
+                if pace_every > 0 && i > skip && (i - skip) % pace_every == 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(pace_us));
+                }
+                loop {
+                    match handle.append(*rec) {
+                        Ok(seq) => {
+                            last = seq;
+                            break;
+                        }
+                        Err(journal::AppendError::Full) => {
+                            std::thread::sleep(std::time::Duration::from_micros(50))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Ok(last)
+        });
+        Ok(r?)
+    }
+
+    /// Rebuilds the ledger state of `dir` (`journal::replay` over `LedgerState`): from genesis or
+    /// the latest usable snapshot, up to seq `at_seq` or time `at_ts` (ns) or the end. Returns
+    /// digest, chain, applied, last_seq, last_ts, stopped, snapshot (seq or None), skipped
+    /// ([{path, seq, reason}]), snapshots_written, elapsed_ns, events_per_s and state_json (the
+    /// canonical state as JSON). `snapshot_every` writes snapshots on the way; `snapshot_at_end`
+    /// writes one at the stop point.
+    #[staticmethod]
+    #[pyo3(signature = (dir, *, at_seq=None, at_ts=None, use_snapshots=false, snapshot_every=0, snapshot_at_end=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn replay<'py>(
+        py: Python<'py>,
+        dir: PathBuf,
+        at_seq: Option<u64>,
+        at_ts: Option<u64>,
+        use_snapshots: bool,
+        snapshot_every: u64,
+        snapshot_at_end: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let stop = match (at_seq, at_ts) {
+            (Some(_), Some(_)) => {
+                return Err(PyJournalError::new_err("give at_seq or at_ts, not both"))
+            }
+            (Some(s), None) => journal::StopAt::Seq(s),
+            (None, Some(t)) => journal::StopAt::Time(UnixNanos(t)),
+            (None, None) => journal::StopAt::End,
+        };
+        let opts = journal::ReplayOptions {
+            stop,
+            use_snapshots,
+            snapshot_every,
+        };
+        let (state, report, written) = py
+            .detach(|| {
+                let (state, report) = journal::replay(&dir, journal::LedgerState::new, &opts)?;
+                let written = if snapshot_at_end {
+                    Some(journal::replay::snapshot_now(&dir, &state, &report)?)
+                } else {
+                    None
+                };
+                Ok::<_, journal::ReplayError<journal::LedgerError>>((state, report, written))
+            })
+            .map_err(|e| PyJournalError::new_err(e.to_string()))?;
+        let d = PyDict::new(py);
+        d.set_item("digest", hex(&report.digest))?;
+        d.set_item("chain", hex(&report.chain))?;
+        d.set_item("applied", report.applied)?;
+        d.set_item("last_seq", report.last_seq)?;
+        d.set_item("last_ts", report.last_ts.as_u64())?;
+        d.set_item(
+            "stopped",
+            match report.stopped {
+                journal::Stopped::EndOfJournal => "end",
+                journal::Stopped::AtSeq => "seq",
+                journal::Stopped::AtTime => "time",
+            },
+        )?;
+        d.set_item("snapshot", report.snapshot.as_ref().map(|s| s.0))?;
+        let skipped = PyList::empty(py);
+        for s in &report.skipped {
+            let x = PyDict::new(py);
+            x.set_item("path", &s.path)?;
+            x.set_item("seq", s.seq)?;
+            x.set_item("reason", &s.reason)?;
+            skipped.append(x)?;
+        }
+        d.set_item("skipped", skipped)?;
+        d.set_item(
+            "snapshots_written",
+            report.snapshots_written + u64::from(written.is_some()),
+        )?;
+        d.set_item("elapsed_ns", report.elapsed_ns)?;
+        d.set_item("events_per_s", report.events_per_s())?;
+        d.set_item("state_json", state.to_json_pretty())?;
+        Ok(d)
+    }
+
+    /// The ledger's tables of `dir` as JSON text: {"orders": [...], "fills": [...], "params": [...]}
+    /// (`journal::export`); the journal is verified as it is read.
+    #[staticmethod]
+    fn ledger_rows(py: Python<'_>, dir: PathBuf) -> PyResult<String> {
+        py.detach(|| {
+            let rows = journal::export::ledger_rows(&dir)?;
+            serde_json::to_string(&rows).map_err(|e| {
+                journal::export::ExportError::Journal(journal::JournalError::Writer {
+                    reason: e.to_string(),
+                })
+            })
+        })
+        .map_err(|e| PyJournalError::new_err(e.to_string()))
+    }
+
     /// Verifies `dir` (read-only): records, segments, first_seq, last_seq, head_hash, intact and
     /// first_bad (seq, segment, offset, reason, torn_tail) or None.
     #[staticmethod]

@@ -7,7 +7,12 @@
 //! - [`segment`]: segment files, rollover, the [`FsyncPolicy`];
 //! - [`writer`]: the writer thread and the producer's [`JournalHandle`];
 //! - [`reader`]: iteration with verification, and [`open_for_append`] (torn-tail recovery);
-//! - [`verify`](mod@verify): the audit check behind `pymm ledger verify`.
+//! - [`verify`](mod@verify): the audit check behind `pymm ledger verify`;
+//! - [`replay`](mod@replay): the [`Replayable`] contract and the replay driver (snapshot + tail);
+//! - [`snapshot`]: snapshot files next to the segments;
+//! - [`payloads`]: typed payloads of the order-flow and control kinds;
+//! - [`state`]: [`LedgerState`], the state the records describe (books, orders, positions, params,
+//!   kill latch), a concrete `Replayable`.
 //!
 //! Threads: the hot thread only calls [`JournalHandle::append`] (no allocation, no lock, no
 //! syscall); all I/O happens on the writer thread or in offline tools. Nothing here ever skips a bad
@@ -15,9 +20,17 @@
 //! Format and guarantees: `docs/architecture/journal.md`, `docs/adr/0003-journal-format.md`.
 
 pub mod error;
+pub mod export;
+#[doc(hidden)]
+pub mod fuzz;
+pub mod payloads;
 pub mod reader;
 pub mod record;
+pub mod replay;
 pub mod segment;
+pub mod snapshot;
+pub mod state;
+pub mod synth;
 #[cfg(test)]
 mod testing;
 pub mod verify;
@@ -29,10 +42,13 @@ pub use record::{
     ChainHash, FrameError, JournalRecord, Payload, PayloadError, RecordError, RecordKind,
     SegmentHeaderPayload, GENESIS, MAX_PAYLOAD_LEN,
 };
+pub use replay::{replay, ReplayError, ReplayOptions, ReplayReport, Replayable, StopAt, Stopped};
 pub use segment::{FsyncPolicy, SegmentInfo};
+pub use state::{LedgerError, LedgerState};
 pub use verify::{verify, FirstBad, VerifyReport};
 pub use writer::{
-    open, AppendError, JournalConfig, JournalHandle, JournalStats, JournalWriter, OpenJournal,
+    open, AppendError, JournalConfig, JournalHandle, JournalHealth, JournalStats, JournalWriter,
+    OpenJournal,
 };
 
 #[cfg(test)]

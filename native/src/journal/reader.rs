@@ -246,6 +246,20 @@ impl JournalReader {
         })
     }
 
+    /// Opens `dir` for reading from the segment that holds `seq` on (segments wholly before it are
+    /// not read; the first kept segment's header anchors the chain, as for an archived journal).
+    /// `seq` 0 reads everything. Used by replay from a snapshot.
+    pub fn open_from(dir: &Path, seq: u64) -> Result<Self, JournalError> {
+        let mut r = Self::open(dir)?;
+        let keep = r
+            .segments
+            .iter()
+            .rposition(|s| s.first_seq <= seq)
+            .unwrap_or(0);
+        r.segments.drain(..keep);
+        Ok(r)
+    }
+
     /// The segment files, in seq order.
     pub fn segments(&self) -> &[SegmentInfo] {
         &self.segments

@@ -104,6 +104,14 @@ struct ProducerCounters {
 }
 
 #[derive(Default)]
+struct HealthCounters {
+    /// Write/sync/create errors that stopped the writer (0 or 1 today: the writer stops at the first).
+    io_errors: AtomicU64,
+    /// The OS error number of the last one (0: none or not an OS error).
+    last_errno: std::sync::atomic::AtomicI32,
+}
+
+#[derive(Default)]
 struct WriterCounters {
     /// Records handed to `write`; written only by the writer.
     written: AtomicU64,
@@ -126,6 +134,7 @@ struct Shared {
     state: CachePadded<AtomicU8>,
     producer: CachePadded<ProducerCounters>,
     writer: CachePadded<WriterCounters>,
+    health: CachePadded<HealthCounters>,
 }
 
 /// A snapshot of a journal's counters.
@@ -163,6 +172,43 @@ impl Shared {
             written_seq: w.written_seq.load(Ordering::Relaxed),
             durable_seq: w.durable_seq.load(Ordering::Acquire),
         }
+    }
+}
+
+/// The journal's health as the hot thread sees it: one relaxed atomic load per check.
+///
+/// Fail closed: while [`JournalHealth::is_ok`] is false the engine must not act on anything it could
+/// not journal — it refuses new orders (risk answers "journal down"), cancels what rests, stops
+/// quoting, and raises the alert `journal_unwritable` (the `health()` binding and
+/// `JournalStats`-style counters carry the error count and errno). It is false once the writer
+/// stopped on an I/O error (disk full `ENOSPC`, file size limit `EFBIG` with `SIGXFSZ` ignored,
+/// `EIO`, a vanished directory), and while the journal is closing or closed. It never becomes true
+/// again for this writer: recovery is a restart (reopen cuts any torn tail).
+#[derive(Clone)]
+pub struct JournalHealth {
+    shared: Arc<Shared>,
+}
+
+impl JournalHealth {
+    /// Whether records are being written. One relaxed load; no lock, no syscall.
+    #[inline]
+    pub fn is_ok(&self) -> bool {
+        self.shared.state.load(Ordering::Relaxed) == RUNNING
+    }
+
+    /// Whether the writer stopped on an error (as opposed to a clean close).
+    pub fn has_failed(&self) -> bool {
+        self.shared.state.load(Ordering::Acquire) == FAILED
+    }
+
+    /// I/O errors that stopped the writer.
+    pub fn io_errors(&self) -> u64 {
+        self.shared.health.io_errors.load(Ordering::Acquire)
+    }
+
+    /// The OS error number of the last failure (0: none, or not an OS error).
+    pub fn last_errno(&self) -> i32 {
+        self.shared.health.last_errno.load(Ordering::Acquire)
     }
 }
 
@@ -237,6 +283,13 @@ impl JournalHandle {
     pub fn free_slots(&self) -> usize {
         self.producer.free_slots()
     }
+
+    /// The health flag to check before every decision that must be journalled.
+    pub fn health(&self) -> JournalHealth {
+        JournalHealth {
+            shared: Arc::clone(&self.shared),
+        }
+    }
 }
 
 #[cold]
@@ -270,6 +323,13 @@ impl JournalWriter {
     /// A snapshot of the counters.
     pub fn stats(&self) -> JournalStats {
         self.shared.stats()
+    }
+
+    /// The health flag (see [`JournalHealth`]).
+    pub fn health(&self) -> JournalHealth {
+        JournalHealth {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Whether the writer thread stopped on an error.
@@ -355,7 +415,14 @@ pub fn open(dir: &Path, cfg: JournalConfig) -> Result<OpenJournal, JournalError>
         .name("pymm-journal".into())
         .spawn(move || {
             let r = w.run();
-            if r.is_err() {
+            if let Err(e) = &r {
+                let errno = match e {
+                    JournalError::Io { source, .. } => source.raw_os_error().unwrap_or(0),
+                    _ => 0,
+                };
+                let h = &w.shared.health;
+                h.last_errno.store(errno, Ordering::Release);
+                h.io_errors.fetch_add(1, Ordering::AcqRel);
                 w.shared.state.store(FAILED, Ordering::Release);
             }
             r
@@ -642,6 +709,10 @@ mod tests {
         };
         assert_eq!(refused, AppendError::WriterFailed);
         assert!(j.writer.has_failed());
+        let health = h.health();
+        assert!(!health.is_ok() && health.has_failed());
+        assert_eq!(health.io_errors(), 1);
+        assert_eq!(health.last_errno(), libc::ENOENT);
         assert!(matches!(j.writer.close(), Err(JournalError::Io { .. })));
     }
 
