@@ -1,6 +1,6 @@
 """A seeded market-flow generator for the simulated venue, so its book is never empty.
 
-A liquidity provider (its own account) re-quotes ``levels`` bids and asks around a mid that follows a
+A liquidity provider (its own account; one on the spot book and one on the USD-M book) re-quotes ``levels`` bids and asks around a mid that follows a
 random walk in ticks; a taker (another account) sometimes sends a small MARKET order, so trades
 print. Same seed, same sequence of requests. Both place orders through the same exchange rules as
 any client.
@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pymm._native import SimExchange, SimFutures
     from pymm.venues.sim.server import SimVenue
 
 __all__ = ["FlowConfig", "LiquidityProvider"]
@@ -60,16 +61,21 @@ class FlowConfig:
 class LiquidityProvider:
     """Quotes around a random-walk mid; see the module docstring."""
 
-    def __init__(self, venue: SimVenue, config: FlowConfig) -> None:
-        """Funds the generator's two accounts."""
+    def __init__(self, venue: SimVenue, config: FlowConfig, *, futures: bool = False) -> None:
+        """Funds the generator's two accounts (on the USD-M side when ``futures``: USDT margin only,
+        and a different seed stream so the two books do not move in lockstep)."""
         self.venue = venue
         self.config = config
-        self.rng = random.Random(config.seed)
+        self.exchange: SimExchange | SimFutures = venue.futures if futures else venue.exchange
+        self.rng = random.Random(config.seed * 2 + 1 if futures else config.seed)
         self.tick = Decimal(config.tick)
         self.mid_ticks = int(Decimal(config.mid) / self.tick)
         for account in (LP_ACCOUNT, TAKER_ACCOUNT):
-            venue.exchange.deposit(account, "USDT", "1000000000")
-            venue.exchange.deposit(account, "DOGE", "10000000000")
+            if futures:
+                venue.futures.deposit(account, "USDT", "1000000000")
+            else:
+                venue.exchange.deposit(account, "USDT", "1000000000")
+                venue.exchange.deposit(account, "DOGE", "10000000000")
 
     def _px(self, ticks: int) -> str:
         return str(ticks * self.tick)
@@ -77,7 +83,7 @@ class LiquidityProvider:
     def step(self) -> None:
         """One step: move the mid, re-quote, maybe trade."""
         c = self.config
-        ex = self.venue.exchange
+        ex = self.exchange
         now = self.venue.now_ns()
         self.mid_ticks = max(
             c.levels + c.spread_ticks + 1,
