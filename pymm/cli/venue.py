@@ -57,8 +57,11 @@ def venue(
                 info.update(api_key=k.api_key, secret=k.hmac_secret, account=k.account)
             typer.echo(json.dumps(info, separators=(",", ":")))
         else:
-            for name, url in urls.items():
-                typer.echo(f"{name:<16} {url}")
+            typer.echo(f"sim venue: REST {running.rest_url}/api/v3  streams {running.ws_url}/ws")
+            typer.echo(
+                f"usd-m futures: REST {urls['usdm_rest']}  streams {urls['usdm_ws']} "
+                f"{urls['usdm_ws_public']} {urls['usdm_ws_market']}  user {urls['usdm_ws_private']}"
+            )
             if keys is None:
                 k = key_list[0]
                 typer.echo(f"api key {k.api_key}\nsecret  {k.hmac_secret}\naccount {k.account}")

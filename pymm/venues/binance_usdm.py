@@ -129,7 +129,7 @@ class UsdmRestClient:
             raise UsdmApiError(int(out["code"]), str(out["msg"]))
         return out
 
-    def _note(self, headers: Mapping[str, str] | None) -> None:
+    def _note(self, headers: Any) -> None:
         if headers is not None and headers.get("X-MBX-USED-WEIGHT-1M"):
             self.used_weight = int(headers["X-MBX-USED-WEIGHT-1M"])
 

@@ -72,11 +72,30 @@ def test_start_check_refuses_hedge_mode_it_cannot_leave(venue):
     c = _client(venue)
     c.set_position_side_dual(True)
     maker = _client(venue, 2)
-    maker.request("POST", "/fapi/v1/order", {"symbol": SYM, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "100", "price": "0.2"})
+    maker.request(
+        "POST",
+        "/fapi/v1/order",
+        {
+            "symbol": SYM,
+            "side": "SELL",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "100",
+            "price": "0.2",
+        },
+    )
     c.request(
         "POST",
         "/fapi/v1/order",
-        {"symbol": SYM, "side": "BUY", "positionSide": "LONG", "type": "LIMIT", "timeInForce": "GTC", "quantity": "100", "price": "0.2"},
+        {
+            "symbol": SYM,
+            "side": "BUY",
+            "positionSide": "LONG",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "100",
+            "price": "0.2",
+        },
     )
     with pytest.raises(UsdmAccountError) as e:
         connect(c, SYM, MarginType.CROSSED)
@@ -91,7 +110,18 @@ def test_hedge_orders_gtx_and_collared_ioc(venue):
     c = _client(venue, updates=updates)
     connect(c, SYM, MarginType.CROSSED)
     maker = _client(venue, 2)
-    maker.request("POST", "/fapi/v1/order", {"symbol": SYM, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "300", "price": "0.2"})
+    maker.request(
+        "POST",
+        "/fapi/v1/order",
+        {
+            "symbol": SYM,
+            "side": "SELL",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "300",
+            "price": "0.2",
+        },
+    )
     # Post-only that would take: -5022, reported REJECTED (not recorded by the venue).
     c.submit(_order("h1", Side.BUY, "GTX", "0.2", "100"))
     # Post-only below the ask rests.
@@ -117,6 +147,8 @@ def test_hedge_orders_gtx_and_collared_ioc(venue):
 
 def test_unreachable_venue_is_unknown_not_rejected():
     updates: list[OrderUpdate] = []
-    c = UsdmRestClient("http://127.0.0.1:9", "k", RequestSigner.hmac("s"), timeout_s=1.0, on_update=updates.append)
+    c = UsdmRestClient(
+        "http://127.0.0.1:9", "k", RequestSigner.hmac("s"), timeout_s=1.0, on_update=updates.append
+    )
     c.submit(_order("x1", Side.BUY, "IOC", "0.2", "1"))
     assert [(u.client_order_id, u.status) for u in updates] == [("x1", OrderStatus.UNKNOWN)]

@@ -73,7 +73,9 @@ def test_public_endpoints_and_error_shapes(venue):
     assert (status, body["code"]) == (401, -2015)
     status, body, _ = _fapi(venue, "POST", "/fapi/v1/order", _limit("BUY", "10", "0.1"), body=True)
     assert (status, body["code"]) == (400, -4164)
-    status, body, _ = _fapi(venue, "POST", "/fapi/v1/order", _limit("BUY", "100", "0.1", tif="GTD"), body=True)
+    status, body, _ = _fapi(
+        venue, "POST", "/fapi/v1/order", _limit("BUY", "100", "0.1", tif="GTD"), body=True
+    )
     assert (status, body["code"]) == (400, -1115)
     status, body, _ = _fapi(venue, "GET", "/fapi/v1/order", {"symbol": SYM, "orderId": "77"})
     assert body == {"code": -2013, "msg": "Order does not exist."}
@@ -82,28 +84,48 @@ def test_public_endpoints_and_error_shapes(venue):
 
 
 def test_orders_positions_margin_and_modes(venue):
-    assert _fapi(venue, "POST", "/fapi/v1/order", _limit("SELL", "1000", "0.2"), account=2, body=True)[0] == 200
-    status, body, headers = _fapi(venue, "POST", "/fapi/v1/order", _limit("BUY", "100", "0.2", "GTX"), body=True)
+    assert (
+        _fapi(venue, "POST", "/fapi/v1/order", _limit("SELL", "1000", "0.2"), account=2, body=True)[0] == 200
+    )
+    status, body, headers = _fapi(
+        venue, "POST", "/fapi/v1/order", _limit("BUY", "100", "0.2", "GTX"), body=True
+    )
     assert (status, body["code"]) == (400, -5022)
     assert "X-MBX-ORDER-COUNT-1M" in headers and "X-MBX-ORDER-COUNT-10S" in headers
     status, body, _ = _fapi(
-        venue, "POST", "/fapi/v1/order", _limit("BUY", "100", "0.2", "IOC", newOrderRespType="RESULT"), body=True
+        venue,
+        "POST",
+        "/fapi/v1/order",
+        _limit("BUY", "100", "0.2", "IOC", newOrderRespType="RESULT"),
+        body=True,
     )
-    assert (status, body["status"], body["executedQty"], body["avgPrice"]) == (200, "FILLED", "100", "0.20000")
+    assert (status, body["status"], body["executedQty"], body["avgPrice"]) == (
+        200,
+        "FILLED",
+        "100",
+        "0.20000",
+    )
     rows = _fapi(venue, "GET", "/fapi/v3/positionRisk", {"symbol": SYM})[1]
-    assert [(r["positionAmt"], r["entryPrice"], r["positionSide"]) for r in rows] == [("100", "0.20000", "BOTH")]
+    assert [(r["positionAmt"], r["entryPrice"], r["positionSide"]) for r in rows] == [
+        ("100", "0.20000", "BOTH")
+    ]
     v2 = _fapi(venue, "GET", "/fapi/v2/positionRisk", {"symbol": SYM})[1]
     assert (v2[0]["leverage"], v2[0]["marginType"]) == ("20", "cross")
     # Settings Binance refuses with a position open.
-    assert _fapi(venue, "POST", "/fapi/v1/marginType", {"symbol": SYM, "marginType": "ISOLATED"}, body=True)[1][
-        "code"
-    ] == -4048
-    assert _fapi(venue, "POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"}, body=True)[1][
-        "code"
-    ] == -4068
-    assert _fapi(venue, "POST", "/fapi/v1/leverage", {"symbol": SYM, "leverage": "126"}, body=True)[1][
-        "code"
-    ] == -4028
+    assert (
+        _fapi(venue, "POST", "/fapi/v1/marginType", {"symbol": SYM, "marginType": "ISOLATED"}, body=True)[1][
+            "code"
+        ]
+        == -4048
+    )
+    assert (
+        _fapi(venue, "POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"}, body=True)[1]["code"]
+        == -4068
+    )
+    assert (
+        _fapi(venue, "POST", "/fapi/v1/leverage", {"symbol": SYM, "leverage": "126"}, body=True)[1]["code"]
+        == -4028
+    )
     assert _fapi(venue, "POST", "/fapi/v1/leverage", {"symbol": SYM, "leverage": "1"}, body=True)[1] == {
         "leverage": 1,
         "maxNotionalValue": "500000000",
@@ -119,20 +141,20 @@ def test_orders_positions_margin_and_modes(venue):
     batch = json.dumps(
         [
             {**_limit("SELL", "100", "0.21", "IOC"), "reduceOnly": "true"},
-            _limit("BUY", "100", "0.195"),
+            _limit("BUY", "100", "0.2"),
             _limit("BUY", "1", "0.2"),
         ]
     )
     status, answers, _ = _fapi(venue, "POST", "/fapi/v1/batchOrders", {"batchOrders": batch}, body=True)
     assert status == 200 and [a.get("code", a.get("status")) for a in answers] == ["NEW", "NEW", -4164]
     account = _fapi(venue, "GET", "/fapi/v3/account")[1]
-    # +0.01 × 100 realized, taker fees 5 bps on 20 and on 21 USDT.
+    # +0.01 x 100 realized, taker fees 5 bps on 20 and on 21 USDT.
     assert account["totalWalletBalance"] == "10000.97950000"
     assert account["assets"][0]["updateTime"] > 0
     trades = _fapi(venue, "GET", "/fapi/v1/userTrades", {"symbol": SYM})[1]
     assert [(t["side"], t["realizedPnl"]) for t in trades] == [("BUY", "0.00000000"), ("SELL", "1.00000000")]
     open_orders = _fapi(venue, "GET", "/fapi/v1/openOrders", {"symbol": SYM})[1]
-    assert [o["price"] for o in open_orders] == ["0.19500"]
+    assert [o["price"] for o in open_orders] == ["0.20000"]
     ids = json.dumps([open_orders[0]["orderId"], 999])
     cancelled = _fapi(venue, "DELETE", "/fapi/v1/batchOrders", {"symbol": SYM, "orderIdList": ids})[1]
     assert cancelled[0]["status"] == "CANCELED" and cancelled[1]["code"] == -2011
@@ -144,7 +166,7 @@ def test_orders_positions_margin_and_modes(venue):
     }
     assert _fapi(venue, "GET", "/fapi/v1/positionSide/dual")[1] == {"dualSidePosition": True}
     assert _fapi(venue, "POST", "/fapi/v1/order", _limit("BUY", "100", "0.1"), body=True)[1]["code"] == -4061
-    hedge = _limit("BUY", "100", "0.195", positionSide="LONG")
+    hedge = _limit("BUY", "100", "0.2", positionSide="LONG")
     assert _fapi(venue, "POST", "/fapi/v1/order", hedge, body=True)[1]["positionSide"] == "LONG"
     venue.running.venue.futures.check_invariants()
 
@@ -159,36 +181,40 @@ def test_funding_settles_and_user_stream_delivers(venue):
         key = body["listenKey"]
         assert _fapi(venue, "POST", "/fapi/v1/listenKey", signed=False)[1]["listenKey"] == key
         assert _fapi(venue, "PUT", "/fapi/v1/listenKey", signed=False)[1]["listenKey"] == key
-        async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(f"{venue.usdm_ws}/private/ws?listenKey={key}") as ws:
-                await asyncio.sleep(0.1)
-                # Account 2 quotes 0.19 / 0.2; account 1 lifts 1000 of the 1030 offered, so the book
-                # stays two-sided (mark 0.195) while funding settles every 0.5 s.
-                for side, qty, px in (("BUY", "30", "0.19"), ("SELL", "1030", "0.2")):
-                    await asyncio.to_thread(
-                        _fapi, venue, "POST", "/fapi/v1/order", _limit(side, qty, px), 2, body=True
-                    )
+        url = f"{venue.usdm_ws}/private/ws?listenKey={key}"
+        async with aiohttp.ClientSession() as s, s.ws_connect(url) as ws:
+            await asyncio.sleep(0.1)
+            # Account 2 quotes 0.19 / 0.2; account 1 lifts 1000 of the 1030 offered, so the book
+            # stays two-sided (mark 0.195) while funding settles every 0.5 s.
+            for side, qty, px in (("BUY", "30", "0.19"), ("SELL", "1030", "0.2")):
                 await asyncio.to_thread(
-                    _fapi, venue, "POST", "/fapi/v1/order", _limit("BUY", "1000", "0.2"), body=True
+                    _fapi, venue, "POST", "/fapi/v1/order", _limit(side, qty, px), 2, body=True
                 )
-                events = []
-                deadline = time.monotonic() + 5
-                while time.monotonic() < deadline:
-                    msg = await ws.receive_json(timeout=5)
-                    events.append(msg)
-                    if msg["e"] == "ACCOUNT_UPDATE" and msg["a"]["m"] == "FUNDING_FEE":
-                        return events
+            await asyncio.to_thread(
+                _fapi, venue, "POST", "/fapi/v1/order", _limit("BUY", "1000", "0.2"), body=True
+            )
+            events = []
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                msg = await ws.receive_json(timeout=5)
+                events.append(msg)
+                if msg["e"] == "ACCOUNT_UPDATE" and msg["a"]["m"] == "FUNDING_FEE":
+                    return events
         return events
 
     events = asyncio.run(run())
     kinds = [(e["e"], e.get("o", {}).get("x") or e.get("a", {}).get("m")) for e in events]
-    assert kinds[:3] == [("ORDER_TRADE_UPDATE", "NEW"), ("ORDER_TRADE_UPDATE", "TRADE"), ("ACCOUNT_UPDATE", "ORDER")]
+    assert kinds[:3] == [
+        ("ORDER_TRADE_UPDATE", "NEW"),
+        ("ORDER_TRADE_UPDATE", "TRADE"),
+        ("ACCOUNT_UPDATE", "ORDER"),
+    ]
     assert events[1]["o"]["ps"] == "BOTH" and events[1]["o"]["X"] == "FILLED"
     assert events[2]["a"]["P"][0]["pa"] == "1000"
     funding = events[-1]["a"]
     assert funding["m"] == "FUNDING_FEE" and funding["S"] == SYM
     income = _fapi(venue, "GET", "/fapi/v1/income", {"incomeType": "FUNDING_FEE"})[1]
-    # Mark (0.19 + 0.2) / 2 × 1000 × 0.001 = 0.195 USDT paid by the long per settlement.
+    # Mark (0.19 + 0.2) / 2 x 1000 x 0.001 = 0.195 USDT paid by the long per settlement.
     assert income and all(i["income"] == "-0.19500000" for i in income)
     history = venue.call("GET", "/fapi/v1/fundingRate", {"symbol": SYM}, base=venue.usdm_url)[1]
     assert history and history[-1]["fundingRate"] == "0.00100000"

@@ -38,7 +38,8 @@ def _point(ex, v: Venue) -> None:
     for n in ("2", "3"):
         ex.urls["api"][f"fapiPublicV{n}"] = v.usdm_url + f"/fapi/v{n}"
         ex.urls["api"][f"fapiPrivateV{n}"] = v.usdm_url + f"/fapi/v{n}"
-    ex.urls["api"]["ws"]["linear"] = v.usdm_ws + "/ws"
+    if "ws" in ex.urls["api"]:  # ccxt.pro
+        ex.urls["api"]["ws"]["linear"] = v.usdm_ws + "/ws"
 
 
 _OPTIONS = {"fetchCurrencies": False, "fetchMargins": False, "fetchMarkets": {"types": ["linear"]}}
@@ -73,21 +74,21 @@ def test_ccxt_linear_rest(venue):
     assert ex.set_leverage(1, PERP)["leverage"] == 1
     assert ex.set_margin_mode("isolated", PERP)["code"] == 200
     ex.set_margin_mode("cross", PERP)
-    order = ex.create_order(PERP, "limit", "buy", 100, 0.15)
-    assert order["status"] == "open" and order["price"] == 0.15
+    order = ex.create_order(PERP, "limit", "buy", 100, 0.19)
+    assert order["status"] == "open" and order["price"] == 0.19
     fetched = ex.fetch_order(order["id"], PERP)
     assert fetched["id"] == order["id"] and fetched["remaining"] == 100
     assert [o["id"] for o in ex.fetch_open_orders(PERP)] == [order["id"]]
     with pytest.raises(ccxt.ExchangeError):  # -5022 (a plain ExchangeError on a loopback URL, brief §4.1)
         ex.create_order(PERP, "limit", "buy", 100, 0.2, {"postOnly": True})
-    post_only = ex.create_order(PERP, "limit", "buy", 100, 0.16, {"postOnly": True})
+    post_only = ex.create_order(PERP, "limit", "buy", 100, 0.195, {"postOnly": True})
     assert post_only["postOnly"] and post_only["timeInForce"] == "PO"
     ioc = ex.create_order(PERP, "limit", "buy", 100, 0.2, {"timeInForce": "IOC"})
     assert ioc["status"] == "closed" and ioc["filled"] == 100 and ioc["average"] == 0.2
     batch = ex.create_orders(
         [
-            {"symbol": PERP, "type": "limit", "side": "buy", "amount": 50, "price": 0.175},
-            {"symbol": PERP, "type": "limit", "side": "buy", "amount": 60, "price": 0.174},
+            {"symbol": PERP, "type": "limit", "side": "buy", "amount": 50, "price": 0.193},
+            {"symbol": PERP, "type": "limit", "side": "buy", "amount": 60, "price": 0.192},
         ]
     )
     assert [o["status"] for o in batch] == ["open", "open"]
@@ -102,7 +103,7 @@ def test_ccxt_linear_rest(venue):
     ]
     assert ex.fetch_order_book(PERP)["asks"][0][:2] == [0.2, 400]
     rate = ex.fetch_funding_rate(PERP)
-    assert rate["fundingRate"] == 0.0001 and rate["markPrice"] == 0.2
+    assert rate["fundingRate"] == 0.0001 and rate["markPrice"] == 0.1975  # mid of 0.195 / 0.2
     trades = ex.fetch_my_trades(PERP)
     assert [(t["side"], t["amount"], t["takerOrMaker"]) for t in trades] == [("buy", 100, "taker")]
     ex.cancel_all_orders(PERP)
@@ -110,7 +111,9 @@ def test_ccxt_linear_rest(venue):
 
 
 def test_ccxt_pro_watches_the_futures_book_and_orders(busy_venue):
-    ccxtpro = pytest.importorskip("ccxt.pro", reason="pip install '.[thirdparty]' for the third-party client tests")
+    ccxtpro = pytest.importorskip(
+        "ccxt.pro", reason="pip install '.[thirdparty]' for the third-party client tests"
+    )
     v = busy_venue
 
     async def run() -> tuple[list[int], list[tuple[str, str]], str]:
@@ -139,7 +142,9 @@ def test_ccxt_pro_watches_the_futures_book_and_orders(busy_venue):
 
 
 def test_python_binance_futures(venue):
-    client_mod = pytest.importorskip("binance.client", reason="pip install '.[thirdparty]' for the third-party tests")
+    client_mod = pytest.importorskip(
+        "binance.client", reason="pip install '.[thirdparty]' for the third-party tests"
+    )
     _maker_ask(venue)
     client = client_mod.Client(venue.key.api_key, venue.key.hmac_secret, ping=False)
     try:
@@ -150,7 +155,7 @@ def test_python_binance_futures(venue):
         balance = client.futures_account_balance()
         assert balance[0]["asset"] == "USDT" and balance[0]["balance"] == "10000.00000000"
         order = client.futures_create_order(
-            symbol="DOGEUSDT", side="BUY", type="LIMIT", timeInForce="GTX", quantity=100, price="0.15"
+            symbol="DOGEUSDT", side="BUY", type="LIMIT", timeInForce="GTX", quantity=100, price="0.19"
         )
         assert order["status"] == "NEW" and order["clientOrderId"].startswith("x-Cb7ytekJ")
         got = client.futures_get_order(symbol="DOGEUSDT", orderId=order["orderId"])
@@ -158,8 +163,22 @@ def test_python_binance_futures(venue):
         assert [o["orderId"] for o in client.futures_get_open_orders(symbol="DOGEUSDT")] == [order["orderId"]]
         batch = client.futures_place_batch_order(
             batchOrders=[
-                {"symbol": "DOGEUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC", "quantity": "100", "price": "0.2"},
-                {"symbol": "DOGEUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "100", "price": "0.17"},
+                {
+                    "symbol": "DOGEUSDT",
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "timeInForce": "IOC",
+                    "quantity": "100",
+                    "price": "0.2",
+                },
+                {
+                    "symbol": "DOGEUSDT",
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": "100",
+                    "price": "0.19",
+                },
             ]
         )
         assert [b["status"] for b in batch] == ["NEW", "NEW"]
@@ -181,7 +200,9 @@ def test_python_binance_futures(venue):
 
 
 def test_python_binance_futures_streams(busy_venue):
-    binance = pytest.importorskip("binance", reason="pip install '.[thirdparty]' for the third-party client tests")
+    binance = pytest.importorskip(
+        "binance", reason="pip install '.[thirdparty]' for the third-party client tests"
+    )
     v = busy_venue
 
     async def run() -> tuple[list[dict], list[dict]]:
@@ -195,7 +216,12 @@ def test_python_binance_futures_streams(busy_venue):
             async with bm.futures_user_socket() as s:  # listenKey, /private/ws?listenKey=
                 await asyncio.sleep(0.3)
                 await client.futures_create_order(
-                    symbol="DOGEUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity=100, price="0.165"
+                    symbol="DOGEUSDT",
+                    side="BUY",
+                    type="LIMIT",
+                    timeInForce="GTC",
+                    quantity=100,
+                    price="0.165",
                 )
                 user = [await asyncio.wait_for(s.recv(), 10)]
             return depth, user

@@ -277,7 +277,9 @@ impl PySimFutures {
         let fees = FeeRates::from_bps(maker_bps, taker_bps)
             .map_err(|e| SimVenueError::new_err(e.to_string()))?;
         if !(funding_interval_s.is_finite() && funding_interval_s > 0.0) {
-            return Err(SimVenueError::new_err("funding_interval_s must be positive"));
+            return Err(SimVenueError::new_err(
+                "funding_interval_s must be positive",
+            ));
         }
         let mut inner = UsdmVenue::new(fees, (funding_interval_s * 1e9) as u64);
         for i in instruments

@@ -15,8 +15,8 @@ use super::account::{format_atto, parse_stp, stp_str, OrderKey};
 use super::binance_spot::{amount, err, get, mandatory, ms, need, venue_err, zero, Params, Reply};
 use super::matching::StpMode;
 use super::usdm::{
-    max_notional, FuturesEvent, FuturesOrder, FuturesPlace, FuturesTrade, MarginType,
-    PositionSide, PositionView, UsdmVenue, MAX_LEVERAGE,
+    max_notional, FuturesEvent, FuturesOrder, FuturesPlace, FuturesTrade, MarginType, PositionSide,
+    PositionView, UsdmVenue, MAX_LEVERAGE,
 };
 use crate::model::{Instrument, OrderType, Price, Qty, Side, TimeInForce, UnixNanos, VenueError};
 
@@ -208,10 +208,12 @@ fn json_param(p: &Params, name: &str) -> Option<Result<Vec<Value>, VenueError>> 
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
         .filter(|t| !t.is_empty())?;
-    Some(
-        serde_json::from_str::<Vec<Value>>(text)
-            .map_err(|_| venue_err(-1130, format!("Data sent for parameter '{name}' is not valid."))),
-    )
+    Some(serde_json::from_str::<Vec<Value>>(text).map_err(|_| {
+        venue_err(
+            -1130,
+            format!("Data sent for parameter '{name}' is not valid."),
+        )
+    }))
 }
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -223,10 +225,18 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-fn batch_place(v: &mut UsdmVenue, account: u32, p: &Params, now: UnixNanos) -> Result<Value, VenueError> {
+fn batch_place(
+    v: &mut UsdmVenue,
+    account: u32,
+    p: &Params,
+    now: UnixNanos,
+) -> Result<Value, VenueError> {
     let items = json_param(p, "batchOrders").ok_or_else(|| mandatory("batchOrders"))??;
     if items.is_empty() || items.len() > 5 {
-        return Err(venue_err(-1130, "Data sent for parameter 'batchOrders' is not valid."));
+        return Err(venue_err(
+            -1130,
+            "Data sent for parameter 'batchOrders' is not valid.",
+        ));
     }
     let mut out = Vec::new();
     for item in &items {
@@ -246,7 +256,12 @@ fn batch_place(v: &mut UsdmVenue, account: u32, p: &Params, now: UnixNanos) -> R
     Ok(Value::Array(out))
 }
 
-fn batch_cancel(v: &mut UsdmVenue, account: u32, p: &Params, now: UnixNanos) -> Result<Value, VenueError> {
+fn batch_cancel(
+    v: &mut UsdmVenue,
+    account: u32,
+    p: &Params,
+    now: UnixNanos,
+) -> Result<Value, VenueError> {
     let symbol = need(p, "symbol")?;
     let (ids, by_client) = match (json_param(p, "orderIdList"), json_param(p, "origClientOrderIdList")) {
         (Some(l), _) => (l?, false),
@@ -259,7 +274,10 @@ fn batch_cancel(v: &mut UsdmVenue, account: u32, p: &Params, now: UnixNanos) -> 
         }
     };
     if ids.is_empty() || ids.len() > 10 {
-        return Err(venue_err(-1130, "Data sent for parameter 'orderIdList' is not valid."));
+        return Err(venue_err(
+            -1130,
+            "Data sent for parameter 'orderIdList' is not valid.",
+        ));
     }
     let mut out = Vec::new();
     for id in &ids {
@@ -269,7 +287,10 @@ fn batch_cancel(v: &mut UsdmVenue, account: u32, p: &Params, now: UnixNanos) -> 
         } else {
             match text.parse() {
                 Ok(n) => v.cancel(account, symbol, OrderKey::Id(n), now),
-                Err(_) => Err(venue_err(-1130, "Data sent for parameter 'orderIdList' is not valid.")),
+                Err(_) => Err(venue_err(
+                    -1130,
+                    "Data sent for parameter 'orderIdList' is not valid.",
+                )),
             }
         };
         out.push(match r {
@@ -292,7 +313,9 @@ fn depth(v: &UsdmVenue, p: &Params, now: UnixNanos) -> Result<Value, VenueError>
     let s = symbol_idx(v, p)?;
     let n = limit(p, 500, 1000)?;
     let inst = inst_or(v, s)?;
-    let (id, bids, asks) = v.depth(s, n).ok_or_else(|| venue_err(-1121, "Invalid symbol."))?;
+    let (id, bids, asks) = v
+        .depth(s, n)
+        .ok_or_else(|| venue_err(-1121, "Invalid symbol."))?;
     Ok(json!({
         "lastUpdateId": id, "E": ms(now), "T": ms(now),
         "bids": levels(inst, &bids), "asks": levels(inst, &asks),
@@ -331,10 +354,14 @@ fn book_ticker(v: &UsdmVenue, p: &Params, now: UnixNanos) -> Result<Value, Venue
         let (bid, ask) = v.top(s)?;
         let (id, _, _) = v.depth(s, 0)?;
         let side = |l: Option<(Price, Qty)>| {
-            l.map_or((px(inst, Price::ZERO), qty(inst, Qty::ZERO)), |(p, q)| (px(inst, p), qty(inst, q)))
+            l.map_or((px(inst, Price::ZERO), qty(inst, Qty::ZERO)), |(p, q)| {
+                (px(inst, p), qty(inst, q))
+            })
         };
         let ((b, bq), (a, aq)) = (side(bid), side(ask));
-        Some(json!({"symbol": inst.symbol, "bidPrice": b, "bidQty": bq, "askPrice": a, "askQty": aq, "time": ms(now), "lastUpdateId": id}))
+        Some(
+            json!({"symbol": inst.symbol, "bidPrice": b, "bidQty": bq, "askPrice": a, "askQty": aq, "time": ms(now), "lastUpdateId": id}),
+        )
     })
 }
 
@@ -349,7 +376,12 @@ fn ticker_price(v: &UsdmVenue, p: &Params, now: UnixNanos) -> Result<Value, Venu
 fn rate_text(r: i64) -> String {
     let neg = r < 0;
     let m = r.unsigned_abs();
-    format!("{}{}.{:08}", if neg { "-" } else { "" }, m / 100_000_000, m % 100_000_000)
+    format!(
+        "{}{}.{:08}",
+        if neg { "-" } else { "" },
+        m / 100_000_000,
+        m % 100_000_000
+    )
 }
 
 fn premium_index(v: &UsdmVenue, p: &Params, now: UnixNanos) -> Result<Value, VenueError> {
@@ -372,7 +404,10 @@ fn premium_index(v: &UsdmVenue, p: &Params, now: UnixNanos) -> Result<Value, Ven
 
 fn funding_rate(v: &UsdmVenue, p: &Params) -> Result<Value, VenueError> {
     let only = get(p, "symbol")
-        .map(|s| v.symbol_index(s).ok_or_else(|| venue_err(-1121, "Invalid symbol.")))
+        .map(|s| {
+            v.symbol_index(s)
+                .ok_or_else(|| venue_err(-1121, "Invalid symbol."))
+        })
         .transpose()?;
     let n = limit(p, 100, 1000)?;
     let rows: Vec<Value> = v
@@ -527,9 +562,18 @@ fn position_v2(v: &UsdmVenue, pv: &PositionView, now: UnixNanos) -> Option<Value
     }))
 }
 
-fn position_risk(v: &UsdmVenue, account: u32, p: &Params, now: UnixNanos, v3: bool) -> Result<Value, VenueError> {
+fn position_risk(
+    v: &UsdmVenue,
+    account: u32,
+    p: &Params,
+    now: UnixNanos,
+    v3: bool,
+) -> Result<Value, VenueError> {
     let only = get(p, "symbol")
-        .map(|s| v.symbol_index(s).ok_or_else(|| venue_err(-1121, "Invalid symbol.")))
+        .map(|s| {
+            v.symbol_index(s)
+                .ok_or_else(|| venue_err(-1121, "Invalid symbol."))
+        })
         .transpose()?;
     let open = v.open_orders(account, None)?;
     let rows: Vec<Value> = v
@@ -538,17 +582,31 @@ fn position_risk(v: &UsdmVenue, account: u32, p: &Params, now: UnixNanos, v3: bo
         .filter(|pv| only.is_none_or(|s| pv.symbol == s))
         // v3 lists only symbols with a position or open orders (brief §3.3).
         .filter(|pv| !v3 || pv.position.amt != 0 || open.iter().any(|o| o.symbol == pv.symbol))
-        .filter_map(|pv| if v3 { position_v3(v, pv, now) } else { position_v2(v, pv, now) })
+        .filter_map(|pv| {
+            if v3 {
+                position_v3(v, pv, now)
+            } else {
+                position_v2(v, pv, now)
+            }
+        })
         .collect();
     Ok(Value::Array(rows))
 }
 
 fn account_json(v: &UsdmVenue, account: u32, now: UnixNanos, v3: bool) -> Value {
     let s = v.summary(account);
-    let upd = ms(if s.update_time.0 == 0 { now } else { s.update_time });
+    let upd = ms(if s.update_time.0 == 0 {
+        now
+    } else {
+        s.update_time
+    });
     let margin_balance = s.wallet + s.unrealized;
     let im = s.position_margin + s.order_margin;
-    let maint: i128 = v.positions(account).iter().map(|p| p.notional.abs() / 200).sum();
+    let maint: i128 = v
+        .positions(account)
+        .iter()
+        .map(|p| p.notional.abs() / 200)
+        .sum();
     let asset = json!({
         "asset": "USDT",
         "walletBalance": amount(s.wallet),
@@ -588,9 +646,18 @@ fn account_json(v: &UsdmVenue, account: u32, now: UnixNanos, v3: bool) -> Value 
                     o.insert("leverage".into(), json!(pv.leverage.to_string()));
                     o.insert("isolated".into(), json!(pv.margin == MarginType::Isolated));
                     o.insert("entryPrice".into(), json!(px_atto(inst, pv.entry_price)));
-                    o.insert("maxNotional".into(), json!(amount(max_notional(pv.leverage))));
-                    o.insert("positionInitialMargin".into(), json!(amount(pv.initial_margin)));
-                    o.insert("openOrderInitialMargin".into(), json!(amount(pv.order_margin)));
+                    o.insert(
+                        "maxNotional".into(),
+                        json!(amount(max_notional(pv.leverage))),
+                    );
+                    o.insert(
+                        "positionInitialMargin".into(),
+                        json!(amount(pv.initial_margin)),
+                    );
+                    o.insert(
+                        "openOrderInitialMargin".into(),
+                        json!(amount(pv.order_margin)),
+                    );
                 }
             }
             Some(m)
@@ -623,7 +690,11 @@ fn account_json(v: &UsdmVenue, account: u32, now: UnixNanos, v3: bool) -> Value 
 
 fn balance_json(v: &UsdmVenue, account: u32, now: UnixNanos) -> Value {
     let s = v.summary(account);
-    let upd = ms(if s.update_time.0 == 0 { now } else { s.update_time });
+    let upd = ms(if s.update_time.0 == 0 {
+        now
+    } else {
+        s.update_time
+    });
     json!([{
         "accountAlias": "SimFutures",
         "asset": "USDT",
@@ -661,7 +732,10 @@ fn trade_json(v: &UsdmVenue, t: &FuturesTrade) -> Value {
 
 fn leverage_bracket(v: &UsdmVenue, account: u32, p: &Params) -> Result<Value, VenueError> {
     let only = get(p, "symbol")
-        .map(|s| v.symbol_index(s).ok_or_else(|| venue_err(-1121, "Invalid symbol.")))
+        .map(|s| {
+            v.symbol_index(s)
+                .ok_or_else(|| venue_err(-1121, "Invalid symbol."))
+        })
         .transpose()?;
     let _ = account;
     let brackets: Vec<Value> = [(MAX_LEVERAGE, 0i128, 50_000i128), (50, 50_000, 1_000_000), (20, 1_000_000, 5_000_000), (10, 5_000_000, 25_000_000), (5, 25_000_000, 100_000_000), (1, 100_000_000, 500_000_000)]
@@ -675,7 +749,11 @@ fn leverage_bracket(v: &UsdmVenue, account: u32, p: &Params) -> Result<Value, Ve
         .filter(|(i, _)| only.is_none_or(|s| s == *i))
         .map(|(_, inst)| json!({"symbol": inst.symbol, "brackets": brackets}))
         .collect();
-    Ok(if only.is_some() { rows.into_iter().next().unwrap_or(Value::Null) } else { Value::Array(rows) })
+    Ok(if only.is_some() {
+        rows.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        Value::Array(rows)
+    })
 }
 
 fn income_json(v: &UsdmVenue, account: u32, p: &Params) -> Result<Value, VenueError> {
@@ -753,7 +831,9 @@ pub fn handle(v: &mut UsdmVenue, route: &str, account: u32, p: &Params, now: Uni
                 .parse()
                 .map_err(|_| venue_err(-1100, "Illegal characters found in parameter 'leverage'; legal range is '^[0-9]{1,20}$'."))?;
             let (l, cap) = v.set_leverage(account, symbol, lev, now)?;
-            Ok(json!({"leverage": l, "maxNotionalValue": (cap / super::account::ATTO).to_string(), "symbol": symbol}))
+            Ok(
+                json!({"leverage": l, "maxNotionalValue": (cap / super::account::ATTO).to_string(), "symbol": symbol}),
+            )
         })(),
         "POST /fapi/v1/marginType" => (|| {
             let symbol = need(p, "symbol")?;
@@ -764,7 +844,8 @@ pub fn handle(v: &mut UsdmVenue, route: &str, account: u32, p: &Params, now: Uni
         })(),
         "GET /fapi/v1/positionSide/dual" => Ok(json!({"dualSidePosition": v.dual(account)})),
         "POST /fapi/v1/positionSide/dual" => (|| {
-            let dual = parse_bool(p, "dualSidePosition")?.ok_or_else(|| mandatory("dualSidePosition"))?;
+            let dual =
+                parse_bool(p, "dualSidePosition")?.ok_or_else(|| mandatory("dualSidePosition"))?;
             v.set_dual(account, dual)?;
             Ok(ok200("success"))
         })(),
@@ -782,7 +863,9 @@ pub fn handle(v: &mut UsdmVenue, route: &str, account: u32, p: &Params, now: Uni
             let symbol = need(p, "symbol")?;
             symbol_idx(v, p)?;
             let f = v.fees();
-            Ok(json!({"symbol": symbol, "makerCommissionRate": rate_text(f.maker), "takerCommissionRate": rate_text(f.taker), "rpiCommissionRate": "0"}))
+            Ok(
+                json!({"symbol": symbol, "makerCommissionRate": rate_text(f.maker), "takerCommissionRate": rate_text(f.taker), "rpiCommissionRate": "0"}),
+            )
         })(),
         _ => {
             return Reply {
@@ -959,7 +1042,9 @@ pub fn render_event(v: &UsdmVenue, e: &FuturesEvent) -> Option<(Audience, Value)
         } => {
             let inst = v.instrument(*symbol)?;
             let side = |l: &Option<(Price, Qty)>| {
-                l.map_or((px(inst, Price::ZERO), qty(inst, Qty::ZERO)), |(p, q)| (px(inst, p), qty(inst, q)))
+                l.map_or((px(inst, Price::ZERO), qty(inst, Qty::ZERO)), |(p, q)| {
+                    (px(inst, p), qty(inst, q))
+                })
             };
             let ((b, bq), (a, aq)) = (side(bid), side(ask));
             Some((
@@ -993,7 +1078,9 @@ mod tests {
     const T: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
 
     fn params(kv: &[(&str, &str)]) -> Params {
-        kv.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        kv.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn venue() -> UsdmVenue {
@@ -1007,37 +1094,126 @@ mod tests {
     #[test]
     fn orders_batches_and_errors_have_binance_shapes() {
         let mut v = venue();
-        let r = handle(&mut v, "POST /fapi/v1/order", 2, &params(&[("symbol", "DOGEUSDT"), ("side", "SELL"), ("type", "LIMIT"), ("timeInForce", "GTC"), ("quantity", "100"), ("price", "0.2")]), T);
+        let r = handle(
+            &mut v,
+            "POST /fapi/v1/order",
+            2,
+            &params(&[
+                ("symbol", "DOGEUSDT"),
+                ("side", "SELL"),
+                ("type", "LIMIT"),
+                ("timeInForce", "GTC"),
+                ("quantity", "100"),
+                ("price", "0.2"),
+            ]),
+            T,
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["status"], "NEW");
         assert_eq!(r.body["positionSide"], "BOTH");
         assert_eq!(r.body["price"], "0.20000");
-        let gtx = handle(&mut v, "POST /fapi/v1/order", 1, &params(&[("symbol", "DOGEUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTX"), ("quantity", "100"), ("price", "0.2")]), T);
+        let gtx = handle(
+            &mut v,
+            "POST /fapi/v1/order",
+            1,
+            &params(&[
+                ("symbol", "DOGEUSDT"),
+                ("side", "BUY"),
+                ("type", "LIMIT"),
+                ("timeInForce", "GTX"),
+                ("quantity", "100"),
+                ("price", "0.2"),
+            ]),
+            T,
+        );
         assert_eq!((gtx.status, gtx.body["code"].as_i64()), (400, Some(-5022)));
         let batch = r#"[{"symbol":"DOGEUSDT","side":"BUY","type":"LIMIT","timeInForce":"IOC","quantity":"40","price":"0.2"},{"symbol":"DOGEUSDT","side":"BUY","type":"LIMIT","timeInForce":"GTC","quantity":"1","price":"0.199"}]"#;
-        let b = handle(&mut v, "POST /fapi/v1/batchOrders", 1, &params(&[("batchOrders", batch), ("newOrderRespType", "RESULT")]), T);
+        let b = handle(
+            &mut v,
+            "POST /fapi/v1/batchOrders",
+            1,
+            &params(&[("batchOrders", batch), ("newOrderRespType", "RESULT")]),
+            T,
+        );
         assert_eq!(b.status, 200);
-        assert_eq!(b.body[0]["status"], "NEW", "ACK is the default inside a batch");
+        assert_eq!(
+            b.body[0]["status"], "NEW",
+            "ACK is the default inside a batch"
+        );
         assert_eq!(b.body[1]["code"], -4164, "{}", b.body);
         let pos = handle(&mut v, "GET /fapi/v3/positionRisk", 1, &params(&[]), T);
         assert_eq!(pos.body[0]["positionAmt"], "40");
         assert_eq!(pos.body[0]["entryPrice"], "0.20000");
         let acct = handle(&mut v, "GET /fapi/v3/account", 1, &params(&[]), T);
         assert!(acct.body["assets"][0]["updateTime"].as_u64().unwrap() > 0);
-        let lev = handle(&mut v, "POST /fapi/v1/leverage", 1, &params(&[("symbol", "DOGEUSDT"), ("leverage", "1")]), T);
+        let lev = handle(
+            &mut v,
+            "POST /fapi/v1/leverage",
+            1,
+            &params(&[("symbol", "DOGEUSDT"), ("leverage", "1")]),
+            T,
+        );
         assert_eq!(lev.body["leverage"], 1);
-        let mt = handle(&mut v, "POST /fapi/v1/marginType", 1, &params(&[("symbol", "DOGEUSDT"), ("marginType", "CROSSED")]), T);
+        let mt = handle(
+            &mut v,
+            "POST /fapi/v1/marginType",
+            1,
+            &params(&[("symbol", "DOGEUSDT"), ("marginType", "CROSSED")]),
+            T,
+        );
         assert_eq!(mt.body["code"], -4046);
-        let c = handle(&mut v, "DELETE /fapi/v1/allOpenOrders", 2, &params(&[("symbol", "DOGEUSDT")]), T);
-        assert_eq!(c.body, json!({"code": 200, "msg": "The operation of cancel all open order is done."}));
-        let bad = handle(&mut v, "POST /fapi/v1/order", 1, &params(&[("symbol", "DOGEUSDT"), ("side", "BUY"), ("type", "LIMIT_MAKER"), ("quantity", "100"), ("price", "0.2")]), T);
+        let c = handle(
+            &mut v,
+            "DELETE /fapi/v1/allOpenOrders",
+            2,
+            &params(&[("symbol", "DOGEUSDT")]),
+            T,
+        );
+        assert_eq!(
+            c.body,
+            json!({"code": 200, "msg": "The operation of cancel all open order is done."})
+        );
+        let bad = handle(
+            &mut v,
+            "POST /fapi/v1/order",
+            1,
+            &params(&[
+                ("symbol", "DOGEUSDT"),
+                ("side", "BUY"),
+                ("type", "LIMIT_MAKER"),
+                ("quantity", "100"),
+                ("price", "0.2"),
+            ]),
+            T,
+        );
         assert_eq!(bad.body["code"], -1116);
-        let unknown = handle(&mut v, "GET /fapi/v1/order", 1, &params(&[("symbol", "DOGEUSDT"), ("orderId", "999")]), T);
-        assert_eq!((unknown.status, unknown.body["code"].as_i64()), (400, Some(-2013)));
-        let events: Vec<_> = v.drain_events().iter().filter_map(|e| render_event(&v, e)).collect();
-        assert!(events.iter().any(|(a, p)| *a == Audience::Account(1) && p["e"] == "ORDER_TRADE_UPDATE" && p["o"]["ps"] == "BOTH"));
-        assert!(events.iter().any(|(_, p)| p["e"] == "ACCOUNT_UPDATE" && p["a"]["P"][0]["pa"] == "40"));
-        let depth: Vec<_> = events.iter().filter(|(_, p)| p["e"] == "depthUpdate").map(|(_, p)| p.clone()).collect();
+        let unknown = handle(
+            &mut v,
+            "GET /fapi/v1/order",
+            1,
+            &params(&[("symbol", "DOGEUSDT"), ("orderId", "999")]),
+            T,
+        );
+        assert_eq!(
+            (unknown.status, unknown.body["code"].as_i64()),
+            (400, Some(-2013))
+        );
+        let events: Vec<_> = v
+            .drain_events()
+            .iter()
+            .filter_map(|e| render_event(&v, e))
+            .collect();
+        assert!(events.iter().any(|(a, p)| *a == Audience::Account(1)
+            && p["e"] == "ORDER_TRADE_UPDATE"
+            && p["o"]["ps"] == "BOTH"));
+        assert!(events
+            .iter()
+            .any(|(_, p)| p["e"] == "ACCOUNT_UPDATE" && p["a"]["P"][0]["pa"] == "40"));
+        let depth: Vec<_> = events
+            .iter()
+            .filter(|(_, p)| p["e"] == "depthUpdate")
+            .map(|(_, p)| p.clone())
+            .collect();
         for w in depth.windows(2) {
             assert_eq!(w[1]["pu"], w[0]["u"]);
         }

@@ -502,7 +502,10 @@ const FOK_REJECTED: (i32, &str) = (
     -5021,
     "Due to the order could not be filled immediately, the FOK order has been rejected. The order will not be recorded in the order history",
 );
-const SIDE_MISMATCH: (i32, &str) = (-4061, "Order's position side does not match user's setting.");
+const SIDE_MISMATCH: (i32, &str) = (
+    -4061,
+    "Order's position side does not match user's setting.",
+);
 
 /// The USD-M futures side of the simulated venue.
 #[derive(Debug)]
@@ -678,10 +681,14 @@ impl UsdmVenue {
             Some(b) => (true, b),
             None => (false, rate),
         };
-        let atto = parse_atto(body).ok_or_else(|| rej(-1100, "Illegal characters found in a parameter."))?;
+        let atto = parse_atto(body)
+            .ok_or_else(|| rej(-1100, "Illegal characters found in a parameter."))?;
         let unit = ATTO / RATE_ONE;
         if atto % unit != 0 || atto > ATTO {
-            return Err(rej(-1111, "Precision is over the maximum defined for this asset."));
+            return Err(rej(
+                -1111,
+                "Precision is over the maximum defined for this asset.",
+            ));
         }
         let r = i64::try_from(atto / unit).unwrap_or(i64::MAX);
         self.books[s].funding_rate = if neg { -r } else { r };
@@ -1137,7 +1144,10 @@ impl UsdmVenue {
         }
         let reduce_only = req.reduce_only == Some(true);
         if req.order_type == OrderType::Market && req.time_in_force.is_some() {
-            return Err(rej(-1106, "Parameter 'timeInForce' sent when not required."));
+            return Err(rej(
+                -1106,
+                "Parameter 'timeInForce' sent when not required.",
+            ));
         }
         if req.order_type == OrderType::Limit && req.time_in_force.is_none() {
             return Err(rej(
@@ -1714,13 +1724,20 @@ impl UsdmVenue {
                     Side::Sell => -t.qty.lots(),
                 };
                 *by_fills.entry((t.symbol, t.position_side)).or_default() += signed;
-                cash += if t.side == Side::Sell { t.quote } else { -t.quote };
+                cash += if t.side == Side::Sell {
+                    t.quote
+                } else {
+                    -t.quote
+                };
             }
             let mut acct_basis = 0i128;
             for (k, p) in &a.positions {
                 let f = by_fills.get(k).copied().unwrap_or(0);
                 if f != p.amt {
-                    return Err(format!("account {id} {k:?}: position {} != fills {f}", p.amt));
+                    return Err(format!(
+                        "account {id} {k:?}: position {} != fills {f}",
+                        p.amt
+                    ));
                 }
                 if p.amt == 0 && p.basis != 0 {
                     return Err(format!("account {id} {k:?}: flat with basis {}", p.basis));
@@ -1764,7 +1781,10 @@ impl UsdmVenue {
             let open = self.books[o.symbol].engine.open_qty(o.order_id);
             let want = Qty::from_lots(o.orig_qty.lots() - o.executed_qty.lots());
             if open != Some(want) {
-                return Err(format!("order {}: book has {open:?}, record {want:?}", o.order_id));
+                return Err(format!(
+                    "order {}: book has {open:?}, record {want:?}",
+                    o.order_id
+                ));
             }
         }
         Ok(())
@@ -1818,13 +1838,23 @@ mod tests {
         v
     }
 
-    fn order<'a>(account: u32, side: Side, px: Option<&'a str>, qty: &'a str, tif: Option<TimeInForce>) -> FuturesPlace<'a> {
+    fn order<'a>(
+        account: u32,
+        side: Side,
+        px: Option<&'a str>,
+        qty: &'a str,
+        tif: Option<TimeInForce>,
+    ) -> FuturesPlace<'a> {
         FuturesPlace {
             account,
             symbol: "DOGEUSDT",
             side,
             position_side: None,
-            order_type: if px.is_some() { OrderType::Limit } else { OrderType::Market },
+            order_type: if px.is_some() {
+                OrderType::Limit
+            } else {
+                OrderType::Market
+            },
             time_in_force: tif,
             price: px,
             qty: Some(qty),
@@ -1843,7 +1873,10 @@ mod tests {
         let mut v = venue();
         v.place(&gtc(2, Side::Sell, "0.2", "100"), T).unwrap();
         let e = v
-            .place(&order(1, Side::Buy, Some("0.2"), "100", Some(TimeInForce::Gtx)), T)
+            .place(
+                &order(1, Side::Buy, Some("0.2"), "100", Some(TimeInForce::Gtx)),
+                T,
+            )
             .unwrap_err();
         assert_eq!(e.code, -5022);
         let taken = v.place(&order(1, Side::Buy, None, "100", None), T).unwrap();
@@ -1874,22 +1907,32 @@ mod tests {
         let mut v = venue();
         v.place(&gtc(2, Side::Sell, "0.2", "100"), T).unwrap();
         let e = v
-            .place(&order(1, Side::Buy, Some("0.2"), "200", Some(TimeInForce::Fok)), T)
+            .place(
+                &order(1, Side::Buy, Some("0.2"), "200", Some(TimeInForce::Fok)),
+                T,
+            )
             .unwrap_err();
         assert_eq!(e.code, -5021);
         assert_eq!(v.set_leverage(1, "DOGEUSDT", 0, T).unwrap_err().code, -4028);
-        assert_eq!(v.set_leverage(1, "DOGEUSDT", 126, T).unwrap_err().code, -4028);
+        assert_eq!(
+            v.set_leverage(1, "DOGEUSDT", 126, T).unwrap_err().code,
+            -4028
+        );
         assert_eq!(v.set_leverage(1, "DOGEUSDT", 1, T).unwrap().0, 1);
         // 1x: 10 000 USDT buys at most 50 000 DOGE at 0.2.
         let e = v.place(&gtc(1, Side::Buy, "0.19", "60000"), T).unwrap_err();
         assert_eq!(e.code, -2019);
         assert_eq!(
-            v.set_margin_type(1, "DOGEUSDT", MarginType::Crossed).unwrap_err().code,
+            v.set_margin_type(1, "DOGEUSDT", MarginType::Crossed)
+                .unwrap_err()
+                .code,
             -4046
         );
         v.place(&gtc(1, Side::Buy, "0.2", "50"), T).unwrap();
         assert_eq!(
-            v.set_margin_type(1, "DOGEUSDT", MarginType::Isolated).unwrap_err().code,
+            v.set_margin_type(1, "DOGEUSDT", MarginType::Isolated)
+                .unwrap_err()
+                .code,
             -4048
         );
         assert_eq!(v.set_dual(1, true).unwrap_err().code, -4068);

@@ -1,9 +1,9 @@
 """A seeded market-flow generator for the simulated venue, so its book is never empty.
 
-A liquidity provider (its own account; one on the spot book and one on the USD-M book) re-quotes ``levels`` bids and asks around a mid that follows a
-random walk in ticks; a taker (another account) sometimes sends a small MARKET order, so trades
-print. Same seed, same sequence of requests. Both place orders through the same exchange rules as
-any client.
+A liquidity provider (its own account; one on the spot book and one on the USD-M book) re-quotes
+``levels`` bids and asks around a mid that follows a random walk in ticks; a taker (another
+account) sometimes sends a small MARKET order, so trades print. Same seed, same sequence of
+requests. Both place orders through the same exchange rules as any client.
 
 Not calibrated: the step size, the sizes and the taker rate are plain parameters, not fitted to
 recorded Binance data (the issue's calibration step is still to do).

@@ -8,7 +8,9 @@ Protocol rules (research brief ``binance_protocol.md`` §1.2-§1.11):
   query minus ``signature=…`` joined to the raw body minus ``signature=…`` (``-1022``);
 - ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow`` (default 5000, at
   most 60000), else ``-1021``;
-- every reply carries ``X-MBX-USED-WEIGHT-1M``; order replies ``X-MBX-ORDER-COUNT-10S`` / ``-1D``.
+- every reply carries ``X-MBX-USED-WEIGHT-1M``; order replies ``X-MBX-ORDER-COUNT-10S`` / ``-1D``
+  (``-1M`` on futures); past the weight limit 429 ``-1003`` with ``Retry-After``, and an IP that keeps
+  going is banned: 418 with ``Retry-After`` until the ban ends.
 
 The handlers only decode HTTP and call :class:`pymm._native.SimExchange`, which owns every trading
 rule and renders Binance's JSON.
@@ -26,7 +28,16 @@ from aiohttp import web
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["ApiError", "authenticate_key", "check_timestamp", "public", "reply", "routes", "signed", "signed_payload"]
+__all__ = [
+    "ApiError",
+    "authenticate_key",
+    "check_timestamp",
+    "public",
+    "reply",
+    "routes",
+    "signed",
+    "signed_payload",
+]
 
 VENUE_KEY: web.AppKey[SimVenue] = web.AppKey("venue")
 
@@ -164,18 +175,46 @@ def _too_much_weight(limit: int) -> ApiError:
     )
 
 
+def _banned(until_ms: int) -> ApiError:
+    return ApiError(
+        418,
+        -1003,
+        f"Way too much request weight used; IP banned until {until_ms}. "
+        "Please use WebSocket Streams for live updates to avoid bans.",
+    )
+
+
+def weigh(venue: SimVenue, request: web.Request, weight: int) -> tuple[dict[str, str], ApiError | None]:
+    """Counts ``weight`` for the caller's IP: the reply headers, and the 429/418 error if over."""
+    ip = request.remote or ""
+    limits = venue.limits
+    until = limits.banned_until(ip)
+    if until is not None:
+        retry = str(max(1, (until - venue.now_ms() + 999) // 1000))
+        return {"Retry-After": retry}, _banned(until)
+    used = limits.add_weight(ip, weight)
+    headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+    if used <= limits.weight_per_minute:
+        return headers, None
+    until = limits.note_429(ip)
+    if until is not None:
+        headers["Retry-After"] = str(limits.ban_s)
+        return headers, _banned(until)
+    headers["Retry-After"] = str(limits.retry_after_s())
+    return headers, _too_much_weight(limits.weight_per_minute)
+
+
 def public(
     weight: Callable[[dict[str, str]], int], call: Callable[[SimVenue, dict[str, str]], tuple[int, Any]]
 ) -> Handler:
     """A public endpoint: weight by the parameters, 429 past the limit, then ``call``."""
+
     async def handler(request: web.Request) -> web.Response:
         venue = request.app[VENUE_KEY]
         _, _, params = await _request(request)
-        used = venue.limits.add_weight(request.remote or "", weight(params))
-        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
-        if used > venue.limits.weight_per_minute:
-            e = _too_much_weight(venue.limits.weight_per_minute)
-            return reply(e.status, {"code": e.code, "msg": e.msg}, {**headers, "Retry-After": "1"})
+        headers, over = weigh(venue, request, weight(params))
+        if over is not None:
+            return reply(over.status, {"code": over.code, "msg": over.msg}, headers)
         status, body = call(venue, params)
         return reply(status, body, headers)
 
@@ -195,11 +234,10 @@ def signed(
     async def handler(request: web.Request) -> web.Response:
         venue = request.app[VENUE_KEY]
         raw_query, raw_body, params = await _request(request)
-        used = venue.limits.add_weight(request.remote or "", weight)
-        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+        headers, over = weigh(venue, request, weight)
         try:
-            if used > venue.limits.weight_per_minute:
-                raise _too_much_weight(venue.limits.weight_per_minute)
+            if over is not None:
+                raise over
             account = _authenticate(venue, request, raw_query, raw_body, params)
             if order:
                 c10s, c1m, c1d = venue.limits.add_order(account)
@@ -216,8 +254,8 @@ def signed(
                         "per 10 SECOND.",
                     )
         except ApiError as e:
-            if e.status == 429:
-                headers["Retry-After"] = "1"
+            if e.status == 429 and "Retry-After" not in headers:
+                headers["Retry-After"] = "10"  # the order-count window
             return reply(e.status, {"code": e.code, "msg": e.msg}, headers)
         status, body = call(venue, account, params)
         venue.pump()
@@ -276,7 +314,11 @@ def routes(app: web.Application, venue: SimVenue) -> None:
         "/sapi/v1/margin/isolated/allPairs",
     ):
         add("GET", path, signed(1, lambda v, a, p: (200, [])))
-    add("GET", "/dapi/v1/exchangeInfo", public(lambda p: 1, lambda v, p: (200, _empty_exchange_info(v.now_ms()))))
+    add(
+        "GET",
+        "/dapi/v1/exchangeInfo",
+        public(lambda p: 1, lambda v, p: (200, _empty_exchange_info(v.now_ms()))),
+    )
 
 
 def _empty_exchange_info(now_ms: int) -> dict[str, Any]:

@@ -57,6 +57,8 @@ class SimVenueConfig:
         usdm_port: the futures host's listen port (0: ephemeral).
         funding_interval_s: seconds between funding settlements (Binance: 8 h).
         mark_interval_s: seconds between mark-price publications and funding checks.
+        ban_after_429s: 429 answers per IP per minute after which it is banned (HTTP 418).
+        ban_s: length of that ban, seconds.
     """
 
     instruments: list[Path] = field(default_factory=lambda: [DEFAULT_INSTRUMENTS, DEFAULT_USDM_INSTRUMENTS])
@@ -75,18 +77,32 @@ class SimVenueConfig:
     usdm_port: int = 0
     funding_interval_s: float = 8 * 3600.0
     mark_interval_s: float = 1.0
+    ban_after_429s: int = 5
+    ban_s: int = 120
 
 
 class Limits:
-    """Request weight per IP per minute and new orders per account per 10 s / day (fixed windows)."""
+    """Request weight per IP per minute and new orders per account per 10 s / day (fixed windows).
+
+    An IP that keeps sending after ``ban_after`` 429 answers in one minute is banned (HTTP 418) for
+    ``ban_s`` seconds, as Binance escalates (brief §1.2)."""
 
     def __init__(
-        self, clock_ms: Callable[[], int], weight_per_minute: int = 6000, orders_per_10s: int = 100
+        self,
+        clock_ms: Callable[[], int],
+        weight_per_minute: int = 6000,
+        orders_per_10s: int = 100,
+        ban_after: int = 5,
+        ban_s: int = 120,
     ) -> None:
         """Counters reading ``clock_ms``."""
         self._clock_ms = clock_ms
         self.weight_per_minute = weight_per_minute
         self.orders_per_10s = orders_per_10s
+        self.ban_after = ban_after
+        self.ban_s = ban_s
+        self._violations: dict[str, tuple[int, int]] = {}
+        self._banned: dict[str, int] = {}
         self._weight: dict[str, tuple[int, int]] = {}
         self._orders: dict[int, deque[int]] = {}
         self._orders_day: dict[int, tuple[int, int]] = {}
@@ -98,6 +114,27 @@ class Limits:
         used = used + weight if m == minute else weight
         self._weight[ip] = (minute, used)
         return used
+
+    def banned_until(self, ip: str) -> int | None:
+        """The ms time ``ip``'s ban ends, or None when it is not banned."""
+        until = self._banned.get(ip)
+        return until if until is not None and until > self._clock_ms() else None
+
+    def note_429(self, ip: str) -> int | None:
+        """Counts a 429 answer to ``ip``; returns the end of the ban it now earns, if any."""
+        now = self._clock_ms()
+        minute = now // 60_000
+        m, n = self._violations.get(ip, (minute, 0))
+        n = n + 1 if m == minute else 1
+        self._violations[ip] = (minute, n)
+        if n > self.ban_after:
+            self._banned[ip] = now + self.ban_s * 1000
+            return self._banned[ip]
+        return None
+
+    def retry_after_s(self) -> int:
+        """Seconds until the current weight window ends (at least 1)."""
+        return max(1, (60_000 - self._clock_ms() % 60_000 + 999) // 1000)
 
     def add_order(self, account: int) -> tuple[int, int, int]:
         """Counts a new order of ``account``; returns the 10-second, minute and day counts."""
@@ -143,7 +180,13 @@ class SimVenue:
         )
         self.futures_users = usdm.FuturesUserHub()
         self.listen_keys = usdm.ListenKeys(self.now_ms)
-        self.limits = Limits(self.now_ms, config.weight_per_minute, config.orders_per_10s)
+        self.limits = Limits(
+            self.now_ms,
+            config.weight_per_minute,
+            config.orders_per_10s,
+            config.ban_after_429s,
+            config.ban_s,
+        )
         self.flows: list[LiquidityProvider] = []
         if config.flow is not None:
             if config.flow.symbol in self.exchange.symbols():

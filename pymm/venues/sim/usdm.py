@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 
 from pymm.venues.sim import streams
-from pymm.venues.sim.rest import VENUE_KEY, ApiError, authenticate_key, public, reply, signed
+from pymm.venues.sim.rest import VENUE_KEY, ApiError, authenticate_key, public, reply, signed, weigh
 
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
@@ -202,9 +202,10 @@ def rest_routes(app: web.Application, venue: SimVenue) -> None:
 
     async def listen_key(request: web.Request) -> web.Response:
         v = request.app[VENUE_KEY]
-        used = v.limits.add_weight(request.remote or "", 1)
-        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+        headers, over = weigh(v, request, 1)
         try:
+            if over is not None:
+                raise over
             account = authenticate_key(v, request)
             raw = await request.read() if request.can_read_body else b""
             params = dict(request.query)
