@@ -44,7 +44,7 @@ fn px_atto(inst: &Instrument, a: i128) -> String {
     format_atto(a, u32::try_from(places).unwrap_or(8))
 }
 
-fn inst_or<'a>(v: &'a UsdmVenue, s: usize) -> Result<&'a Instrument, VenueError> {
+fn inst_or(v: &UsdmVenue, s: usize) -> Result<&Instrument, VenueError> {
     v.instrument(s)
         .ok_or_else(|| venue_err(-1121, "Invalid symbol."))
 }
@@ -1065,6 +1065,89 @@ pub fn render_event(v: &UsdmVenue, e: &FuturesEvent) -> Option<(Audience, Value)
                 Audience::Stream(format!("{}@markPrice", sym(*symbol)?)),
                 json!({"e": "markPriceUpdate", "E": ms(*time), "s": inst.symbol, "p": m, "ap": m, "P": m, "i": m, "r": rate_text(*rate), "T": ms(*next_funding)}),
             ))
+        }
+    }
+}
+
+/// Every route [`handle`] answers (for the fuzz target and its seeds).
+pub const ROUTES: &[&str] = &[
+    "GET /fapi/v1/exchangeInfo",
+    "GET /fapi/v1/depth",
+    "GET /fapi/v1/ticker/bookTicker",
+    "GET /fapi/v1/ticker/price",
+    "GET /fapi/v1/premiumIndex",
+    "GET /fapi/v1/fundingRate",
+    "GET /fapi/v1/fundingInfo",
+    "POST /fapi/v1/order",
+    "GET /fapi/v1/order",
+    "GET /fapi/v1/openOrder",
+    "DELETE /fapi/v1/order",
+    "POST /fapi/v1/batchOrders",
+    "DELETE /fapi/v1/batchOrders",
+    "GET /fapi/v1/openOrders",
+    "GET /fapi/v1/allOrders",
+    "DELETE /fapi/v1/allOpenOrders",
+    "GET /fapi/v2/account",
+    "GET /fapi/v3/account",
+    "GET /fapi/v2/balance",
+    "GET /fapi/v2/positionRisk",
+    "GET /fapi/v3/positionRisk",
+    "POST /fapi/v1/leverage",
+    "POST /fapi/v1/marginType",
+    "GET /fapi/v1/positionSide/dual",
+    "POST /fapi/v1/positionSide/dual",
+    "GET /fapi/v1/userTrades",
+    "GET /fapi/v1/income",
+    "GET /fapi/v1/leverageBracket",
+    "GET /fapi/v1/commissionRate",
+];
+
+/// Fuzz entry, on a venue listing `inst`: each line of `data` is one request — byte 0 picks the route, byte 1 the account
+/// (1 or 2), the rest is `k=v&k=v` parameters. Panics if any reply is malformed (not 200 and no
+/// `code`), or if a futures invariant breaks ([`UsdmVenue::check_invariants`]).
+pub fn fuzz_front(inst: Instrument, data: &[u8]) {
+    let mut v = UsdmVenue::new(
+        super::account::FeeRates {
+            maker: 20_000,
+            taker: 50_000,
+        },
+        1_000_000_000,
+    );
+    if v.list(inst, UnixNanos(0)).is_err() {
+        return;
+    }
+    for a in [1, 2] {
+        if v.deposit(a, "USDT", "10000", UnixNanos(0)).is_err() {
+            return;
+        }
+    }
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        let (Some(&r), Some(&a)) = (line.first(), line.get(1)) else {
+            continue;
+        };
+        let route = ROUTES[usize::from(r) % ROUTES.len()];
+        let account = 1 + u32::from(a % 2);
+        let text = String::from_utf8_lossy(&line[2..]);
+        let params: Params = text
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, val)| (k.to_owned(), val.to_owned()))
+            .collect();
+        let now = UnixNanos(1_000_000_000 + i as u64 * 300_000_000);
+        let reply = handle(&mut v, route, account, &params, now);
+        assert!(
+            reply.status == 200 || reply.body.get("code").is_some(),
+            "{route}: {} {}",
+            reply.status,
+            reply.body
+        );
+        v.settle_funding(now);
+        v.publish_marks(now);
+        for e in v.drain_events() {
+            let _ = render_event(&v, &e);
+        }
+        if let Err(e) = v.check_invariants() {
+            panic!("after {route} {params:?}: {e}");
         }
     }
 }

@@ -33,7 +33,7 @@
 
 use std::collections::BTreeMap;
 
-use super::account::{parse_atto, ExecType, FeeRates, OrderKey, SetupError, ATTO, RATE_ONE};
+use super::account::{parse_atto, ExecType, FeeRates, Level, OrderKey, SetupError, ATTO, RATE_ONE};
 use super::matching::{Levels, MatchEvent, MatchingEngine, NewOrder, RejectReason, StpMode};
 use crate::model::validator::{validate, MarketContext, OrderRequest, PriceInput, QtyInput};
 use crate::model::{
@@ -710,7 +710,7 @@ impl UsdmVenue {
     }
 
     /// Best bid and ask.
-    pub fn top(&self, symbol: usize) -> Option<(Option<(Price, Qty)>, Option<(Price, Qty)>)> {
+    pub fn top(&self, symbol: usize) -> Option<(Option<Level>, Option<Level>)> {
         let b = self.books.get(symbol)?;
         Some((b.engine.best_bid(), b.engine.best_ask()))
     }
