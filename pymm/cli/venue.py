@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,12 @@ from pymm.venues.sim.flow import replay_symbol
 def venue(
     *,
     port: Annotated[int, typer.Option(help="listen port on 127.0.0.1 (0: ephemeral)")] = 8765,
+    usdm_port: Annotated[
+        int, typer.Option(help="USD-M futures host's listen port on 127.0.0.1 (0: ephemeral)")
+    ] = 8766,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the URLs (and a generated key) as one JSON object first")
+    ] = False,
     keys: Annotated[
         Path | None, typer.Option(help="API key file (TOML); default: one fresh HMAC key, printed")
     ] = None,
@@ -36,13 +43,15 @@ def venue(
     maker_bps: Annotated[int, typer.Option(help="maker fee, basis points")] = 1,
     taker_bps: Annotated[int, typer.Option(help="taker fee, basis points")] = 1,
 ) -> None:
-    """Serve Binance spot REST (/api/v3) and market streams (/ws, /stream) on 127.0.0.1."""
+    """Serve Binance spot REST (/api/v3), market streams (/ws, /stream), the WebSocket API, and USD-M
+    futures (REST /fapi, streams /ws /public /market, listenKey /private) on 127.0.0.1."""
     key_list = load_keys(keys) if keys is not None else [generate_key()]
     cfg = SimVenueConfig(
         keys=key_list,
         maker_bps=maker_bps,
         taker_bps=taker_bps,
         port=port,
+        usdm_port=usdm_port,
         flow=_flow_config(seed, flow_params, replay, replay_format, queue_model) if flow or replay else None,
     )
     if instrument:
@@ -52,10 +61,22 @@ def venue(
 
     async def serve() -> None:
         running = await start_server(cfg)
-        typer.echo(f"sim venue: REST {running.rest_url}/api/v3  streams {running.ws_url}/ws")
-        if keys is None:
-            k = key_list[0]
-            typer.echo(f"api key {k.api_key}\nsecret  {k.hmac_secret}\naccount {k.account}")
+        urls = running.urls()
+        if json_out:
+            info: dict[str, object] = dict(urls)
+            if keys is None:
+                k = key_list[0]
+                info.update(api_key=k.api_key, secret=k.hmac_secret, account=k.account)
+            typer.echo(json.dumps(info, separators=(",", ":")))
+        else:
+            typer.echo(f"sim venue: REST {running.rest_url}/api/v3  streams {running.ws_url}/ws")
+            typer.echo(
+                f"usd-m futures: REST {urls['usdm_rest']}  streams {urls['usdm_ws']} "
+                f"{urls['usdm_ws_public']} {urls['usdm_ws_market']}  user {urls['usdm_ws_private']}"
+            )
+            if keys is None:
+                k = key_list[0]
+                typer.echo(f"api key {k.api_key}\nsecret  {k.hmac_secret}\naccount {k.account}")
         try:
             await asyncio.Event().wait()
         finally:

@@ -15,9 +15,9 @@ the asked one; ``-4046`` means the margin type is already the asked one; the mar
 change with an open position; ``positionRisk`` v2 reports ``marginType`` as ``"cross"`` or
 ``"isolated"`` while ``POST /fapi/v1/marginType`` takes ``CROSSED`` or ``ISOLATED``.
 
-Not here: the HTTP implementation of :class:`UsdmAccountApi` (signing, REST calls) belongs with the
-venue connectors (``pymm/venues``), and the simulated venue has no USD-M front yet. Tests drive this
-module with an in-memory fake of the protocol, not a server.
+The HTTP implementation of :class:`UsdmAccountApi` (signed REST, plus hedge order entry) is
+:class:`pymm.venues.binance_usdm.UsdmRestClient`; its tests run this check against the simulated
+venue's USD-M front. The unit tests here drive the module with an in-memory fake of the protocol.
 """
 
 from __future__ import annotations

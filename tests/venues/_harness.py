@@ -29,6 +29,8 @@ class Venue:
     key: ApiKey
     url: str
     ws: str
+    usdm_url: str = ""
+    usdm_ws: str = ""
 
     def call(
         self,
@@ -41,8 +43,10 @@ class Venue:
         key: str | None = None,
         secret: str | None = None,
         tamper: bool = False,
+        base: str | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
-        """Sends one request; signed ones get timestamp + HMAC signature (query or form body)."""
+        """Sends one request (to ``base``, default the spot host); signed ones get timestamp + HMAC
+        signature (query or form body)."""
         params = dict(params or {})
         headers = {}
         if signed:
@@ -56,8 +60,10 @@ class Venue:
             headers["X-MBX-APIKEY"] = key if key is not None else self.key.api_key
         else:
             text = urllib.parse.urlencode(params)
+            if key is not None:  # USER_STREAM endpoints: the key header, no signature
+                headers["X-MBX-APIKEY"] = key
         data = None
-        url = self.url + path
+        url = (base or self.url) + path
         if body:
             data = text.encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -78,7 +84,15 @@ def run_venue(cfg: SimVenueConfig) -> Iterator[Venue]:
     thread.start()
     running = asyncio.run_coroutine_threadsafe(start_server(cfg), loop).result(timeout=30)
     try:
-        yield Venue(running, loop, cfg.keys[0], running.rest_url, running.ws_url)
+        yield Venue(
+            running,
+            loop,
+            cfg.keys[0],
+            running.rest_url,
+            running.ws_url,
+            running.usdm_rest_url,
+            running.usdm_ws_url,
+        )
     finally:
         asyncio.run_coroutine_threadsafe(running.stop(), loop).result(timeout=30)
         loop.call_soon_threadsafe(loop.stop)

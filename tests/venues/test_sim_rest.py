@@ -149,11 +149,18 @@ def test_order_count_and_weight_limits(tight_venue):
         status, _, headers = v.call("POST", "/api/v3/order", LIMIT, signed=True)
         assert status == 200 and headers["X-MBX-ORDER-COUNT-10S"] == expected
     status, body, headers = v.call("POST", "/api/v3/order", LIMIT, signed=True)
-    assert status == 429 and body["code"] == -1015 and headers["Retry-After"] == "1"
+    assert status == 429 and body["code"] == -1015 and headers["Retry-After"] == "10"
     status, body, _ = v.call("GET", "/api/v3/exchangeInfo")
     assert status == 200
     status, body, headers = v.call("GET", "/api/v3/exchangeInfo")
     assert status == 429 and body["code"] == -1003 and int(headers["X-MBX-USED-WEIGHT-1M"]) > 30
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    # Ignoring 429s: the sixth in a minute earns a 418 ban (on every endpoint, futures too).
+    statuses = [v.call("GET", "/api/v3/time")[0] for _ in range(5)]
+    assert statuses == [429, 429, 429, 429, 418]
+    status, body, headers = v.call("GET", "/fapi/v1/time", base=v.usdm_url)
+    assert status == 418 and body["code"] == -1003 and "IP banned until" in body["msg"]
+    assert 100 <= int(headers["Retry-After"]) <= 120
 
 
 def test_ed25519_key_signs_rest_requests():

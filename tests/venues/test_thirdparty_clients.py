@@ -212,9 +212,11 @@ def test_ccxt_with_default_options_only_the_host_swapped(venue):
             path = url.split("/", 3)[3]
             ex.urls["api"][name] = f"{venue.url}/{path}"
     ex.load_markets()  # sapi currencies and margin pairs, spot, USD-M and COIN-M exchangeInfo
-    assert list(ex.markets) == ["DOGE/USDT"]
+    assert list(ex.markets) == ["DOGE/USDT", "DOGE/USDT:USDT"]  # /fapi is served on the spot host too
     order = ex.create_order("DOGE/USDT", "limit", "buy", 100, 0.15)
     assert ex.cancel_order(order["id"], "DOGE/USDT")["status"] == "canceled"
+    perp = ex.create_order("DOGE/USDT:USDT", "limit", "buy", 100, 0.15)
+    assert ex.cancel_order(perp["id"], "DOGE/USDT:USDT")["status"] == "canceled"
 
 
 @pytest.mark.slow  # python-binance's close waits out its 10 s read timeout on the idle WS API socket

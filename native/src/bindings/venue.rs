@@ -1,5 +1,5 @@
 //! Bindings for `venue`: `SimExchange` (the simulated spot venue's accounts and books, answering
-//! Binance REST requests as `(status, body)`) and `SignatureVerifier` (HMAC / Ed25519 over raw request
+//! Binance REST requests as `(status, body)`), `SimFutures` (the USD-M side, answering `/fapi` routes) and `SignatureVerifier` (HMAC / Ed25519 over raw request
 //! bytes). Conversion only: parameters in as `dict[str, str]`, Binance JSON out as Python objects.
 
 use pyo3::prelude::*;
@@ -7,15 +7,16 @@ use pyo3::types::{PyBytes, PyList};
 
 use super::errors::SimVenueError;
 use super::model::PyInstrumentMaster;
-use crate::gateway::signing::Verifier;
+use crate::gateway::signing::{Signer, Verifier, MAX_SIGNATURE_LEN};
 use crate::model::{Market, UnixNanos};
 use crate::venue::binance_spot::{self as spot, Audience, Params, Reply};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+use crate::venue::binance_usdm::{self as usdm, Audience as FuturesAudience};
 use crate::venue::latency::{Jitter, LatencyModel, PathDelay};
 use crate::venue::replay::{self as rp, QueueModel, ReplayDriver};
-use crate::venue::{FeeRates, FlowGenerator, FlowParams, SpotVenue};
+use crate::venue::{FeeRates, FlowGenerator, FlowParams, SpotVenue, UsdmVenue};
 
 /// First house account id of the flow generators (one per symbol).
 const FLOW_ACCOUNT_BASE: u32 = 4_000_000_001;
@@ -485,6 +486,161 @@ impl PySimExchange {
     }
 }
 
+/// The simulated Binance USD-M futures venue: symbols from an instrument master, futures accounts by
+/// integer id (the same ids as the spot accounts, separate USDT margin wallets).
+#[pyclass(name = "SimFutures", module = "pymm._native")]
+pub(crate) struct PySimFutures {
+    inner: UsdmVenue,
+}
+
+#[pymethods]
+impl PySimFutures {
+    /// A venue charging `maker_bps` / `taker_bps`, settling funding every `funding_interval_s`
+    /// (first settlement one interval after `now_ns`), listing every USD-M instrument.
+    #[new]
+    #[pyo3(signature = (instruments, maker_bps = 2, taker_bps = 5, funding_interval_s = 28800.0, now_ns = 0))]
+    fn new(
+        instruments: PyRef<'_, PyInstrumentMaster>,
+        maker_bps: i64,
+        taker_bps: i64,
+        funding_interval_s: f64,
+        now_ns: u64,
+    ) -> PyResult<Self> {
+        let fees = FeeRates::from_bps(maker_bps, taker_bps)
+            .map_err(|e| SimVenueError::new_err(e.to_string()))?;
+        if !(funding_interval_s.is_finite() && funding_interval_s > 0.0) {
+            return Err(SimVenueError::new_err(
+                "funding_interval_s must be positive",
+            ));
+        }
+        let mut inner = UsdmVenue::new(fees, (funding_interval_s * 1e9) as u64);
+        for i in instruments
+            .inner
+            .iter()
+            .filter(|i| i.market == Market::UsdM)
+        {
+            inner
+                .list(i.clone(), UnixNanos(now_ns))
+                .map_err(|e| SimVenueError::new_err(e.to_string()))?;
+        }
+        Ok(Self { inner })
+    }
+
+    /// Listed symbols, in index order.
+    fn symbols(&self) -> Vec<String> {
+        self.inner.instruments().map(|i| i.symbol.clone()).collect()
+    }
+
+    /// Credits `amount` (decimal text) of USDT to `account`'s futures wallet.
+    #[pyo3(signature = (account, asset, amount, now_ns = 0))]
+    fn deposit(&mut self, account: u32, asset: &str, amount: &str, now_ns: u64) -> PyResult<()> {
+        self.inner
+            .deposit(account, asset, amount, UnixNanos(now_ns))
+            .map_err(|e| SimVenueError::new_err(e.to_string()))
+    }
+
+    /// Answers `route` (`"POST /fapi/v1/order"`) for `account` as `(status, body)`.
+    fn request(
+        &mut self,
+        py: Python<'_>,
+        route: &str,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        reply(
+            py,
+            &usdm::handle(&mut self.inner, route, account, &params, UnixNanos(now_ns)),
+        )
+    }
+
+    /// `POST /fapi/v1/order` (the market-flow generator's entry point).
+    fn new_order(
+        &mut self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        self.request(py, "POST /fapi/v1/order", account, params, now_ns)
+    }
+
+    /// `DELETE /fapi/v1/allOpenOrders`.
+    fn cancel_open_orders(
+        &mut self,
+        py: Python<'_>,
+        account: u32,
+        params: Params,
+        now_ns: u64,
+    ) -> PyResult<(u16, Py<PyAny>)> {
+        self.request(py, "DELETE /fapi/v1/allOpenOrders", account, params, now_ns)
+    }
+
+    /// Sets `symbol`'s funding rate (decimal text, up to 8 places, may be negative).
+    fn set_funding_rate(&mut self, symbol: &str, rate: &str) -> PyResult<()> {
+        self.inner
+            .set_funding_rate(symbol, rate)
+            .map_err(|e| SimVenueError::new_err(e.to_string()))
+    }
+
+    /// Settles every funding whose time has come; returns how many settlements were made.
+    fn settle_funding(&mut self, now_ns: u64) -> usize {
+        self.inner.settle_funding(UnixNanos(now_ns))
+    }
+
+    /// Queues a `markPriceUpdate` for every symbol that has a mark price.
+    fn publish_marks(&mut self, now_ns: u64) {
+        self.inner.publish_marks(UnixNanos(now_ns));
+    }
+
+    /// The `<symbol>@depth<n>` payload (diff-shaped, as futures sends it), or None.
+    fn partial_depth(
+        &self,
+        py: Python<'_>,
+        symbol: &str,
+        n: usize,
+        now_ns: u64,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        usdm::partial_depth(&self.inner, symbol, n, UnixNanos(now_ns))
+            .map(|v| to_py(py, &v))
+            .transpose()
+    }
+
+    /// Best bid and ask price texts of `symbol` (None when a side is empty), or None if unknown.
+    fn top(&self, symbol: &str) -> Option<(Option<String>, Option<String>)> {
+        let idx = self.inner.symbol_index(symbol)?;
+        let inst = self.inner.instrument(idx)?;
+        let (b, a) = self.inner.top(idx)?;
+        Some((
+            b.map(|(p, _)| inst.price_to_string(p)),
+            a.map(|(p, _)| inst.price_to_string(p)),
+        ))
+    }
+
+    /// Raises `SimVenueError` naming the first broken futures invariant (positions sum to zero and
+    /// match fills; wallet = deposits + realized − fees − funding; the venue's books balance).
+    fn check_invariants(&self) -> PyResult<()> {
+        self.inner
+            .check_invariants()
+            .map_err(SimVenueError::new_err)
+    }
+
+    /// Events since the last call as `(audience, payload)`: a stream name or an account id.
+    fn drain_events<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for e in self.inner.drain_events() {
+            if let Some((aud, payload)) = usdm::render_event(&self.inner, &e) {
+                let payload = to_py(py, &payload)?;
+                match aud {
+                    FuturesAudience::Stream(name) => out.append((name, payload))?,
+                    FuturesAudience::Account(id) => out.append((id, payload))?,
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A venue-side API key check: the HMAC secret or the registered Ed25519 public key.
 #[pyclass(frozen, name = "SignatureVerifier", module = "pymm._native")]
 pub(crate) struct PySignatureVerifier {
@@ -516,8 +672,47 @@ impl PySignatureVerifier {
     }
 }
 
+/// A client-side request signer (HMAC-SHA256 hex, or Ed25519 base64), for REST connectors.
+#[pyclass(frozen, name = "RequestSigner", module = "pymm._native")]
+pub(crate) struct PyRequestSigner {
+    inner: Signer,
+}
+
+#[pymethods]
+impl PyRequestSigner {
+    /// From the HMAC-SHA256 API secret.
+    #[staticmethod]
+    fn hmac(secret: &str) -> PyResult<Self> {
+        Signer::hmac(secret.as_bytes())
+            .map(|inner| Self { inner })
+            .map_err(|e| SimVenueError::new_err(e.to_string()))
+    }
+
+    /// From an Ed25519 PKCS#8 PEM private key.
+    #[staticmethod]
+    fn ed25519_pem(pem: &str) -> PyResult<Self> {
+        Signer::ed25519_pem(pem)
+            .map(|inner| Self { inner })
+            .map_err(|e| SimVenueError::new_err(e.to_string()))
+    }
+
+    /// Whether this is an Ed25519 key (its signature must be percent-encoded on the wire).
+    fn is_ed25519(&self) -> bool {
+        self.inner.ed25519_public().is_some()
+    }
+
+    /// The signature text of exactly `payload` (hex for HMAC, base64 for Ed25519).
+    fn sign(&self, payload: &Bound<'_, PyBytes>) -> String {
+        let mut out = [0u8; MAX_SIGNATURE_LEN];
+        let n = self.inner.sign(payload.as_bytes(), &mut out);
+        String::from_utf8_lossy(&out[..n]).into_owned()
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySimExchange>()?;
+    m.add_class::<PySimFutures>()?;
     m.add_class::<PySignatureVerifier>()?;
+    m.add_class::<PyRequestSigner>()?;
     Ok(())
 }

@@ -33,12 +33,12 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(body: Value) -> Self {
+    pub(crate) fn ok(body: Value) -> Self {
         Self { status: 200, body }
     }
 }
 
-fn err(e: &VenueError) -> Reply {
+pub(crate) fn err(e: &VenueError) -> Reply {
     Reply {
         status: if matches!(e.code, -2014 | -2015) {
             401
@@ -49,29 +49,29 @@ fn err(e: &VenueError) -> Reply {
     }
 }
 
-fn venue_err(code: i32, msg: impl Into<String>) -> VenueError {
+pub(crate) fn venue_err(code: i32, msg: impl Into<String>) -> VenueError {
     VenueError {
         code,
         msg: msg.into(),
     }
 }
 
-fn mandatory(p: &str) -> VenueError {
+pub(crate) fn mandatory(p: &str) -> VenueError {
     venue_err(
         -1102,
         format!("Mandatory parameter '{p}' was not sent, was empty/null, or malformed."),
     )
 }
 
-fn ms(t: UnixNanos) -> u64 {
+pub(crate) fn ms(t: UnixNanos) -> u64 {
     t.0 / 1_000_000
 }
 
-fn get<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
+pub(crate) fn get<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
     p.get(k).map(String::as_str).filter(|s| !s.is_empty())
 }
 
-fn need<'a>(p: &'a Params, k: &str) -> Result<&'a str, VenueError> {
+pub(crate) fn need<'a>(p: &'a Params, k: &str) -> Result<&'a str, VenueError> {
     get(p, k).ok_or_else(|| mandatory(k))
 }
 
@@ -94,11 +94,11 @@ fn qty_text(inst: &Instrument, q: Qty) -> String {
     )
 }
 
-fn amount(a: i128) -> String {
+pub(crate) fn amount(a: i128) -> String {
     format_atto(a, PLACES)
 }
 
-fn zero() -> String {
+pub(crate) fn zero() -> String {
     amount(0)
 }
 

@@ -10,21 +10,35 @@ The flow runs inside :class:`pymm._native.SimExchange` (``native/src/venue/flow.
   flow reaches it.
 * Replayed (``replay``): a Binance capture, DBN MBO or LOBSTER file, the recorded liquidity queued
   with the client's orders (queue model: ``queue_model``).
+
+The USD-M book is kept alive by :class:`FuturesFlow`, a plain seeded random-walk liquidity provider
+and taker in Python. It is **not calibrated** (the calibrated generator drives the spot book only).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import random
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pymm._native import SimFutures
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["DEFAULT_FLOW", "FlowConfig", "LiquidityProvider", "MarketFlow", "replay_symbol"]
+__all__ = [
+    "DEFAULT_FLOW",
+    "FlowConfig",
+    "FuturesFlow",
+    "FuturesFlowConfig",
+    "LiquidityProvider",
+    "MarketFlow",
+    "replay_symbol",
+]
 
 DEFAULT_FLOW = Path(__file__).resolve().parents[3] / "config" / "flow" / "DOGEUSDT.toml"
 
@@ -102,3 +116,102 @@ class MarketFlow:
 
 LiquidityProvider = MarketFlow
 """The name the server knows the flow by."""
+
+
+LP_ACCOUNT = 4_000_000_001
+TAKER_ACCOUNT = 4_000_000_002
+
+
+@dataclass(frozen=True)
+class FuturesFlowConfig:
+    """The USD-M random-walk flow's parameters (not calibrated).
+
+    Attributes:
+        symbol: the symbol quoted.
+        seed: RNG seed.
+        mid: starting mid price (decimal text).
+        tick: the symbol's tick (decimal text).
+        levels: levels quoted per side.
+        spread_ticks: half-spread of the innermost level, in ticks.
+        max_step_ticks: the mid moves by up to this many ticks per step.
+        min_qty: smallest level size (lots of 1).
+        max_qty: largest level size.
+        taker_probability: chance per step of a MARKET order from the taker.
+        interval_s: seconds between steps.
+    """
+
+    symbol: str = "DOGEUSDT"
+    seed: int = 7
+    mid: str = "0.16900"
+    tick: str = "0.00001"
+    levels: int = 5
+    spread_ticks: int = 1
+    max_step_ticks: int = 2
+    min_qty: int = 500
+    max_qty: int = 5000
+    taker_probability: float = 0.2
+    interval_s: float = 0.2
+
+
+class FuturesFlow:
+    """Quotes around a random-walk mid; see the module docstring."""
+
+    def __init__(self, venue: SimVenue, config: FuturesFlowConfig) -> None:
+        """Funds the generator's two USD-M accounts (USDT margin only); its seed stream differs from
+        the spot flow's so the two books do not move in lockstep."""
+        self.venue = venue
+        self.config = config
+        self.exchange: SimFutures = venue.futures
+        self.rng = random.Random(config.seed * 2 + 1)
+        self.tick = Decimal(config.tick)
+        self.mid_ticks = int(Decimal(config.mid) / self.tick)
+        for account in (LP_ACCOUNT, TAKER_ACCOUNT):
+            venue.futures.deposit(account, "USDT", "1000000000")
+
+    def _px(self, ticks: int) -> str:
+        return str(ticks * self.tick)
+
+    def step(self) -> None:
+        """One step: move the mid, re-quote, maybe trade."""
+        c = self.config
+        ex = self.exchange
+        now = self.venue.now_ns()
+        self.mid_ticks = max(
+            c.levels + c.spread_ticks + 1,
+            self.mid_ticks + self.rng.randint(-c.max_step_ticks, c.max_step_ticks),
+        )
+        ex.cancel_open_orders(LP_ACCOUNT, {"symbol": c.symbol}, now)
+        for i in range(c.levels):
+            for side, sign in (("BUY", -1), ("SELL", 1)):
+                px = self.mid_ticks + sign * (c.spread_ticks + i)
+                qty = self.rng.randint(c.min_qty, c.max_qty)
+                ex.new_order(
+                    LP_ACCOUNT,
+                    {
+                        "symbol": c.symbol,
+                        "side": side,
+                        "type": "LIMIT",
+                        "timeInForce": "GTC",
+                        "price": self._px(px),
+                        "quantity": str(qty),
+                    },
+                    now,
+                )
+        if self.rng.random() < c.taker_probability:
+            ex.new_order(
+                TAKER_ACCOUNT,
+                {
+                    "symbol": c.symbol,
+                    "side": self.rng.choice(("BUY", "SELL")),
+                    "type": "MARKET",
+                    "quantity": str(self.rng.randint(c.min_qty, c.max_qty) // 2),
+                },
+                now,
+            )
+        self.venue.pump()
+
+    async def run(self) -> None:
+        """Steps every ``interval_s`` until cancelled."""
+        while True:
+            self.step()
+            await asyncio.sleep(self.config.interval_s)

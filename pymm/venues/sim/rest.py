@@ -8,7 +8,9 @@ Protocol rules (research brief ``binance_protocol.md`` §1.2-§1.11):
   query minus ``signature=…`` joined to the raw body minus ``signature=…`` (``-1022``);
 - ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow`` (default 5000, at
   most 60000), else ``-1021``;
-- every reply carries ``X-MBX-USED-WEIGHT-1M``; order replies ``X-MBX-ORDER-COUNT-10S`` / ``-1D``.
+- every reply carries ``X-MBX-USED-WEIGHT-1M``; order replies ``X-MBX-ORDER-COUNT-10S`` / ``-1D``
+  (``-1M`` on futures); past the weight limit 429 ``-1003`` with ``Retry-After``, and an IP that keeps
+  going is banned: 418 with ``Retry-After`` until the ban ends.
 
 The handlers only decode HTTP and call :class:`pymm._native.SimExchange`, which owns every trading
 rule and renders Binance's JSON.
@@ -26,7 +28,16 @@ from aiohttp import web
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["ApiError", "check_timestamp", "routes", "signed_payload"]
+__all__ = [
+    "ApiError",
+    "authenticate_key",
+    "check_timestamp",
+    "public",
+    "reply",
+    "routes",
+    "signed",
+    "signed_payload",
+]
 
 VENUE_KEY: web.AppKey[SimVenue] = web.AppKey("venue")
 
@@ -74,7 +85,8 @@ def _params(raw_query: bytes, raw_body: bytes) -> dict[str, str]:
     return out
 
 
-def _reply(status: int, body: Any, headers: dict[str, str]) -> web.Response:
+def reply(status: int, body: Any, headers: dict[str, str]) -> web.Response:
+    """A JSON response."""
     return web.Response(
         status=status,
         text=json.dumps(body, separators=(",", ":")),
@@ -118,6 +130,21 @@ def check_timestamp(now_ms: int, params: dict[str, str]) -> None:
         raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
 
 
+def authenticate_key(venue: SimVenue, request: web.Request) -> int:
+    """The account of a USER_STREAM request (API key header only, no signature).
+
+    Raises:
+        ApiError: -2014 (no key), -2015 (unknown key), both HTTP 401.
+    """
+    api_key = request.headers.get("X-MBX-APIKEY", "")
+    if not api_key:
+        raise ApiError(401, -2014, "API-key format invalid.")
+    account = venue.keys.account(api_key)
+    if account is None:
+        raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+    return account
+
+
 def _authenticate(
     venue: SimVenue, request: web.Request, raw_query: bytes, raw_body: bytes, params: dict[str, str]
 ) -> int:
@@ -148,39 +175,77 @@ def _too_much_weight(limit: int) -> ApiError:
     )
 
 
-def _public(
+def _banned(until_ms: int) -> ApiError:
+    return ApiError(
+        418,
+        -1003,
+        f"Way too much request weight used; IP banned until {until_ms}. "
+        "Please use WebSocket Streams for live updates to avoid bans.",
+    )
+
+
+def weigh(venue: SimVenue, request: web.Request, weight: int) -> tuple[dict[str, str], ApiError | None]:
+    """Counts ``weight`` for the caller's IP: the reply headers, and the 429/418 error if over."""
+    ip = request.remote or ""
+    limits = venue.limits
+    until = limits.banned_until(ip)
+    if until is not None:
+        retry = str(max(1, (until - venue.now_ms() + 999) // 1000))
+        return {"Retry-After": retry}, _banned(until)
+    used = limits.add_weight(ip, weight)
+    headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+    if used <= limits.weight_per_minute:
+        return headers, None
+    until = limits.note_429(ip)
+    if until is not None:
+        headers["Retry-After"] = str(limits.ban_s)
+        return headers, _banned(until)
+    headers["Retry-After"] = str(limits.retry_after_s())
+    return headers, _too_much_weight(limits.weight_per_minute)
+
+
+def public(
     weight: Callable[[dict[str, str]], int], call: Callable[[SimVenue, dict[str, str]], tuple[int, Any]]
 ) -> Handler:
+    """A public endpoint: weight by the parameters, 429 past the limit, then ``call``."""
+
     async def handler(request: web.Request) -> web.Response:
         venue = request.app[VENUE_KEY]
         _, _, params = await _request(request)
-        used = venue.limits.add_weight(request.remote or "", weight(params))
-        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
-        if used > venue.limits.weight_per_minute:
-            e = _too_much_weight(venue.limits.weight_per_minute)
-            return _reply(e.status, {"code": e.code, "msg": e.msg}, {**headers, "Retry-After": "1"})
+        headers, over = weigh(venue, request, weight(params))
+        if over is not None:
+            return reply(over.status, {"code": over.code, "msg": over.msg}, headers)
         status, body = call(venue, params)
-        return _reply(status, body, headers)
+        return reply(status, body, headers)
 
     return handler
 
 
-def _signed(
-    weight: int, call: Callable[[SimVenue, int, dict[str, str]], tuple[int, Any]], *, order: bool = False
+def signed(
+    weight: int,
+    call: Callable[[SimVenue, int, dict[str, str]], tuple[int, Any]],
+    *,
+    order: bool = False,
+    futures: bool = False,
 ) -> Handler:
+    """A signed endpoint: weight, key, timestamp and signature checks, then ``call``. Order endpoints
+    count new orders (headers ``X-MBX-ORDER-COUNT-10S`` and ``-1D`` on spot, ``-1M`` on futures)."""
+
     async def handler(request: web.Request) -> web.Response:
         venue = request.app[VENUE_KEY]
         raw_query, raw_body, params = await _request(request)
-        used = venue.limits.add_weight(request.remote or "", weight)
-        headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+        headers, over = weigh(venue, request, weight)
         try:
-            if used > venue.limits.weight_per_minute:
-                raise _too_much_weight(venue.limits.weight_per_minute)
+            if over is not None:
+                raise over
             account = _authenticate(venue, request, raw_query, raw_body, params)
             if order:
-                c10s, c1d = venue.limits.add_order(account)
+                c10s, c1m, c1d = venue.limits.add_order(account)
                 headers["X-MBX-ORDER-COUNT-10S"] = str(c10s)
-                headers["X-MBX-ORDER-COUNT-1D"] = str(c1d)
+                if futures:
+                    headers["X-MBX-ORDER-COUNT-1M"] = str(c1m)
+                else:
+                    headers["X-MBX-ORDER-COUNT-1D"] = str(c1d)
                 if c10s > venue.limits.orders_per_10s:
                     raise ApiError(
                         429,
@@ -189,14 +254,14 @@ def _signed(
                         "per 10 SECOND.",
                     )
         except ApiError as e:
-            if e.status == 429:
-                headers["Retry-After"] = "1"
-            return _reply(e.status, {"code": e.code, "msg": e.msg}, headers)
+            if e.status == 429 and "Retry-After" not in headers:
+                headers["Retry-After"] = "10"  # the order-count window
+            return reply(e.status, {"code": e.code, "msg": e.msg}, headers)
         if order or request.method == "DELETE":
             await venue.order_entry()
         status, body = call(venue, account, params)
         venue.pump()
-        return _reply(status, body, headers)
+        return reply(status, body, headers)
 
     return handler
 
@@ -218,40 +283,44 @@ def routes(app: web.Application, venue: SimVenue) -> None:
     def ns() -> int:
         return venue.now_ns()
 
-    add("GET", "/api/v3/ping", _public(lambda p: 1, lambda v, p: (200, {})))
-    add("GET", "/api/v3/time", _public(lambda p: 1, lambda v, p: (200, {"serverTime": v.now_ms()})))
-    add("GET", "/api/v3/exchangeInfo", _public(lambda p: 20, lambda v, p: ex.exchange_info(p, ns())))
-    add("GET", "/api/v3/depth", _public(_depth_weight, lambda v, p: ex.depth(p)))
-    add("POST", "/api/v3/order", _signed(1, lambda v, a, p: ex.new_order(a, p, ns()), order=True))
-    add("DELETE", "/api/v3/order", _signed(1, lambda v, a, p: ex.cancel_order(a, p, ns())))
-    add("GET", "/api/v3/order", _signed(4, lambda v, a, p: ex.query_order(a, p)))
-    add("GET", "/api/v3/openOrders", _signed(6, lambda v, a, p: ex.open_orders(a, p)))
-    add("DELETE", "/api/v3/openOrders", _signed(1, lambda v, a, p: ex.cancel_open_orders(a, p, ns())))
-    add("GET", "/api/v3/account", _signed(20, lambda v, a, p: ex.account(a, p, ns())))
-    add("GET", "/api/v3/myTrades", _signed(20, lambda v, a, p: ex.my_trades(a, p)))
-    add("GET", "/api/v3/allOrders", _signed(20, lambda v, a, p: ex.all_orders(a, p)))
-    add("POST", "/api/v3/order/test", _signed(1, lambda v, a, p: ex.test_order(a, p)))
+    add("GET", "/api/v3/ping", public(lambda p: 1, lambda v, p: (200, {})))
+    add("GET", "/api/v3/time", public(lambda p: 1, lambda v, p: (200, {"serverTime": v.now_ms()})))
+    add("GET", "/api/v3/exchangeInfo", public(lambda p: 20, lambda v, p: ex.exchange_info(p, ns())))
+    add("GET", "/api/v3/depth", public(_depth_weight, lambda v, p: ex.depth(p)))
+    add("POST", "/api/v3/order", signed(1, lambda v, a, p: ex.new_order(a, p, ns()), order=True))
+    add("DELETE", "/api/v3/order", signed(1, lambda v, a, p: ex.cancel_order(a, p, ns())))
+    add("GET", "/api/v3/order", signed(4, lambda v, a, p: ex.query_order(a, p)))
+    add("GET", "/api/v3/openOrders", signed(6, lambda v, a, p: ex.open_orders(a, p)))
+    add("DELETE", "/api/v3/openOrders", signed(1, lambda v, a, p: ex.cancel_open_orders(a, p, ns())))
+    add("GET", "/api/v3/account", signed(20, lambda v, a, p: ex.account(a, p, ns())))
+    add("GET", "/api/v3/myTrades", signed(20, lambda v, a, p: ex.my_trades(a, p)))
+    add("GET", "/api/v3/allOrders", signed(20, lambda v, a, p: ex.all_orders(a, p)))
+    add("POST", "/api/v3/order/test", signed(1, lambda v, a, p: ex.test_order(a, p)))
     add(
         "GET",
         "/api/v3/ticker/bookTicker",
-        _public(lambda p: 2 if "symbol" in p else 4, lambda v, p: ex.book_ticker(p)),
+        public(lambda p: 2 if "symbol" in p else 4, lambda v, p: ex.book_ticker(p)),
     )
-    add("GET", "/api/v3/avgPrice", _public(lambda p: 2, lambda v, p: ex.avg_price(p, ns())))
+    add("GET", "/api/v3/avgPrice", public(lambda p: 2, lambda v, p: ex.avg_price(p, ns())))
     add(
         "POST",
         "/api/v3/order/cancelReplace",
-        _signed(1, lambda v, a, p: ex.cancel_replace(a, p, ns()), order=True),
+        signed(1, lambda v, a, p: ex.cancel_replace(a, p, ns()), order=True),
     )
     # What a client loading markets with default options also asks for (brief §4.4): the venue has
-    # no margin, no wallet endpoints and no derivatives yet, so these answer empty.
+    # no margin, no wallet endpoints and no COIN-M futures, so these answer empty (USD-M lives in
+    # :mod:`pymm.venues.sim.usdm`, mounted on this host too).
     for path in (
         "/sapi/v1/capital/config/getall",
         "/sapi/v1/margin/allPairs",
         "/sapi/v1/margin/isolated/allPairs",
     ):
-        add("GET", path, _signed(1, lambda v, a, p: (200, [])))
-    for path in ("/fapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"):
-        add("GET", path, _public(lambda p: 1, lambda v, p: (200, _empty_exchange_info(v.now_ms()))))
+        add("GET", path, signed(1, lambda v, a, p: (200, [])))
+    add(
+        "GET",
+        "/dapi/v1/exchangeInfo",
+        public(lambda p: 1, lambda v, p: (200, _empty_exchange_info(v.now_ms()))),
+    )
 
 
 def _empty_exchange_info(now_ms: int) -> dict[str, Any]:

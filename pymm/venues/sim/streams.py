@@ -28,14 +28,20 @@ __all__ = ["StreamHub", "routes"]
 _SUFFIXES = ("@depth", "@trade", "@bookTicker")
 
 
-def canonical(name: str) -> str | None:
+SPOT_KINDS = frozenset(("@depth", "@depth5", "@depth10", "@depth20", "@trade", "@aggTrade", "@bookTicker"))
+"""The stream kinds the spot front serves."""
+
+
+def canonical(name: str, kinds: frozenset[str] = SPOT_KINDS) -> str | None:
     """The venue's event name a subscription receives (``dogeusdt@depth@100ms`` → ``dogeusdt@depth``),
-    or None for names the venue does not serve."""
+    or None for names the venue does not serve (``kinds``: what this front serves)."""
     sym, sep, rest = name.partition("@")
     if not sep or not sym:
         return None
-    kind = "@" + rest.removesuffix("@100ms").removesuffix("@1000ms")
-    if kind in ("@depth", "@depth5", "@depth10", "@depth20", "@trade", "@aggTrade", "@bookTicker"):
+    for suffix in ("@100ms", "@250ms", "@500ms", "@1000ms", "@1s"):
+        rest = rest.removesuffix(suffix)
+    kind = "@" + rest
+    if kind in kinds:
         return f"{sym.lower()}{kind}"
     return None
 
@@ -51,10 +57,16 @@ class _Conn:
 class StreamHub:
     """Fans venue events out to subscribed WebSocket connections."""
 
-    def __init__(self, snapshot: Callable[[str, int], dict[str, Any]] | None = None) -> None:
-        """An empty hub; ``snapshot(SYMBOL, n)`` gives the top ``n`` levels for partial depth streams."""
+    def __init__(
+        self,
+        snapshot: Callable[[str, int], dict[str, Any] | None] | None = None,
+        kinds: frozenset[str] = SPOT_KINDS,
+    ) -> None:
+        """An empty hub; ``snapshot(SYMBOL, n)`` gives the top ``n`` levels for partial depth streams;
+        ``kinds`` are the stream kinds served (spot's by default)."""
         self._conns: set[_Conn] = set()
         self._snapshot = snapshot
+        self._kinds = kinds
 
     def publish(self, stream: str, payload: dict[str, Any]) -> None:
         """Queues ``payload`` of venue stream ``stream`` to every subscriber, and what derives from it:
@@ -80,7 +92,9 @@ class StreamHub:
             wanted = {c for conn in self._conns for c in conn.streams.values()}
             for n in (5, 10, 20):
                 if f"{sym}@depth{n}" in wanted:
-                    self._deliver(f"{sym}@depth{n}", self._snapshot(payload["s"], n))
+                    snap = self._snapshot(payload["s"], n)
+                    if snap is not None:
+                        self._deliver(f"{sym}@depth{n}", snap)
 
     def _deliver(self, stream: str, payload: dict[str, Any]) -> None:
         data = None
@@ -102,7 +116,7 @@ class StreamHub:
         await ws.prepare(request)
         conn = _Conn(ws=ws, combined=combined)
         for s in initial:
-            canon = canonical(s)
+            canon = canonical(s, self._kinds)
             if canon is not None:
                 conn.streams[s] = canon
         self._conns.add(conn)
@@ -130,8 +144,7 @@ class StreamHub:
                 return
             await conn.ws.send_str(text)
 
-    @staticmethod
-    def _control(conn: _Conn, text: str) -> dict[str, Any] | None:
+    def _control(self, conn: _Conn, text: str) -> dict[str, Any] | None:
         try:
             req = json.loads(text)
         except ValueError:
@@ -151,7 +164,7 @@ class StreamHub:
                 if method == "UNSUBSCRIBE":
                     conn.streams.pop(p, None)
                     continue
-                canon = canonical(p)
+                canon = canonical(p, self._kinds)
                 if canon is None:
                     return {"error": {"code": 2, "msg": f"Invalid request: unknown stream {p}"}, "id": rid}
                 conn.streams[p] = canon
