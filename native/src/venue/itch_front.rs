@@ -999,3 +999,153 @@ pub fn l3_digest(book: &L3Book) -> [u8; 32] {
     }
     *h.finalize().as_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::l3::L3Config;
+    use crate::feed::itch::{decode, ItchMessage};
+    use crate::feed::moldudp64::MoldPacket;
+    use crate::gateway::ouch::TIF_DAY;
+    use crate::model::InstrumentId;
+    use crate::venue::itch_flow::{RandomFlow, RandomFlowConfig};
+
+    fn params() -> FrontParams {
+        FrontParams {
+            stock: enc::stock("PYMM"),
+            locate: 1,
+            tick: 100,
+            round_lot: 100,
+            session: *b"PYMMITCH01",
+            max_packet: 1400,
+            history: 1_000,
+            users: vec![(b"PYMM".to_vec(), b"pymm".to_vec())],
+        }
+    }
+
+    /// Applies the front's packets to a book; returns the ITCH message types seen.
+    fn replay(front: &mut ItchFront, book: &mut L3Book, kinds: &mut Vec<u8>) {
+        for p in front.take_packets() {
+            let p = MoldPacket::parse(&p).unwrap();
+            for (seq, m) in p.messages() {
+                kinds.push(m[0]);
+                let m = decode(m).unwrap();
+                if let ItchMessage::TradingAction { state, .. } = m {
+                    book.set_auction(state != b'T');
+                }
+                if let Some(ev) = m.order_event(UnixNanos(0), seq, UnixNanos(0)) {
+                    book.apply(&ev).unwrap();
+                }
+            }
+        }
+    }
+
+    fn enter(token: u64, side: Side, shares: u32, price: u32, tif: u32, display: u8) -> Vec<u8> {
+        let mut b = [0u8; EnterOrder::LEN];
+        EnterOrder {
+            token: ClientOrderId(token),
+            side,
+            shares,
+            stock: enc::stock("PYMM"),
+            price,
+            time_in_force: tif,
+            firm: *b"PYMM",
+            display,
+            capacity: b'P',
+            ise: b'N',
+            min_qty: 0,
+            cross_type: b'N',
+            customer_type: b' ',
+        }
+        .encode(&mut b)
+        .unwrap();
+        b.to_vec()
+    }
+
+    #[test]
+    fn the_feed_rebuilds_the_venue_book_and_runs_are_deterministic() {
+        let run = |seed: u64| {
+            let mut f = ItchFront::new(params());
+            let mut book = L3Book::new(InstrumentId(1), L3Config::default());
+            let mut kinds = Vec::new();
+            f.start_of_day();
+            let mut flow = RandomFlow::new(
+                RandomFlowConfig {
+                    seed,
+                    ..RandomFlowConfig::default()
+                },
+                100,
+            );
+            for i in 0..5_000u64 {
+                f.step_flow(&mut flow);
+                if i % 50 == 0 {
+                    // An OUCH user quotes both sides near the touch (some hidden, some IOC).
+                    let (b, a) = (f.engine.best_bid(), f.engine.best_ask());
+                    if let (Some((b, _)), Some(_)) = (b, a) {
+                        let t = 1_000 + i;
+                        let disp = if i % 150 == 0 { b'N' } else { b'Y' };
+                        f.ouch_inbound(0, &enter(t, Side::Buy, 300, units(b), TIF_DAY, disp))
+                            .unwrap();
+                        f.ouch_inbound(0, &enter(t + 100_000, Side::Sell, 300, units(b), 0, b'Y'))
+                            .unwrap();
+                    }
+                }
+                replay(&mut f, &mut book, &mut kinds);
+            }
+            assert_eq!(l3_digest(&book), f.digest());
+            (f.digest(), f.stats(), kinds)
+        };
+        let (d1, s1, kinds) = run(3);
+        let (d2, s2, _) = run(3);
+        assert_eq!((d1, s1), (d2, s2), "same seed, same day");
+        assert_ne!(run(4).0, d1);
+        for k in [b'S', b'R', b'H', b'A', b'E', b'X', b'D', b'U', b'P'] {
+            assert!(kinds.contains(&k), "no {} message", k as char);
+        }
+        assert!(s1.ouch_executions > 0 && s1.trades > 100);
+    }
+
+    #[test]
+    fn history_is_bounded_and_rerequests_are_checked() {
+        let mut f = ItchFront::new(FrontParams {
+            history: 10,
+            ..params()
+        });
+        f.start_of_day();
+        for i in 0..20 {
+            f.apply_flow(FlowAction::Add {
+                side: Side::Buy,
+                price: Price::from_ticks(900_000 - i * 100),
+                qty: Qty::from_lots(100),
+            });
+        }
+        let next = f.next_sequence();
+        let req = |seq: u64, n: u16| {
+            Request {
+                session: *b"PYMMITCH01",
+                sequence: seq,
+                count: n,
+            }
+            .encode()
+        };
+        let mut out = Vec::new();
+        assert_eq!(f.serve_rerequest(&req(next - 10, 100), &mut out), Ok(10));
+        assert_eq!(
+            f.serve_rerequest(&req(next - 11, 1), &mut out),
+            Err(RerequestRefused::TooOld)
+        );
+        assert_eq!(
+            f.serve_rerequest(&req(next, 1), &mut out),
+            Err(RerequestRefused::Range)
+        );
+        assert_eq!(
+            f.serve_rerequest(&req(next - 1, 0), &mut out),
+            Err(RerequestRefused::Range)
+        );
+        assert_eq!(
+            f.serve_rerequest(&req(next - 1, 1)[..19], &mut out),
+            Err(RerequestRefused::Malformed)
+        );
+        assert_eq!(f.stats().rerequest_refused, 4);
+    }
+}

@@ -822,6 +822,41 @@ mod tests {
         assert_eq!(m.best_bid(), None);
     }
 
+    #[test]
+    fn reduce_keeps_priority_and_iteration_is_in_priority_order() {
+        let mut m = MatchingEngine::new(1);
+        let mut ev = Vec::new();
+        for (id, side, px) in [
+            (1, Side::Buy, 99),
+            (2, Side::Buy, 99),
+            (3, Side::Buy, 100),
+            (4, Side::Sell, 102),
+        ] {
+            m.submit(&limit(id, 1, side, px, 10, TimeInForce::Gtc), T, &mut ev);
+        }
+        assert_eq!(m.reduce(1, Qty::from_lots(4)), Some(Qty::from_lots(6)));
+        assert_eq!(
+            m.reduce(1, Qty::from_lots(4)),
+            None,
+            "not below the open quantity"
+        );
+        assert_eq!(m.reduce(9, Qty::from_lots(1)), None);
+        assert_eq!(m.queue_ahead(2), Some(Qty::from_lots(4)));
+        assert_eq!(
+            m.order(1),
+            Some((Side::Buy, Price::from_ticks(99), Qty::from_lots(4), 1))
+        );
+        let mut seen = Vec::new();
+        m.for_each_order(|_, p, id, q| seen.push((id, p.ticks(), q.lots())));
+        assert_eq!(
+            seen,
+            vec![(3, 100, 10), (1, 99, 4), (2, 99, 10), (4, 102, 10)]
+        );
+        assert!(m.would_take(Side::Buy, Some(Price::from_ticks(102))));
+        assert!(!m.would_take(Side::Buy, Some(Price::from_ticks(101))));
+        assert!(m.would_take(Side::Sell, None));
+    }
+
     proptest! {
         /// The book is never crossed after any request; quantity is conserved; level totals match.
         #[test]
