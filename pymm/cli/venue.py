@@ -1,10 +1,12 @@
-"""``pymm venue``: run the simulated Binance-compatible venue on loopback until Ctrl-C."""
+"""``pymm venue``: run the simulated venue on loopback until Ctrl-C (or SIGTERM): the Binance spot and
+USD-M fronts and the colocated-exchange front (ITCH 5.0 / MoldUDP64 A/B, OUCH 4.2 / SoupBinTCP)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,7 @@ import typer
 
 from pymm.venues.sim import FlowConfig, SimVenueConfig, generate_key, load_keys, start_server
 from pymm.venues.sim.flow import replay_symbol
+from pymm.venues.sim.itch import ItchVenueSettings, start_itch_venue
 
 
 def venue(
@@ -42,9 +45,17 @@ def venue(
     queue_model: Annotated[str, typer.Option(help="L2 replay queue model: power3 or risk_averse")] = "power3",
     maker_bps: Annotated[int, typer.Option(help="maker fee, basis points")] = 1,
     taker_bps: Annotated[int, typer.Option(help="taker fee, basis points")] = 1,
+    itch: Annotated[
+        bool, typer.Option(help="also run the ITCH/MoldUDP64 + OUCH/SoupBinTCP front (--no-itch: off)")
+    ] = True,
+    itch_a: Annotated[str, typer.Option(help="ITCH line A multicast group:port")] = "239.1.1.1:31001",
+    itch_b: Annotated[str, typer.Option(help="ITCH line B multicast group:port")] = "239.1.1.2:31002",
+    rerequest_port: Annotated[int, typer.Option(help="MoldUDP64 re-request port on 127.0.0.1")] = 31003,
+    ouch_port: Annotated[int, typer.Option(help="OUCH SoupBinTCP port on 127.0.0.1")] = 31004,
 ) -> None:
-    """Serve Binance spot REST (/api/v3), market streams (/ws, /stream), the WebSocket API, and USD-M
-    futures (REST /fapi, streams /ws /public /market, listenKey /private) on 127.0.0.1."""
+    """Serve Binance spot REST (/api/v3), market streams (/ws, /stream), the WebSocket API, USD-M
+    futures (REST /fapi, streams /ws /public /market, listenKey /private) on 127.0.0.1, and the
+    ITCH/OUCH front (multicast lines A and B, re-request server, SoupBinTCP)."""
     key_list = load_keys(keys) if keys is not None else [generate_key()]
     cfg = SimVenueConfig(
         keys=key_list,
@@ -59,11 +70,22 @@ def venue(
     elif replay and cfg.flow is not None and cfg.flow.replay_symbol:
         cfg.instruments = [INSTRUMENTS / f"{cfg.flow.replay_symbol}.spot.toml"]
 
+    itch_settings = ItchVenueSettings(
+        itch_a=itch_a,
+        itch_b=itch_b,
+        rerequest=f"127.0.0.1:{rerequest_port}",
+        ouch=f"127.0.0.1:{ouch_port}",
+        seed=seed,
+    )
+
     async def serve() -> None:
         running = await start_server(cfg)
+        itch_venue = start_itch_venue(itch_settings) if itch else None
         urls = running.urls()
+        e = itch_venue.endpoints() if itch_venue is not None else {}
         if json_out:
             info: dict[str, object] = dict(urls)
+            info.update({k: e[k] for k in ("itch_a", "itch_b", "itch_rerequest", "ouch") if k in e})
             if keys is None:
                 k = key_list[0]
                 info.update(api_key=k.api_key, secret=k.hmac_secret, account=k.account)
@@ -74,12 +96,27 @@ def venue(
                 f"usd-m futures: REST {urls['usdm_rest']}  streams {urls['usdm_ws']} "
                 f"{urls['usdm_ws_public']} {urls['usdm_ws_market']}  user {urls['usdm_ws_private']}"
             )
+            if itch_venue is not None:
+                typer.echo(
+                    f"ITCH 5.0/MoldUDP64 session {e['session']} stock {e['symbol']}: "
+                    f"line A {e['itch_a']}  line B {e['itch_b']}  re-request {e['itch_rerequest']}"
+                )
+                typer.echo(
+                    f"OUCH 4.2/SoupBinTCP {e['ouch']}  "
+                    f"user {itch_settings.ouch_user} password {itch_settings.ouch_password}"
+                )
             if keys is None:
                 k = key_list[0]
                 typer.echo(f"api key {k.api_key}\nsecret  {k.hmac_secret}\naccount {k.account}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
+            if itch_venue is not None:
+                itch_venue.stop()
             await running.stop()
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -38,6 +38,7 @@ def test_venue_serves_with_a_key_file(tmp_path: Path):
         "--keys",
         str(keys),
         "--no-flow",
+        "--no-itch",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

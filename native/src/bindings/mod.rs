@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod engine;
 mod errors;
 mod feed;
+mod itch_venue;
 mod journal;
 mod l3;
 mod model;
@@ -24,5 +25,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     feed::register(m)?;
     time::register(m)?;
     venue::register(m)?;
+    itch_venue::register(m)?;
     Ok(())
 }

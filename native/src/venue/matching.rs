@@ -245,6 +245,57 @@ impl MatchingEngine {
         None
     }
 
+    /// A resting order: `(side, price, open quantity, account)`.
+    pub fn order(&self, order_id: u64) -> Option<(Side, Price, Qty, u32)> {
+        let (side, price) = *self.index.get(&order_id)?;
+        let level = match side {
+            Side::Buy => self.bids.get(&price)?,
+            Side::Sell => self.asks.get(&price)?,
+        };
+        level
+            .orders
+            .iter()
+            .find(|o| o.order_id == order_id)
+            .map(|o| (side, price, Qty::from_lots(o.leaves), o.account))
+    }
+
+    /// Calls `f(side, price, order_id, open quantity)` for every resting order: bids best first,
+    /// then asks best first, each level in time priority.
+    pub fn for_each_order(&self, mut f: impl FnMut(Side, Price, u64, Qty)) {
+        for (p, l) in self.bids.iter().rev() {
+            for o in &l.orders {
+                f(Side::Buy, *p, o.order_id, Qty::from_lots(o.leaves));
+            }
+        }
+        for (p, l) in &self.asks {
+            for o in &l.orders {
+                f(Side::Sell, *p, o.order_id, Qty::from_lots(o.leaves));
+            }
+        }
+    }
+
+    /// Whether an order on `side` at `limit` (`None`: a market order) would trade on arrival.
+    pub fn would_take(&self, side: Side, limit: Option<Price>) -> bool {
+        self.best_opposite(side)
+            .is_some_and(|p| Self::crosses(side, limit, p))
+    }
+
+    /// Reduces a resting order's open quantity to `to` (`0 < to < open`), keeping its queue place
+    /// (OUCH Cancel with a share count, ITCH `X`). Returns the quantity taken off, or `None` when the
+    /// order does not rest or `to` is not below its open quantity.
+    pub fn reduce(&mut self, order_id: u64, to: Qty) -> Option<Qty> {
+        let (side, price) = *self.index.get(&order_id)?;
+        let level = self.book(side).get_mut(&price)?;
+        let o = level.orders.iter_mut().find(|o| o.order_id == order_id)?;
+        if to.lots() <= 0 || to.lots() >= o.leaves {
+            return None;
+        }
+        let cut = o.leaves - to.lots();
+        o.leaves = to.lots();
+        level.total -= cut;
+        Some(Qty::from_lots(cut))
+    }
+
     fn crosses(side: Side, limit: Option<Price>, level: Price) -> bool {
         match (side, limit) {
             (_, None) => true,
@@ -815,6 +866,41 @@ mod tests {
         assert!(!m.cancel(1, &mut ev));
         assert_eq!(m.resting_orders(), 0);
         assert_eq!(m.best_bid(), None);
+    }
+
+    #[test]
+    fn reduce_keeps_priority_and_iteration_is_in_priority_order() {
+        let mut m = MatchingEngine::new(1);
+        let mut ev = Vec::new();
+        for (id, side, px) in [
+            (1, Side::Buy, 99),
+            (2, Side::Buy, 99),
+            (3, Side::Buy, 100),
+            (4, Side::Sell, 102),
+        ] {
+            m.submit(&limit(id, 1, side, px, 10, TimeInForce::Gtc), T, &mut ev);
+        }
+        assert_eq!(m.reduce(1, Qty::from_lots(4)), Some(Qty::from_lots(6)));
+        assert_eq!(
+            m.reduce(1, Qty::from_lots(4)),
+            None,
+            "not below the open quantity"
+        );
+        assert_eq!(m.reduce(9, Qty::from_lots(1)), None);
+        assert_eq!(m.queue_ahead(2), Some(Qty::from_lots(4)));
+        assert_eq!(
+            m.order(1),
+            Some((Side::Buy, Price::from_ticks(99), Qty::from_lots(4), 1))
+        );
+        let mut seen = Vec::new();
+        m.for_each_order(|_, p, id, q| seen.push((id, p.ticks(), q.lots())));
+        assert_eq!(
+            seen,
+            vec![(3, 100, 10), (1, 99, 4), (2, 99, 10), (4, 102, 10)]
+        );
+        assert!(m.would_take(Side::Buy, Some(Price::from_ticks(102))));
+        assert!(!m.would_take(Side::Buy, Some(Price::from_ticks(101))));
+        assert!(m.would_take(Side::Sell, None));
     }
 
     proptest! {

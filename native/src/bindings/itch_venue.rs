@@ -1,0 +1,151 @@
+//! Bindings for `venue::itch_venue`: `ItchVenue`, the colocated-exchange front (ITCH 5.0 over
+//! MoldUDP64 A/B multicast, re-request server, OUCH 4.2 over SoupBinTCP) run by background threads.
+//! Conversion only: the config dict goes through JSON into `ItchVenueConfig`.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::errors::SimVenueError;
+use crate::venue::itch_venue::{ItchVenue, ItchVenueConfig, LineStats};
+
+/// The ITCH/OUCH venue. `ItchVenue(config)` validates; `start()` opens the sockets and threads.
+#[pyclass(name = "ItchVenue", module = "pymm._native")]
+pub(crate) struct PyItchVenue {
+    config: ItchVenueConfig,
+    running: Option<ItchVenue>,
+}
+
+fn line_dict<'py>(py: Python<'py>, s: &LineStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("sent", s.sent)?;
+    d.set_item("dropped", s.dropped)?;
+    d.set_item("duplicated", s.duplicated)?;
+    d.set_item("reordered", s.reordered)?;
+    d.set_item("delayed", s.delayed)?;
+    d.set_item("heartbeats", s.heartbeats)?;
+    d.set_item("send_errors", s.send_errors)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyItchVenue {
+    /// A venue from a config dict (keys of `ItchVenueConfig`; missing keys take the defaults).
+    #[new]
+    #[pyo3(signature = (config = None))]
+    fn new(py: Python<'_>, config: Option<Bound<'_, PyDict>>) -> PyResult<Self> {
+        let config: ItchVenueConfig = match config {
+            None => ItchVenueConfig::default(),
+            Some(d) => {
+                let text: String = py.import("json")?.call_method1("dumps", (d,))?.extract()?;
+                serde_json::from_str(&text).map_err(|e| SimVenueError::new_err(e.to_string()))?
+            }
+        };
+        config
+            .front_params()
+            .map_err(|e| SimVenueError::new_err(e.to_string()))?;
+        Ok(Self {
+            config,
+            running: None,
+        })
+    }
+
+    /// Opens the sockets and starts the threads (an error if already running or a port is taken).
+    fn start(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.running.is_some() {
+            return Err(SimVenueError::new_err("ItchVenue is already running"));
+        }
+        let cfg = self.config.clone();
+        let v = py
+            .detach(|| ItchVenue::start(cfg, None))
+            .map_err(|e| SimVenueError::new_err(e.to_string()))?;
+        self.running = Some(v);
+        Ok(())
+    }
+
+    /// Stops the threads after end of day and end of session (no-op when stopped).
+    fn stop(&mut self, py: Python<'_>) {
+        if let Some(mut v) = self.running.take() {
+            py.detach(move || v.stop());
+        }
+    }
+
+    /// Whether it runs.
+    #[getter]
+    fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// `{"itch_a", "itch_b", "itch_rerequest", "ouch"}` as `"ip:port"` (actual ports once started).
+    fn endpoints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let (a, b, rr, ouch) = match &self.running {
+            Some(v) => {
+                let e = v.endpoints();
+                (e.itch_a, e.itch_b, e.rerequest, e.ouch)
+            }
+            None => (
+                self.config.itch_a,
+                self.config.itch_b,
+                self.config.rerequest,
+                self.config.ouch,
+            ),
+        };
+        d.set_item("itch_a", a.to_string())?;
+        d.set_item("itch_b", b.to_string())?;
+        d.set_item("itch_rerequest", rr.to_string())?;
+        d.set_item("ouch", ouch.to_string())?;
+        d.set_item("session", self.config.session.clone())?;
+        d.set_item("symbol", self.config.symbol.clone())?;
+        Ok(d)
+    }
+
+    /// Counters (empty dict when stopped).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let Some(v) = &self.running else {
+            return Ok(d);
+        };
+        let s = v.stats();
+        let f = s.front;
+        for (k, val) in [
+            ("messages", f.messages),
+            ("packets", f.packets),
+            ("flow_actions", f.flow_actions),
+            ("trades", f.trades),
+            ("ouch_in", f.ouch_in),
+            ("ouch_bad", f.ouch_bad),
+            ("ouch_accepted", f.ouch_accepted),
+            ("ouch_rejected", f.ouch_rejected),
+            ("ouch_executions", f.ouch_executions),
+            ("ouch_canceled", f.ouch_canceled),
+            ("ouch_ignored", f.ouch_ignored),
+            ("rerequests", f.rerequests),
+            ("resent", f.resent),
+            ("rerequest_refused", f.rerequest_refused),
+            ("logins", s.logins),
+            ("login_rejects", s.login_rejects),
+            ("protocol_errors", s.protocol_errors),
+            ("client_timeouts", s.client_timeouts),
+            ("next_sequence", s.next_sequence),
+        ] {
+            d.set_item(k, val)?;
+        }
+        d.set_item("line_a", line_dict(py, &s.line_a)?)?;
+        d.set_item("line_b", line_dict(py, &s.line_b)?)?;
+        Ok(d)
+    }
+
+    /// Hex digest of the displayed book (every order in priority order) and the next sequence.
+    fn digest(&self) -> PyResult<(String, u64)> {
+        let v = self
+            .running
+            .as_ref()
+            .ok_or_else(|| SimVenueError::new_err("ItchVenue is not running"))?;
+        let (d, next) = v.digest();
+        Ok((d.iter().map(|b| format!("{b:02x}")).collect(), next))
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyItchVenue>()
+}
