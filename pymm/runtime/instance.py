@@ -134,7 +134,7 @@ class Instance:
         self.engine = Engine(engine_cfg)
         if latched.latched:
             # Halted before the first quote: a restart stays killed until two operators approve.
-            self.engine.kill(latched.reason or "latched")
+            self.engine.kill(latched.reason or "latched", 0.0)
         self._push_params(enabled=not latched.latched)
         self.engine.start()
         self.dropcopy = WsApiClient(
@@ -208,12 +208,11 @@ class Instance:
             cores = list(parse_cores(self.cores))
         return {
             "market_ws": self.venue.url("spot_ws"),
-            "rest": self.venue.url("spot_rest"),
+            "rest": self.venue.url("spot_rest").removesuffix("/api/v3"),
             "ws_api": self.venue.url("spot_ws_api"),
             "api_key": api_key,
             "ed25519_private_pem": private_pem,
             "instrument": str(s.ref.definition),
-            "symbol": s.ref.symbol,
             "core": cores[0] if cores else None,
             "client_id_file": str(self.state.client_id_file),
             "client_prefix": "pm",
@@ -222,7 +221,8 @@ class Instance:
             "risk": {
                 "max_order_qty": str(r.max_order_qty),
                 "max_order_notional": str(r.max_order_notional),
-                "max_position_qty": str(r.max_position_qty),
+                "max_long": str(r.max_position_qty),
+                "max_short": str(r.max_position_qty),
                 "max_position_notional": str(r.max_position_notional),
                 "price_collar_bps": r.price_collar_bps,
                 "max_reference_age_ms": r.max_reference_age_ms,
@@ -345,9 +345,8 @@ class Instance:
     async def _trade_stream(self) -> None:
         """Public trades for calibration and VPIN (the slow path's own market-data connection)."""
         assert self.venue is not None
-        base = self.venue.url("spot_ws").rstrip("/").removesuffix("/ws")
         streams = "/".join(f"{s.ref.symbol.lower()}@trade" for s in self.sessions)
-        url = f"{base}/stream?streams={streams}"
+        url = f"{self.venue.url('spot_stream')}?streams={streams}"
         by_symbol = {s.ref.symbol: s for s in self.sessions}
         while True:
             try:
@@ -408,7 +407,14 @@ class Instance:
         """Latch (durably first), then block entry and cancel everything at the venue."""
         t0 = time.monotonic()
         st = self.latch.latch(reason)
-        self.engine.kill(reason)
+        self.engine.kill(reason, 0.0)
+        # Wait (without blocking the loop) until the venue confirmed the mass cancel, or 1 s.
+        confirmed = False
+        while time.monotonic() - t0 < 1.0:
+            if self.engine.status()["kill"].get("confirmed"):
+                confirmed = True
+                break
+            await asyncio.sleep(0.0005)
         self.state_name = "halted"
         self._push_params(enabled=False)
         log.warning("kill switch latched: %s (latch %s)", reason, st.latch_id)
@@ -416,6 +422,7 @@ class Instance:
             "latched": True,
             "latch_id": st.latch_id,
             "reason": st.reason,
+            "venue_confirmed": bool(confirmed),
             "ms": (time.monotonic() - t0) * 1e3,
         }
 
@@ -438,8 +445,7 @@ class Instance:
             insts.append(
                 {
                     "venue": s.ref.venue,
-                    "symbol": s.ref.symbol,
-                    "book": {
+                            "book": {
                         "bid": _s(s.bid),
                         "bid_qty": _s(s.bid_qty),
                         "ask": _s(s.ask),

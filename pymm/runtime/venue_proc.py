@@ -179,6 +179,9 @@ def start_venue(
         "0",
         "--keys",
         str(state.api_key_file),
+        "--usdm-port",
+        "0",
+        "--no-itch",  # the Binance session does not use the ITCH/OUCH front; its fixed ports stay free
         "--seed",
         str(seed),
         *(extra or []),

@@ -318,6 +318,9 @@ enum Decoded {
     Param(ParamPushV1),
     Command(OperatorCommandV1),
     Timer(TimerTickV1),
+    /// A venue session's own input (`RecordKind::SessionInput`): replayed by the session core, not
+    /// modelled here.
+    Session,
 }
 
 impl LedgerState {
@@ -366,6 +369,7 @@ impl LedgerState {
                 Decoded::Command(OperatorCommandV1::decode(rec).map_err(typed)?)
             }
             RecordKind::TimerTick => Decoded::Timer(TimerTickV1::decode(rec).map_err(typed)?),
+            RecordKind::SessionInput => Decoded::Session,
             RecordKind::SegmentHeader => {
                 return Err(LedgerError::Payload {
                     seq: rec.seq,
@@ -566,6 +570,7 @@ impl LedgerState {
             Decoded::Timer(t) => {
                 self.timers.insert(t.timer_id, rec.ts_recv.0);
             }
+            Decoded::Session => {}
         }
     }
 }

@@ -651,7 +651,7 @@ impl ItchFront {
 
     /// Reduces a resting order to `to` (ITCH `X`); returns the shares taken off.
     fn reduce(&mut self, id: u64, to: Qty) -> Option<Qty> {
-        let cut = self.engine.reduce(id, to)?;
+        let cut = self.engine.reduce_to(id, to)?;
         if !self.hidden.contains(&id) {
             let mut b = [0u8; 32];
             if let Some(n) = enc::order_cancel(&mut b, self.hdr(), id, shares(cut)) {

@@ -283,7 +283,7 @@ impl MatchingEngine {
     /// Reduces a resting order's open quantity to `to` (`0 < to < open`), keeping its queue place
     /// (OUCH Cancel with a share count, ITCH `X`). Returns the quantity taken off, or `None` when the
     /// order does not rest or `to` is not below its open quantity.
-    pub fn reduce(&mut self, order_id: u64, to: Qty) -> Option<Qty> {
+    pub fn reduce_to(&mut self, order_id: u64, to: Qty) -> Option<Qty> {
         let (side, price) = *self.index.get(&order_id)?;
         let level = self.book(side).get_mut(&price)?;
         let o = level.orders.iter_mut().find(|o| o.order_id == order_id)?;
@@ -880,13 +880,13 @@ mod tests {
         ] {
             m.submit(&limit(id, 1, side, px, 10, TimeInForce::Gtc), T, &mut ev);
         }
-        assert_eq!(m.reduce(1, Qty::from_lots(4)), Some(Qty::from_lots(6)));
+        assert_eq!(m.reduce_to(1, Qty::from_lots(4)), Some(Qty::from_lots(6)));
         assert_eq!(
-            m.reduce(1, Qty::from_lots(4)),
+            m.reduce_to(1, Qty::from_lots(4)),
             None,
             "not below the open quantity"
         );
-        assert_eq!(m.reduce(9, Qty::from_lots(1)), None);
+        assert_eq!(m.reduce_to(9, Qty::from_lots(1)), None);
         assert_eq!(m.queue_ahead(2), Some(Qty::from_lots(4)));
         assert_eq!(
             m.order(1),
