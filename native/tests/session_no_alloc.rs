@@ -11,7 +11,9 @@ use std::io;
 use _native::engine::events::event_ring;
 use _native::engine::params::param_block;
 use _native::engine::pipeline::{IdRange, PipelineInstrument};
-use _native::engine::session::{Input, Normalizer, SessionCore, SessionSettings, Stamped};
+use _native::engine::session::{
+    Input, Normalizer, RecordCtx, SessionCore, SessionSettings, Stamped,
+};
 use _native::feed::SequenceRule;
 use _native::model::{decimal::write_u64, InstrumentId, Price, Qty, Scale, Side, UnixNanos};
 use _native::net::transport::TxTransport;
@@ -129,7 +131,11 @@ fn session_message_path_allocates_nothing_after_warm_up() {
 
     let mut frame = [0u8; 1024];
     let mut ids: Vec<(u64, Side, bool)> = Vec::with_capacity(256);
-    let mut run = |from: u64, steps: u64, core: &mut SessionCore, tx: &mut Null, norm: &mut Normalizer| {
+    let mut run = |from: u64,
+                   steps: u64,
+                   core: &mut SessionCore,
+                   tx: &mut Null,
+                   norm: &mut Normalizer| {
         for k in from..from + steps {
             let ts = 1_000_000 * k;
             let mid = 16_900 + (k % 7) as i64;
@@ -140,7 +146,13 @@ fn session_message_path_allocates_nothing_after_warm_up() {
             core.apply(&s(ts, Input::Top { top, stale: false }), tx);
             // Every order the core tracks is acknowledged, and one is filled, through real frames.
             ids.clear();
-            ids.extend(core.orders().map(|o| (o.id.0, o.side, o.state == _native::gateway::OrderState::PendingCancel)));
+            ids.extend(core.orders().map(|o| {
+                (
+                    o.id.0,
+                    o.side,
+                    o.state == _native::gateway::OrderState::PendingCancel,
+                )
+            }));
             let fill_at = (k as usize) % ids.len().max(1);
             for (j, &(id, side, cancelling)) in ids.iter().enumerate() {
                 if cancelling {
@@ -185,6 +197,9 @@ fn session_message_path_allocates_nothing_after_warm_up() {
                 }
             }
             for p in pending.drain(..) {
+                // The journal records of each input, as the live loop builds them (no allocation).
+                let recs = core.journal_records(&p, RecordCtx::default());
+                std::hint::black_box(recs.as_slice());
                 core.apply(&p, tx);
             }
             core.apply(&s(ts + 3, Input::Tick), tx);

@@ -123,7 +123,44 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEventWriter>()?;
     m.add_function(wrap_pyfunction!(event_ring_pair, m)?)?;
     m.add_class::<PyEngine>()?;
+    m.add_function(wrap_pyfunction!(replay_engine_journal, m)?)?;
     Ok(())
+}
+
+/// Replays an engine journal through a session core built from `config` (the engine's config
+/// dict) exactly as the engine builds it: `{"seq", "digest", "applied", "frames", "output_digest",
+/// "unknown", "killed", "ids_next", "elapsed_ns"}` (digests as hex). `stop_seq`: stop after that
+/// record; `seed`: the order connection's mask seed (the output bytes depend on it, the digest not).
+#[pyfunction]
+#[pyo3(signature = (config, journal_dir, stop_seq = None, seed = 0))]
+fn replay_engine_journal<'py>(
+    py: Python<'py>,
+    config: &Bound<'py, PyDict>,
+    journal_dir: &str,
+    stop_seq: Option<u64>,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let text: String = py
+        .import("json")?
+        .call_method1("dumps", (config,))?
+        .extract()?;
+    let cfg: EngineConfig = serde_json::from_str(&text)
+        .map_err(|e| PyValueError::new_err(format!("engine config: {e}")))?;
+    let dir = std::path::PathBuf::from(journal_dir);
+    let r = py
+        .detach(|| live::replay_journal(&cfg, &dir, stop_seq, seed))
+        .map_err(PyValueError::new_err)?;
+    let d = PyDict::new(py);
+    d.set_item("seq", r.seq)?;
+    d.set_item("digest", hex(&r.digest))?;
+    d.set_item("applied", r.applied)?;
+    d.set_item("frames", r.frames)?;
+    d.set_item("output_digest", hex(&r.output_digest))?;
+    d.set_item("unknown", r.unknown)?;
+    d.set_item("killed", r.killed)?;
+    d.set_item("ids_next", r.ids_next)?;
+    d.set_item("elapsed_ns", r.elapsed_ns)?;
+    Ok(d)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,6 +179,7 @@ use crate::engine::params::{param_block, ParamWriter, Words};
 use crate::engine::pipeline::PipelineInstrument;
 use crate::engine::session::{Command, SessionState};
 use crate::gateway::{ClientIdAllocator, OrderState, Signer};
+use crate::journal::replay::hex;
 use crate::model::Scale;
 use crate::net::ring::{self, Producer};
 use crate::quoter::{QuoteParams, QUOTE_PARAM_WORDS};
@@ -234,10 +272,11 @@ impl PyEngine {
             .import("json")?
             .call_method1("dumps", (config,))?
             .extract()?;
-        let cfg: EngineConfig =
-            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(format!("engine config: {e}")))?;
+        let cfg: EngineConfig = serde_json::from_str(&text)
+            .map_err(|e| PyValueError::new_err(format!("engine config: {e}")))?;
         let (inst, assets) = live::instrument_from_config(&cfg).map_err(PyValueError::new_err)?;
-        let (limits, rates) = live::limits_from_config(&cfg.risk, &inst).map_err(PyValueError::new_err)?;
+        let (limits, rates) =
+            live::limits_from_config(&cfg.risk, &inst).map_err(PyValueError::new_err)?;
         let signer = match (&cfg.ed25519_private_pem, &cfg.hmac_secret) {
             (Some(pem), _) => Signer::ed25519_pem(pem).map_err(|e| PyValueError::new_err(format!("ed25519_private_pem: {e}")))?,
             (None, Some(_)) => {
@@ -248,14 +287,24 @@ impl PyEngine {
             (None, None) => return Err(PyValueError::new_err("ed25519_private_pem is required")),
         };
         if cfg.client_prefix.is_empty() || cfg.client_prefix.len() > 8 {
-            return Err(PyValueError::new_err("client_prefix must be 1..=8 characters"));
+            return Err(PyValueError::new_err(
+                "client_prefix must be 1..=8 characters",
+            ));
         }
-        let ids = ClientIdAllocator::open(&cfg.client_id_file, crate::gateway::client_id::DEFAULT_BLOCK)
-            .map_err(|e| PyValueError::new_err(format!("client_id_file {}: {e}", cfg.client_id_file)))?;
+        let ids = ClientIdAllocator::open(
+            &cfg.client_id_file,
+            crate::gateway::client_id::DEFAULT_BLOCK,
+        )
+        .map_err(|e| {
+            PyValueError::new_err(format!("client_id_file {}: {e}", cfg.client_id_file))
+        })?;
         let journal = match &cfg.journal_dir {
             Some(d) => {
-                let opened = crate::journal::open(std::path::Path::new(d), crate::journal::JournalConfig::default())
-                    .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
+                let opened = crate::journal::open(
+                    std::path::Path::new(d),
+                    crate::journal::JournalConfig::default(),
+                )
+                .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
                 Some((opened.handle, opened.writer))
             }
             None => None,
@@ -351,9 +400,10 @@ impl PyEngine {
         }
         self.current = QuoteParams::from_words(words);
         self.pushes += 1;
-        self.shared
-            .push_ts
-            .store(crate::time::posix_clock::PosixClock::Realtime.now_ns(), Ordering::Release);
+        self.shared.push_ts.store(
+            crate::time::posix_clock::PosixClock::Realtime.now_ns(),
+            Ordering::Release,
+        );
         Ok(self.params.write(self.current))
     }
 
@@ -396,7 +446,8 @@ impl PyEngine {
         }
         let dtype = py.import("pymm.events")?.getattr("EVENT_DTYPE")?;
         let bytes = PyBytes::new(py, &out);
-        py.import("numpy")?.call_method1("frombuffer", (bytes, dtype))
+        py.import("numpy")?
+            .call_method1("frombuffer", (bytes, dtype))
     }
 
     /// A snapshot of the session (ADR 0005's instrument block plus counters); decimals as text.
@@ -411,7 +462,11 @@ impl PyEngine {
         let flags = w[sw::FLAGS];
         d.set_item(
             "state",
-            if self.thread.is_none() { "created" } else { state_name(w[sw::STATE]) },
+            if self.thread.is_none() {
+                "created"
+            } else {
+                state_name(w[sw::STATE])
+            },
         )?;
         d.set_item("running", running)?;
         d.set_item("order_session", flags & 1 != 0)?;
@@ -422,7 +477,8 @@ impl PyEngine {
         kill.set_item("confirmed", flags & 16 != 0)?;
         kill.set_item("reason", self.kill_reason.clone())?;
         d.set_item("kill", kill)?;
-        let symbol = String::from_utf8_lossy(&self.inst.symbol[..self.inst.symbol_len]).into_owned();
+        let symbol =
+            String::from_utf8_lossy(&self.inst.symbol[..self.inst.symbol_len]).into_owned();
         d.set_item("symbol", &symbol)?;
         let book = PyDict::new(py);
         let tf = w[sw::TOP_FLAGS];
@@ -501,7 +557,10 @@ impl PyEngine {
         ] {
             counters.set_item(name, w[i])?;
         }
-        counters.set_item("journal_dropped", self.shared.journal_dropped.load(Ordering::Relaxed))?;
+        counters.set_item(
+            "journal_dropped",
+            self.shared.journal_dropped.load(Ordering::Relaxed),
+        )?;
         d.set_item("counters", counters)?;
         let lat = PyDict::new(py);
         for (i, name) in ["tick_to_trade", "push_to_quote"].into_iter().enumerate() {
@@ -527,7 +586,42 @@ impl PyEngine {
         }
         params.set_item("current", cur)?;
         d.set_item("params", params)?;
-        let err = self.shared.last_error.lock().map(|g| g.clone()).unwrap_or_default();
+        let j = self.shared.journal.read();
+        let mut digest = [0u8; 32];
+        for (k, w) in j[1..].iter().enumerate() {
+            digest[8 * k..8 * k + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        let jd = PyDict::new(py);
+        jd.set_item("seq", j[0])?;
+        jd.set_item("digest", hex(&digest))?;
+        d.set_item("journal", jd)?;
+        let rec = self
+            .shared
+            .recovery
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        match rec {
+            Some(r) => {
+                let rd = PyDict::new(py);
+                rd.set_item("seq", r.seq)?;
+                rd.set_item("digest", hex(&r.digest))?;
+                rd.set_item("applied", r.applied)?;
+                rd.set_item("unknown", r.unknown)?;
+                rd.set_item("killed", r.killed)?;
+                rd.set_item("ids_next", r.ids_next)?;
+                rd.set_item("elapsed_ns", r.elapsed_ns)?;
+                rd.set_item("error", r.error)?;
+                d.set_item("recovery", rd)?;
+            }
+            None => d.set_item("recovery", py.None())?,
+        }
+        let err = self
+            .shared
+            .last_error
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
         d.set_item("last_error", if err.is_empty() { None } else { Some(err) })?;
         Ok(d)
     }

@@ -20,13 +20,14 @@ use serde::Deserialize;
 
 use crate::book::L2Book;
 use crate::engine::affinity;
+use crate::engine::events::event_ring;
 use crate::engine::events::EventSink;
 use crate::engine::http;
 use crate::engine::params::{ParamReader, Words};
 use crate::engine::pipeline::{IdRange, PipelineInstrument};
 use crate::engine::session::{
-    headroom, Command, Input, Normalizer, SessionCore, SessionSettings, Stamped, CTL_LOGON,
-    CTL_SUBSCRIBE, STATUS_QUOTES,
+    headroom, Command, Input, Normalizer, RecordCtx, SessionCore, SessionSettings, Stamped,
+    CTL_LOGON, CTL_SUBSCRIBE, STATUS_QUOTES,
 };
 use crate::engine::ws_client::{Url, WsClient};
 use crate::feed::binance::{self, Message};
@@ -34,8 +35,9 @@ use crate::feed::{BookSync, SequenceRule, SyncEvent};
 use crate::gateway::binance_user::{self, WsApiMessage};
 use crate::gateway::binance_ws;
 use crate::gateway::{ClientIdAllocator, Signer};
+use crate::journal::replay::{replay, ReplayOptions, ReplayReport};
 use crate::journal::{JournalHandle, JournalWriter};
-use crate::model::{Qty, UnixNanos};
+use crate::model::{Asset, Qty, UnixNanos};
 use crate::net::ring::Consumer;
 use crate::net::transport::TxTransport;
 use crate::quoter::{QuoteParams, Top, QUOTE_PARAM_WORDS};
@@ -290,6 +292,33 @@ pub struct EngineConfig {
     /// Depth stream suffix (default `@depth@100ms`).
     #[serde(default)]
     pub depth_stream: Option<String>,
+    /// Recover from `journal_dir` at start (#11): replay the journal into the session core, mark
+    /// every order not known to be done UNKNOWN, keep the kill latch and the client-id high-water
+    /// mark, then connect, reconcile and only then quote. Ignored without a journal or when the
+    /// journal holds no session input.
+    #[serde(default)]
+    pub recover: bool,
+}
+
+/// What a recovery at start found (see [`EngineConfig::recover`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryInfo {
+    /// The last journal seq replayed.
+    pub seq: u64,
+    /// The session core's digest after replaying it (before the restart input).
+    pub digest: [u8; 32],
+    /// Records applied.
+    pub applied: u64,
+    /// Orders marked UNKNOWN by the restart.
+    pub unknown: u64,
+    /// Whether the kill latch was set in the journal.
+    pub killed: bool,
+    /// The next client id the journal's core would have used.
+    pub ids_next: u64,
+    /// Replay time, nanoseconds.
+    pub elapsed_ns: u64,
+    /// An error that stopped recovery (the engine then does not run).
+    pub error: Option<String>,
 }
 
 /// What the running thread shares with its owner.
@@ -306,6 +335,11 @@ pub struct Shared {
     pub journal_dropped: AtomicU64,
     /// Realtime ns at which Python last pushed parameters (for the push → quote latency).
     pub push_ts: AtomicU64,
+    /// The core's journal position: `[seq, digest words 0..4]` (the digest of the state after
+    /// applying every input up to `seq`), written with the status block.
+    pub journal: SeqLock<5>,
+    /// What recovery found (written once at start, before quoting).
+    pub recovery: Mutex<Option<RecoveryInfo>>,
 }
 
 impl Shared {
@@ -318,6 +352,8 @@ impl Shared {
             last_error: Mutex::new(String::new()),
             journal_dropped: AtomicU64::new(0),
             push_ts: AtomicU64::new(0),
+            journal: SeqLock::new([0; 5]),
+            recovery: Mutex::new(None),
         }
     }
 
@@ -389,6 +425,8 @@ struct Loop {
     ord: Option<WsClient>,
     pending: Vec<Stamped>,
     journal: Option<(JournalHandle, JournalWriter)>,
+    assets: (Asset, Asset),
+    journal_refused: u64,
     last_top: Option<(Top, bool)>,
     param_version: u64,
     md_retry_at: u64,
@@ -449,36 +487,55 @@ pub fn run(mut p: LiveParts) {
         }
     };
     let now = clock.now();
-    let risk = PreTradeRisk::new(1, p.rates, now);
-    let mut prefix = [0u8; 8];
-    let pl = p.cfg.client_prefix.len().min(8);
-    prefix[..pl].copy_from_slice(&p.cfg.client_prefix.as_bytes()[..pl]);
-    let settings = SessionSettings {
-        inst: p.inst,
-        limits: p.limits,
-        prefix,
-        prefix_len: pl,
-        order_timeout_ns: p.cfg.order_timeout_ms.saturating_mul(1_000_000),
-        venue_rate_guard_pct: p.cfg.risk.venue_rate_guard_pct,
-    };
+    let settings = session_settings(&p.cfg, p.inst, p.limits);
     let initial = p.params.read();
-    let core = SessionCore::new(
-        settings,
-        risk,
-        p.params.clone(),
-        IdRange { next: first, end },
-        initial,
-        p.events,
-        p.seed,
-    );
+    let make = |events| build_core(settings, p.rates, p.params.clone(), events, p.seed);
+    let recover_dir = match (&p.cfg.journal_dir, p.cfg.recover) {
+        (Some(d), true) => Some(std::path::PathBuf::from(d)),
+        _ => None,
+    };
+    let (core, recovered) = match recover_dir {
+        Some(dir) => {
+            // Replayed decisions' events are not news: they go to a ring nobody reads.
+            let fresh = || make(event_ring(1 << 4).0);
+            match replay(&dir, fresh, &ReplayOptions::default()) {
+                Ok((mut core, report)) if report.applied > 0 => {
+                    let _ = core.set_events(p.events);
+                    (core, Some(report))
+                }
+                Ok(_) => (make(p.events), None),
+                Err(e) => {
+                    let msg = format!("recovery from {}: {e}", dir.display());
+                    p.shared.error(&msg);
+                    if let Ok(mut g) = p.shared.recovery.lock() {
+                        *g = Some(RecoveryInfo {
+                            error: Some(msg),
+                            ..RecoveryInfo::default()
+                        });
+                    }
+                    p.shared.finished.store(true, Ordering::Release);
+                    return;
+                }
+            }
+        }
+        None => (make(p.events), None),
+    };
+    let asset = |a: &str| Asset::new(a).unwrap_or(Asset::NONE);
     let mut lp = Loop {
         core,
-        norm: Normalizer::new(p.inst, &prefix[..pl], &p.assets.0, &p.assets.1),
+        norm: Normalizer::new(
+            p.inst,
+            &settings.prefix[..settings.prefix_len],
+            &p.assets.0,
+            &p.assets.1,
+        ),
         sync: BookSync::new(p.inst.rule, p.inst.tick, p.inst.lot, L2Book::default()),
         md: None,
         ord: None,
         pending: Vec::with_capacity(4096),
         journal: p.journal.take(),
+        assets: (asset(&p.assets.0), asset(&p.assets.1)),
+        journal_refused: 0,
         last_top: None,
         param_version: p.params.version(),
         md_retry_at: 0,
@@ -493,7 +550,20 @@ pub fn run(mut p: LiveParts) {
         md_decode_errors: 0,
         seed: p.seed,
     };
-    // The first parameters as an input, so a replay starts from the same values.
+    if let Some(report) = &recovered {
+        recovered_start(&mut lp, &clock, &p.shared, report, now);
+    }
+    // The id block (the journal's record of the client-id high-water mark), then the first
+    // parameters, as inputs, so a replay starts from the same values.
+    lp.feed(
+        &clock,
+        None,
+        Stamped {
+            ts_recv: now,
+            ts_event: now,
+            input: Input::IdBlock { next: first, end },
+        },
+    );
     lp.feed(
         &clock,
         None,
@@ -536,7 +606,15 @@ pub fn run(mut p: LiveParts) {
         while let Some(c) = p.commands.pop() {
             busy = true;
             let t = clock.now();
-            lp.feed(&clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::Command(c) });
+            lp.feed(
+                &clock,
+                None,
+                Stamped {
+                    ts_recv: t,
+                    ts_event: t,
+                    input: Input::Command(c),
+                },
+            );
         }
         // Parameters.
         let v = p.params.version();
@@ -546,7 +624,17 @@ pub fn run(mut p: LiveParts) {
             let t = clock.now();
             busy = true;
             let pushed = p.shared.push_ts.load(Ordering::Acquire);
-            if lp.feed(&clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::Params { params } }) > 0 && pushed > 0 {
+            if lp.feed(
+                &clock,
+                None,
+                Stamped {
+                    ts_recv: t,
+                    ts_event: t,
+                    input: Input::Params { params },
+                },
+            ) > 0
+                && pushed > 0
+            {
                 p.push_to_quote.record(clock.now().0.saturating_sub(pushed));
             }
         }
@@ -557,12 +645,14 @@ pub fn run(mut p: LiveParts) {
                     lp.md = Some(Market { ws });
                     lp.md_connects += 1;
                     lp.md_backoff = 100_000_000;
-                    lp.sync = BookSync::new(p.inst.rule, p.inst.tick, p.inst.lot, L2Book::default());
+                    lp.sync =
+                        BookSync::new(p.inst.rule, p.inst.tick, p.inst.lot, L2Book::default());
                     lp.snapshot_due = true;
                     lp.snapshot_at = now.0 + 50_000_000;
                 }
                 Err(e) => {
-                    p.shared.error(format!("market stream {}: {e}", md_url.host_header()));
+                    p.shared
+                        .error(format!("market stream {}: {e}", md_url.host_header()));
                     lp.md_retry_at = now.0 + lp.md_backoff;
                     lp.md_backoff = (lp.md_backoff * 2).min(5_000_000_000);
                 }
@@ -582,10 +672,19 @@ pub fn run(mut p: LiveParts) {
                     lp.connects += 1;
                     lp.ord_backoff = 100_000_000;
                     let t = clock.now();
-                    lp.feed(&clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::OrderConnected });
+                    lp.feed(
+                        &clock,
+                        None,
+                        Stamped {
+                            ts_recv: t,
+                            ts_event: t,
+                            input: Input::OrderConnected,
+                        },
+                    );
                 }
                 Err(e) => {
-                    p.shared.error(format!("order session {}: {e}", api_url.host_header()));
+                    p.shared
+                        .error(format!("order session {}: {e}", api_url.host_header()));
                     lp.ord_retry_at = now.0 + lp.ord_backoff;
                     lp.ord_backoff = (lp.ord_backoff * 2).min(5_000_000_000);
                 }
@@ -601,10 +700,26 @@ pub fn run(mut p: LiveParts) {
         let now = clock.now();
         if now.0 >= next_tick {
             next_tick = now.0 + 1_000_000;
-            lp.feed(&clock, None, Stamped { ts_recv: now, ts_event: now, input: Input::Tick });
+            lp.feed(
+                &clock,
+                None,
+                Stamped {
+                    ts_recv: now,
+                    ts_event: now,
+                    input: Input::Tick,
+                },
+            );
             if lp.core.ids_left() < 1_000 {
                 if let Ok((a, b)) = p.ids.take_block() {
-                    lp.core.refill_ids(IdRange { next: a, end: b });
+                    lp.feed(
+                        &clock,
+                        None,
+                        Stamped {
+                            ts_recv: now,
+                            ts_event: now,
+                            input: Input::IdBlock { next: a, end: b },
+                        },
+                    );
                 }
             }
         }
@@ -637,7 +752,18 @@ impl Loop {
     /// Journals and applies one input; records tick-to-trade when it sent orders.
     fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
         if let Some((j, _)) = self.journal.as_mut() {
-            let _ = j.append(s.to_record());
+            let ctx = RecordCtx {
+                base: self.assets.0,
+                quote: self.assets.1,
+                param_version: self.param_version,
+                ..RecordCtx::default()
+            };
+            for rec in self.core.journal_records(&s, ctx).as_slice() {
+                match j.append(*rec) {
+                    Ok(seq) => self.core.set_last_seq(seq),
+                    Err(_) => self.journal_refused += 1,
+                }
+            }
         }
         let sent = match self.ord.as_mut() {
             Some(ws) => self.core.apply(&s, ws),
@@ -651,7 +777,13 @@ impl Loop {
         sent
     }
 
-    fn top_input(&mut self, clock: &Clock, ttt: &mut LatencyRecorder, ts: UnixNanos, force_stale: bool) {
+    fn top_input(
+        &mut self,
+        clock: &Clock,
+        ttt: &mut LatencyRecorder,
+        ts: UnixNanos,
+        force_stale: bool,
+    ) {
         let stale = force_stale || self.sync.is_stale();
         let top = if stale {
             Top::default()
@@ -665,12 +797,21 @@ impl Loop {
             return;
         }
         self.last_top = Some((top, stale));
-        self.feed(clock, Some(ttt), Stamped { ts_recv: ts, ts_event: ts, input: Input::Top { top, stale } });
+        self.feed(
+            clock,
+            Some(ttt),
+            Stamped {
+                ts_recv: ts,
+                ts_event: ts,
+                input: Input::Top { top, stale },
+            },
+        );
     }
 
-
     fn poll_market(&mut self, clock: &Clock, shared: &Shared, ttt: &mut LatencyRecorder) -> bool {
-        let Some(md) = self.md.as_mut() else { return false };
+        let Some(md) = self.md.as_mut() else {
+            return false;
+        };
         let sync = &mut self.sync;
         let mut gaps = 0;
         let mut errors = 0;
@@ -716,18 +857,48 @@ impl Loop {
         }
     }
 
-    fn fetch_snapshot(&mut self, clock: &Clock, url: &Url, shared: &Shared, ttt: &mut LatencyRecorder) {
+    fn fetch_snapshot(
+        &mut self,
+        clock: &Clock,
+        url: &Url,
+        shared: &Shared,
+        ttt: &mut LatencyRecorder,
+    ) {
         let now = clock.now();
         self.snapshot_at = now.0 + 1_000_000_000;
         match http::get(url, &[], Duration::from_secs(5)) {
             Ok(resp) => {
                 let t = clock.now();
                 if let Some(w) = resp.header_u64("x-mbx-used-weight-1m") {
-                    self.feed(clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::Rate { orders_10s: 0, orders_10s_limit: 0, weight_1m: w, weight_1m_limit: 6_000 } });
+                    self.feed(
+                        clock,
+                        None,
+                        Stamped {
+                            ts_recv: t,
+                            ts_event: t,
+                            input: Input::Rate {
+                                orders_10s: 0,
+                                orders_10s_limit: 0,
+                                weight_1m: w,
+                                weight_1m_limit: 6_000,
+                            },
+                        },
+                    );
                 }
                 if resp.status == 429 || resp.status == 418 {
                     let secs = resp.header_u64("retry-after").unwrap_or(1);
-                    self.feed(clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::RateLimited { status: resp.status, until: UnixNanos(t.0 + secs * 1_000_000_000) } });
+                    self.feed(
+                        clock,
+                        None,
+                        Stamped {
+                            ts_recv: t,
+                            ts_event: t,
+                            input: Input::RateLimited {
+                                status: resp.status,
+                                until: UnixNanos(t.0 + secs * 1_000_000_000),
+                            },
+                        },
+                    );
                     return;
                 }
                 if resp.status != 200 {
@@ -738,7 +909,9 @@ impl Loop {
                     Ok(env) => {
                         if let Message::DepthSnapshot(s) = env.message {
                             let ev = self.sync.on_snapshot(&s);
-                            if matches!(ev, SyncEvent::SnapshotLoaded | SyncEvent::Applied) || !self.sync.is_stale() {
+                            if matches!(ev, SyncEvent::SnapshotLoaded | SyncEvent::Applied)
+                                || !self.sync.is_stale()
+                            {
                                 self.snapshot_due = false;
                             }
                             self.top_input(clock, ttt, t, false);
@@ -752,23 +925,43 @@ impl Loop {
     }
 
     /// Connect, `session.logon`, `userDataStream.subscribe` (blocking, with timeouts).
-    fn connect_orders(&mut self, url: &Url, cfg: &EngineConfig, signer: &Signer, clock: &Clock) -> io::Result<WsClient> {
-        let mut ws = WsClient::connect(url, Duration::from_secs(5), 1 << 20, self.seed ^ clock.now().0.rotate_left(7))?;
+    fn connect_orders(
+        &mut self,
+        url: &Url,
+        cfg: &EngineConfig,
+        signer: &Signer,
+        clock: &Clock,
+    ) -> io::Result<WsClient> {
+        let mut ws = WsClient::connect(
+            url,
+            Duration::from_secs(5),
+            1 << 20,
+            self.seed ^ clock.now().0.rotate_left(7),
+        )?;
         let mut buf = [0u8; 2048];
         let now_ms = clock.now().0 / 1_000_000;
-        let n = binance_ws::encode_session_logon(CTL_LOGON, cfg.api_key.as_bytes(), now_ms, signer, &mut buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let n = binance_ws::encode_session_logon(
+            CTL_LOGON,
+            cfg.api_key.as_bytes(),
+            now_ms,
+            signer,
+            &mut buf,
+        )
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         ws.send_text(&buf[..n])?;
         wait_response(&mut ws, CTL_LOGON, clock)?;
-        let n = binance_ws::encode_plain_request(CTL_SUBSCRIBE, b"userDataStream.subscribe", &mut buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let n =
+            binance_ws::encode_plain_request(CTL_SUBSCRIBE, b"userDataStream.subscribe", &mut buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         ws.send_text(&buf[..n])?;
         wait_response(&mut ws, CTL_SUBSCRIBE, clock)?;
         Ok(ws)
     }
 
     fn poll_orders(&mut self, clock: &Clock, shared: &Shared) -> bool {
-        let Some(ws) = self.ord.as_mut() else { return false };
+        let Some(ws) = self.ord.as_mut() else {
+            return false;
+        };
         let norm = &mut self.norm;
         let pending = &mut self.pending;
         let r = ws.poll(|payload| {
@@ -797,7 +990,15 @@ impl Loop {
         let t = clock.now();
         self.ord_retry_at = t.0 + self.ord_backoff;
         self.ord_backoff = (self.ord_backoff * 2).min(5_000_000_000);
-        self.feed(clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::OrderDisconnected });
+        self.feed(
+            clock,
+            None,
+            Stamped {
+                ts_recv: t,
+                ts_event: t,
+                input: Input::OrderDisconnected,
+            },
+        );
     }
 
     fn publish(&mut self, shared: &Shared, param_version: u64, running: bool) {
@@ -890,6 +1091,104 @@ impl Loop {
         }
         w[sw::N_QUOTES] = n as u64;
         shared.status.write(w);
+        let d = c.digest();
+        let mut j = [c.last_seq(), 0, 0, 0, 0];
+        for (k, chunk) in d.chunks_exact(8).enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            j[1 + k] = u64::from_le_bytes(b);
+        }
+        shared.journal.write(j);
+        shared
+            .journal_dropped
+            .store(self.journal_refused, Ordering::Relaxed);
+    }
+}
+
+/// The session settings of `cfg`.
+pub fn session_settings(
+    cfg: &EngineConfig,
+    inst: PipelineInstrument,
+    limits: RiskLimits,
+) -> SessionSettings {
+    let mut prefix = [0u8; 8];
+    let pl = cfg.client_prefix.len().min(8);
+    prefix[..pl].copy_from_slice(&cfg.client_prefix.as_bytes()[..pl]);
+    SessionSettings {
+        inst,
+        limits,
+        prefix,
+        prefix_len: pl,
+        order_timeout_ns: cfg.order_timeout_ms.saturating_mul(1_000_000),
+        venue_rate_guard_pct: cfg.risk.venue_rate_guard_pct,
+    }
+}
+
+/// A fresh session core exactly as the live loop and every replay of its journal build it: risk's
+/// buckets start full (their start time does not matter: a full bucket stays full), no client ids
+/// until the journalled `IdBlock`, parameters disabled until the journalled first push.
+pub fn build_core(
+    settings: SessionSettings,
+    rates: RateLimits,
+    params: ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
+    events: EventSink,
+    seed: u64,
+) -> SessionCore {
+    SessionCore::new(
+        settings,
+        PreTradeRisk::new(1, rates, UnixNanos(0)),
+        params,
+        IdRange { next: 0, end: 0 },
+        QuoteParams::DISABLED,
+        events,
+        seed,
+    )
+}
+
+/// After a replay at start: record what was found, then the journalled restart (everything not
+/// known done becomes UNKNOWN).
+fn recovered_start(
+    lp: &mut Loop,
+    clock: &Clock,
+    shared: &Shared,
+    report: &ReplayReport,
+    now: UnixNanos,
+) {
+    let digest = lp.core.digest();
+    lp.core.set_last_seq(report.last_seq);
+    // A restart is stamped no earlier than the last replayed input (time never runs back).
+    let ts = UnixNanos(now.0.max(report.max_ts.0));
+    let s = Stamped {
+        ts_recv: ts,
+        ts_event: ts,
+        input: Input::Restart,
+    };
+    if let Some((j, _)) = lp.journal.as_mut() {
+        if j.next_seq() != report.last_seq + 1 {
+            shared.error(format!(
+                "recovery: the journal continues at seq {} but replay ended at {}",
+                j.next_seq(),
+                report.last_seq
+            ));
+        }
+    }
+    lp.feed(clock, None, s);
+    let unknown = lp
+        .core
+        .orders()
+        .filter(|o| o.state == crate::gateway::OrderState::Unknown)
+        .count() as u64;
+    if let Ok(mut g) = shared.recovery.lock() {
+        *g = Some(RecoveryInfo {
+            seq: report.last_seq,
+            digest,
+            applied: report.applied,
+            unknown,
+            killed: lp.core.kill_state().0,
+            ids_next: lp.core.core().ids_next(),
+            elapsed_ns: report.elapsed_ns,
+            error: None,
+        });
     }
 }
 
@@ -905,7 +1204,9 @@ fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
                 if r.id == Some(rid) {
                     result = Some(match r.error {
                         None if r.status == 200 => Ok(()),
-                        Some((code, msg)) => Err(format!("{code} {}", String::from_utf8_lossy(msg))),
+                        Some((code, msg)) => {
+                            Err(format!("{code} {}", String::from_utf8_lossy(msg)))
+                        }
                         None => Err(format!("status {}", r.status)),
                     });
                 }
@@ -922,15 +1223,32 @@ fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
 }
 
 /// Builds the thread's parts from a config (the binding's constructor calls this).
-pub fn instrument_from_config(cfg: &EngineConfig) -> Result<(PipelineInstrument, (String, String)), String> {
+pub fn instrument_from_config(
+    cfg: &EngineConfig,
+) -> Result<(PipelineInstrument, (String, String)), String> {
     use crate::model::{InstrumentId, InstrumentMaster, Scale};
     let (symbol, tick, lot, base, quote) = match &cfg.instrument {
         InstrumentConfig::Path(p) => {
-            let m = InstrumentMaster::from_toml_file(std::path::Path::new(p)).map_err(|e| format!("instrument {p}: {e}"))?;
-            let i = m.get(InstrumentId(0)).ok_or_else(|| format!("instrument {p}: empty"))?;
-            (i.symbol.clone(), i.price_scale, i.qty_scale, i.base_asset.clone(), i.quote_asset.clone())
+            let m = InstrumentMaster::from_toml_file(std::path::Path::new(p))
+                .map_err(|e| format!("instrument {p}: {e}"))?;
+            let i = m
+                .get(InstrumentId(0))
+                .ok_or_else(|| format!("instrument {p}: empty"))?;
+            (
+                i.symbol.clone(),
+                i.price_scale,
+                i.qty_scale,
+                i.base_asset.clone(),
+                i.quote_asset.clone(),
+            )
         }
-        InstrumentConfig::Fields { symbol, tick, lot, base_asset, quote_asset } => (
+        InstrumentConfig::Fields {
+            symbol,
+            tick,
+            lot,
+            base_asset,
+            quote_asset,
+        } => (
             symbol.clone(),
             Scale::parse(tick).map_err(|e| format!("tick {tick:?}: {e}"))?,
             Scale::parse(lot).map_err(|e| format!("lot {lot:?}: {e}"))?,
@@ -957,13 +1275,22 @@ pub fn instrument_from_config(cfg: &EngineConfig) -> Result<(PipelineInstrument,
 }
 
 /// Risk limits and rate budgets in instrument units from the config.
-pub fn limits_from_config(cfg: &RiskConfig, inst: &PipelineInstrument) -> Result<(RiskLimits, RateLimits), String> {
+pub fn limits_from_config(
+    cfg: &RiskConfig,
+    inst: &PipelineInstrument,
+) -> Result<(RiskLimits, RateLimits), String> {
     let lots = |t: &str, f: &str| -> Result<Qty, String> {
-        inst.lot.parse_units(t.as_bytes()).map(Qty::from_lots).map_err(|e| format!("risk.{f} {t:?}: {e}"))
+        inst.lot
+            .parse_units(t.as_bytes())
+            .map(Qty::from_lots)
+            .map_err(|e| format!("risk.{f} {t:?}: {e}"))
     };
     // Notional in tick × lot units: the amount in ticks, divided by one lot's value.
     let notional = |t: &str, f: &str| -> Result<i128, String> {
-        let ticks = inst.tick.parse_units(t.as_bytes()).map_err(|e| format!("risk.{f} {t:?}: {e}"))?;
+        let ticks = inst
+            .tick
+            .parse_units(t.as_bytes())
+            .map_err(|e| format!("risk.{f} {t:?}: {e}"))?;
         let lot_m = i128::from(inst.lot.mantissa().max(1));
         let lot_e = 10i128.pow(u32::from(inst.lot.exp()));
         Ok(i128::from(ticks) * lot_e / lot_m)
@@ -995,4 +1322,93 @@ pub fn limits_from_config(cfg: &RiskConfig, inst: &PipelineInstrument) -> Result
 /// `QuoteParams` words (for the binding's partial updates).
 pub fn params_words(p: &QuoteParams) -> [u64; QUOTE_PARAM_WORDS] {
     p.to_words()
+}
+
+/// What [`replay_journal`] rebuilt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineReplay {
+    /// The last seq applied.
+    pub seq: u64,
+    /// The session core's digest there.
+    pub digest: [u8; 32],
+    /// Records applied.
+    pub applied: u64,
+    /// Order-connection frames the core sent while replaying.
+    pub frames: u64,
+    /// BLAKE3 of every byte of those frames, in order (with the same `seed`, the same bytes the
+    /// live run sent on its order connection).
+    pub output_digest: [u8; 32],
+    /// Orders UNKNOWN at the end.
+    pub unknown: u64,
+    /// Whether the kill latch is set at the end.
+    pub killed: bool,
+    /// The next client id at the end.
+    pub ids_next: u64,
+    /// Replay time, nanoseconds.
+    pub elapsed_ns: u64,
+}
+
+/// Hashes what a replayed core sends.
+struct HashTx {
+    h: blake3::Hasher,
+    frames: u64,
+}
+
+impl TxTransport for HashTx {
+    fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.h.update(data);
+        self.frames += 1;
+        Ok(data.len())
+    }
+}
+
+/// Replays the engine journal in `dir` (up to `stop_seq`) through a session core built from `cfg`
+/// exactly as the live loop builds it, with mask seed `seed`; reports the digest and a hash of the
+/// frames it sent. Off the hot path (offline tools and tests).
+pub fn replay_journal(
+    cfg: &EngineConfig,
+    dir: &std::path::Path,
+    stop_seq: Option<u64>,
+    seed: u64,
+) -> Result<EngineReplay, String> {
+    let (inst, _) = instrument_from_config(cfg)?;
+    let (limits, rates) = limits_from_config(&cfg.risk, &inst)?;
+    let settings = session_settings(cfg, inst, limits);
+    let (_w, reader) = crate::engine::params::param_block(QuoteParams::DISABLED);
+    let mut core = build_core(settings, rates, reader, event_ring(1 << 4).0, seed);
+    let mut tx = HashTx {
+        h: blake3::Hasher::new(),
+        frames: 0,
+    };
+    let t0 = stopwatch();
+    let mut applied = 0;
+    for r in crate::journal::JournalReader::open(dir).map_err(|e| e.to_string())? {
+        let rec = r.map_err(|e| e.to_string())?.record;
+        if stop_seq.is_some_and(|s| rec.seq > s) {
+            break;
+        }
+        core.apply_record(&rec, &mut tx)
+            .map_err(|e| e.to_string())?;
+        applied += 1;
+    }
+    Ok(EngineReplay {
+        seq: core.last_seq(),
+        digest: core.digest(),
+        applied,
+        frames: tx.frames,
+        output_digest: *tx.h.finalize().as_bytes(),
+        unknown: core
+            .orders()
+            .filter(|o| o.state == crate::gateway::OrderState::Unknown)
+            .count() as u64,
+        killed: core.kill_state().0,
+        ids_next: core.core().ids_next(),
+        elapsed_ns: u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX),
+    })
+}
+
+/// Replay's stopwatch (reported, never seen by the core).
+#[allow(clippy::disallowed_methods)]
+fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
 }

@@ -32,9 +32,16 @@ use crate::gateway::binance_user::{
 use crate::gateway::binance_ws::{self, Auth};
 use crate::gateway::client_id::parse_binance_client_id;
 use crate::gateway::order_state::{transition, OrderEventKind, OrderState};
-use crate::journal::{JournalRecord, RecordKind};
+use crate::journal::payloads::{
+    ack_origin, reject_origin, FillV1, OperatorAction, OperatorCommandV1, OrderAckV1, ParamPushV1,
+    RejectV1, TimerTickV1, TypedPayloadError,
+};
+use crate::journal::{JournalRecord, RecordKind, Replayable, MAX_PAYLOAD_LEN};
 use crate::model::decimal::parse_fixed;
-use crate::model::{ClientOrderId, Price, Qty, Side, UnixNanos, VenueOrderId};
+use crate::model::{
+    Asset, ClientOrderId, Decimal, InstrumentId, Liquidity, OrderStatus, OrderType, Price, Qty,
+    Side, UnixNanos, VenueOrderId,
+};
 use crate::net::transport::TxTransport;
 use crate::net::websocket::{encode_frame, Opcode};
 use crate::quoter::{QuoteParams, Top, QUOTE_PARAM_WORDS};
@@ -327,6 +334,19 @@ pub enum Input {
         /// Back off until this time (ns since the epoch).
         until: UnixNanos,
     },
+    /// A block of client order ids reserved from the persisted allocator (the journal's record of
+    /// the id high-water mark: a replay hands the core the same ids, a recovery continues after them).
+    IdBlock {
+        /// First id of the block.
+        next: u64,
+        /// One past the last.
+        end: u64,
+    },
+    /// The engine restarted on this journal (recovery, #11): every order not known to be done is
+    /// UNKNOWN (reserved by risk, never resent, resolved by reconciliation), the order connection is
+    /// down, the book is stale, an orderly stop of the previous run is over; the kill latch and the
+    /// client-id high-water mark stay.
+    Restart,
 }
 
 /// An input with its times.
@@ -341,10 +361,41 @@ pub struct Stamped {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Journal encoding (fixed little-endian layouts, at most 96 bytes).
+// Journal encoding. One layout per record kind (`docs/architecture/journal.md`): order acks,
+// fills, rejects, parameter pushes, operator commands and timer ticks use the journal's typed V1
+// payloads (`journal::payloads`), so `LedgerState`, `pymm journal inspect` and `pymm ledger export`
+// read an engine journal; the session's other inputs are `RecordKind::SessionInput` records with a
+// sub-tag byte. An input whose values a typed layout cannot carry exactly (a venue error code
+// beyond i32, an execution report with a price but no quantity, …) is written as a sub-tagged
+// `SessionInput` instead, so every record reads back to exactly the input that was applied.
+
+/// The timer id of the session's tick in [`TimerTickV1`] records.
+pub const SESSION_TIMER: u32 = 1;
+
+/// `SessionInput` sub-tags.
+mod sub {
+    pub const TOP: u8 = 1;
+    pub const CONNECTED: u8 = 2;
+    pub const DISCONNECTED: u8 = 3;
+    pub const OPEN_ORDER: u8 = 4;
+    pub const OPEN_ORDERS_END: u8 = 5;
+    pub const CANCEL_ALL_DONE: u8 = 6;
+    pub const RATE: u8 = 7;
+    pub const RATE_LIMITED: u8 = 8;
+    pub const ID_BLOCK: u8 = 9;
+    pub const RESTART: u8 = 10;
+    // Exact fallbacks of inputs whose values do not fit their typed layout.
+    pub const RAW_ACK: u8 = 0x21;
+    pub const RAW_CANCEL_ACK: u8 = 0x22;
+    pub const RAW_STATUS: u8 = 0x23;
+    pub const RAW_ORDER_ERROR: u8 = 0x31;
+    pub const RAW_CANCEL_ERROR: u8 = 0x32;
+    pub const RAW_STATUS_ERROR: u8 = 0x33;
+    pub const RAW_EXEC: u8 = 0x41;
+}
 
 struct W<'a> {
-    b: &'a mut [u8; 96],
+    b: &'a mut [u8; MAX_PAYLOAD_LEN],
     n: usize,
 }
 
@@ -383,10 +434,9 @@ impl R<'_> {
     fn i64(&mut self) -> Option<i64> {
         self.u64().map(|v| v as i64)
     }
-}
-
-fn side_u8(s: Side) -> u8 {
-    s as u8
+    fn end(&self) -> Option<()> {
+        (self.n == self.b.len()).then_some(())
+    }
 }
 
 fn side_from(v: u8) -> Option<Side> {
@@ -397,15 +447,553 @@ fn side_from(v: u8) -> Option<Side> {
     }
 }
 
+fn order_status(v: VenueStatus) -> OrderStatus {
+    match v {
+        VenueStatus::New => OrderStatus::New,
+        VenueStatus::PartiallyFilled => OrderStatus::PartiallyFilled,
+        VenueStatus::Filled => OrderStatus::Filled,
+        VenueStatus::Canceled => OrderStatus::Canceled,
+        VenueStatus::Rejected => OrderStatus::Rejected,
+        VenueStatus::Expired => OrderStatus::Expired,
+        VenueStatus::Other => OrderStatus::Unknown,
+    }
+}
+
+fn venue_status(v: OrderStatus) -> VenueStatus {
+    match v {
+        OrderStatus::New => VenueStatus::New,
+        OrderStatus::PartiallyFilled => VenueStatus::PartiallyFilled,
+        OrderStatus::Filled => VenueStatus::Filled,
+        OrderStatus::Canceled => VenueStatus::Canceled,
+        OrderStatus::Rejected => VenueStatus::Rejected,
+        OrderStatus::Expired | OrderStatus::ExpiredInMatch => VenueStatus::Expired,
+        OrderStatus::Unknown => VenueStatus::Other,
+    }
+}
+
+/// What an input's journal record carries beside the input itself, for the ledger and the tools
+/// (never read back by replay): the instrument, the order's side, price and size as the session
+/// tracks it, the asset names, the parameter block version.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordCtx {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// The type our orders are placed with.
+    pub order_type: OrderType,
+    /// The order the input names, if the session tracks it.
+    pub order: Option<OrderSlot>,
+    /// The base asset (fee class 1).
+    pub base: Asset,
+    /// The quote asset (fee class 2).
+    pub quote: Asset,
+    /// The parameter block's version (for `ParamPush`).
+    pub param_version: u64,
+}
+
+impl Default for RecordCtx {
+    fn default() -> Self {
+        Self {
+            instrument: InstrumentId(0),
+            order_type: OrderType::Limit,
+            order: None,
+            base: Asset::NONE,
+            quote: Asset::NONE,
+            param_version: 0,
+        }
+    }
+}
+
+/// The one or two journal records of one input (a parameter push of 12 words takes two).
+#[derive(Clone, Copy, Debug)]
+pub struct InputRecords {
+    recs: [JournalRecord; 2],
+    n: usize,
+}
+
+impl InputRecords {
+    fn one(r: JournalRecord) -> Self {
+        Self { recs: [r, r], n: 1 }
+    }
+
+    /// The records, in journal order.
+    pub fn as_slice(&self) -> &[JournalRecord] {
+        &self.recs[..self.n]
+    }
+}
+
+/// Why a journal record is not a session input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputDecodeError {
+    /// A typed payload does not decode.
+    #[error(transparent)]
+    Typed(#[from] TypedPayloadError),
+    /// A `SessionInput` sub-tag or its layout is not known, or a typed payload says something the
+    /// session has no input for (a pause, another timer, an unknown origin).
+    #[error("{kind:?} record is not a session input ({what})")]
+    NotAnInput {
+        /// The kind.
+        kind: RecordKind,
+        /// What was wrong.
+        what: &'static str,
+    },
+}
+
+/// Turns journal records back into inputs; holds the first part of a parameter push until its
+/// second part arrives (so it is stateful; one per replayed stream).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InputDecoder {
+    words: [u64; QUOTE_PARAM_WORDS],
+    have: u32,
+    version: u64,
+}
+
+impl InputDecoder {
+    /// The input `rec` completes: `Ok(None)` for a record of another kind (market data, segment
+    /// headers) or the first part of a parameter push.
+    pub fn decode(&mut self, rec: &JournalRecord) -> Result<Option<Stamped>, InputDecodeError> {
+        let bad = |what| InputDecodeError::NotAnInput {
+            kind: rec.kind,
+            what,
+        };
+        let input = match rec.kind {
+            RecordKind::SessionInput => session_input(rec).ok_or(bad("bad sub-tag or layout"))?,
+            RecordKind::OrderAck => {
+                let a = OrderAckV1::decode(rec)?;
+                let id = a.client_order_id;
+                let venue_id = a.venue_order_id.map_or(0, |v| v.0);
+                match a.origin {
+                    ack_origin::PLACED => Input::Ack { id, venue_id },
+                    ack_origin::CANCELLED => Input::CancelAck { id },
+                    ack_origin::STATUS | ack_origin::STATUS_NOT_FOUND => Input::Status {
+                        id,
+                        found: a.origin == ack_origin::STATUS,
+                        status: venue_status(a.status),
+                        executed: a.cum_qty,
+                        cum_quote: a.aux,
+                        venue_id,
+                    },
+                    o if o >= ack_origin::EXEC && o <= ack_origin::EXEC + 5 => Input::Exec {
+                        id,
+                        venue_id,
+                        kind: ExecKind::from_u8(o - ack_origin::EXEC),
+                        status: venue_status(a.status),
+                        side: a.side,
+                        last_qty: Qty::ZERO,
+                        last_price: Price::ZERO,
+                        last_quote: a.aux,
+                        commission: 0,
+                        fee_asset: FeeAsset::None,
+                        cum_qty: a.cum_qty,
+                    },
+                    _ => return Err(bad("ack origin")),
+                }
+            }
+            RecordKind::Fill => {
+                let f = FillV1::decode(rec)?;
+                let k = f.origin.wrapping_sub(ack_origin::EXEC);
+                if k > 5 {
+                    return Err(bad("fill origin"));
+                }
+                let e = u32::from(AMOUNT_EXP - f.fee.exp().min(AMOUNT_EXP));
+                Input::Exec {
+                    id: f.client_order_id,
+                    venue_id: f.venue_order_id.map_or(0, |v| v.0),
+                    kind: ExecKind::from_u8(k),
+                    status: venue_status(f.status),
+                    side: f.side,
+                    last_qty: f.last_qty,
+                    last_price: f.last_price,
+                    last_quote: f.last_quote,
+                    commission: f.fee.raw().saturating_mul(10i64.pow(e)),
+                    fee_asset: FeeAsset::from_u8(f.fee_class),
+                    cum_qty: f.cum_qty,
+                }
+            }
+            RecordKind::Reject => {
+                let r = RejectV1::decode(rec)?;
+                let id = r.client_order_id;
+                let code = i64::from(r.reject_code);
+                match r.origin {
+                    reject_origin::ORDER => Input::OrderError {
+                        id,
+                        status: r.http_status,
+                        code,
+                    },
+                    reject_origin::CANCEL => Input::CancelError {
+                        id,
+                        status: r.http_status,
+                        code,
+                    },
+                    reject_origin::STATUS => Input::StatusError { id, code },
+                    _ => return Err(bad("reject origin")),
+                }
+            }
+            RecordKind::ParamPush => {
+                let p = ParamPushV1::decode(rec)?;
+                let first = usize::from(p.first);
+                let words = p.words();
+                if first + words.len() > QUOTE_PARAM_WORDS {
+                    return Err(bad("parameter words"));
+                }
+                if first == 0 || p.block_version != self.version {
+                    self.have = 0;
+                    self.version = p.block_version;
+                }
+                self.words[first..first + words.len()].copy_from_slice(words);
+                for i in first..first + words.len() {
+                    self.have |= 1 << i;
+                }
+                if self.have != (1u32 << QUOTE_PARAM_WORDS) - 1 {
+                    return Ok(None);
+                }
+                self.have = 0;
+                Input::Params {
+                    params: QuoteParams::from_words(self.words),
+                }
+            }
+            RecordKind::OperatorCommand => {
+                let c = OperatorCommandV1::decode(rec)?;
+                Input::Command(match c.action {
+                    OperatorAction::Kill => Command::Kill,
+                    OperatorAction::Lift => Command::Lift,
+                    OperatorAction::Stop => Command::Stop,
+                    OperatorAction::Pause | OperatorAction::Resume => {
+                        return Err(bad("pause/resume"))
+                    }
+                })
+            }
+            RecordKind::TimerTick => {
+                if TimerTickV1::decode(rec)?.timer_id != SESSION_TIMER {
+                    return Err(bad("timer id"));
+                }
+                Input::Tick
+            }
+            RecordKind::SegmentHeader
+            | RecordKind::BookDelta
+            | RecordKind::OrderEvent
+            | RecordKind::Trade => return Ok(None),
+        };
+        Ok(Some(Stamped {
+            ts_recv: rec.ts_recv,
+            ts_event: rec.ts_event,
+            input,
+        }))
+    }
+}
+
+/// Decodes a `SessionInput` record.
+fn session_input(rec: &JournalRecord) -> Option<Input> {
+    let mut r = R {
+        b: rec.payload(),
+        n: 0,
+    };
+    let id = ClientOrderId;
+    let input = match r.u8()? {
+        sub::TOP => {
+            let flags = r.u8()?;
+            if flags > 7 {
+                return None;
+            }
+            let (bp, bq, ap, aq) = (r.i64()?, r.i64()?, r.i64()?, r.i64()?);
+            Input::Top {
+                top: Top {
+                    bid: (flags & 1 != 0).then(|| (Price::from_ticks(bp), Qty::from_lots(bq))),
+                    ask: (flags & 2 != 0).then(|| (Price::from_ticks(ap), Qty::from_lots(aq))),
+                },
+                stale: flags & 4 != 0,
+            }
+        }
+        sub::CONNECTED => Input::OrderConnected,
+        sub::DISCONNECTED => Input::OrderDisconnected,
+        sub::OPEN_ORDER => {
+            let has = r.u8()? != 0;
+            let v = r.u64()?;
+            Input::OpenOrder {
+                id: has.then(|| id(v)),
+                status: VenueStatus::from_u8(r.u8()?),
+                executed: Qty::from_lots(r.i64()?),
+                cum_quote: r.i64()?,
+                venue_id: r.u64()?,
+            }
+        }
+        sub::OPEN_ORDERS_END => Input::OpenOrdersEnd { ok: r.u8()? != 0 },
+        sub::CANCEL_ALL_DONE => Input::CancelAllDone { code: r.i64()? },
+        sub::RATE => Input::Rate {
+            orders_10s: r.u64()?,
+            orders_10s_limit: r.u64()?,
+            weight_1m: r.u64()?,
+            weight_1m_limit: r.u64()?,
+        },
+        sub::RATE_LIMITED => Input::RateLimited {
+            status: u16::try_from(r.u64()?).ok()?,
+            until: UnixNanos(r.u64()?),
+        },
+        sub::RESTART => Input::Restart,
+        sub::ID_BLOCK => Input::IdBlock {
+            next: r.u64()?,
+            end: r.u64()?,
+        },
+        sub::RAW_ACK => Input::Ack {
+            id: id(r.u64()?),
+            venue_id: r.u64()?,
+        },
+        sub::RAW_CANCEL_ACK => Input::CancelAck { id: id(r.u64()?) },
+        sub::RAW_STATUS => Input::Status {
+            id: id(r.u64()?),
+            found: r.u8()? != 0,
+            status: VenueStatus::from_u8(r.u8()?),
+            executed: Qty::from_lots(r.i64()?),
+            cum_quote: r.i64()?,
+            venue_id: r.u64()?,
+        },
+        t @ (sub::RAW_ORDER_ERROR | sub::RAW_CANCEL_ERROR | sub::RAW_STATUS_ERROR) => {
+            let i = id(r.u64()?);
+            let status = u16::try_from(r.u64()?).ok()?;
+            let code = r.i64()?;
+            match t {
+                sub::RAW_ORDER_ERROR => Input::OrderError {
+                    id: i,
+                    status,
+                    code,
+                },
+                sub::RAW_CANCEL_ERROR => Input::CancelError {
+                    id: i,
+                    status,
+                    code,
+                },
+                _ => Input::StatusError { id: i, code },
+            }
+        }
+        sub::RAW_EXEC => Input::Exec {
+            id: id(r.u64()?),
+            venue_id: r.u64()?,
+            kind: ExecKind::from_u8(r.u8()?),
+            status: VenueStatus::from_u8(r.u8()?),
+            side: side_from(r.u8()?)?,
+            fee_asset: FeeAsset::from_u8(r.u8()?),
+            last_qty: Qty::from_lots(r.i64()?),
+            last_price: Price::from_ticks(r.i64()?),
+            last_quote: r.i64()?,
+            commission: r.i64()?,
+            cum_qty: Qty::from_lots(r.i64()?),
+        },
+        _ => return None,
+    };
+    r.end()?;
+    Some(input)
+}
+
 impl Stamped {
-    /// The journal record of this input (kinds: `session_input`, `order_ack`, `fill`, `reject`,
-    /// `param_push`, `operator_command`, `timer_tick`).
-    pub fn to_record(&self) -> JournalRecord {
-        let mut buf = [0u8; 96];
+    /// The journal record(s) of this input with no ledger context (instrument 0, no order
+    /// details); see [`Stamped::to_records_with`].
+    pub fn to_records(&self) -> InputRecords {
+        self.to_records_with(&RecordCtx::default())
+    }
+
+    /// The journal record(s) of this input: typed V1 payloads for acks, fills, rejects, parameter
+    /// pushes, operator commands and timer ticks (with `ctx`'s order details for the ledger),
+    /// sub-tagged `SessionInput` records for the rest. [`InputDecoder::decode`] gives back exactly
+    /// `self`.
+    ///
+    /// # Hot path
+    /// No allocation; a typed record is decoded once more to prove it reads back exactly (else the
+    /// exact `SessionInput` fallback is written).
+    pub fn to_records_with(&self, ctx: &RecordCtx) -> InputRecords {
+        if let Input::Params { params } = self.input {
+            let words = params.to_words();
+            let cut = ParamPushV1::MAX_WORDS.min(QUOTE_PARAM_WORDS);
+            let mut out = [filler(self.ts_recv); 2];
+            let parts = [(0, &words[..cut]), (cut, &words[cut..])];
+            let mut n = 0;
+            for (first, w) in parts {
+                if w.is_empty() {
+                    continue;
+                }
+                // Fits: at most MAX_WORDS words, `first` < QUOTE_PARAM_WORDS.
+                if let Some(p) = ParamPushV1::part(ctx.param_version, first as u8, w) {
+                    out[n] = p.to_record(self.ts_recv);
+                    n += 1;
+                }
+            }
+            return InputRecords { recs: out, n };
+        }
+        if let Some(rec) = self.typed(ctx) {
+            if InputDecoder::default().decode(&rec) == Ok(Some(*self)) {
+                return InputRecords::one(rec);
+            }
+        }
+        InputRecords::one(self.session_record())
+    }
+
+    fn typed(&self, ctx: &RecordCtx) -> Option<JournalRecord> {
+        let (ts_recv, ts_event) = (self.ts_recv, self.ts_event);
+        let (side, price, qty, filled, slot_venue) = ctx
+            .order
+            .map_or((Side::Buy, Price::ZERO, Qty::ZERO, Qty::ZERO, 0), |o| {
+                (o.side, o.price, o.qty, o.filled, o.venue_id)
+            });
+        let vid = |v: u64| (v != 0).then_some(VenueOrderId(v));
+        let ack = |status, origin, venue_id: u64, cum_qty: Qty, aux: i64, side: Side| OrderAckV1 {
+            instrument: ctx.instrument,
+            side,
+            order_type: ctx.order_type,
+            status,
+            client_order_id: ClientOrderId(0),
+            venue_order_id: vid(venue_id),
+            price,
+            qty,
+            cum_qty: Qty::from_lots(cum_qty.lots().max(0)),
+            origin,
+            aux,
+        };
+        let reject = |id, origin, http_status, code: i64| RejectV1 {
+            instrument: ctx.instrument,
+            side,
+            client_order_id: id,
+            reject_code: code as i32,
+            price,
+            qty,
+            origin,
+            http_status,
+        };
+        Some(match self.input {
+            Input::Ack { id, venue_id } => OrderAckV1 {
+                client_order_id: id,
+                ..ack(
+                    OrderStatus::New,
+                    ack_origin::PLACED,
+                    venue_id,
+                    filled,
+                    0,
+                    side,
+                )
+            }
+            .to_record(ts_recv, ts_event),
+            Input::CancelAck { id } => OrderAckV1 {
+                client_order_id: id,
+                ..ack(
+                    OrderStatus::Canceled,
+                    ack_origin::CANCELLED,
+                    slot_venue,
+                    filled,
+                    0,
+                    side,
+                )
+            }
+            .to_record(ts_recv, ts_event),
+            Input::Status {
+                id,
+                found,
+                status,
+                executed,
+                cum_quote,
+                venue_id,
+            } => {
+                let origin = if found {
+                    ack_origin::STATUS
+                } else {
+                    ack_origin::STATUS_NOT_FOUND
+                };
+                OrderAckV1 {
+                    client_order_id: id,
+                    ..ack(
+                        order_status(status),
+                        origin,
+                        venue_id,
+                        executed,
+                        cum_quote,
+                        side,
+                    )
+                }
+                .to_record(ts_recv, ts_event)
+            }
+            Input::Exec {
+                id,
+                venue_id,
+                kind,
+                status,
+                side: exec_side,
+                last_qty,
+                last_price,
+                last_quote,
+                commission,
+                fee_asset,
+                cum_qty,
+            } => {
+                let origin = ack_origin::EXEC + kind as u8;
+                if last_qty.lots() > 0 {
+                    let asset = match fee_asset {
+                        FeeAsset::None => Asset::NONE,
+                        FeeAsset::Base => ctx.base,
+                        FeeAsset::Quote => ctx.quote,
+                        // The report's asset name is not kept by the normaliser.
+                        FeeAsset::Other => Asset::new("OTHER").unwrap_or(Asset::NONE),
+                    };
+                    FillV1 {
+                        instrument: ctx.instrument,
+                        side: exec_side,
+                        liquidity: Liquidity::None,
+                        status: order_status(status),
+                        client_order_id: id,
+                        venue_order_id: vid(venue_id),
+                        trade_id: 0,
+                        last_price,
+                        last_qty,
+                        cum_qty,
+                        fee: Decimal::new(commission, AMOUNT_EXP).ok()?,
+                        fee_asset: asset,
+                        origin,
+                        last_quote,
+                        fee_class: fee_asset as u8,
+                    }
+                    .to_record(ts_recv, ts_event)
+                } else {
+                    OrderAckV1 {
+                        client_order_id: id,
+                        ..ack(
+                            order_status(status),
+                            origin,
+                            venue_id,
+                            cum_qty,
+                            last_quote,
+                            exec_side,
+                        )
+                    }
+                    .to_record(ts_recv, ts_event)
+                }
+            }
+            Input::OrderError { id, status, code } => {
+                reject(id, reject_origin::ORDER, status, code).to_record(ts_recv, ts_event)
+            }
+            Input::CancelError { id, status, code } => {
+                reject(id, reject_origin::CANCEL, status, code).to_record(ts_recv, ts_event)
+            }
+            Input::StatusError { id, code } => {
+                reject(id, reject_origin::STATUS, 0, code).to_record(ts_recv, ts_event)
+            }
+            Input::Command(c) => {
+                let action = match c {
+                    Command::Kill => OperatorAction::Kill,
+                    Command::Lift => OperatorAction::Lift,
+                    Command::Stop => OperatorAction::Stop,
+                };
+                OperatorCommandV1::new(action, 0, "").to_record(ts_recv)
+            }
+            Input::Tick => TimerTickV1 {
+                timer_id: SESSION_TIMER,
+            }
+            .to_record(ts_recv),
+            _ => return None,
+        })
+    }
+
+    /// The sub-tagged `SessionInput` record of this input (for the typed kinds: the exact fallback).
+    fn session_record(&self) -> JournalRecord {
+        let mut buf = [0u8; MAX_PAYLOAD_LEN];
         let mut w = W { b: &mut buf, n: 0 };
-        let kind = match self.input {
+        match self.input {
             Input::Top { top, stale } => {
-                w.u8(1);
+                w.u8(sub::TOP);
                 let flags = u8::from(top.bid.is_some())
                     | u8::from(top.ask.is_some()) << 1
                     | u8::from(stale) << 2;
@@ -415,16 +1003,9 @@ impl Stamped {
                 for v in [bp, bq, ap, aq] {
                     w.i64(v);
                 }
-                RecordKind::SessionInput
             }
-            Input::OrderConnected => {
-                w.u8(2);
-                RecordKind::SessionInput
-            }
-            Input::OrderDisconnected => {
-                w.u8(3);
-                RecordKind::SessionInput
-            }
+            Input::OrderConnected => w.u8(sub::CONNECTED),
+            Input::OrderDisconnected => w.u8(sub::DISCONNECTED),
             Input::OpenOrder {
                 id,
                 status,
@@ -432,24 +1013,21 @@ impl Stamped {
                 cum_quote,
                 venue_id,
             } => {
-                w.u8(4);
+                w.u8(sub::OPEN_ORDER);
                 w.u8(u8::from(id.is_some()));
                 w.u64(id.map_or(0, |i| i.0));
                 w.u8(status as u8);
                 w.i64(executed.lots());
                 w.i64(cum_quote);
                 w.u64(venue_id);
-                RecordKind::SessionInput
             }
             Input::OpenOrdersEnd { ok } => {
-                w.u8(5);
+                w.u8(sub::OPEN_ORDERS_END);
                 w.u8(u8::from(ok));
-                RecordKind::SessionInput
             }
             Input::CancelAllDone { code } => {
-                w.u8(6);
+                w.u8(sub::CANCEL_ALL_DONE);
                 w.i64(code);
-                RecordKind::SessionInput
             }
             Input::Rate {
                 orders_10s,
@@ -457,28 +1035,30 @@ impl Stamped {
                 weight_1m,
                 weight_1m_limit,
             } => {
-                w.u8(7);
+                w.u8(sub::RATE);
                 for v in [orders_10s, orders_10s_limit, weight_1m, weight_1m_limit] {
                     w.u64(v);
                 }
-                RecordKind::SessionInput
             }
             Input::RateLimited { status, until } => {
-                w.u8(8);
+                w.u8(sub::RATE_LIMITED);
                 w.u64(u64::from(status));
                 w.u64(until.0);
-                RecordKind::SessionInput
+            }
+            Input::Restart => w.u8(sub::RESTART),
+            Input::IdBlock { next, end } => {
+                w.u8(sub::ID_BLOCK);
+                w.u64(next);
+                w.u64(end);
             }
             Input::Ack { id, venue_id } => {
-                w.u8(1);
+                w.u8(sub::RAW_ACK);
                 w.u64(id.0);
                 w.u64(venue_id);
-                RecordKind::OrderAck
             }
             Input::CancelAck { id } => {
-                w.u8(2);
+                w.u8(sub::RAW_CANCEL_ACK);
                 w.u64(id.0);
-                RecordKind::OrderAck
             }
             Input::Status {
                 id,
@@ -488,34 +1068,30 @@ impl Stamped {
                 cum_quote,
                 venue_id,
             } => {
-                w.u8(3);
+                w.u8(sub::RAW_STATUS);
                 w.u64(id.0);
                 w.u8(u8::from(found));
                 w.u8(status as u8);
                 w.i64(executed.lots());
                 w.i64(cum_quote);
                 w.u64(venue_id);
-                RecordKind::OrderAck
             }
-            Input::OrderError { id, status, code } => {
-                w.u8(1);
+            Input::OrderError { id, status, code } | Input::CancelError { id, status, code } => {
+                let t = if matches!(self.input, Input::OrderError { .. }) {
+                    sub::RAW_ORDER_ERROR
+                } else {
+                    sub::RAW_CANCEL_ERROR
+                };
+                w.u8(t);
                 w.u64(id.0);
                 w.u64(u64::from(status));
                 w.i64(code);
-                RecordKind::Reject
-            }
-            Input::CancelError { id, status, code } => {
-                w.u8(2);
-                w.u64(id.0);
-                w.u64(u64::from(status));
-                w.i64(code);
-                RecordKind::Reject
             }
             Input::StatusError { id, code } => {
-                w.u8(3);
+                w.u8(sub::RAW_STATUS_ERROR);
                 w.u64(id.0);
+                w.u64(0);
                 w.i64(code);
-                RecordKind::Reject
             }
             Input::Exec {
                 id,
@@ -530,170 +1106,42 @@ impl Stamped {
                 fee_asset,
                 cum_qty,
             } => {
-                w.u8(1);
+                w.u8(sub::RAW_EXEC);
                 w.u64(id.0);
                 w.u64(venue_id);
                 w.u8(kind as u8);
                 w.u8(status as u8);
-                w.u8(side_u8(side));
+                w.u8(side as u8);
                 w.u8(fee_asset as u8);
                 w.i64(last_qty.lots());
                 w.i64(last_price.ticks());
                 w.i64(last_quote);
                 w.i64(commission);
                 w.i64(cum_qty.lots());
-                RecordKind::Fill
             }
-            Input::Params { params } => {
-                for v in params.to_words() {
-                    w.u64(v);
-                }
-                RecordKind::ParamPush
-            }
-            Input::Command(c) => {
-                w.u8(c as u8);
-                RecordKind::OperatorCommand
-            }
-            Input::Tick => RecordKind::TimerTick,
-        };
+            // Always typed (see `to_records_with`); never reached.
+            Input::Params { .. } | Input::Command(_) | Input::Tick => {}
+        }
         let n = w.n;
-        // Every kind used here is opaque and every layout is at most 96 bytes.
-        JournalRecord::new(kind, self.ts_recv, self.ts_event, &buf[..n])
-            .unwrap_or_else(|_| unreachable_record(self.ts_recv))
+        JournalRecord::new(
+            RecordKind::SessionInput,
+            self.ts_recv,
+            self.ts_event,
+            &buf[..n],
+        )
+        .unwrap_or_else(|_| filler(self.ts_recv))
     }
 
-    /// Decodes a record written by [`Stamped::to_record`]; `None` for another record or bad bytes.
+    /// Decodes a record that holds one whole input (every kind but a parameter push, which takes
+    /// two records: use [`InputDecoder`]); `None` for another record or bad bytes.
     pub fn from_record(rec: &JournalRecord) -> Option<Self> {
-        let mut r = R {
-            b: rec.payload(),
-            n: 0,
-        };
-        let id = |v: u64| ClientOrderId(v);
-        let input = match rec.kind {
-            RecordKind::SessionInput => match r.u8()? {
-                1 => {
-                    let flags = r.u8()?;
-                    let (bp, bq, ap, aq) = (r.i64()?, r.i64()?, r.i64()?, r.i64()?);
-                    Input::Top {
-                        top: Top {
-                            bid: (flags & 1 != 0).then(|| (Price::from_ticks(bp), Qty::from_lots(bq))),
-                            ask: (flags & 2 != 0).then(|| (Price::from_ticks(ap), Qty::from_lots(aq))),
-                        },
-                        stale: flags & 4 != 0,
-                    }
-                }
-                2 => Input::OrderConnected,
-                3 => Input::OrderDisconnected,
-                4 => {
-                    let has = r.u8()? != 0;
-                    let v = r.u64()?;
-                    Input::OpenOrder {
-                        id: has.then(|| id(v)),
-                        status: VenueStatus::from_u8(r.u8()?),
-                        executed: Qty::from_lots(r.i64()?),
-                        cum_quote: r.i64()?,
-                        venue_id: r.u64()?,
-                    }
-                }
-                5 => Input::OpenOrdersEnd { ok: r.u8()? != 0 },
-                6 => Input::CancelAllDone { code: r.i64()? },
-                7 => Input::Rate {
-                    orders_10s: r.u64()?,
-                    orders_10s_limit: r.u64()?,
-                    weight_1m: r.u64()?,
-                    weight_1m_limit: r.u64()?,
-                },
-                8 => Input::RateLimited {
-                    status: u16::try_from(r.u64()?).ok()?,
-                    until: UnixNanos(r.u64()?),
-                },
-                _ => return None,
-            },
-            RecordKind::OrderAck => match r.u8()? {
-                1 => Input::Ack {
-                    id: id(r.u64()?),
-                    venue_id: r.u64()?,
-                },
-                2 => Input::CancelAck { id: id(r.u64()?) },
-                3 => Input::Status {
-                    id: id(r.u64()?),
-                    found: r.u8()? != 0,
-                    status: VenueStatus::from_u8(r.u8()?),
-                    executed: Qty::from_lots(r.i64()?),
-                    cum_quote: r.i64()?,
-                    venue_id: r.u64()?,
-                },
-                _ => return None,
-            },
-            RecordKind::Reject => {
-                let tag = r.u8()?;
-                let i = id(r.u64()?);
-                match tag {
-                    1 => Input::OrderError {
-                        id: i,
-                        status: u16::try_from(r.u64()?).ok()?,
-                        code: r.i64()?,
-                    },
-                    2 => Input::CancelError {
-                        id: i,
-                        status: u16::try_from(r.u64()?).ok()?,
-                        code: r.i64()?,
-                    },
-                    3 => Input::StatusError {
-                        id: i,
-                        code: r.i64()?,
-                    },
-                    _ => return None,
-                }
-            }
-            RecordKind::Fill => {
-                if r.u8()? != 1 {
-                    return None;
-                }
-                Input::Exec {
-                    id: id(r.u64()?),
-                    venue_id: r.u64()?,
-                    kind: ExecKind::from_u8(r.u8()?),
-                    status: VenueStatus::from_u8(r.u8()?),
-                    side: side_from(r.u8()?)?,
-                    fee_asset: FeeAsset::from_u8(r.u8()?),
-                    last_qty: Qty::from_lots(r.i64()?),
-                    last_price: Price::from_ticks(r.i64()?),
-                    last_quote: r.i64()?,
-                    commission: r.i64()?,
-                    cum_qty: Qty::from_lots(r.i64()?),
-                }
-            }
-            RecordKind::ParamPush => {
-                let mut words = [0u64; QUOTE_PARAM_WORDS];
-                for w in &mut words {
-                    *w = r.u64()?;
-                }
-                Input::Params {
-                    params: QuoteParams::from_words(words),
-                }
-            }
-            RecordKind::OperatorCommand => Input::Command(match r.u8()? {
-                1 => Command::Kill,
-                2 => Command::Lift,
-                3 => Command::Stop,
-                _ => return None,
-            }),
-            RecordKind::TimerTick => Input::Tick,
-            _ => return None,
-        };
-        Some(Stamped {
-            ts_recv: rec.ts_recv,
-            ts_event: rec.ts_event,
-            input,
-        })
+        InputDecoder::default().decode(rec).ok().flatten()
     }
 }
 
-#[cold]
-fn unreachable_record(ts: UnixNanos) -> JournalRecord {
-    // Not reachable (see the caller); a timer tick keeps the journal's sequence honest if it were.
-    JournalRecord::new(RecordKind::TimerTick, ts, ts, &[]).unwrap_or_else(|_| unreachable!())
+/// A placeholder record (unused array slots; never written to the journal).
+fn filler(ts: UnixNanos) -> JournalRecord {
+    TimerTickV1 { timer_id: 0 }.to_record(ts)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -957,7 +1405,8 @@ impl Normalizer {
             // l × L in 1e-8 units.
             let l = i128::from(amount(e.last_qty, "l")?);
             let p = i128::from(amount(e.last_price, "L")?);
-            i64::try_from(l * p / 100_000_000).map_err(|_| DecodeError::BadInteger { field: "Y" })?
+            i64::try_from(l * p / 100_000_000)
+                .map_err(|_| DecodeError::BadInteger { field: "Y" })?
         } else {
             amount(e.last_quote, "Y")?
         };
@@ -1100,6 +1549,8 @@ pub struct SessionCounters {
     pub table_full: u64,
     /// Last venue ORDERS/10 s usage (count, limit).
     pub venue_orders_10s: (u64, u64),
+    /// Restarts on this journal (recoveries).
+    pub restarts: u64,
 }
 
 /// Where the session stands.
@@ -1190,8 +1641,13 @@ impl Control {
             &mut self.json,
         )
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-        let m = encode_frame(Opcode::Text, &self.json[..n], self.mask.next_mask(), &mut self.out)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let m = encode_frame(
+            Opcode::Text,
+            &self.json[..n],
+            self.mask.next_mask(),
+            &mut self.out,
+        )
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         tx.send(&self.out[..m]).map(|_| ())
     }
 }
@@ -1222,6 +1678,8 @@ pub struct SessionCore {
     counters: SessionCounters,
     events: EventSink,
     reconnect_needed: bool,
+    decoder: InputDecoder,
+    last_seq: u64,
 }
 
 impl SessionCore {
@@ -1269,6 +1727,8 @@ impl SessionCore {
             counters: SessionCounters::default(),
             events,
             reconnect_needed: false,
+            decoder: InputDecoder::default(),
+            last_seq: 0,
         }
     }
 
@@ -1330,7 +1790,9 @@ impl SessionCore {
                     self.counters.unknown_ids += 1;
                 }
             }
-            Input::OrderError { id, status, code } => sent += self.order_error(id, status, code, s, tx),
+            Input::OrderError { id, status, code } => {
+                sent += self.order_error(id, status, code, s, tx)
+            }
             Input::CancelAck { id } => {
                 if let Some(i) = self.find(id) {
                     self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s);
@@ -1451,13 +1913,25 @@ impl SessionCore {
                     }
                     ExecKind::Canceled | ExecKind::Expired => {
                         if let Some(i) = i {
-                            self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s);
+                            self.finish(
+                                i,
+                                EventKind::OrderCanceled,
+                                OrderEventKind::Canceled,
+                                0,
+                                s,
+                            );
                         }
                         sent += self.requote(s, tx);
                     }
                     ExecKind::Rejected => {
                         if let Some(i) = i {
-                            self.finish(i, EventKind::OrderRejected, OrderEventKind::Rejected, 0, s);
+                            self.finish(
+                                i,
+                                EventKind::OrderRejected,
+                                OrderEventKind::Rejected,
+                                0,
+                                s,
+                            );
                         }
                     }
                     ExecKind::Other => {}
@@ -1480,6 +1954,31 @@ impl SessionCore {
                         .risk_mut()
                         .block_venue_orders_until(UnixNanos(ts.0 + 1_000_000_000), ts);
                 }
+            }
+            Input::Restart => {
+                self.stopping = false;
+                self.finished = false;
+                self.cancel_all_pending = false;
+                self.reconnect_needed = false;
+                self.stale = true;
+                self.counters.restarts += 1;
+                if self.connected {
+                    self.disconnected(s);
+                } else {
+                    for i in 0..MAX_ORDERS {
+                        if self.orders[i].is_some() {
+                            self.make_unknown(i, s, FIRST_QUERY_DELAY_NS);
+                        }
+                    }
+                }
+            }
+            Input::IdBlock { next, end } => {
+                // Never below ids already used: a block is a reservation above the high-water mark.
+                let next = next.max(self.core.ids_next());
+                self.core.refill_ids(IdRange {
+                    next,
+                    end: end.max(next),
+                });
             }
             Input::RateLimited { status, until } => {
                 if status == 418 {
@@ -1640,9 +2139,7 @@ impl SessionCore {
     }
 
     fn account_fill(&mut self, side: Side, quote: i64, qty: Qty, commission: i64, fee: FeeAsset) {
-        let base = qty
-            .lots()
-            .saturating_mul(self.lot_e8());
+        let base = qty.lots().saturating_mul(self.lot_e8());
         let sign = side.sign();
         let a = &mut self.account;
         a.base = a.base.saturating_add(sign * base);
@@ -1691,7 +2188,9 @@ impl SessionCore {
             self.emit(EventKind::OrderFilled, Some(side), s, price, qty, id.0, -1);
             return;
         };
-        let Some(o) = self.orders[i].as_mut() else { return };
+        let Some(o) = self.orders[i].as_mut() else {
+            return;
+        };
         o.filled = Qty::from_lots(o.filled.lots() + qty.lots());
         o.cum_quote = o.cum_quote.saturating_add(quote);
         let leaves = Qty::from_lots((o.qty.lots() - o.filled.lots()).max(0));
@@ -1727,7 +2226,13 @@ impl SessionCore {
         let Some(o) = self.orders[i] else { return };
         if !found {
             // The venue never had it.
-            self.finish(i, EventKind::OrderRejected, OrderEventKind::NotFound, -2013, s);
+            self.finish(
+                i,
+                EventKind::OrderRejected,
+                OrderEventKind::NotFound,
+                -2013,
+                s,
+            );
             return;
         }
         let missed = executed.lots() - o.filled.lots();
@@ -1740,7 +2245,8 @@ impl SessionCore {
                 let lots_e8 = i128::from(missed) * i128::from(self.lot_e8());
                 // quote / base in 1e-8 → ticks.
                 let tick = self.settings.inst.tick;
-                let ticks_per_unit = 10i128.pow(u32::from(tick.exp())) / i128::from(tick.mantissa().max(1));
+                let ticks_per_unit =
+                    10i128.pow(u32::from(tick.exp())) / i128::from(tick.mantissa().max(1));
                 let p = i128::from(quote) * ticks_per_unit / lots_e8.max(1);
                 Price::from_ticks(p as i64)
             } else {
@@ -1800,7 +2306,13 @@ impl SessionCore {
             return 0;
         }
         // Refused: the new order does not exist.
-        self.finish(i, EventKind::OrderRejected, OrderEventKind::Rejected, code, s);
+        self.finish(
+            i,
+            EventKind::OrderRejected,
+            OrderEventKind::Rejected,
+            code,
+            s,
+        );
         if o.replaces.0 != 0 {
             // A cancel-replace whose cancel leg failed: the old order's fate must be checked.
             self.core.on_cancel_rejected(o.replaces);
@@ -1911,7 +2423,10 @@ impl SessionCore {
     fn check_finished(&mut self) {
         if self.stopping
             && !self.cancel_all_pending
-            && self.orders.iter().all(|o| o.is_none_or(|o| o.state.is_terminal()))
+            && self
+                .orders
+                .iter()
+                .all(|o| o.is_none_or(|o| o.state.is_terminal()))
         {
             self.finished = true;
         }
@@ -1931,7 +2446,12 @@ impl SessionCore {
                 _ => {}
             }
             let Some(o) = self.orders[i] else { continue };
-            if o.state == OrderState::Unknown && o.query_at.0 != 0 && ts.0 >= o.query_at.0 && self.connected && !self.open_pending {
+            if o.state == OrderState::Unknown
+                && o.query_at.0 != 0
+                && ts.0 >= o.query_at.0
+                && self.connected
+                && !self.open_pending
+            {
                 let now_ms = ts.0 / 1_000_000;
                 if self.ctl_send(tx, RID_STATUS | o.id.0, b"order.status", Some(o.id), now_ms) {
                     sent += 1;
@@ -1943,7 +2463,9 @@ impl SessionCore {
                 }
             }
         }
-        if self.params.ttl_ns > 0 || (self.rate_block_until.0 != 0 && ts.0 >= self.rate_block_until.0) {
+        if self.params.ttl_ns > 0
+            || (self.rate_block_until.0 != 0 && ts.0 >= self.rate_block_until.0)
+        {
             if ts.0 >= self.rate_block_until.0 {
                 self.rate_block_until = UnixNanos(0);
             }
@@ -2179,13 +2701,15 @@ impl SessionCore {
 
     /// (working buy lots, working sell lots), UNKNOWN included.
     pub fn working_lots(&self) -> (i64, i64) {
-        self.orders().filter(|o| !o.state.is_terminal()).fold((0, 0), |(b, s), o| {
-            let open = o.qty.lots() - o.filled.lots();
-            match o.side {
-                Side::Buy => (b + open, s),
-                Side::Sell => (b, s + open),
-            }
-        })
+        self.orders()
+            .filter(|o| !o.state.is_terminal())
+            .fold((0, 0), |(b, s), o| {
+                let open = o.qty.lots() - o.filled.lots();
+                match o.side {
+                    Side::Buy => (b + open, s),
+                    Side::Sell => (b, s + open),
+                }
+            })
     }
 
     /// A BLAKE3 digest of the decision state (orders, account, position, params, flags): two runs
@@ -2217,7 +2741,10 @@ impl SessionCore {
             a.quote_fees,
             a.other_fees,
             a.fills as i64,
-            self.core.risk().position(self.settings.inst.id).unwrap_or(0),
+            self.core
+                .risk()
+                .position(self.settings.inst.id)
+                .unwrap_or(0),
         ] {
             h.update(&v.to_le_bytes());
         }
@@ -2239,23 +2766,32 @@ impl SessionCore {
     }
 }
 
-/// The engine's replay contract (#11 builds the journal reader around it): apply one journalled
-/// record, and digest the state. Defined here until the journal's own replay module lands.
-pub trait Replayable {
-    /// Applies one journal record; records that are not session inputs are skipped (`Ok(false)`).
-    fn apply_record(&mut self, rec: &JournalRecord) -> Result<bool, ReplayError>;
-    /// A digest of the decision state.
-    fn digest(&self) -> [u8; 32];
-}
-
-/// A record that looked like a session input but did not decode.
+/// Why a journal record cannot be replayed into a [`SessionCore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("journal record {seq} ({kind:?}) is not a valid session input")]
-pub struct ReplayError {
-    /// The record's seq.
-    pub seq: u64,
-    /// Its kind.
-    pub kind: RecordKind,
+pub enum SessionReplayError {
+    /// The record is of a session kind but is not a session input.
+    #[error("journal record {seq}: {source}")]
+    Input {
+        /// The record's seq.
+        seq: u64,
+        /// Why.
+        #[source]
+        source: InputDecodeError,
+    },
+    /// Records must come in seq order without gaps.
+    #[error("seq {found} where {expected} was expected")]
+    SeqGap {
+        /// The next seq.
+        expected: u64,
+        /// The record's seq.
+        found: u64,
+    },
+    /// The session core has no snapshot encoding: it is rebuilt by replaying its journal from
+    /// genesis (restore-by-replay).
+    #[error(
+        "the session core has no snapshots: it is rebuilt by replaying the journal from genesis"
+    )]
+    NoSnapshot,
 }
 
 /// Discards what a replayed session "sends".
@@ -2267,30 +2803,108 @@ impl TxTransport for NullTx {
     }
 }
 
+/// The journal's replay contract (`journal::replay`): records in, the same decisions and digest out.
+///
+/// Snapshots: not implemented. [`Replayable::snapshot`] writes nothing and
+/// [`Replayable::restore`] refuses, so the replay driver passes over any snapshot file with that
+/// reason and rebuilds the core from genesis (restore-by-replay).
 impl Replayable for SessionCore {
-    fn apply_record(&mut self, rec: &JournalRecord) -> Result<bool, ReplayError> {
-        if !matches!(
-            rec.kind,
-            RecordKind::SessionInput
-                | RecordKind::OrderAck
-                | RecordKind::Fill
-                | RecordKind::Reject
-                | RecordKind::ParamPush
-                | RecordKind::OperatorCommand
-                | RecordKind::TimerTick
-        ) {
-            return Ok(false);
-        }
-        let s = Stamped::from_record(rec).ok_or(ReplayError {
-            seq: rec.seq,
-            kind: rec.kind,
-        })?;
-        self.apply(&s, &mut NullTx);
-        Ok(true)
+    type Error = SessionReplayError;
+
+    const SNAPSHOT_TAG: [u8; 8] = *b"SESSION1";
+
+    fn apply(&mut self, rec: &JournalRecord) -> Result<(), SessionReplayError> {
+        self.apply_record(rec, &mut NullTx).map(|_| ())
     }
 
     fn digest(&self) -> [u8; 32] {
         SessionCore::digest(self)
+    }
+
+    fn snapshot(&self, _out: &mut Vec<u8>) {}
+
+    fn restore(&mut self, _bytes: &[u8]) -> Result<(), SessionReplayError> {
+        Err(SessionReplayError::NoSnapshot)
+    }
+}
+
+/// The client order id an input names, if any.
+fn input_order(i: &Input) -> Option<ClientOrderId> {
+    match *i {
+        Input::Ack { id, .. }
+        | Input::CancelAck { id }
+        | Input::Status { id, .. }
+        | Input::OrderError { id, .. }
+        | Input::CancelError { id, .. }
+        | Input::StatusError { id, .. }
+        | Input::Exec { id, .. } => Some(id),
+        _ => None,
+    }
+}
+
+impl SessionCore {
+    /// Applies one journal record (validate, then mutate): a session input is applied with its
+    /// frames sent to `tx`; market data and segment headers only advance the seq. Returns the
+    /// frames sent.
+    pub fn apply_record<T: TxTransport>(
+        &mut self,
+        rec: &JournalRecord,
+        tx: &mut T,
+    ) -> Result<usize, SessionReplayError> {
+        if self.last_seq != 0 && Some(rec.seq) != self.last_seq.checked_add(1) {
+            return Err(SessionReplayError::SeqGap {
+                expected: self.last_seq.saturating_add(1),
+                found: rec.seq,
+            });
+        }
+        let mut d = self.decoder;
+        let s = d.decode(rec).map_err(|source| SessionReplayError::Input {
+            seq: rec.seq,
+            source,
+        })?;
+        self.decoder = d;
+        self.last_seq = rec.seq;
+        Ok(match s {
+            Some(s) => self.apply(&s, tx),
+            None => 0,
+        })
+    }
+
+    /// The seq of the last journal record this core applied or was told of.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Tells the core the seq its last input was journalled at (the live loop, after `append`).
+    pub fn set_last_seq(&mut self, seq: u64) {
+        self.last_seq = seq;
+    }
+
+    /// The journal record(s) of `s` with this session's ledger context (call before applying it:
+    /// the order's details are the ones the input is about).
+    pub fn journal_records(&self, s: &Stamped, ctx: RecordCtx) -> InputRecords {
+        let order = input_order(&s.input).and_then(|id| self.find(id).and_then(|i| self.orders[i]));
+        let order_type = if self.params.post_only != 0 {
+            OrderType::LimitMaker
+        } else {
+            OrderType::Limit
+        };
+        s.to_records_with(&RecordCtx {
+            instrument: self.settings.inst.id,
+            order_type,
+            order,
+            ..ctx
+        })
+    }
+
+    /// Replaces the event sink (recovery replays into a discarding sink, then hands the live one).
+    pub fn set_events(&mut self, events: EventSink) -> EventSink {
+        std::mem::replace(&mut self.events, events)
+    }
+
+    /// Whether the order connection is up (as the inputs said).
+    pub fn connected(&self) -> bool {
+        self.connected
     }
 }
 

@@ -204,12 +204,19 @@ pub fn ledger_rows(dir: &Path) -> Result<LedgerRows, ExportError> {
             }
             RecordKind::ParamPush => {
                 let p = ParamPushV1::decode(&rec).map_err(bad)?;
-                rows.params.push(ParamRow {
-                    seq: rec.seq,
-                    ts_recv: rec.ts_recv.0,
-                    version: p.block_version,
-                    words: p.words().to_vec(),
-                });
+                // A later part of a block longer than one record extends its first part's row.
+                match rows.params.last_mut() {
+                    Some(last) if p.first > 0 && last.version == p.block_version => {
+                        last.words.resize(usize::from(p.first), 0);
+                        last.words.extend_from_slice(p.words());
+                    }
+                    _ => rows.params.push(ParamRow {
+                        seq: rec.seq,
+                        ts_recv: rec.ts_recv.0,
+                        version: p.block_version,
+                        words: p.words().to_vec(),
+                    }),
+                }
             }
             _ => {}
         }

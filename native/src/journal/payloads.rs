@@ -67,6 +67,9 @@ pub enum OperatorAction {
     Pause = 3,
     /// Resume quoting after a pause.
     Resume = 4,
+    /// Orderly stop: block entry, cancel everything, exit when nothing is open (the engine's
+    /// `stop()`).
+    Stop = 5,
 }
 
 impl OperatorAction {
@@ -77,21 +80,32 @@ impl OperatorAction {
             OperatorAction::Lift => "lift",
             OperatorAction::Pause => "pause",
             OperatorAction::Resume => "resume",
+            OperatorAction::Stop => "stop",
         }
     }
 
     /// The action named `name`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Kill, Self::Lift, Self::Pause, Self::Resume]
-            .into_iter()
-            .find(|a| a.name() == name)
+        [
+            Self::Kill,
+            Self::Lift,
+            Self::Pause,
+            Self::Resume,
+            Self::Stop,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
     }
 }
 
-/// The venue acknowledged one of our orders (new, cancelled, replaced, expired): 48 bytes.
+/// The venue acknowledged one of our orders (new, cancelled, replaced, expired), or answered a
+/// status query about it: 56 bytes.
 ///
-/// `instrument u32, side u8, order_type u8, status u8, pad u8, client_order_id u64,
-/// venue_order_id u64 (0 = none), price i64, qty i64, cum_qty i64`.
+/// `instrument u32, side u8, order_type u8, status u8, origin u8, client_order_id u64,
+/// venue_order_id u64 (0 = none), price i64, qty i64, cum_qty i64, aux i64`.
+///
+/// `origin` says which venue message this is ([`ack_origin`]; 0 for a writer that does not say) and
+/// `aux` carries what that message adds (the cumulative quote amount of a status answer, 1e-8 units).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderAckV1 {
     /// The instrument.
@@ -112,13 +126,53 @@ pub struct OrderAckV1 {
     pub qty: Qty,
     /// Filled so far.
     pub cum_qty: Qty,
+    /// Which venue message ([`ack_origin`]).
+    pub origin: u8,
+    /// Origin-specific value (status answers: cumulative quote amount, 1e-8 units; else 0).
+    pub aux: i64,
 }
 
-/// One of our orders was (partly) filled: 80 bytes.
+/// Origins of an [`OrderAckV1`] (what the engine's session core was told).
+pub mod ack_origin {
+    /// Not said (tools, other writers).
+    pub const VENUE: u8 = 0;
+    /// The answer to `order.place` (or the new leg of a cancel-replace): accepted.
+    pub const PLACED: u8 = 1;
+    /// The answer to `order.cancel`: cancelled.
+    pub const CANCELLED: u8 = 2;
+    /// An `order.status` answer: the venue knows the order (`status`, `cum_qty`, `aux` = cumulative
+    /// quote amount).
+    pub const STATUS: u8 = 3;
+    /// An `order.status` answer: the venue has no such order (-2013).
+    pub const STATUS_NOT_FOUND: u8 = 4;
+    /// A user-stream execution report without a fill: `EXEC + x` where `x` is the report's type
+    /// code (0 NEW, 2 CANCELED, 3 REJECTED, 4 EXPIRED, 5 other).
+    pub const EXEC: u8 = 16;
+}
+
+/// Origins of a [`RejectV1`].
+pub mod reject_origin {
+    /// Not said: the venue refused a new order.
+    pub const VENUE: u8 = 0;
+    /// The venue refused or could not answer a new order (`order.place`); a `-1006`/`-1007` code or
+    /// an HTTP status ≥ 500 means the outcome is UNKNOWN, not refused.
+    pub const ORDER: u8 = 1;
+    /// A cancel was refused (the order's state is unchanged by this record).
+    pub const CANCEL: u8 = 2;
+    /// An `order.status` query failed (the order's state is unchanged by this record).
+    pub const STATUS: u8 = 3;
+}
+
+/// One of our orders was (partly) filled: 96 bytes.
 ///
 /// `instrument u32, side u8, liquidity u8, status u8, fee_exp u8, client_order_id u64,
 /// venue_order_id u64 (0 = none), trade_id u64, last_price i64, last_qty i64, cum_qty i64,
-/// fee_raw i64, fee_asset [u8; 15] (ASCII, zero-padded), pad u8`.
+/// fee_raw i64, fee_asset [u8; 15] (ASCII, zero-padded), origin u8, last_quote i64,
+/// fee_class u8, pad 7`.
+///
+/// `origin`: 0 when not said, `ack_origin::EXEC + x` for a user-stream execution report of type
+/// `x`; `last_quote`: the fill's quote amount (1e-8 units, 0 when not known); `fee_class`: 0 none, 1
+/// the base asset, 2 the quote asset, 3 another asset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FillV1 {
     /// The instrument.
@@ -145,11 +199,18 @@ pub struct FillV1 {
     pub fee: Decimal,
     /// The fee's asset.
     pub fee_asset: Asset,
+    /// Which venue message (see the layout).
+    pub origin: u8,
+    /// The fill's quote amount (1e-8 units).
+    pub last_quote: i64,
+    /// The fee asset's class (see the layout).
+    pub fee_class: u8,
 }
 
 /// The venue rejected one of our requests: 40 bytes.
 ///
-/// `instrument u32, side u8, pad 3, client_order_id u64, reject_code i32, pad 4, price i64, qty i64`.
+/// `instrument u32, side u8, origin u8, http_status u16, client_order_id u64, reject_code i32,
+/// pad 4, price i64, qty i64` (`origin`: [`reject_origin`]; `http_status` 0 when not known).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RejectV1 {
     /// The instrument.
@@ -164,18 +225,27 @@ pub struct RejectV1 {
     pub price: Price,
     /// The refused quantity in lots.
     pub qty: Qty,
+    /// Which request was refused ([`reject_origin`]).
+    pub origin: u8,
+    /// The answer's HTTP-like status (0: not known).
+    pub http_status: u16,
 }
 
 /// Python pushed a parameter block: `16 + 8 n` bytes, n ≤ [`ParamPushV1::MAX_WORDS`].
 ///
-/// `block_version u64, n u8, pad 7, words [u64; n]` — the block's words exactly as the seqlocked
-/// parameter block (`engine::params`) stores them, so replay sees what the hot thread saw.
+/// `block_version u64, n u8, first u8, pad 6, words [u64; n]` — words `first..first + n` of the
+/// block exactly as the seqlocked parameter block (`engine::params`) stores them, so replay sees what
+/// the hot thread saw. A block longer than [`ParamPushV1::MAX_WORDS`] words takes consecutive records
+/// with the same `block_version` (`first` 0, then 10, …); a reader applies the block once the record
+/// holding its last word arrives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamPushV1 {
     /// The block's version after the push.
     pub block_version: u64,
     /// Words used.
     pub len: u8,
+    /// Index in the block of `words[0]`.
+    pub first: u8,
     /// The words (`words[..len]`).
     pub words: [u64; ParamPushV1::MAX_WORDS],
 }
@@ -195,8 +265,16 @@ impl ParamPushV1 {
             block_version,
             // Fits: at most MAX_WORDS (10).
             len: words.len() as u8,
+            first: 0,
             words: w,
         })
+    }
+
+    /// Words `first..first + words.len()` of a longer block (`None` if too many).
+    pub fn part(block_version: u64, first: u8, words: &[u64]) -> Option<Self> {
+        let mut p = Self::new(block_version, words)?;
+        p.first = first;
+        Some(p)
     }
 
     /// The words used.
@@ -441,7 +519,7 @@ pub fn status_from_u8(v: u8) -> Option<OrderStatus> {
 
 impl OrderAckV1 {
     /// Encoded length.
-    pub const LEN: usize = 48;
+    pub const LEN: usize = 56;
 
     /// The record (seq 0: the handle stamps it).
     pub fn to_record(&self, ts_recv: UnixNanos, ts_event: UnixNanos) -> JournalRecord {
@@ -450,12 +528,13 @@ impl OrderAckV1 {
             .u8(side_u8(self.side))
             .u8(self.order_type as u8)
             .u8(self.status as u8)
-            .pad(1)
+            .u8(self.origin)
             .u64(self.client_order_id.0)
             .u64(self.venue_order_id.map_or(0, |v| v.0))
             .i64(self.price.ticks())
             .i64(self.qty.lots())
             .i64(self.cum_qty.lots())
+            .i64(self.aux)
             .record(RecordKind::OrderAck, ts_recv, ts_event)
     }
 
@@ -470,7 +549,7 @@ impl OrderAckV1 {
             .copied()
             .ok_or_else(|| r.bad("order_type", u64::from(t)))?;
         let status = r.status()?;
-        r.pad(1)?;
+        let origin = r.u8();
         Ok(Self {
             instrument,
             side,
@@ -481,13 +560,15 @@ impl OrderAckV1 {
             price: Price::from_ticks(r.i64()),
             qty: r.qty("qty")?,
             cum_qty: r.qty("cum_qty")?,
+            origin,
+            aux: r.i64(),
         })
     }
 }
 
 impl FillV1 {
     /// Encoded length.
-    pub const LEN: usize = 80;
+    pub const LEN: usize = 96;
 
     /// The record (seq 0: the handle stamps it).
     pub fn to_record(&self, ts_recv: UnixNanos, ts_event: UnixNanos) -> JournalRecord {
@@ -508,7 +589,10 @@ impl FillV1 {
             .i64(self.cum_qty.lots())
             .i64(self.fee.raw())
             .b(&asset)
-            .pad(1)
+            .u8(self.origin)
+            .i64(self.last_quote)
+            .u8(self.fee_class)
+            .pad(7)
             .record(RecordKind::Fill, ts_recv, ts_event)
     }
 
@@ -553,8 +637,17 @@ impl FillV1 {
                 .and_then(Asset::new)
                 .ok_or_else(|| r.bad("fee_asset", used as u64))?
         };
-        r.pad(1)?;
+        let origin = r.u8();
+        let last_quote = r.i64();
+        let fee_class = r.u8();
+        if fee_class > 3 {
+            return Err(r.bad("fee_class", u64::from(fee_class)));
+        }
+        r.pad(7)?;
         Ok(Self {
+            origin,
+            last_quote,
+            fee_class,
             instrument,
             side,
             liquidity,
@@ -580,7 +673,8 @@ impl RejectV1 {
         W::new()
             .u32(self.instrument.0)
             .u8(side_u8(self.side))
-            .pad(3)
+            .u8(self.origin)
+            .b(&self.http_status.to_le_bytes())
             .u64(self.client_order_id.0)
             .i32(self.reject_code)
             .pad(4)
@@ -594,11 +688,14 @@ impl RejectV1 {
         let mut r = R::open(rec, RecordKind::Reject, Self::LEN)?;
         let instrument = InstrumentId(r.u32());
         let side = r.side()?;
-        r.pad(3)?;
+        let origin = r.u8();
+        let http_status = u16::from_le_bytes(r.arr());
         let client_order_id = ClientOrderId(r.u64());
         let reject_code = r.i32();
         r.pad(4)?;
         Ok(Self {
+            origin,
+            http_status,
             instrument,
             side,
             client_order_id,
@@ -613,7 +710,7 @@ impl ParamPushV1 {
     /// The record (seq 0: the handle stamps it).
     pub fn to_record(&self, ts_recv: UnixNanos) -> JournalRecord {
         let mut w = W::new();
-        w.u64(self.block_version).u8(self.len).pad(7);
+        w.u64(self.block_version).u8(self.len).u8(self.first).pad(6);
         for &word in self.words() {
             w.u64(word);
         }
@@ -625,7 +722,8 @@ impl ParamPushV1 {
         let mut r = R::open_min(rec, RecordKind::ParamPush, 16)?;
         let block_version = r.u64();
         let n = r.u8();
-        r.pad(7)?;
+        let first = r.u8();
+        r.pad(6)?;
         let want = 16 + 8 * usize::from(n);
         if usize::from(n) > Self::MAX_WORDS || r.p.len() != want {
             return Err(TypedPayloadError::Length {
@@ -641,6 +739,7 @@ impl ParamPushV1 {
         Ok(Self {
             block_version,
             len: n,
+            first,
             words,
         })
     }
@@ -667,6 +766,7 @@ impl OperatorCommandV1 {
             2 => OperatorAction::Lift,
             3 => OperatorAction::Pause,
             4 => OperatorAction::Resume,
+            5 => OperatorAction::Stop,
             v => return Err(r.bad("action", u64::from(v))),
         };
         let text_len = r.u8();
@@ -736,6 +836,8 @@ mod tests {
             price: Price::from_ticks(-4),
             qty: Qty::from_lots(10),
             cum_qty: Qty::from_lots(0),
+            origin: ack_origin::STATUS,
+            aux: -5,
         };
         let rec = ack.to_record(ts(1), ts(2));
         assert_eq!(rec.payload().len(), OrderAckV1::LEN);
@@ -753,6 +855,9 @@ mod tests {
             cum_qty: Qty::from_lots(3),
             fee: Decimal::new(-12, 8).unwrap(),
             fee_asset: Asset::new("USDT").unwrap(),
+            origin: ack_origin::EXEC + 1,
+            last_quote: 300,
+            fee_class: 2,
         };
         let rec = fill.to_record(ts(1), ts(2));
         assert_eq!(rec.payload().len(), FillV1::LEN);
@@ -764,6 +869,8 @@ mod tests {
             reject_code: -2010,
             price: Price::from_ticks(5),
             qty: Qty::from_lots(1),
+            origin: reject_origin::ORDER,
+            http_status: 400,
         };
         assert_eq!(RejectV1::decode(&rej.to_record(ts(1), ts(1))), Ok(rej));
         for n in [0, 1, ParamPushV1::MAX_WORDS] {
@@ -824,6 +931,8 @@ mod tests {
             reject_code: 1,
             price: Price::from_ticks(5),
             qty: Qty::from_lots(1),
+            origin: 0,
+            http_status: 0,
         }
         .to_record(ts(1), ts(1));
         let rec = poke(&rec, 4, 7);

@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::payloads::{
-    FillV1, OperatorAction, OperatorCommandV1, OrderAckV1, ParamPushV1, RejectV1, TimerTickV1,
-    TypedPayloadError,
+    reject_origin, FillV1, OperatorAction, OperatorCommandV1, OrderAckV1, ParamPushV1, RejectV1,
+    TimerTickV1, TypedPayloadError,
 };
 use super::record::{JournalRecord, Payload, PayloadError, RecordKind};
 use super::replay::Replayable;
@@ -482,8 +482,12 @@ impl LedgerState {
                 if let Some(v) = a.venue_order_id {
                     o.venue_order_id = v.0;
                 }
-                o.price = a.price.ticks();
-                o.qty = a.qty.lots();
+                // An engine's ack about an order it no longer tracks carries no price or size:
+                // keep what an earlier record said.
+                if !(a.qty.is_zero() && a.price.ticks() == 0) {
+                    o.price = a.price.ticks();
+                    o.qty = a.qty.lots();
+                }
                 o.cum_qty = o.cum_qty.max(a.cum_qty.lots());
             }
             Decoded::Fill(f) => {
@@ -532,18 +536,40 @@ impl LedgerState {
                 let o = self.order(r.client_order_id.0, seq);
                 o.instrument = r.instrument.0;
                 o.side = side_name(r.side).into();
-                o.status = OrderStatus::Rejected.as_str().into();
                 o.reject_code = r.reject_code;
-                o.price = r.price.ticks();
-                o.qty = r.qty.lots();
+                if !(r.qty.is_zero() && r.price.ticks() == 0) {
+                    o.price = r.price.ticks();
+                    o.qty = r.qty.lots();
+                }
+                match r.origin {
+                    // A refused cancel or a failed status query leaves the order as it was.
+                    reject_origin::CANCEL | reject_origin::STATUS => {}
+                    // No answer in time / venue-side failure: the outcome is not known.
+                    _ if r.reject_code == -1006
+                        || r.reject_code == -1007
+                        || r.http_status >= 500 =>
+                    {
+                        o.status = OrderStatus::Unknown.as_str().into();
+                    }
+                    _ => o.status = OrderStatus::Rejected.as_str().into(),
+                }
             }
             Decoded::Param(p) => {
-                if self.params.pushes > 0 && p.block_version <= self.params.version {
+                if p.first == 0 && self.params.pushes > 0 && p.block_version <= self.params.version
+                {
                     self.anomalies.param_version_regressed += 1;
                 }
                 self.params.version = p.block_version;
-                self.params.words = p.words().to_vec();
-                self.params.pushes += 1;
+                // A part of a longer block (`first > 0`) extends the words of its first part.
+                let first = usize::from(p.first);
+                if first == 0 {
+                    self.params.words.clear();
+                }
+                self.params.words.resize(first, 0);
+                self.params.words.extend_from_slice(p.words());
+                if first == 0 {
+                    self.params.pushes += 1;
+                }
                 self.params.seq = seq;
             }
             Decoded::Command(c) => {
@@ -565,6 +591,8 @@ impl LedgerState {
                     }
                     OperatorAction::Pause => k.paused = true,
                     OperatorAction::Resume => k.paused = false,
+                    // An orderly stop: nothing more is quoted in this run.
+                    OperatorAction::Stop => k.paused = true,
                 }
             }
             Decoded::Timer(t) => {

@@ -192,6 +192,8 @@ pub fn synthetic_stream(seed: u64, n: usize) -> Vec<JournalRecord> {
                     reject_code: -2010,
                     price: Price::from_ticks(price),
                     qty: Qty::from_lots(qty),
+                    origin: 0,
+                    http_status: 0,
                 }
                 .to_record(t, UnixNanos(ts - 100))
             } else {
@@ -214,6 +216,8 @@ pub fn synthetic_stream(seed: u64, n: usize) -> Vec<JournalRecord> {
                     price: Price::from_ticks(price),
                     qty: Qty::from_lots(qty),
                     cum_qty: Qty::from_lots(0),
+                    origin: 0,
+                    aux: 0,
                 }
                 .to_record(t, UnixNanos(ts - 100))
             }
@@ -231,6 +235,8 @@ pub fn synthetic_stream(seed: u64, n: usize) -> Vec<JournalRecord> {
                     price: Price::from_ticks(w.price),
                     qty: Qty::from_lots(w.qty),
                     cum_qty: Qty::from_lots(w.cum),
+                    origin: 0,
+                    aux: 0,
                 }
                 .to_record(t, UnixNanos(ts - 100))
             } else {
@@ -256,6 +262,9 @@ pub fn synthetic_stream(seed: u64, n: usize) -> Vec<JournalRecord> {
                     cum_qty: Qty::from_lots(w.cum),
                     fee: Decimal::new(-(q * 3), 6).unwrap_or(Decimal::ZERO),
                     fee_asset: usdt,
+                    origin: 0,
+                    last_quote: 0,
+                    fee_class: 0,
                 }
                 .to_record(t, UnixNanos(ts - 100));
                 if done {

@@ -106,7 +106,10 @@ impl FlowParams {
         {
             return bad("rates and depths must be finite and >= 0");
         }
-        for (name, q) in [("add_size", &self.add_size), ("market_size", &self.market_size)] {
+        for (name, q) in [
+            ("add_size", &self.add_size),
+            ("market_size", &self.market_size),
+        ] {
             if q.len() < 2 || !q.iter().all(|x| x.is_finite() && *x > 0.0) {
                 return Err(FlowError::Invalid(format!(
                     "{name} needs >= 2 positive quantiles"
@@ -292,7 +295,12 @@ impl FlowGenerator {
             .as_ref()
             .map(|f| dec_f64(f.min_notional))
             .into_iter()
-            .chain(inst.filters.min_notional.as_ref().map(|f| dec_f64(f.min_notional)))
+            .chain(
+                inst.filters
+                    .min_notional
+                    .as_ref()
+                    .map(|f| dec_f64(f.min_notional)),
+            )
             .fold(0.0, f64::max);
         let (min_qty, max_qty) = inst
             .filters
@@ -300,7 +308,9 @@ impl FlowGenerator {
             .as_ref()
             .map_or((0.0, 0.0), |f| (dec_f64(f.min_qty), dec_f64(f.max_qty)));
         // 10% above the notional minimum, so a later price drop does not make orders too small.
-        let min_lots = ((min_notional * 1.1 / ref_px).max(min_qty) / step).ceil().max(1.0) as i64;
+        let min_lots = ((min_notional * 1.1 / ref_px).max(min_qty) / step)
+            .ceil()
+            .max(1.0) as i64;
         let max_lots = if max_qty > 0.0 {
             (max_qty / step).floor() as i64
         } else {
@@ -498,7 +508,10 @@ impl FlowGenerator {
             return;
         }
         let (bid, ask) = self.touch(venue);
-        for (side, empty, px) in [(Side::Buy, b.is_none(), bid), (Side::Sell, a.is_none(), ask)] {
+        for (side, empty, px) in [
+            (Side::Buy, b.is_none(), bid),
+            (Side::Sell, a.is_none(), ask),
+        ] {
             if empty && px > 0 {
                 let lots = self.add_lots();
                 if self.limit(venue, side, px, lots) {
