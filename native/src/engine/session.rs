@@ -812,6 +812,7 @@ impl Stamped {
                 // Fits: at most MAX_WORDS words, `first` < QUOTE_PARAM_WORDS.
                 if let Some(p) = ParamPushV1::part(ctx.param_version, first as u8, w) {
                     out[n] = p.to_record(self.ts_recv);
+                    out[n].ts_event = self.ts_event;
                     n += 1;
                 }
             }
@@ -855,6 +856,11 @@ impl Stamped {
             qty,
             origin,
             http_status,
+        };
+        let own = |mut r: JournalRecord| {
+            // Own inputs' layouts stamp `ts_event = ts_recv`; keep the input's exactly.
+            r.ts_event = ts_event;
+            r
         };
         Some(match self.input {
             Input::Ack { id, venue_id } => OrderAckV1 {
@@ -977,12 +983,14 @@ impl Stamped {
                     Command::Lift => OperatorAction::Lift,
                     Command::Stop => OperatorAction::Stop,
                 };
-                OperatorCommandV1::new(action, 0, "").to_record(ts_recv)
+                own(OperatorCommandV1::new(action, 0, "").to_record(ts_recv))
             }
-            Input::Tick => TimerTickV1 {
-                timer_id: SESSION_TIMER,
-            }
-            .to_record(ts_recv),
+            Input::Tick => own(
+                TimerTickV1 {
+                    timer_id: SESSION_TIMER,
+                }
+                .to_record(ts_recv),
+            ),
             _ => return None,
         })
     }

@@ -1,6 +1,7 @@
 //! Entry points for the `journal` fuzz target (`native/fuzz/fuzz_targets/journal.rs`) and its seed
 //! replay test: arbitrary bytes through every journal-side decoder — the frame parser, the typed
-//! payload decoders (then [`LedgerState::apply`]), the snapshot decoder (then
+//! payload decoders (then [`LedgerState::apply`]), the engine's session-input decoder
+//! (`engine::session::InputDecoder`), the snapshot decoder (then
 //! [`LedgerState::restore`]). None may panic; whatever decodes must survive encode → decode.
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use super::record::{parse_frame, JournalRecord, RecordKind, MAX_PAYLOAD_LEN};
 use super::replay::Replayable;
 use super::snapshot::{decode_snapshot, encode_snapshot};
 use super::state::LedgerState;
+use crate::engine::session::InputDecoder;
 use crate::model::UnixNanos;
 
 /// Runs `data` through every journal decoder; panics only on a broken invariant (a decoded value
@@ -58,6 +60,18 @@ pub fn journal_bytes(data: &[u8]) {
                 round_trip!(OperatorCommandV1, |v| v.to_record(UnixNanos(7)))
             }
             _ => round_trip!(TimerTickV1, |v| v.to_record(UnixNanos(7))),
+        }
+        // The engine's session decoder: whatever decodes to an input re-encodes (typed or the exact
+        // SessionInput fallback) to records that decode to the same input.
+        if let Ok(Some(input)) = InputDecoder::default().decode(&rec) {
+            let mut d = InputDecoder::default();
+            let mut back = None;
+            for r in input.to_records().as_slice() {
+                if let Ok(Some(x)) = d.decode(r) {
+                    back = Some(x);
+                }
+            }
+            assert_eq!(back, Some(input), "{kind:?} session input does not round-trip");
         }
         state.last_seq = rec.seq - 1;
         let before = state.clone();
