@@ -40,6 +40,7 @@ __all__ = [
     "lobster_to_itch",
     "replay",
     "replay_dbn",
+    "replay_engine_journal",
     "replay_itch",
     "replay_lobster",
     "validate_order",
@@ -198,6 +199,13 @@ class Engine:
     def stop(self, timeout_s: float = 5.0) -> bool: ...
     @property
     def running(self) -> bool: ...
+
+def replay_engine_journal(
+    config: dict[str, Any], journal_dir: str, stop_seq: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Replay an engine journal through a session core built from ``config`` exactly as the engine
+    builds it: ``seq``, ``digest``, ``applied``, ``frames``, ``output_digest``, ``unknown``,
+    ``killed``, ``ids_next``, ``elapsed_ns``."""
 
 # --- feed / book -------------------------------------------------------------------------------
 

@@ -88,10 +88,10 @@ def _lines_until(p: subprocess.Popen[str], want: str, timeout: float) -> list[st
     raise AssertionError(f"child never said {want}: {out}")
 
 
-def _crash_loop(venue: Venue, priv_pem: str, tmp: Path, kills: int, seed: int) -> None:
+def _crash_loop(sim: Venue, priv_pem: str, tmp: Path, kills: int, seed: int) -> None:
     rng = random.Random(seed)
     jdir = tmp / "journal"
-    cfg = engine_config(venue, priv_pem, tmp, journal_dir=str(jdir), recover=True)
+    cfg = engine_config(sim, priv_pem, tmp, journal_dir=str(jdir), recover=True)
     recoveries: list[dict[str, Any]] = []
     for k in range(kills):
         p = _spawn(cfg, 0)
@@ -124,9 +124,9 @@ def _crash_loop(venue: Venue, priv_pem: str, tmp: Path, kills: int, seed: int) -
     full = replay_engine_journal(cfg, str(jdir))
     assert (full["seq"], full["digest"]) == (last["seq"], last["digest"])
     # Never sent twice, nothing left behind.
-    ids = [o["clientOrderId"] for o in all_orders(venue) if o["clientOrderId"].startswith("pm")]
+    ids = [o["clientOrderId"] for o in all_orders(sim) if o["clientOrderId"].startswith("pm")]
     assert ids and len(ids) == len(set(ids)), "a client order id reached the venue twice"
-    assert not [o for o in open_orders(venue) if o["clientOrderId"].startswith("pm")]
+    assert not [o for o in open_orders(sim) if o["clientOrderId"].startswith("pm")]
     print(
         f"{kills} SIGKILLs: {len(ids)} orders; recovered (seq, unknown, replay ms): "
         f"{[(r['seq'], r['unknown'], round(r['elapsed_ns'] / 1e6, 1)) for r in recoveries]}"
