@@ -572,7 +572,7 @@ impl InputDecoder {
                         cum_quote: a.aux,
                         venue_id,
                     },
-                    o if o >= ack_origin::EXEC && o <= ack_origin::EXEC + 5 => Input::Exec {
+                    o if (ack_origin::EXEC..=ack_origin::EXEC + 5).contains(&o) => Input::Exec {
                         id,
                         venue_id,
                         kind: ExecKind::from_u8(o - ack_origin::EXEC),
