@@ -61,8 +61,9 @@ def venue(
 
     async def serve() -> None:
         running = await start_server(cfg)
-        itch_venue = start_itch_venue(itch_settings) if itch else None
+        itch_venue = None
         try:
+            itch_venue = start_itch_venue(itch_settings) if itch else None
             endpoints: dict[str, str] = {
                 "rest": f"{running.rest_url}/api/v3",
                 "ws": f"{running.ws_url}/ws",
