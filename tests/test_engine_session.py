@@ -46,10 +46,10 @@ QUOTING = {
 
 def _keypair() -> tuple[str, str]:
     private = ed.Ed25519PrivateKey.generate()
-    priv_pem = private.private_bytes(
-        ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()
-    ).decode()
-    pub_pem = private.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
+    priv_pem = private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()).decode()
+    pub_pem = (
+        private.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
+    )
     return priv_pem, pub_pem
 
 
@@ -146,7 +146,11 @@ def quoting_both_sides(venue: Venue, levels: int = 2) -> bool:
 def quiesce(engine: Engine, venue: Venue) -> None:
     """Kill (cancel all), then wait until the venue has nothing open and the engine saw it all."""
     assert engine.kill("test quiesce", timeout_s=2.0)
-    wait_for(lambda: not [o for o in open_orders(venue) if o["clientOrderId"].startswith("pm")], 5, "no open orders")
+    wait_for(
+        lambda: not [o for o in open_orders(venue) if o["clientOrderId"].startswith("pm")],
+        5,
+        "no open orders",
+    )
     wait_for(lambda: engine.status()["orders"]["working"] == 0, 5, "the engine to see every order done")
     time.sleep(0.3)  # late user-stream reports
 
@@ -215,7 +219,9 @@ def test_kill_leaves_zero_open_orders_then_lift_requotes(venue: Venue, keypair, 
         t_confirm = time.perf_counter() - t0
         mine = [o for o in open_orders(venue) if o["clientOrderId"].startswith("pm")]
         t_zero = time.perf_counter() - t0
-        print(f"\nkill: venue confirmed cancel-all after {t_confirm * 1e3:.2f} ms; zero open orders seen at {t_zero * 1e3:.2f} ms")
+        print(
+            f"\nkill: venue confirmed cancel-all after {t_confirm * 1e3:.2f} ms; zero open orders seen at {t_zero * 1e3:.2f} ms"
+        )
         assert confirmed
         assert mine == []
         assert t_zero < 0.050, f"{t_zero * 1e3:.1f} ms"
@@ -241,7 +247,9 @@ def test_order_connection_drop_unknown_reconcile_requote(venue: Venue, keypair, 
     try:
         wait_for(lambda: quoting_both_sides(venue, 3), 10, "quotes")
         before = engine.status()
-        dropped = asyncio.run_coroutine_threadsafe(venue.running.venue.user_hub.drop_all(), venue.loop).result(5)
+        dropped = asyncio.run_coroutine_threadsafe(
+            venue.running.venue.user_hub.drop_all(), venue.loop
+        ).result(5)
         assert dropped == 1
         wait_for(lambda: engine.status()["counters"]["order_connects"] >= 2, 10, "a reconnect")
         wait_for(lambda: engine.status()["counters"]["reconciles"] >= 2, 10, "a second reconciliation")

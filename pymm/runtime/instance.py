@@ -132,11 +132,12 @@ class Instance:
         latched = self.latch.read()
         engine_cfg = self._engine_config(key.api_key, key.private_pem)
         self.engine = Engine(engine_cfg)
-        if latched.latched:
-            # Halted before the first quote: a restart stays killed until two operators approve.
-            self.engine.kill(latched.reason or "latched", 0.0)
+        # Parameters first: a latched restart starts with quoting disabled, then latches the engine
+        # before its first quote (it stays killed until two operators approve).
         self._push_params(enabled=not latched.latched)
         self.engine.start()
+        if latched.latched:
+            self.engine.kill(latched.reason or "latched", 0.0)
         self.dropcopy = WsApiClient(
             self.venue.url("spot_ws_api"), key.api_key, key.private_pem, self._on_exec
         )
@@ -445,7 +446,8 @@ class Instance:
             insts.append(
                 {
                     "venue": s.ref.venue,
-                            "book": {
+                    "symbol": s.ref.symbol,
+                    "book": {
                         "bid": _s(s.bid),
                         "bid_qty": _s(s.bid_qty),
                         "ask": _s(s.ask),
@@ -561,7 +563,8 @@ class Instance:
                 await t
         summary: dict[str, Any] = {}
         if self.engine is not None:
-            summary = dict(await asyncio.to_thread(self.engine.stop, 5.0) or {})
+            clean = await asyncio.to_thread(self.engine.stop, 5.0)
+            summary = {"orderly": bool(clean), **self.engine.status().get("orders", {})}
         if self.dropcopy is not None:
             await self.dropcopy.close()
         if self._runner is not None:

@@ -287,7 +287,7 @@ def _count_order(venue: SimVenue, account: int) -> list[dict[str, Any]] | dict[s
         return refuse(
             429, -1015, f"Too many new orders; current limit is {limit} orders per 10 SECOND.", until
         )
-    c10s, c1d = venue.limits.add_order(account)
+    c10s, _c1m, c1d = venue.limits.add_order(account)
     rate_limits = [
         {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": limit, "count": c10s},
         {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000, "count": c1d},
