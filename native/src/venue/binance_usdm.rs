@@ -807,6 +807,25 @@ pub fn handle(v: &mut UsdmVenue, route: &str, account: u32, p: &Params, now: Uni
             let o = v.cancel(account, symbol, key, now)?;
             Ok(order_json(v, &o))
         })(),
+        "PUT /fapi/v1/order" => (|| {
+            let symbol = need(p, "symbol")?;
+            let key = order_key(p)?;
+            let side = match need(p, "side")? {
+                "BUY" => Side::Buy,
+                "SELL" => Side::Sell,
+                _ => return Err(venue_err(-1117, "Invalid side.")),
+            };
+            let o = v.modify(
+                account,
+                symbol,
+                key,
+                side,
+                need(p, "quantity")?,
+                need(p, "price")?,
+                now,
+            )?;
+            Ok(order_json(v, &o))
+        })(),
         "POST /fapi/v1/batchOrders" => batch_place(v, account, p, now),
         "DELETE /fapi/v1/batchOrders" => batch_cancel(v, account, p, now),
         "GET /fapi/v1/openOrders" => v
@@ -1080,6 +1099,7 @@ pub const ROUTES: &[&str] = &[
     "GET /fapi/v1/fundingInfo",
     "POST /fapi/v1/order",
     "GET /fapi/v1/order",
+    "PUT /fapi/v1/order",
     "GET /fapi/v1/openOrder",
     "DELETE /fapi/v1/order",
     "POST /fapi/v1/batchOrders",
