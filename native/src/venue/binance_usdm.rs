@@ -15,8 +15,8 @@ use super::account::{format_atto, parse_stp, stp_str, OrderKey};
 use super::binance_spot::{amount, err, get, mandatory, ms, need, venue_err, zero, Params, Reply};
 use super::matching::StpMode;
 use super::usdm::{
-    max_notional, FuturesEvent, FuturesOrder, FuturesPlace, FuturesTrade, MarginType, PositionSide,
-    PositionView, UsdmVenue, MAX_LEVERAGE,
+    max_notional, FuturesEvent, FuturesModify, FuturesOrder, FuturesPlace, FuturesTrade,
+    MarginType, PositionSide, PositionView, UsdmVenue, MAX_LEVERAGE,
 };
 use crate::model::{Instrument, OrderType, Price, Qty, Side, TimeInForce, UnixNanos, VenueError};
 
@@ -815,15 +815,15 @@ pub fn handle(v: &mut UsdmVenue, route: &str, account: u32, p: &Params, now: Uni
                 "SELL" => Side::Sell,
                 _ => return Err(venue_err(-1117, "Invalid side.")),
             };
-            let o = v.modify(
+            let req = FuturesModify {
                 account,
                 symbol,
                 key,
                 side,
-                need(p, "quantity")?,
-                need(p, "price")?,
-                now,
-            )?;
+                qty: need(p, "quantity")?,
+                price: need(p, "price")?,
+            };
+            let o = v.modify(&req, now)?;
             Ok(order_json(v, &o))
         })(),
         "POST /fapi/v1/batchOrders" => batch_place(v, account, p, now),

@@ -454,6 +454,23 @@ pub struct FuturesPlace<'a> {
     pub stp: Option<StpMode>,
 }
 
+/// A modify request (`PUT /fapi/v1/order`) as the front parsed it.
+#[derive(Clone, Copy, Debug)]
+pub struct FuturesModify<'a> {
+    /// Owner.
+    pub account: u32,
+    /// Symbol text.
+    pub symbol: &'a str,
+    /// Which order.
+    pub key: OrderKey<'a>,
+    /// Side (must be the order's).
+    pub side: Side,
+    /// New quantity text.
+    pub qty: &'a str,
+    /// New price text.
+    pub price: &'a str,
+}
+
 /// A past funding settlement (`GET /fapi/v1/fundingRate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FundingRecord {
@@ -1621,14 +1638,17 @@ impl UsdmVenue {
     /// order that would then take is refused (`-5022`) and left as it was.
     pub fn modify(
         &mut self,
-        account: u32,
-        symbol: &str,
-        key: OrderKey<'_>,
-        side: Side,
-        qty_text: &str,
-        price_text: &str,
+        req: &FuturesModify<'_>,
         now: UnixNanos,
     ) -> Result<FuturesOrder, VenueError> {
+        let FuturesModify {
+            account,
+            symbol,
+            key,
+            side,
+            qty: qty_text,
+            price: price_text,
+        } = *req;
         let s = self.symbol_of(symbol)?;
         let missing = || rej(-2013, "Order does not exist.");
         let id = self.find(account, s, key).ok_or_else(missing)?;
@@ -2063,38 +2083,33 @@ mod tests {
         let mut v = venue();
         v.place(&gtc(2, Side::Sell, "0.2", "100"), T).unwrap();
         let o = v.place(&gtc(1, Side::Buy, "0.19", "100"), T).unwrap();
-        let key = OrderKey::Id(o.order_id);
-        let same = v.modify(1, "DOGEUSDT", key, Side::Buy, "100", "0.19", T);
+        let m = |side: Side, qty: &'static str, price: &'static str| FuturesModify {
+            account: 1,
+            symbol: "DOGEUSDT",
+            key: OrderKey::Id(o.order_id),
+            side,
+            qty,
+            price,
+        };
+        let same = v.modify(&m(Side::Buy, "100", "0.19"), T);
         assert_eq!(same.unwrap_err().code, -5027);
-        let m = v
-            .modify(1, "DOGEUSDT", key, Side::Buy, "150", "0.195", T)
-            .unwrap();
-        assert_eq!((m.orig_qty.lots(), m.status), (150, OrderStatus::New));
+        let r = v.modify(&m(Side::Buy, "150", "0.195"), T).unwrap();
+        assert_eq!((r.orig_qty.lots(), r.status), (150, OrderStatus::New));
         assert_eq!(
             v.top(0).unwrap().0,
             Some((Price::from_ticks(19_500), Qty::from_lots(150)))
         );
         // Crossing: it trades 100 at 0.2 and rests 50.
-        let m = v
-            .modify(1, "DOGEUSDT", key, Side::Buy, "150", "0.2", T)
-            .unwrap();
+        let r = v.modify(&m(Side::Buy, "150", "0.2"), T).unwrap();
         assert_eq!(
-            (m.executed_qty.lots(), m.status),
+            (r.executed_qty.lots(), r.status),
             (100, OrderStatus::PartiallyFilled)
         );
         assert_eq!(v.positions(1)[0].position.amt, 100);
-        assert_eq!(
-            v.modify(1, "DOGEUSDT", key, Side::Buy, "90", "0.2", T)
-                .unwrap_err()
-                .code,
-            -4003
-        );
-        assert_eq!(
-            v.modify(1, "DOGEUSDT", key, Side::Sell, "150", "0.2", T)
-                .unwrap_err()
-                .code,
-            -1100
-        );
+        let e = v.modify(&m(Side::Buy, "90", "0.2"), T).unwrap_err();
+        assert_eq!(e.code, -4003);
+        let e = v.modify(&m(Side::Sell, "150", "0.2"), T).unwrap_err();
+        assert_eq!(e.code, -1100);
         v.check_invariants().unwrap();
     }
 
@@ -2141,7 +2156,8 @@ mod tests {
                             if px % 2 == 0 {
                                 // Modify (may trade, may be refused); quantity above what filled.
                                 let q = (o.executed_qty.lots() + qty).to_string();
-                                let _ = v.modify(acct, "DOGEUSDT", key, o.side, &q, &price, now);
+                                let m = FuturesModify { account: acct, symbol: "DOGEUSDT", key, side: o.side, qty: &q, price: &price };
+                                let _ = v.modify(&m, now);
                             } else {
                                 v.cancel(acct, "DOGEUSDT", key, now).unwrap();
                             }
