@@ -172,9 +172,15 @@ fn quotes_only_after_reconciliation_and_tracks_acks() {
     assert!(w.iter().all(|(_, _, s)| *s == OrderState::PendingNew));
     // Request ids are the client ids.
     let (id, _, _) = w[0];
-    assert!(tx.0.iter().any(|m| m.contains(&format!("\"id\":\"{}\"", id.0))));
+    assert!(tx
+        .0
+        .iter()
+        .any(|m| m.contains(&format!("\"id\":\"{}\"", id.0))));
     c.apply(&at(4, Input::Ack { id, venue_id: 77 }), &mut tx);
-    assert_eq!(c.orders().find(|o| o.id == id).unwrap().state, OrderState::New);
+    assert_eq!(
+        c.orders().find(|o| o.id == id).unwrap().state,
+        OrderState::New
+    );
 }
 
 #[test]
@@ -197,42 +203,99 @@ fn late_minus_1007_is_unknown_reserved_never_resent_then_resolved() {
         last_price: Price::from_ticks(16_900),
         last_quote: qty * 16_900 * 1_000,
         commission: 1_000,
-        fee_asset: if side == Side::Buy { FeeAsset::Base } else { FeeAsset::Quote },
+        fee_asset: if side == Side::Buy {
+            FeeAsset::Base
+        } else {
+            FeeAsset::Quote
+        },
         cum_qty: Qty::from_lots(qty),
     };
     c.apply(&at(2, exec(ExecKind::New, VenueStatus::New, 0)), &mut tx);
-    c.apply(&at(3, exec(ExecKind::Trade, VenueStatus::Filled, 100)), &mut tx);
-    assert!(c.orders().all(|o| o.id != id), "filled orders leave the table");
+    c.apply(
+        &at(3, exec(ExecKind::Trade, VenueStatus::Filled, 100)),
+        &mut tx,
+    );
+    assert!(
+        c.orders().all(|o| o.id != id),
+        "filled orders leave the table"
+    );
     let pos = c.core().risk().position(InstrumentId(0)).unwrap();
     assert_eq!(pos, side.sign() * 100);
-    c.apply(&at(4, Input::OrderError { id, status: 503, code: -1007 }), &mut tx);
+    c.apply(
+        &at(
+            4,
+            Input::OrderError {
+                id,
+                status: 503,
+                code: -1007,
+            },
+        ),
+        &mut tx,
+    );
     // Terminal already: ignored; nothing resent with that id.
     assert!(tx.0[sent_before..]
         .iter()
         .all(|m| !m.contains(&format!("pm{}\"", id.0)) || m.contains("order.cancel")));
     // A resting order answered -1007: UNKNOWN, reserved, queried after a delay, never resent.
     let (id2, side2) = ids[1];
-    c.apply(&at(5, Input::OrderError { id: id2, status: 503, code: -1007 }), &mut tx);
-    assert_eq!(c.orders().find(|o| o.id == id2).unwrap().state, OrderState::Unknown);
+    c.apply(
+        &at(
+            5,
+            Input::OrderError {
+                id: id2,
+                status: 503,
+                code: -1007,
+            },
+        ),
+        &mut tx,
+    );
+    assert_eq!(
+        c.orders().find(|o| o.id == id2).unwrap().state,
+        OrderState::Unknown
+    );
     let open_before = c.core().risk().open_orders(InstrumentId(0));
     let n = tx.0.len();
     c.apply(&at(300, Input::Tick), &mut tx);
-    assert!(tx.0[n..].iter().any(|m| m.contains("order.status") && m.contains(&format!("\"id\":\"{}\"", RID_STATUS | id2.0))));
-    assert!(tx.0[n..].iter().all(|m| !m.contains("order.place") || !m.contains(&format!("pm{}\"", id2.0))));
+    assert!(tx.0[n..]
+        .iter()
+        .any(|m| m.contains("order.status")
+            && m.contains(&format!("\"id\":\"{}\"", RID_STATUS | id2.0))));
+    assert!(tx.0[n..]
+        .iter()
+        .all(|m| !m.contains("order.place") || !m.contains(&format!("pm{}\"", id2.0))));
     assert_eq!(c.core().risk().open_orders(InstrumentId(0)), open_before);
     c.apply(
-        &at(301, Input::Status { id: id2, found: true, status: VenueStatus::New, executed: Qty::ZERO, cum_quote: 0, venue_id: 9 }),
+        &at(
+            301,
+            Input::Status {
+                id: id2,
+                found: true,
+                status: VenueStatus::New,
+                executed: Qty::ZERO,
+                cum_quote: 0,
+                venue_id: 9,
+            },
+        ),
         &mut tx,
     );
-    assert_eq!(c.orders().find(|o| o.id == id2).unwrap().state, OrderState::New);
+    assert_eq!(
+        c.orders().find(|o| o.id == id2).unwrap().state,
+        OrderState::New
+    );
     let _ = side2;
     // Exact accounting of the fill: base +/-100 lots (1e8 units each) net of the commission.
     let a = c.account();
     assert_eq!(a.fills, 1);
     if side == Side::Buy {
-        assert_eq!((a.base, a.quote), (100 * 100_000_000 - 1_000, -100 * 16_900 * 1_000));
+        assert_eq!(
+            (a.base, a.quote),
+            (100 * 100_000_000 - 1_000, -100 * 16_900 * 1_000)
+        );
     } else {
-        assert_eq!((a.base, a.quote), (-100 * 100_000_000, 100 * 16_900 * 1_000 - 1_000));
+        assert_eq!(
+            (a.base, a.quote),
+            (-100 * 100_000_000, 100 * 16_900 * 1_000 - 1_000)
+        );
     }
 }
 
@@ -244,10 +307,21 @@ fn disconnect_makes_everything_unknown_and_reconcile_resolves() {
     c.apply(&at(1, top(16_899, 16_902)), &mut tx);
     let ids: Vec<_> = working(&c).into_iter().map(|(i, _, _)| i).collect();
     for (k, id) in ids.iter().enumerate() {
-        c.apply(&at(2, Input::Ack { id: *id, venue_id: k as u64 + 1 }), &mut tx);
+        c.apply(
+            &at(
+                2,
+                Input::Ack {
+                    id: *id,
+                    venue_id: k as u64 + 1,
+                },
+            ),
+            &mut tx,
+        );
     }
     c.apply(&at(3, Input::OrderDisconnected), &mut tx);
-    assert!(working(&c).iter().all(|(_, _, s)| *s == OrderState::Unknown));
+    assert!(working(&c)
+        .iter()
+        .all(|(_, _, s)| *s == OrderState::Unknown));
     assert_eq!(c.state(), SessionState::Connecting);
     // Reconnect: open orders lists two of them (one partly filled while we were away); the other
     // two are queried: one filled, one never existed.
@@ -256,28 +330,83 @@ fn disconnect_makes_everything_unknown_and_reconcile_resolves() {
     assert_eq!(tx.0.len(), n + 1);
     assert!(tx.0[n].contains(&format!("\"id\":\"{}\"", CTL_OPEN_ORDERS)));
     for id in &ids[..2] {
-        c.apply(&at(11, Input::OpenOrder { id: Some(*id), status: VenueStatus::PartiallyFilled, executed: Qty::from_lots(10), cum_quote: 10 * 16_899 * 1_000, venue_id: 1 }), &mut tx);
+        c.apply(
+            &at(
+                11,
+                Input::OpenOrder {
+                    id: Some(*id),
+                    status: VenueStatus::PartiallyFilled,
+                    executed: Qty::from_lots(10),
+                    cum_quote: 10 * 16_899 * 1_000,
+                    venue_id: 1,
+                },
+            ),
+            &mut tx,
+        );
     }
     // An orphan with our prefix is cancelled.
-    c.apply(&at(11, Input::OpenOrder { id: Some(ClientOrderId(999_999_999)), status: VenueStatus::New, executed: Qty::ZERO, cum_quote: 0, venue_id: 50 }), &mut tx);
-    assert!(tx.0.last().unwrap().contains(&format!("\"id\":\"{}\"", RID_CANCEL | 999_999_999)));
+    c.apply(
+        &at(
+            11,
+            Input::OpenOrder {
+                id: Some(ClientOrderId(999_999_999)),
+                status: VenueStatus::New,
+                executed: Qty::ZERO,
+                cum_quote: 0,
+                venue_id: 50,
+            },
+        ),
+        &mut tx,
+    );
+    assert!(tx
+        .0
+        .last()
+        .unwrap()
+        .contains(&format!("\"id\":\"{}\"", RID_CANCEL | 999_999_999)));
     c.apply(&at(12, Input::OpenOrdersEnd { ok: true }), &mut tx);
-    assert_eq!(c.state(), SessionState::Reconciling, "two orders still UNKNOWN");
+    assert_eq!(
+        c.state(),
+        SessionState::Reconciling,
+        "two orders still UNKNOWN"
+    );
     let queries: Vec<_> = tx.0.iter().filter(|m| m.contains("order.status")).collect();
     assert_eq!(queries.len(), 2);
     let before = tx.0.iter().filter(|m| m.contains("order.place")).count();
-    c.apply(&at(13, Input::Status { id: ids[2], found: true, status: VenueStatus::Filled, executed: Qty::from_lots(100), cum_quote: 100 * 16_902 * 1_000, venue_id: 3 }), &mut tx);
+    c.apply(
+        &at(
+            13,
+            Input::Status {
+                id: ids[2],
+                found: true,
+                status: VenueStatus::Filled,
+                executed: Qty::from_lots(100),
+                cum_quote: 100 * 16_902 * 1_000,
+                venue_id: 3,
+            },
+        ),
+        &mut tx,
+    );
     assert_eq!(c.state(), SessionState::Reconciling);
-    c.apply(&at(14, Input::Status { id: ids[3], found: false, status: VenueStatus::Other, executed: Qty::ZERO, cum_quote: 0, venue_id: 0 }), &mut tx);
+    c.apply(
+        &at(
+            14,
+            Input::Status {
+                id: ids[3],
+                found: false,
+                status: VenueStatus::Other,
+                executed: Qty::ZERO,
+                cum_quote: 0,
+                venue_id: 0,
+            },
+        ),
+        &mut tx,
+    );
     assert_eq!(c.state(), SessionState::Quoting);
     assert!(tx.0.iter().filter(|m| m.contains("order.place")).count() >= before);
     let a = c.account();
     assert_eq!(a.fills_without_fee, 3);
     let pos = c.core().risk().position(InstrumentId(0)).unwrap();
-    let signed: i64 = ids[..3]
-        .iter()
-        .map(|_| 0)
-        .sum::<i64>();
+    let signed: i64 = ids[..3].iter().map(|_| 0).sum::<i64>();
     let _ = signed;
     assert_eq!(a.base, pos * 100_000_000);
 }
@@ -291,7 +420,11 @@ fn kill_cancels_all_blocks_entry_and_lift_resumes() {
     assert!(!working(&c).is_empty());
     c.apply(&at(2, Input::Command(Command::Kill)), &mut tx);
     assert!(tx.0.last().unwrap().contains("openOrders.cancelAll"));
-    assert!(tx.0.last().unwrap().contains(&format!("\"id\":\"{}\"", CTL_CANCEL_ALL)));
+    assert!(tx
+        .0
+        .last()
+        .unwrap()
+        .contains(&format!("\"id\":\"{}\"", CTL_CANCEL_ALL)));
     assert_eq!(c.state(), SessionState::Killed);
     assert_eq!(c.kill_state(), (true, false));
     c.apply(&at(3, Input::CancelAllDone { code: 0 }), &mut tx);
@@ -301,7 +434,25 @@ fn kill_cancels_all_blocks_entry_and_lift_resumes() {
     assert_eq!(tx.0.len(), n, "latched: no orders");
     for id in working(&c).into_iter().map(|(i, _, _)| i) {
         let side = c.orders().find(|o| o.id == id).unwrap().side;
-        c.apply(&at(5, Input::Exec { id, venue_id: 1, kind: ExecKind::Canceled, status: VenueStatus::Canceled, side, last_qty: Qty::ZERO, last_price: Price::ZERO, last_quote: 0, commission: 0, fee_asset: FeeAsset::None, cum_qty: Qty::ZERO }), &mut tx);
+        c.apply(
+            &at(
+                5,
+                Input::Exec {
+                    id,
+                    venue_id: 1,
+                    kind: ExecKind::Canceled,
+                    status: VenueStatus::Canceled,
+                    side,
+                    last_qty: Qty::ZERO,
+                    last_price: Price::ZERO,
+                    last_quote: 0,
+                    commission: 0,
+                    fee_asset: FeeAsset::None,
+                    cum_qty: Qty::ZERO,
+                },
+            ),
+            &mut tx,
+        );
     }
     assert!(working(&c).is_empty());
     c.apply(&at(6, Input::Command(Command::Lift)), &mut tx);
@@ -314,7 +465,18 @@ fn venue_usage_near_limit_blocks_new_orders_internally() {
     let mut c = core(100_000);
     let mut tx = Capture::default();
     connected(&mut c, &mut tx, 0);
-    c.apply(&at(1, Input::Rate { orders_10s: 45, orders_10s_limit: 50, weight_1m: 0, weight_1m_limit: 0 }), &mut tx);
+    c.apply(
+        &at(
+            1,
+            Input::Rate {
+                orders_10s: 45,
+                orders_10s_limit: 50,
+                weight_1m: 0,
+                weight_1m_limit: 0,
+            },
+        ),
+        &mut tx,
+    );
     let n = tx.0.len();
     c.apply(&at(2, top(16_899, 16_902)), &mut tx);
     assert_eq!(tx.0.len(), n);
@@ -331,9 +493,13 @@ fn order_timeout_makes_unknown() {
     connected(&mut c, &mut tx, 0);
     c.apply(&at(1, top(16_899, 16_902)), &mut tx);
     c.apply(&at(500, Input::Tick), &mut tx);
-    assert!(working(&c).iter().all(|(_, _, s)| *s == OrderState::PendingNew));
+    assert!(working(&c)
+        .iter()
+        .all(|(_, _, s)| *s == OrderState::PendingNew));
     c.apply(&at(1_002, Input::Tick), &mut tx);
-    assert!(working(&c).iter().all(|(_, _, s)| *s == OrderState::Unknown));
+    assert!(working(&c)
+        .iter()
+        .all(|(_, _, s)| *s == OrderState::Unknown));
     assert_eq!(c.counters().unknown, 4);
 }
 
@@ -353,9 +519,30 @@ fn normalizer_turns_frames_into_inputs() {
     }
     let cancel_rid = RID_CANCEL | 5;
     n.frame(format!(r#"{{"id":"{cancel_rid}","status":400,"error":{{"code":-2011,"msg":"Unknown order sent."}}}}"#).as_bytes(), ts, &mut |s| out.push(s.input));
-    assert_eq!(out[0], Input::Rate { orders_10s: 3, orders_10s_limit: 50, weight_1m: 0, weight_1m_limit: 0 });
-    assert_eq!(out[1], Input::Ack { id: ClientOrderId(17), venue_id: 12 });
-    assert_eq!(out[2], Input::OrderError { id: ClientOrderId(18), status: 503, code: -1007 });
+    assert_eq!(
+        out[0],
+        Input::Rate {
+            orders_10s: 3,
+            orders_10s_limit: 50,
+            weight_1m: 0,
+            weight_1m_limit: 0
+        }
+    );
+    assert_eq!(
+        out[1],
+        Input::Ack {
+            id: ClientOrderId(17),
+            venue_id: 12
+        }
+    );
+    assert_eq!(
+        out[2],
+        Input::OrderError {
+            id: ClientOrderId(18),
+            status: 503,
+            code: -1007
+        }
+    );
     assert_eq!(
         out[3],
         Input::Exec {
@@ -372,7 +559,14 @@ fn normalizer_turns_frames_into_inputs() {
             cum_qty: Qty::from_lots(40),
         }
     );
-    assert_eq!(out[4], Input::CancelError { id: ClientOrderId(5), status: 400, code: -2011 });
+    assert_eq!(
+        out[4],
+        Input::CancelError {
+            id: ClientOrderId(5),
+            status: 400,
+            code: -2011
+        }
+    );
     assert_eq!(out.len(), 5);
     let st = n.stats();
     assert_eq!((st.decode_errors, st.foreign), (1, 1));
@@ -393,22 +587,102 @@ fn journal_round_trip_and_replay_gives_the_same_digest() {
     }
     let ids: Vec<_> = working(&live).into_iter().map(|(i, s, _)| (i, s)).collect();
     let mut more = vec![
-        at(3, Input::Ack { id: ids[0].0, venue_id: 1 }),
-        at(4, Input::OrderError { id: ids[1].0, status: 503, code: -1006 }),
-        at(5, Input::Exec { id: ids[0].0, venue_id: 1, kind: ExecKind::Trade, status: VenueStatus::PartiallyFilled, side: ids[0].1, last_qty: Qty::from_lots(30), last_price: Price::from_ticks(16_900), last_quote: 30 * 16_900 * 1_000, commission: 7, fee_asset: FeeAsset::Other, cum_qty: Qty::from_lots(30) }),
-        at(6, Input::Rate { orders_10s: 1, orders_10s_limit: 50, weight_1m: 2, weight_1m_limit: 6000 }),
+        at(
+            3,
+            Input::Ack {
+                id: ids[0].0,
+                venue_id: 1,
+            },
+        ),
+        at(
+            4,
+            Input::OrderError {
+                id: ids[1].0,
+                status: 503,
+                code: -1006,
+            },
+        ),
+        at(
+            5,
+            Input::Exec {
+                id: ids[0].0,
+                venue_id: 1,
+                kind: ExecKind::Trade,
+                status: VenueStatus::PartiallyFilled,
+                side: ids[0].1,
+                last_qty: Qty::from_lots(30),
+                last_price: Price::from_ticks(16_900),
+                last_quote: 30 * 16_900 * 1_000,
+                commission: 7,
+                fee_asset: FeeAsset::Other,
+                cum_qty: Qty::from_lots(30),
+            },
+        ),
+        at(
+            6,
+            Input::Rate {
+                orders_10s: 1,
+                orders_10s_limit: 50,
+                weight_1m: 2,
+                weight_1m_limit: 6000,
+            },
+        ),
         at(300, Input::Tick),
-        at(301, Input::Status { id: ids[1].0, found: true, status: VenueStatus::Canceled, executed: Qty::ZERO, cum_quote: 0, venue_id: 2 }),
-        at(302, Input::OpenOrder { id: None, status: VenueStatus::New, executed: Qty::ZERO, cum_quote: 0, venue_id: 3 }),
+        at(
+            301,
+            Input::Status {
+                id: ids[1].0,
+                found: true,
+                status: VenueStatus::Canceled,
+                executed: Qty::ZERO,
+                cum_quote: 0,
+                venue_id: 2,
+            },
+        ),
+        at(
+            302,
+            Input::OpenOrder {
+                id: None,
+                status: VenueStatus::New,
+                executed: Qty::ZERO,
+                cum_quote: 0,
+                venue_id: 3,
+            },
+        ),
         at(303, Input::CancelAck { id: ids[2].0 }),
-        at(304, Input::CancelError { id: ids[3].0, status: 400, code: -2011 }),
-        at(305, Input::StatusError { id: ids[3].0, code: -1000 }),
-        at(306, Input::RateLimited { status: 429, until: UnixNanos(T0 + 2_000_000_000) }),
+        at(
+            304,
+            Input::CancelError {
+                id: ids[3].0,
+                status: 400,
+                code: -2011,
+            },
+        ),
+        at(
+            305,
+            Input::StatusError {
+                id: ids[3].0,
+                code: -1000,
+            },
+        ),
+        at(
+            306,
+            Input::RateLimited {
+                status: 429,
+                until: UnixNanos(T0 + 2_000_000_000),
+            },
+        ),
         at(307, Input::Command(Command::Kill)),
         at(308, Input::CancelAllDone { code: -2011 }),
         at(309, Input::Command(Command::Lift)),
         at(310, Input::OrderDisconnected),
-        at(311, Input::Top { top: Top::default(), stale: true }),
+        at(
+            311,
+            Input::Top {
+                top: Top::default(),
+                stale: true,
+            },
+        ),
         at(312, Input::Command(Command::Stop)),
     ];
     for s in &more {
@@ -500,4 +774,54 @@ proptest::proptest! {
             proptest::prop_assert_eq!(c.core().risk().open_orders(InstrumentId(0)), live);
         }
     }
+}
+
+#[test]
+fn own_order_window_keeps_below_the_venue_limit_with_orders_in_flight() {
+    let mut c = core(1_000_000);
+    let mut tx = Capture::default();
+    connected(&mut c, &mut tx, 0);
+    // The venue's limit is learned from one response; no further usage reports arrive (in flight).
+    c.apply(
+        &at(
+            1,
+            Input::Rate {
+                orders_10s: 0,
+                orders_10s_limit: 50,
+                weight_1m: 0,
+                weight_1m_limit: 0,
+            },
+        ),
+        &mut tx,
+    );
+    let mut placed = Vec::new();
+    for k in 0..6_000u64 {
+        let mid = 16_900 + (k % 9) as i64;
+        let n = tx.0.len();
+        c.apply(&at(2 + k * 5, top(mid - 1, mid + 2)), &mut tx);
+        for m in &tx.0[n..] {
+            if m.contains("order.place") || m.contains("order.cancelReplace") {
+                placed.push(2 + k * 5);
+            }
+        }
+        // Acknowledge cancels so the quoter keeps going.
+        let pending: Vec<_> = c
+            .orders()
+            .filter(|o| o.state == OrderState::PendingCancel)
+            .map(|o| o.id)
+            .collect();
+        for id in pending {
+            c.apply(&at(2 + k * 5, Input::CancelAck { id }), &mut tx);
+        }
+    }
+    assert!(placed.len() > 40, "{}", placed.len());
+    // Every 10 s window holds at most 80 % of the venue's 50.
+    for (i, &t) in placed.iter().enumerate() {
+        let in_window = placed[i..].iter().take_while(|&&u| u < t + 10_000).count();
+        assert!(
+            in_window <= 40,
+            "{in_window} orders in the 10 s window from {t} ms"
+        );
+    }
+    assert!(c.counters().rate_denied > 0);
 }

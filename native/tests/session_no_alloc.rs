@@ -129,7 +129,11 @@ fn session_message_path_allocates_nothing_after_warm_up() {
 
     let mut frame = [0u8; 1024];
     let mut ids: Vec<(u64, Side, bool)> = Vec::with_capacity(256);
-    let mut run = |from: u64, steps: u64, core: &mut SessionCore, tx: &mut Null, norm: &mut Normalizer| {
+    let mut run = |from: u64,
+                   steps: u64,
+                   core: &mut SessionCore,
+                   tx: &mut Null,
+                   norm: &mut Normalizer| {
         for k in from..from + steps {
             let ts = 1_000_000 * k;
             let mid = 16_900 + (k % 7) as i64;
@@ -140,7 +144,13 @@ fn session_message_path_allocates_nothing_after_warm_up() {
             core.apply(&s(ts, Input::Top { top, stale: false }), tx);
             // Every order the core tracks is acknowledged, and one is filled, through real frames.
             ids.clear();
-            ids.extend(core.orders().map(|o| (o.id.0, o.side, o.state == _native::gateway::OrderState::PendingCancel)));
+            ids.extend(core.orders().map(|o| {
+                (
+                    o.id.0,
+                    o.side,
+                    o.state == _native::gateway::OrderState::PendingCancel,
+                )
+            }));
             let fill_at = (k as usize) % ids.len().max(1);
             for (j, &(id, side, cancelling)) in ids.iter().enumerate() {
                 if cancelling {

@@ -76,7 +76,11 @@ fn risk(n: u64) -> Histogram<u64> {
     let mut next = 1u64;
     for k in 0..6 {
         let side = if k % 2 == 0 { Side::Buy } else { Side::Sell };
-        let px = if side == Side::Buy { 16_890 - k } else { 16_910 + k };
+        let px = if side == Side::Buy {
+            16_890 - k
+        } else {
+            16_910 + k
+        };
         r.set_reference(id, Price::from_ticks(16_900), t0);
         let _ = r.check_new(
             &OrderCheck {
@@ -133,7 +137,10 @@ fn quoter(n: u64) -> Histogram<u64> {
     for i in 0..n {
         let mid = 16_900 + (i % 5) as i64;
         let top = Top {
-            bid: Some((Price::from_ticks(mid - 1), Qty::from_lots(3_000 + (i % 7) as i64))),
+            bid: Some((
+                Price::from_ticks(mid - 1),
+                Qty::from_lots(3_000 + (i % 7) as i64),
+            )),
             ask: Some((Price::from_ticks(mid + 1), Qty::from_lots(2_000))),
         };
         let now = UnixNanos(1_700_000_000_000_000_000 + i * 1_000);
@@ -184,8 +191,15 @@ fn main() {
         println!("{out}");
         return;
     }
-    println!("{:<22} {:>8} {:>8} {:>8} {:>10}", "ns per call", "p50", "p99", "p99.9", "max");
-    for (name, h) in [("timer floor", &fl), ("risk check_new", &r), ("quoter update", &q)] {
+    println!(
+        "{:<22} {:>8} {:>8} {:>8} {:>10}",
+        "ns per call", "p50", "p99", "p99.9", "max"
+    );
+    for (name, h) in [
+        ("timer floor", &fl),
+        ("risk check_new", &r),
+        ("quoter update", &q),
+    ] {
         println!(
             "{:<22} {:>8} {:>8} {:>8} {:>10}",
             name,

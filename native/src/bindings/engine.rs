@@ -234,10 +234,11 @@ impl PyEngine {
             .import("json")?
             .call_method1("dumps", (config,))?
             .extract()?;
-        let cfg: EngineConfig =
-            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(format!("engine config: {e}")))?;
+        let cfg: EngineConfig = serde_json::from_str(&text)
+            .map_err(|e| PyValueError::new_err(format!("engine config: {e}")))?;
         let (inst, assets) = live::instrument_from_config(&cfg).map_err(PyValueError::new_err)?;
-        let (limits, rates) = live::limits_from_config(&cfg.risk, &inst).map_err(PyValueError::new_err)?;
+        let (limits, rates) =
+            live::limits_from_config(&cfg.risk, &inst).map_err(PyValueError::new_err)?;
         let signer = match (&cfg.ed25519_private_pem, &cfg.hmac_secret) {
             (Some(pem), _) => Signer::ed25519_pem(pem).map_err(|e| PyValueError::new_err(format!("ed25519_private_pem: {e}")))?,
             (None, Some(_)) => {
@@ -248,14 +249,24 @@ impl PyEngine {
             (None, None) => return Err(PyValueError::new_err("ed25519_private_pem is required")),
         };
         if cfg.client_prefix.is_empty() || cfg.client_prefix.len() > 8 {
-            return Err(PyValueError::new_err("client_prefix must be 1..=8 characters"));
+            return Err(PyValueError::new_err(
+                "client_prefix must be 1..=8 characters",
+            ));
         }
-        let ids = ClientIdAllocator::open(&cfg.client_id_file, crate::gateway::client_id::DEFAULT_BLOCK)
-            .map_err(|e| PyValueError::new_err(format!("client_id_file {}: {e}", cfg.client_id_file)))?;
+        let ids = ClientIdAllocator::open(
+            &cfg.client_id_file,
+            crate::gateway::client_id::DEFAULT_BLOCK,
+        )
+        .map_err(|e| {
+            PyValueError::new_err(format!("client_id_file {}: {e}", cfg.client_id_file))
+        })?;
         let journal = match &cfg.journal_dir {
             Some(d) => {
-                let opened = crate::journal::open(std::path::Path::new(d), crate::journal::JournalConfig::default())
-                    .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
+                let opened = crate::journal::open(
+                    std::path::Path::new(d),
+                    crate::journal::JournalConfig::default(),
+                )
+                .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
                 Some((opened.handle, opened.writer))
             }
             None => None,
@@ -351,9 +362,10 @@ impl PyEngine {
         }
         self.current = QuoteParams::from_words(words);
         self.pushes += 1;
-        self.shared
-            .push_ts
-            .store(crate::time::posix_clock::PosixClock::Realtime.now_ns(), Ordering::Release);
+        self.shared.push_ts.store(
+            crate::time::posix_clock::PosixClock::Realtime.now_ns(),
+            Ordering::Release,
+        );
         Ok(self.params.write(self.current))
     }
 
@@ -364,13 +376,14 @@ impl PyEngine {
         self.send(Command::Kill)?;
         self.kill_reason = Some(reason);
         let shared = Arc::clone(&self.shared);
-        let deadline = std::time::Instant::now() + Duration::from_secs_f64(timeout_s.max(0.0));
+        let mono = || crate::time::posix_clock::PosixClock::Monotonic.now_ns();
+        let deadline = mono() + (timeout_s.max(0.0) * 1e9) as u64;
         Ok(py.detach(move || loop {
             let w = shared.status.read();
             if w[sw::FLAGS] & (1 << 4) != 0 {
                 return true;
             }
-            if std::time::Instant::now() >= deadline || shared.finished.load(Ordering::Acquire) {
+            if mono() >= deadline || shared.finished.load(Ordering::Acquire) {
                 return false;
             }
             std::thread::sleep(Duration::from_micros(200));
@@ -396,7 +409,8 @@ impl PyEngine {
         }
         let dtype = py.import("pymm.events")?.getattr("EVENT_DTYPE")?;
         let bytes = PyBytes::new(py, &out);
-        py.import("numpy")?.call_method1("frombuffer", (bytes, dtype))
+        py.import("numpy")?
+            .call_method1("frombuffer", (bytes, dtype))
     }
 
     /// A snapshot of the session (ADR 0005's instrument block plus counters); decimals as text.
@@ -411,7 +425,11 @@ impl PyEngine {
         let flags = w[sw::FLAGS];
         d.set_item(
             "state",
-            if self.thread.is_none() { "created" } else { state_name(w[sw::STATE]) },
+            if self.thread.is_none() {
+                "created"
+            } else {
+                state_name(w[sw::STATE])
+            },
         )?;
         d.set_item("running", running)?;
         d.set_item("order_session", flags & 1 != 0)?;
@@ -422,7 +440,8 @@ impl PyEngine {
         kill.set_item("confirmed", flags & 16 != 0)?;
         kill.set_item("reason", self.kill_reason.clone())?;
         d.set_item("kill", kill)?;
-        let symbol = String::from_utf8_lossy(&self.inst.symbol[..self.inst.symbol_len]).into_owned();
+        let symbol =
+            String::from_utf8_lossy(&self.inst.symbol[..self.inst.symbol_len]).into_owned();
         d.set_item("symbol", &symbol)?;
         let book = PyDict::new(py);
         let tf = w[sw::TOP_FLAGS];
@@ -501,7 +520,10 @@ impl PyEngine {
         ] {
             counters.set_item(name, w[i])?;
         }
-        counters.set_item("journal_dropped", self.shared.journal_dropped.load(Ordering::Relaxed))?;
+        counters.set_item(
+            "journal_dropped",
+            self.shared.journal_dropped.load(Ordering::Relaxed),
+        )?;
         d.set_item("counters", counters)?;
         let lat = PyDict::new(py);
         for (i, name) in ["tick_to_trade", "push_to_quote"].into_iter().enumerate() {
@@ -527,7 +549,12 @@ impl PyEngine {
         }
         params.set_item("current", cur)?;
         d.set_item("params", params)?;
-        let err = self.shared.last_error.lock().map(|g| g.clone()).unwrap_or_default();
+        let err = self
+            .shared
+            .last_error
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
         d.set_item("last_error", if err.is_empty() { None } else { Some(err) })?;
         Ok(d)
     }
@@ -541,13 +568,14 @@ impl PyEngine {
         };
         let _ = self.commands.push(Command::Stop);
         let shared = Arc::clone(&self.shared);
-        let deadline = std::time::Instant::now() + Duration::from_secs_f64(timeout_s.max(0.0));
+        let mono = || crate::time::posix_clock::PosixClock::Monotonic.now_ns();
+        let deadline = mono() + (timeout_s.max(0.0) * 1e9) as u64;
         let orderly = py.detach(move || {
             let ok = loop {
                 if shared.finished.load(Ordering::Acquire) {
                     break true;
                 }
-                if std::time::Instant::now() >= deadline {
+                if mono() >= deadline {
                     shared.abort.store(true, Ordering::Relaxed);
                     break false;
                 }

@@ -107,7 +107,12 @@ pub fn complete(raw: &[u8]) -> io::Result<Option<HttpResponse>> {
         }
     }
     let body = &raw[end + 4..];
-    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let find = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
     let body = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         match dechunk(body)? {
             Some(b) => b,
@@ -168,9 +173,11 @@ mod tests {
 
     #[test]
     fn content_length_and_chunked() {
-        let r = complete(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-MBX-USED-WEIGHT-1M: 7\r\n\r\nhello")
-            .unwrap()
-            .unwrap();
+        let r = complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-MBX-USED-WEIGHT-1M: 7\r\n\r\nhello",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
         assert_eq!(r.header_u64("x-mbx-used-weight-1m"), Some(7));
         assert!(complete(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel")
@@ -195,7 +202,8 @@ mod tests {
             let mut buf = [0u8; 1024];
             let n = s.read(&mut buf).unwrap();
             assert!(buf[..n].starts_with(b"GET /api/v3/depth?symbol=X HTTP/1.1\r\n"));
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
         });
         let url = Url::parse(&format!("http://127.0.0.1:{port}/api/v3/depth?symbol=X")).unwrap();
         let r = get(&url, &[], Duration::from_secs(5)).unwrap();

@@ -368,6 +368,24 @@ pub struct LiveParts {
     pub seed: u64,
 }
 
+/// Stamps the first frame a decision hands to the socket (tick-to-trade and push-to-quote end
+/// there, as in `bench/`'s tick-to-trade).
+struct FirstSend<'a, T: TxTransport> {
+    inner: &'a mut T,
+    clock: &'a Clock,
+    first: u64,
+}
+
+impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
+    #[inline]
+    fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.first == 0 {
+            self.first = self.clock.ticks();
+        }
+        self.inner.send(data)
+    }
+}
+
 /// A transport for when the order connection is down: every send fails.
 struct Down;
 
@@ -427,6 +445,8 @@ fn market_url(cfg: &EngineConfig, symbol: &str) -> io::Result<Url> {
 
 /// Runs the session until an orderly stop finishes or `shared.abort` is set.
 pub fn run(mut p: LiveParts) {
+    // Idle naps are ~20 µs; the default 50 µs timer slack would triple them.
+    let _ = affinity::set_timer_slack_ns(1_000);
     if let Some(core) = p.cfg.core {
         if let Err(e) = affinity::pin_current_thread(core) {
             p.shared.error(format!("pinning to core {core}: {e}"));
@@ -536,7 +556,15 @@ pub fn run(mut p: LiveParts) {
         while let Some(c) = p.commands.pop() {
             busy = true;
             let t = clock.now();
-            lp.feed(&clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::Command(c) });
+            lp.feed(
+                &clock,
+                None,
+                Stamped {
+                    ts_recv: t,
+                    ts_event: t,
+                    input: Input::Command(c),
+                },
+            );
         }
         // Parameters.
         let v = p.params.version();
@@ -546,7 +574,17 @@ pub fn run(mut p: LiveParts) {
             let t = clock.now();
             busy = true;
             let pushed = p.shared.push_ts.load(Ordering::Acquire);
-            if lp.feed(&clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::Params { params } }) > 0 && pushed > 0 {
+            if lp.feed(
+                &clock,
+                None,
+                Stamped {
+                    ts_recv: t,
+                    ts_event: t,
+                    input: Input::Params { params },
+                },
+            ) > 0
+                && pushed > 0
+            {
                 p.push_to_quote.record(clock.now().0.saturating_sub(pushed));
             }
         }
@@ -557,12 +595,14 @@ pub fn run(mut p: LiveParts) {
                     lp.md = Some(Market { ws });
                     lp.md_connects += 1;
                     lp.md_backoff = 100_000_000;
-                    lp.sync = BookSync::new(p.inst.rule, p.inst.tick, p.inst.lot, L2Book::default());
+                    lp.sync =
+                        BookSync::new(p.inst.rule, p.inst.tick, p.inst.lot, L2Book::default());
                     lp.snapshot_due = true;
                     lp.snapshot_at = now.0 + 50_000_000;
                 }
                 Err(e) => {
-                    p.shared.error(format!("market stream {}: {e}", md_url.host_header()));
+                    p.shared
+                        .error(format!("market stream {}: {e}", md_url.host_header()));
                     lp.md_retry_at = now.0 + lp.md_backoff;
                     lp.md_backoff = (lp.md_backoff * 2).min(5_000_000_000);
                 }
@@ -582,10 +622,19 @@ pub fn run(mut p: LiveParts) {
                     lp.connects += 1;
                     lp.ord_backoff = 100_000_000;
                     let t = clock.now();
-                    lp.feed(&clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::OrderConnected });
+                    lp.feed(
+                        &clock,
+                        None,
+                        Stamped {
+                            ts_recv: t,
+                            ts_event: t,
+                            input: Input::OrderConnected,
+                        },
+                    );
                 }
                 Err(e) => {
-                    p.shared.error(format!("order session {}: {e}", api_url.host_header()));
+                    p.shared
+                        .error(format!("order session {}: {e}", api_url.host_header()));
                     lp.ord_retry_at = now.0 + lp.ord_backoff;
                     lp.ord_backoff = (lp.ord_backoff * 2).min(5_000_000_000);
                 }
@@ -601,7 +650,15 @@ pub fn run(mut p: LiveParts) {
         let now = clock.now();
         if now.0 >= next_tick {
             next_tick = now.0 + 1_000_000;
-            lp.feed(&clock, None, Stamped { ts_recv: now, ts_event: now, input: Input::Tick });
+            lp.feed(
+                &clock,
+                None,
+                Stamped {
+                    ts_recv: now,
+                    ts_event: now,
+                    input: Input::Tick,
+                },
+            );
             if lp.core.ids_left() < 1_000 {
                 if let Ok((a, b)) = p.ids.take_block() {
                     lp.core.refill_ids(IdRange { next: a, end: b });
@@ -634,24 +691,53 @@ pub fn run(mut p: LiveParts) {
 }
 
 impl Loop {
-    /// Journals and applies one input; records tick-to-trade when it sent orders.
-    fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
+    /// Journals and applies one input; returns the frames sent and when the first one was handed
+    /// to the socket (ns since the epoch, 0: none); records tick-to-trade into `ttt`.
+    fn feed_at(
+        &mut self,
+        clock: &Clock,
+        ttt: Option<&mut LatencyRecorder>,
+        s: Stamped,
+    ) -> (usize, u64) {
         if let Some((j, _)) = self.journal.as_mut() {
             let _ = j.append(s.to_record());
         }
-        let sent = match self.ord.as_mut() {
-            Some(ws) => self.core.apply(&s, ws),
-            None => self.core.apply(&s, &mut Down),
+        let (sent, first) = match self.ord.as_mut() {
+            Some(ws) => {
+                let mut tx = FirstSend {
+                    inner: ws,
+                    clock,
+                    first: 0,
+                };
+                let n = self.core.apply(&s, &mut tx);
+                (n, tx.first)
+            }
+            None => (self.core.apply(&s, &mut Down), 0),
         };
-        if sent > 0 {
+        let first = if first == 0 {
+            0
+        } else {
+            clock.ticks_to_unix(first).0
+        };
+        if sent > 0 && first > 0 {
             if let Some(r) = ttt {
-                r.record(clock.now().0.saturating_sub(s.ts_recv.0));
+                r.record(first.saturating_sub(s.ts_recv.0));
             }
         }
-        sent
+        (sent, first)
     }
 
-    fn top_input(&mut self, clock: &Clock, ttt: &mut LatencyRecorder, ts: UnixNanos, force_stale: bool) {
+    fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
+        self.feed_at(clock, ttt, s).0
+    }
+
+    fn top_input(
+        &mut self,
+        clock: &Clock,
+        ttt: &mut LatencyRecorder,
+        ts: UnixNanos,
+        force_stale: bool,
+    ) {
         let stale = force_stale || self.sync.is_stale();
         let top = if stale {
             Top::default()
@@ -665,12 +751,21 @@ impl Loop {
             return;
         }
         self.last_top = Some((top, stale));
-        self.feed(clock, Some(ttt), Stamped { ts_recv: ts, ts_event: ts, input: Input::Top { top, stale } });
+        self.feed(
+            clock,
+            Some(ttt),
+            Stamped {
+                ts_recv: ts,
+                ts_event: ts,
+                input: Input::Top { top, stale },
+            },
+        );
     }
 
-
     fn poll_market(&mut self, clock: &Clock, shared: &Shared, ttt: &mut LatencyRecorder) -> bool {
-        let Some(md) = self.md.as_mut() else { return false };
+        let Some(md) = self.md.as_mut() else {
+            return false;
+        };
         let sync = &mut self.sync;
         let mut gaps = 0;
         let mut errors = 0;
@@ -716,18 +811,48 @@ impl Loop {
         }
     }
 
-    fn fetch_snapshot(&mut self, clock: &Clock, url: &Url, shared: &Shared, ttt: &mut LatencyRecorder) {
+    fn fetch_snapshot(
+        &mut self,
+        clock: &Clock,
+        url: &Url,
+        shared: &Shared,
+        ttt: &mut LatencyRecorder,
+    ) {
         let now = clock.now();
         self.snapshot_at = now.0 + 1_000_000_000;
         match http::get(url, &[], Duration::from_secs(5)) {
             Ok(resp) => {
                 let t = clock.now();
                 if let Some(w) = resp.header_u64("x-mbx-used-weight-1m") {
-                    self.feed(clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::Rate { orders_10s: 0, orders_10s_limit: 0, weight_1m: w, weight_1m_limit: 6_000 } });
+                    self.feed(
+                        clock,
+                        None,
+                        Stamped {
+                            ts_recv: t,
+                            ts_event: t,
+                            input: Input::Rate {
+                                orders_10s: 0,
+                                orders_10s_limit: 0,
+                                weight_1m: w,
+                                weight_1m_limit: 6_000,
+                            },
+                        },
+                    );
                 }
                 if resp.status == 429 || resp.status == 418 {
                     let secs = resp.header_u64("retry-after").unwrap_or(1);
-                    self.feed(clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::RateLimited { status: resp.status, until: UnixNanos(t.0 + secs * 1_000_000_000) } });
+                    self.feed(
+                        clock,
+                        None,
+                        Stamped {
+                            ts_recv: t,
+                            ts_event: t,
+                            input: Input::RateLimited {
+                                status: resp.status,
+                                until: UnixNanos(t.0 + secs * 1_000_000_000),
+                            },
+                        },
+                    );
                     return;
                 }
                 if resp.status != 200 {
@@ -738,7 +863,9 @@ impl Loop {
                     Ok(env) => {
                         if let Message::DepthSnapshot(s) = env.message {
                             let ev = self.sync.on_snapshot(&s);
-                            if matches!(ev, SyncEvent::SnapshotLoaded | SyncEvent::Applied) || !self.sync.is_stale() {
+                            if matches!(ev, SyncEvent::SnapshotLoaded | SyncEvent::Applied)
+                                || !self.sync.is_stale()
+                            {
                                 self.snapshot_due = false;
                             }
                             self.top_input(clock, ttt, t, false);
@@ -752,23 +879,43 @@ impl Loop {
     }
 
     /// Connect, `session.logon`, `userDataStream.subscribe` (blocking, with timeouts).
-    fn connect_orders(&mut self, url: &Url, cfg: &EngineConfig, signer: &Signer, clock: &Clock) -> io::Result<WsClient> {
-        let mut ws = WsClient::connect(url, Duration::from_secs(5), 1 << 20, self.seed ^ clock.now().0.rotate_left(7))?;
+    fn connect_orders(
+        &mut self,
+        url: &Url,
+        cfg: &EngineConfig,
+        signer: &Signer,
+        clock: &Clock,
+    ) -> io::Result<WsClient> {
+        let mut ws = WsClient::connect(
+            url,
+            Duration::from_secs(5),
+            1 << 20,
+            self.seed ^ clock.now().0.rotate_left(7),
+        )?;
         let mut buf = [0u8; 2048];
         let now_ms = clock.now().0 / 1_000_000;
-        let n = binance_ws::encode_session_logon(CTL_LOGON, cfg.api_key.as_bytes(), now_ms, signer, &mut buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let n = binance_ws::encode_session_logon(
+            CTL_LOGON,
+            cfg.api_key.as_bytes(),
+            now_ms,
+            signer,
+            &mut buf,
+        )
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         ws.send_text(&buf[..n])?;
         wait_response(&mut ws, CTL_LOGON, clock)?;
-        let n = binance_ws::encode_plain_request(CTL_SUBSCRIBE, b"userDataStream.subscribe", &mut buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let n =
+            binance_ws::encode_plain_request(CTL_SUBSCRIBE, b"userDataStream.subscribe", &mut buf)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         ws.send_text(&buf[..n])?;
         wait_response(&mut ws, CTL_SUBSCRIBE, clock)?;
         Ok(ws)
     }
 
     fn poll_orders(&mut self, clock: &Clock, shared: &Shared) -> bool {
-        let Some(ws) = self.ord.as_mut() else { return false };
+        let Some(ws) = self.ord.as_mut() else {
+            return false;
+        };
         let norm = &mut self.norm;
         let pending = &mut self.pending;
         let r = ws.poll(|payload| {
@@ -797,7 +944,15 @@ impl Loop {
         let t = clock.now();
         self.ord_retry_at = t.0 + self.ord_backoff;
         self.ord_backoff = (self.ord_backoff * 2).min(5_000_000_000);
-        self.feed(clock, None, Stamped { ts_recv: t, ts_event: t, input: Input::OrderDisconnected });
+        self.feed(
+            clock,
+            None,
+            Stamped {
+                ts_recv: t,
+                ts_event: t,
+                input: Input::OrderDisconnected,
+            },
+        );
     }
 
     fn publish(&mut self, shared: &Shared, param_version: u64, running: bool) {
@@ -905,7 +1060,9 @@ fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
                 if r.id == Some(rid) {
                     result = Some(match r.error {
                         None if r.status == 200 => Ok(()),
-                        Some((code, msg)) => Err(format!("{code} {}", String::from_utf8_lossy(msg))),
+                        Some((code, msg)) => {
+                            Err(format!("{code} {}", String::from_utf8_lossy(msg)))
+                        }
                         None => Err(format!("status {}", r.status)),
                     });
                 }
@@ -922,15 +1079,32 @@ fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
 }
 
 /// Builds the thread's parts from a config (the binding's constructor calls this).
-pub fn instrument_from_config(cfg: &EngineConfig) -> Result<(PipelineInstrument, (String, String)), String> {
+pub fn instrument_from_config(
+    cfg: &EngineConfig,
+) -> Result<(PipelineInstrument, (String, String)), String> {
     use crate::model::{InstrumentId, InstrumentMaster, Scale};
     let (symbol, tick, lot, base, quote) = match &cfg.instrument {
         InstrumentConfig::Path(p) => {
-            let m = InstrumentMaster::from_toml_file(std::path::Path::new(p)).map_err(|e| format!("instrument {p}: {e}"))?;
-            let i = m.get(InstrumentId(0)).ok_or_else(|| format!("instrument {p}: empty"))?;
-            (i.symbol.clone(), i.price_scale, i.qty_scale, i.base_asset.clone(), i.quote_asset.clone())
+            let m = InstrumentMaster::from_toml_file(std::path::Path::new(p))
+                .map_err(|e| format!("instrument {p}: {e}"))?;
+            let i = m
+                .get(InstrumentId(0))
+                .ok_or_else(|| format!("instrument {p}: empty"))?;
+            (
+                i.symbol.clone(),
+                i.price_scale,
+                i.qty_scale,
+                i.base_asset.clone(),
+                i.quote_asset.clone(),
+            )
         }
-        InstrumentConfig::Fields { symbol, tick, lot, base_asset, quote_asset } => (
+        InstrumentConfig::Fields {
+            symbol,
+            tick,
+            lot,
+            base_asset,
+            quote_asset,
+        } => (
             symbol.clone(),
             Scale::parse(tick).map_err(|e| format!("tick {tick:?}: {e}"))?,
             Scale::parse(lot).map_err(|e| format!("lot {lot:?}: {e}"))?,
@@ -957,13 +1131,22 @@ pub fn instrument_from_config(cfg: &EngineConfig) -> Result<(PipelineInstrument,
 }
 
 /// Risk limits and rate budgets in instrument units from the config.
-pub fn limits_from_config(cfg: &RiskConfig, inst: &PipelineInstrument) -> Result<(RiskLimits, RateLimits), String> {
+pub fn limits_from_config(
+    cfg: &RiskConfig,
+    inst: &PipelineInstrument,
+) -> Result<(RiskLimits, RateLimits), String> {
     let lots = |t: &str, f: &str| -> Result<Qty, String> {
-        inst.lot.parse_units(t.as_bytes()).map(Qty::from_lots).map_err(|e| format!("risk.{f} {t:?}: {e}"))
+        inst.lot
+            .parse_units(t.as_bytes())
+            .map(Qty::from_lots)
+            .map_err(|e| format!("risk.{f} {t:?}: {e}"))
     };
     // Notional in tick × lot units: the amount in ticks, divided by one lot's value.
     let notional = |t: &str, f: &str| -> Result<i128, String> {
-        let ticks = inst.tick.parse_units(t.as_bytes()).map_err(|e| format!("risk.{f} {t:?}: {e}"))?;
+        let ticks = inst
+            .tick
+            .parse_units(t.as_bytes())
+            .map_err(|e| format!("risk.{f} {t:?}: {e}"))?;
         let lot_m = i128::from(inst.lot.mantissa().max(1));
         let lot_e = 10i128.pow(u32::from(inst.lot.exp()));
         Ok(i128::from(ticks) * lot_e / lot_m)

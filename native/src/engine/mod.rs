@@ -2,10 +2,10 @@
 //! Python writes and the hot thread reads. The thread layout and wiring land with the trading engine.
 
 pub mod affinity;
+pub mod events;
 pub mod http;
 pub mod live;
-pub mod session;
-pub mod ws_client;
-pub mod events;
 pub mod params;
 pub mod pipeline;
+pub mod session;
+pub mod ws_client;

@@ -255,7 +255,6 @@ impl BinanceWsEncoder {
             client_prefix: &self.prefix[..self.prefix_len],
         }
     }
-
 }
 
 /// Request-id tag of `order.cancel` (the low bits are the cancelled order's client id).

@@ -576,8 +576,10 @@ impl Stamped {
                     let (bp, bq, ap, aq) = (r.i64()?, r.i64()?, r.i64()?, r.i64()?);
                     Input::Top {
                         top: Top {
-                            bid: (flags & 1 != 0).then(|| (Price::from_ticks(bp), Qty::from_lots(bq))),
-                            ask: (flags & 2 != 0).then(|| (Price::from_ticks(ap), Qty::from_lots(aq))),
+                            bid: (flags & 1 != 0)
+                                .then(|| (Price::from_ticks(bp), Qty::from_lots(bq))),
+                            ask: (flags & 2 != 0)
+                                .then(|| (Price::from_ticks(ap), Qty::from_lots(aq))),
                         },
                         stale: flags & 4 != 0,
                     }
@@ -957,7 +959,8 @@ impl Normalizer {
             // l × L in 1e-8 units.
             let l = i128::from(amount(e.last_qty, "l")?);
             let p = i128::from(amount(e.last_price, "L")?);
-            i64::try_from(l * p / 100_000_000).map_err(|_| DecodeError::BadInteger { field: "Y" })?
+            i64::try_from(l * p / 100_000_000)
+                .map_err(|_| DecodeError::BadInteger { field: "Y" })?
         } else {
             amount(e.last_quote, "Y")?
         };
@@ -1190,8 +1193,13 @@ impl Control {
             &mut self.json,
         )
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-        let m = encode_frame(Opcode::Text, &self.json[..n], self.mask.next_mask(), &mut self.out)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let m = encode_frame(
+            Opcode::Text,
+            &self.json[..n],
+            self.mask.next_mask(),
+            &mut self.out,
+        )
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         tx.send(&self.out[..m]).map(|_| ())
     }
 }
@@ -1222,7 +1230,18 @@ pub struct SessionCore {
     counters: SessionCounters,
     events: EventSink,
     reconnect_needed: bool,
+    /// Send times of our recent new orders (FIFO ring): our own count of the venue's ORDERS/10 s
+    /// window, so our throttle trips before the venue's even with orders in flight.
+    order_times: [u64; ORDER_RING],
+    order_head: usize,
+    order_len: usize,
+    /// The venue's ORDERS/10 s limit, learned from `rateLimits` (0: not known yet).
+    venue_orders_limit: u64,
 }
+
+/// Capacity of the recent-orders ring (above any venue's 10 s order limit we meet).
+pub const ORDER_RING: usize = 1024;
+const VENUE_ORDER_WINDOW_NS: u64 = 10_000_000_000;
 
 impl SessionCore {
     /// A core quoting `settings.inst` with `risk` (limits set here), client ids from `ids`,
@@ -1269,7 +1288,29 @@ impl SessionCore {
             counters: SessionCounters::default(),
             events,
             reconnect_needed: false,
+            order_times: [0; ORDER_RING],
+            order_head: 0,
+            order_len: 0,
+            venue_orders_limit: 0,
         }
+    }
+
+    /// Orders we sent within the venue's 10 s window ending at `ts` (expired ones are dropped).
+    fn orders_in_window(&mut self, ts: UnixNanos) -> u64 {
+        while self.order_len > 0 {
+            let tail = (self.order_head + ORDER_RING - self.order_len) % ORDER_RING;
+            if self.order_times[tail].saturating_add(VENUE_ORDER_WINDOW_NS) > ts.0 {
+                break;
+            }
+            self.order_len -= 1;
+        }
+        self.order_len as u64
+    }
+
+    fn note_order_sent(&mut self, ts: UnixNanos) {
+        self.order_times[self.order_head] = ts.0;
+        self.order_head = (self.order_head + 1) % ORDER_RING;
+        self.order_len = (self.order_len + 1).min(ORDER_RING);
     }
 
     /// Applies one input; frames go to `tx` (the order connection). Returns how many frames were
@@ -1330,7 +1371,9 @@ impl SessionCore {
                     self.counters.unknown_ids += 1;
                 }
             }
-            Input::OrderError { id, status, code } => sent += self.order_error(id, status, code, s, tx),
+            Input::OrderError { id, status, code } => {
+                sent += self.order_error(id, status, code, s, tx)
+            }
             Input::CancelAck { id } => {
                 if let Some(i) = self.find(id) {
                     self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s);
@@ -1451,13 +1494,25 @@ impl SessionCore {
                     }
                     ExecKind::Canceled | ExecKind::Expired => {
                         if let Some(i) = i {
-                            self.finish(i, EventKind::OrderCanceled, OrderEventKind::Canceled, 0, s);
+                            self.finish(
+                                i,
+                                EventKind::OrderCanceled,
+                                OrderEventKind::Canceled,
+                                0,
+                                s,
+                            );
                         }
                         sent += self.requote(s, tx);
                     }
                     ExecKind::Rejected => {
                         if let Some(i) = i {
-                            self.finish(i, EventKind::OrderRejected, OrderEventKind::Rejected, 0, s);
+                            self.finish(
+                                i,
+                                EventKind::OrderRejected,
+                                OrderEventKind::Rejected,
+                                0,
+                                s,
+                            );
                         }
                     }
                     ExecKind::Other => {}
@@ -1471,6 +1526,9 @@ impl SessionCore {
                 weight_1m_limit,
             } => {
                 self.counters.venue_orders_10s = (orders_10s, orders_10s_limit);
+                if orders_10s_limit > 0 {
+                    self.venue_orders_limit = orders_10s_limit;
+                }
                 let pct = self.settings.venue_rate_guard_pct;
                 let near = |c: u64, l: u64| l > 0 && c.saturating_mul(100) >= l.saturating_mul(pct);
                 if near(orders_10s, orders_10s_limit) || near(weight_1m, weight_1m_limit) {
@@ -1499,6 +1557,7 @@ impl SessionCore {
         sent
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
         kind: EventKind,
@@ -1640,9 +1699,7 @@ impl SessionCore {
     }
 
     fn account_fill(&mut self, side: Side, quote: i64, qty: Qty, commission: i64, fee: FeeAsset) {
-        let base = qty
-            .lots()
-            .saturating_mul(self.lot_e8());
+        let base = qty.lots().saturating_mul(self.lot_e8());
         let sign = side.sign();
         let a = &mut self.account;
         a.base = a.base.saturating_add(sign * base);
@@ -1691,7 +1748,9 @@ impl SessionCore {
             self.emit(EventKind::OrderFilled, Some(side), s, price, qty, id.0, -1);
             return;
         };
-        let Some(o) = self.orders[i].as_mut() else { return };
+        let Some(o) = self.orders[i].as_mut() else {
+            return;
+        };
         o.filled = Qty::from_lots(o.filled.lots() + qty.lots());
         o.cum_quote = o.cum_quote.saturating_add(quote);
         let leaves = Qty::from_lots((o.qty.lots() - o.filled.lots()).max(0));
@@ -1727,7 +1786,13 @@ impl SessionCore {
         let Some(o) = self.orders[i] else { return };
         if !found {
             // The venue never had it.
-            self.finish(i, EventKind::OrderRejected, OrderEventKind::NotFound, -2013, s);
+            self.finish(
+                i,
+                EventKind::OrderRejected,
+                OrderEventKind::NotFound,
+                -2013,
+                s,
+            );
             return;
         }
         let missed = executed.lots() - o.filled.lots();
@@ -1740,7 +1805,8 @@ impl SessionCore {
                 let lots_e8 = i128::from(missed) * i128::from(self.lot_e8());
                 // quote / base in 1e-8 → ticks.
                 let tick = self.settings.inst.tick;
-                let ticks_per_unit = 10i128.pow(u32::from(tick.exp())) / i128::from(tick.mantissa().max(1));
+                let ticks_per_unit =
+                    10i128.pow(u32::from(tick.exp())) / i128::from(tick.mantissa().max(1));
                 let p = i128::from(quote) * ticks_per_unit / lots_e8.max(1);
                 Price::from_ticks(p as i64)
             } else {
@@ -1800,7 +1866,13 @@ impl SessionCore {
             return 0;
         }
         // Refused: the new order does not exist.
-        self.finish(i, EventKind::OrderRejected, OrderEventKind::Rejected, code, s);
+        self.finish(
+            i,
+            EventKind::OrderRejected,
+            OrderEventKind::Rejected,
+            code,
+            s,
+        );
         if o.replaces.0 != 0 {
             // A cancel-replace whose cancel leg failed: the old order's fate must be checked.
             self.core.on_cancel_rejected(o.replaces);
@@ -1911,7 +1983,10 @@ impl SessionCore {
     fn check_finished(&mut self) {
         if self.stopping
             && !self.cancel_all_pending
-            && self.orders.iter().all(|o| o.is_none_or(|o| o.state.is_terminal()))
+            && self
+                .orders
+                .iter()
+                .all(|o| o.is_none_or(|o| o.state.is_terminal()))
         {
             self.finished = true;
         }
@@ -1931,7 +2006,12 @@ impl SessionCore {
                 _ => {}
             }
             let Some(o) = self.orders[i] else { continue };
-            if o.state == OrderState::Unknown && o.query_at.0 != 0 && ts.0 >= o.query_at.0 && self.connected && !self.open_pending {
+            if o.state == OrderState::Unknown
+                && o.query_at.0 != 0
+                && ts.0 >= o.query_at.0
+                && self.connected
+                && !self.open_pending
+            {
                 let now_ms = ts.0 / 1_000_000;
                 if self.ctl_send(tx, RID_STATUS | o.id.0, b"order.status", Some(o.id), now_ms) {
                     sent += 1;
@@ -1943,7 +2023,9 @@ impl SessionCore {
                 }
             }
         }
-        if self.params.ttl_ns > 0 || (self.rate_block_until.0 != 0 && ts.0 >= self.rate_block_until.0) {
+        if self.params.ttl_ns > 0
+            || (self.rate_block_until.0 != 0 && ts.0 >= self.rate_block_until.0)
+        {
             if ts.0 >= self.rate_block_until.0 {
                 self.rate_block_until = UnixNanos(0);
             }
@@ -1985,6 +2067,21 @@ impl SessionCore {
             self.counters.table_full += 1;
             return 0;
         }
+        if self.venue_orders_limit > 0 {
+            // Our own window count: if one more full requote could pass the guard, refuse new
+            // orders until the oldest of ours leaves the window.
+            let guard = self.venue_orders_limit * self.settings.venue_rate_guard_pct / 100;
+            let burst = 2 * self
+                .params
+                .levels
+                .clamp(1, crate::quoter::MAX_LEVELS as i64) as u64;
+            if self.orders_in_window(ts) + burst > guard && self.order_len > 0 {
+                let tail = (self.order_head + ORDER_RING - self.order_len) % ORDER_RING;
+                let until = UnixNanos(self.order_times[tail] + VENUE_ORDER_WINDOW_NS);
+                self.counters.venue_rate_near += 1;
+                self.core.risk_mut().block_venue_orders_until(until, ts);
+            }
+        }
         let now_ms = ts.0 / 1_000_000;
         let r = self.core.requote_with(
             &self.params,
@@ -2006,6 +2103,7 @@ impl SessionCore {
                     qty,
                 } => {
                     n += 1;
+                    self.note_order_sent(ts);
                     self.track(id, side, price, qty, ClientOrderId(0), ts);
                 }
                 Sent::Replace {
@@ -2016,6 +2114,7 @@ impl SessionCore {
                     qty,
                 } => {
                     n += 1;
+                    self.note_order_sent(ts);
                     self.track(id, side, price, qty, old, ts);
                     if let Some(i) = self.find(old) {
                         self.step(i, OrderEventKind::CancelSent);
@@ -2179,13 +2278,15 @@ impl SessionCore {
 
     /// (working buy lots, working sell lots), UNKNOWN included.
     pub fn working_lots(&self) -> (i64, i64) {
-        self.orders().filter(|o| !o.state.is_terminal()).fold((0, 0), |(b, s), o| {
-            let open = o.qty.lots() - o.filled.lots();
-            match o.side {
-                Side::Buy => (b + open, s),
-                Side::Sell => (b, s + open),
-            }
-        })
+        self.orders()
+            .filter(|o| !o.state.is_terminal())
+            .fold((0, 0), |(b, s), o| {
+                let open = o.qty.lots() - o.filled.lots();
+                match o.side {
+                    Side::Buy => (b + open, s),
+                    Side::Sell => (b, s + open),
+                }
+            })
     }
 
     /// A BLAKE3 digest of the decision state (orders, account, position, params, flags): two runs
@@ -2217,7 +2318,10 @@ impl SessionCore {
             a.quote_fees,
             a.other_fees,
             a.fills as i64,
-            self.core.risk().position(self.settings.inst.id).unwrap_or(0),
+            self.core
+                .risk()
+                .position(self.settings.inst.id)
+                .unwrap_or(0),
         ] {
             h.update(&v.to_le_bytes());
         }

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use crate::engine::pipeline::MaskGen;
 use crate::net::transport::TxTransport;
-use crate::net::websocket::{check_handshake_response, encode_frame, handshake_request, parse_frame, Opcode};
+use crate::net::websocket::{
+    check_handshake_response, encode_frame, handshake_request, parse_frame, Opcode,
+};
 
 /// A parsed `ws://`, `wss://`, `http://` or `https://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +49,8 @@ impl Url {
             None => (rest, "/"),
         };
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() => (h, p.parse::<u16>().map_err(|_| bad())?),
-            _ => (authority, if tls { 443 } else { 80 }),
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+            None => (authority, if tls { 443 } else { 80 }),
         };
         if host.is_empty() {
             return Err(bad());
@@ -97,11 +99,13 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
         .map(|b| b.with_root_certificates(roots).with_no_client_auth());
     // The ring provider supports the safe defaults; a failure here is a build misconfiguration.
     Arc::new(cfg.unwrap_or_else(|_| {
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .expect("TLS 1.3 with ring")
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth()
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3 with ring")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
     }))
 }
 
@@ -218,7 +222,12 @@ fn write_all_nb(conn: &mut Conn, data: &[u8]) -> io::Result<()> {
 impl WsClient {
     /// Connects and upgrades to WebSocket (blocking, `timeout` per step), then goes non-blocking.
     /// `rx_capacity` bounds the largest frame accepted.
-    pub fn connect(url: &Url, timeout: Duration, rx_capacity: usize, seed: u64) -> io::Result<Self> {
+    pub fn connect(
+        url: &Url,
+        timeout: Duration,
+        rx_capacity: usize,
+        seed: u64,
+    ) -> io::Result<Self> {
         let mut conn = Conn::connect(url, timeout)?;
         let mut req = [0u8; 2048];
         let nonce = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes();
@@ -241,7 +250,12 @@ impl WsClient {
                 Ok(Some(used)) => break used,
                 Ok(None) if end < rx.len() => continue,
                 Ok(None) => return Err(io::Error::other("handshake response too long")),
-                Err(e) => return Err(io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string())),
+                Err(e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionRefused,
+                        e.to_string(),
+                    ))
+                }
             }
         };
         conn.set_nonblocking(true)?;
@@ -276,7 +290,9 @@ impl WsClient {
                 self.end += n;
                 self.stats.bytes_in += n as u64;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
         let mut delivered = 0;
@@ -286,7 +302,10 @@ impl WsClient {
                 Ok(Some(fr)) => fr,
                 Ok(None) => {
                     if self.start == 0 && self.end == self.rx.len() {
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame exceeds buffer"));
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "frame exceeds buffer",
+                        ));
                     }
                     break;
                 }
@@ -308,7 +327,12 @@ impl WsClient {
                     self.send_frame(Opcode::Pong, &p[..len])?;
                 }
                 Opcode::Pong => {}
-                Opcode::Close => return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "close frame")),
+                Opcode::Close => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "close frame",
+                    ))
+                }
                 _ => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -362,12 +386,18 @@ mod tests {
     #[test]
     fn urls() {
         let u = Url::parse("ws://127.0.0.1:9000/ws-api/v3").unwrap();
-        assert_eq!((u.tls, u.host.as_str(), u.port, u.path.as_str()), (false, "127.0.0.1", 9000, "/ws-api/v3"));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port, u.path.as_str()),
+            (false, "127.0.0.1", 9000, "/ws-api/v3")
+        );
         assert_eq!(u.host_header(), "127.0.0.1:9000");
         let u = Url::parse("wss://stream.binance.com:9443/ws").unwrap();
         assert!(u.tls);
         let u = Url::parse("https://api.binance.com").unwrap();
-        assert_eq!((u.port, u.path.as_str(), u.host_header().as_str()), (443, "/", "api.binance.com"));
+        assert_eq!(
+            (u.port, u.path.as_str(), u.host_header().as_str()),
+            (443, "/", "api.binance.com")
+        );
         assert!(Url::parse("ftp://x").is_err());
         assert!(Url::parse("ws://:80/").is_err());
         assert!(Url::parse("ws://h:notaport/").is_err());

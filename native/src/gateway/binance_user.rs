@@ -151,7 +151,11 @@ const KIND_RESP: &str = "ws-api response";
 const KIND_EXEC: &str = "executionReport";
 const KIND_ORDER: &str = "order result";
 
-fn str_of<'a>(v: Value<'a>, kind: &'static str, field: &'static str) -> Result<&'a [u8], DecodeError> {
+fn str_of<'a>(
+    v: Value<'a>,
+    kind: &'static str,
+    field: &'static str,
+) -> Result<&'a [u8], DecodeError> {
     match v {
         Value::Str(s) => Ok(s),
         Value::Null => Ok(b""),
@@ -201,29 +205,56 @@ pub fn decode(input: &[u8]) -> Result<WsApiMessage<'_>, DecodeError> {
                     Value::Num(n) => Some(parse_u64(n, "id")?),
                     // Some clients send string ids; ours are numbers.
                     Value::Str(s) => Some(parse_u64(s, "id")?),
-                    _ => return Err(DecodeError::WrongType { kind: KIND_RESP, field: "id" }),
+                    _ => {
+                        return Err(DecodeError::WrongType {
+                            kind: KIND_RESP,
+                            field: "id",
+                        })
+                    }
                 }
             }
             b"status" => {
                 let s = num_of(v, KIND_RESP, "status")?;
-                status = Some(u16::try_from(s).map_err(|_| DecodeError::BadInteger { field: "status" })?);
+                status = Some(
+                    u16::try_from(s).map_err(|_| DecodeError::BadInteger { field: "status" })?,
+                );
             }
             b"error" => match v {
                 Value::Obj(o) => error = Some(o),
-                _ => return Err(DecodeError::WrongType { kind: KIND_RESP, field: "error" }),
+                _ => {
+                    return Err(DecodeError::WrongType {
+                        kind: KIND_RESP,
+                        field: "error",
+                    })
+                }
             },
             b"result" => match v {
                 Value::Obj(o) | Value::Arr(o) => result = Some(o),
                 Value::Null => {}
-                _ => return Err(DecodeError::WrongType { kind: KIND_RESP, field: "result" }),
+                _ => {
+                    return Err(DecodeError::WrongType {
+                        kind: KIND_RESP,
+                        field: "result",
+                    })
+                }
             },
             b"rateLimits" => match v {
                 Value::Arr(a) => rate_limits = Some(a),
-                _ => return Err(DecodeError::WrongType { kind: KIND_RESP, field: "rateLimits" }),
+                _ => {
+                    return Err(DecodeError::WrongType {
+                        kind: KIND_RESP,
+                        field: "rateLimits",
+                    })
+                }
             },
             b"event" => match v {
                 Value::Obj(o) => event = Some(o),
-                _ => return Err(DecodeError::WrongType { kind: KIND_RESP, field: "event" }),
+                _ => {
+                    return Err(DecodeError::WrongType {
+                        kind: KIND_RESP,
+                        field: "event",
+                    })
+                }
             },
             _ => {}
         }
@@ -232,7 +263,10 @@ pub fn decode(input: &[u8]) -> Result<WsApiMessage<'_>, DecodeError> {
     if let Some(ev) = event {
         return decode_event(ev);
     }
-    let status = status.ok_or(DecodeError::MissingField { kind: KIND_RESP, field: "status" })?;
+    let status = status.ok_or(DecodeError::MissingField {
+        kind: KIND_RESP,
+        field: "status",
+    })?;
     let mut resp = Response {
         id,
         status,
@@ -261,7 +295,10 @@ pub fn decode(input: &[u8]) -> Result<WsApiMessage<'_>, DecodeError> {
             }
             Ok(())
         })?;
-        let code = code.ok_or(DecodeError::MissingField { kind: KIND_RESP, field: "code" })?;
+        let code = code.ok_or(DecodeError::MissingField {
+            kind: KIND_RESP,
+            field: "code",
+        })?;
         resp.error = Some((code, msg));
         resp.error_data = data;
         resp.retry_after_ms = retry;
@@ -348,7 +385,12 @@ fn decode_event(ev: &[u8]) -> Result<WsApiMessage<'_>, DecodeError> {
             b"m" => {
                 r.maker = match v {
                     Value::Bool(b) => b,
-                    _ => return Err(DecodeError::WrongType { kind: KIND_EXEC, field: "m" }),
+                    _ => {
+                        return Err(DecodeError::WrongType {
+                            kind: KIND_EXEC,
+                            field: "m",
+                        })
+                    }
                 }
             }
             _ => {}
@@ -367,7 +409,10 @@ fn decode_event(ev: &[u8]) -> Result<WsApiMessage<'_>, DecodeError> {
         (!r.last_qty.is_empty(), "l"),
     ] {
         if !ok {
-            return Err(DecodeError::MissingField { kind: KIND_EXEC, field });
+            return Err(DecodeError::MissingField {
+                kind: KIND_EXEC,
+                field,
+            });
         }
     }
     Ok(WsApiMessage::Execution(r))
@@ -396,7 +441,10 @@ pub fn decode_order_result(obj: &[u8]) -> Result<OrderResult<'_>, DecodeError> {
         Ok(())
     })?;
     if !seen_id {
-        return Err(DecodeError::MissingField { kind: KIND_ORDER, field: "orderId" });
+        return Err(DecodeError::MissingField {
+            kind: KIND_ORDER,
+            field: "orderId",
+        });
     }
     Ok(r)
 }
@@ -428,7 +476,12 @@ pub fn for_each_object<'a>(
     loop {
         match sc.value()? {
             Value::Obj(o) => f(o)?,
-            _ => return Err(DecodeError::WrongType { kind: KIND_ORDER, field: "[]" }),
+            _ => {
+                return Err(DecodeError::WrongType {
+                    kind: KIND_ORDER,
+                    field: "[]",
+                })
+            }
         }
         if sc.eat(b',') {
             continue;
@@ -440,13 +493,11 @@ pub fn for_each_object<'a>(
 
 /// Runs every decoder over arbitrary bytes (the fuzz target's body).
 pub fn exercise(data: &[u8]) {
-    if let Ok(m) = decode(data) {
-        if let WsApiMessage::Response(r) = m {
-            if let Some(res) = r.result {
-                let _ = decode_order_result(res);
-                let _ = cancel_replace_new_order(res);
-                let _ = for_each_object(res, |o| decode_order_result(o).map(|_| ()));
-            }
+    if let Ok(WsApiMessage::Response(r)) = decode(data) {
+        if let Some(res) = r.result {
+            let _ = decode_order_result(res);
+            let _ = cancel_replace_new_order(res);
+            let _ = for_each_object(res, |o| decode_order_result(o).map(|_| ()));
         }
     }
     let _ = decode_order_result(data);
@@ -524,11 +575,17 @@ mod tests {
         assert_eq!(e.order_client_id(), b"pm43");
         assert_eq!(e.trade_id, None);
         assert_eq!(e.commission_asset, b"");
-        let pos = br#"{"subscriptionId":0,"event":{"e":"outboundAccountPosition","E":1,"u":1,"B":[]}}"#;
-        assert_eq!(decode(pos).unwrap(), WsApiMessage::OtherEvent(b"outboundAccountPosition"));
+        let pos =
+            br#"{"subscriptionId":0,"event":{"e":"outboundAccountPosition","E":1,"u":1,"B":[]}}"#;
+        assert_eq!(
+            decode(pos).unwrap(),
+            WsApiMessage::OtherEvent(b"outboundAccountPosition")
+        );
         for status in [&b"NEW"[..], b"FILLED", b"EXPIRED", b"REJECTED"] {
             let mut t = br#"{"subscriptionId":0,"event":{"e":"executionReport","E":1,"s":"DOGEUSDT","c":"pm1","S":"BUY","x":"X_","X":"X_","i":1,"l":"0"}}"#.to_vec();
-            let s = String::from_utf8(t.clone()).unwrap().replace("X_", std::str::from_utf8(status).unwrap());
+            let s = String::from_utf8(t.clone())
+                .unwrap()
+                .replace("X_", std::str::from_utf8(status).unwrap());
             t = s.into_bytes();
             let WsApiMessage::Execution(e) = decode(&t).unwrap() else {
                 panic!()

@@ -405,7 +405,11 @@ pub fn encode_symbol_request(
 }
 
 /// Encodes a request without parameters (`userDataStream.subscribe` after `session.logon`).
-pub fn encode_plain_request(request_id: u64, method: &[u8], out: &mut [u8]) -> Result<usize, EncodeError> {
+pub fn encode_plain_request(
+    request_id: u64,
+    method: &[u8],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     encode(request_id, method, &mut [], b"", None, out)
 }
 
