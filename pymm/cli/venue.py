@@ -79,7 +79,11 @@ def _flow_config(
         raise typer.BadParameter("pymm venue replays Binance captures; DBN/LOBSTER need a listed instrument")
     symbol = replay_symbol(replay[0])
     return FlowConfig(
-        seed=seed, replay=list(replay), replay_format=replay_format, replay_symbol=symbol, queue_model=queue_model
+        seed=seed,
+        replay=list(replay),
+        replay_format=replay_format,
+        replay_symbol=symbol,
+        queue_model=queue_model,
     )
 
 
