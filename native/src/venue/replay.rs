@@ -561,6 +561,9 @@ fn parse_qty(scale: crate::model::Scale, text: &[u8], rounded: &mut u64) -> Opti
     Some(fine / per_lot)
 }
 
+/// A diff buffered before the snapshot: `(U, u, E ms, level changes)`.
+type PendingDiff = (u64, u64, u64, Vec<(Side, Price, Qty)>);
+
 /// Loads a Binance capture (`<ns> <json>` lines, gzip or plain; several files of one session in
 /// order): the REST snapshot seeds the book, the bridged `depth` diffs become [`ReplayEvent::Level`]
 /// (within a diff, decreases before increases), `trade`/`aggTrade` prints become
@@ -573,7 +576,7 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
     };
     let mut synced = false;
     let mut last_u: Option<u64> = None;
-    let mut pending: Vec<(u64, u64, u64, Vec<(Side, Price, Qty)>)> = Vec::new();
+    let mut pending: Vec<PendingDiff> = Vec::new();
     let mut last_t = UnixNanos(0);
     let mut rounded = 0u64;
     let mut levels =
@@ -727,7 +730,6 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
             "no depth snapshot for the symbol in the capture".into(),
         ));
     }
-    drop(levels);
     rec.rounded_qty = rounded + trade_rounded;
     // Trades carry T, diffs E (the later of the two for the same change): order by time, stably.
     rec.events.sort_by_key(|e| e.0);
