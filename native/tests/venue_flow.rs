@@ -13,10 +13,9 @@ fn repo(p: &str) -> PathBuf {
 }
 
 fn venue(symbol: &str) -> SpotVenue {
-    let master = InstrumentMaster::from_toml_file(&repo(&format!(
-        "config/instruments/{symbol}.spot.toml"
-    )))
-    .unwrap();
+    let master =
+        InstrumentMaster::from_toml_file(&repo(&format!("config/instruments/{symbol}.spot.toml")))
+            .unwrap();
     let mut v = SpotVenue::new(FeeRates::from_bps(1, 1).unwrap());
     for i in master.iter() {
         v.list(i.clone()).unwrap();
@@ -25,8 +24,10 @@ fn venue(symbol: &str) -> SpotVenue {
 }
 
 fn params(symbol: &str) -> FlowParams {
-    FlowParams::from_toml(&std::fs::read_to_string(repo(&format!("config/flow/{symbol}.toml"))).unwrap())
-        .unwrap()
+    FlowParams::from_toml(
+        &std::fs::read_to_string(repo(&format!("config/flow/{symbol}.toml"))).unwrap(),
+    )
+    .unwrap()
 }
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -35,7 +36,8 @@ const T0: u64 = 1_700_000_000_000_000_000;
 /// and the number of trades.
 fn run(symbol: &str, seed: u64, secs: u64) -> (Vec<String>, usize) {
     let mut v = venue(symbol);
-    let mut g = FlowGenerator::new(&mut v, params(symbol), 4_000_000_001, seed, UnixNanos(T0)).unwrap();
+    let mut g =
+        FlowGenerator::new(&mut v, params(symbol), 4_000_000_001, seed, UnixNanos(T0)).unwrap();
     g.seed_book(&mut v);
     let idx = v.symbol_index(symbol).unwrap();
     let mut log = Vec::new();
@@ -80,7 +82,8 @@ fn btcusdt_parameters_run_uncrossed() {
 fn a_client_bid_at_the_touch_is_filled_by_the_flow() {
     let mut v = venue("DOGEUSDT");
     let idx = v.symbol_index("DOGEUSDT").unwrap();
-    let mut g = FlowGenerator::new(&mut v, params("DOGEUSDT"), 4_000_000_001, 3, UnixNanos(T0)).unwrap();
+    let mut g =
+        FlowGenerator::new(&mut v, params("DOGEUSDT"), 4_000_000_001, 3, UnixNanos(T0)).unwrap();
     g.seed_book(&mut v);
     v.deposit(1, "USDT", "100000").unwrap();
     let mut filled_at = None;
@@ -91,7 +94,9 @@ fn a_client_bid_at_the_touch_is_filled_by_the_flow() {
         let open = order.and_then(|id| v.open_qty(idx, id));
         if open.is_none() {
             if let Some(id) = order {
-                let q = v.query(1, "DOGEUSDT", _native::venue::OrderKey::Id(id)).unwrap();
+                let q = v
+                    .query(1, "DOGEUSDT", _native::venue::OrderKey::Id(id))
+                    .unwrap();
                 if q.executed_qty.lots() > 0 {
                     filled_at = Some(step);
                     break;
@@ -125,4 +130,16 @@ fn a_client_bid_at_the_touch_is_filled_by_the_flow() {
         "a bid kept at the touch was never filled in 600 simulated seconds"
     );
     v.check_invariants().unwrap();
+}
+
+/// The committed seeds of the `flow_params` fuzz target run through its body.
+#[test]
+fn flow_params_fuzz_seeds() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/flow_params");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        _native::venue::flow::fuzz_params(&std::fs::read(e.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n > 0);
 }

@@ -65,7 +65,10 @@ fn bid(v: &mut SpotVenue, lots: i64) -> u64 {
 }
 
 fn executed(v: &SpotVenue, id: u64) -> i64 {
-    v.query(1, "BTCUSDT", OrderKey::Id(id)).unwrap().executed_qty.lots()
+    v.query(1, "BTCUSDT", OrderKey::Id(id))
+        .unwrap()
+        .executed_qty
+        .lots()
 }
 
 fn ahead(v: &SpotVenue, id: u64) -> i64 {
@@ -199,7 +202,9 @@ fn l3_execution_behind_us_fills_us_first() {
 /// recorded ask crosses our price), and never for more than the print's excess.
 #[test]
 fn recorded_capture_fills_only_after_the_queue_ahead_traded() {
-    let Some(dir) = common::data_dir() else { return };
+    let Some(dir) = common::data_dir() else {
+        return;
+    };
     let master =
         InstrumentMaster::from_toml_file(&repo("config/instruments/BTCUSDT.spot.toml")).unwrap();
     let inst = master.iter().next().unwrap().clone();
@@ -211,7 +216,8 @@ fn recorded_capture_fills_only_after_the_queue_ahead_traded() {
     for model in [QueueModel::RiskAverse, QueueModel::Power(3.0)] {
         let mut v = venue();
         let events = rec.events.clone();
-        let mut d = ReplayDriver::new(&mut v, rec.clone(), model, UnixNanos(events[0].0 .0)).unwrap();
+        let mut d =
+            ReplayDriver::new(&mut v, rec.clone(), model, UnixNanos(events[0].0 .0)).unwrap();
         let mut ours: Option<(u64, Price)> = None;
         let mut fills = 0;
         for (i, (t, ev)) in events.iter().enumerate() {
@@ -256,8 +262,15 @@ fn recorded_capture_fills_only_after_the_queue_ahead_traded() {
                     price,
                     qty,
                 } if price <= our_px => {
-                    let room = if price == our_px { qty.lots() - ahead_before } else { qty.lots() };
-                    assert!(gained <= room, "event {i}: filled {gained} > print {qty:?} - ahead {ahead_before}");
+                    let room = if price == our_px {
+                        qty.lots() - ahead_before
+                    } else {
+                        qty.lots()
+                    };
+                    assert!(
+                        gained <= room,
+                        "event {i}: filled {gained} > print {qty:?} - ahead {ahead_before}"
+                    );
                 }
                 ReplayEvent::Level {
                     side: Side::Sell,
@@ -271,7 +284,10 @@ fn recorded_capture_fills_only_after_the_queue_ahead_traded() {
             }
         }
         assert!(ours.is_some());
-        assert!(fills > 0, "{model:?}: the client bid never filled during the capture");
+        assert!(
+            fills > 0,
+            "{model:?}: the client bid never filled during the capture"
+        );
         v.check_invariants().unwrap();
     }
 }

@@ -114,7 +114,10 @@ impl PySimExchange {
     fn attach_flow(&mut self, params_toml: &str, seed: u64, start_ns: u64) -> PyResult<()> {
         let params = FlowParams::from_toml(params_toml).map_err(venue_err)?;
         if self.flows.iter().any(|f| f.symbol() == params.symbol) {
-            return Err(venue_err(format!("a flow already runs on {}", params.symbol)));
+            return Err(venue_err(format!(
+                "a flow already runs on {}",
+                params.symbol
+            )));
         }
         let account = FLOW_ACCOUNT_BASE + self.flows.len() as u32;
         let mut f = FlowGenerator::new(&mut self.inner, params, account, seed, UnixNanos(start_ns))
@@ -241,7 +244,10 @@ impl PySimExchange {
         md_jitter: Option<(String, f64, f64)>,
     ) -> PyResult<()> {
         let none = || ("none".to_owned(), 0.0, 0.0);
-        let (entry_jitter, md_jitter) = (entry_jitter.unwrap_or_else(none), md_jitter.unwrap_or_else(none));
+        let (entry_jitter, md_jitter) = (
+            entry_jitter.unwrap_or_else(none),
+            md_jitter.unwrap_or_else(none),
+        );
         let entry = PathDelay {
             base_ns: entry_base_ns,
             jitter: jitter_from(&entry_jitter.0, entry_jitter.1, entry_jitter.2)?,

@@ -521,7 +521,13 @@ impl SpotVenue {
 
     /// Takes `lots` off a house order in place (queue priority kept); cancels it when nothing is
     /// left. `false` when it is not a resting house order.
-    pub fn reduce_house_order(&mut self, symbol: usize, order_id: u64, lots: i64, now: UnixNanos) -> bool {
+    pub fn reduce_house_order(
+        &mut self,
+        symbol: usize,
+        order_id: u64,
+        lots: i64,
+        now: UnixNanos,
+    ) -> bool {
         let Some(o) = self.orders.get(&order_id) else {
             return false;
         };
@@ -545,7 +551,9 @@ impl SpotVenue {
 
     /// Whether order `order_id` belongs to `account`.
     pub fn is_account_order(&self, order_id: u64, account: u32) -> bool {
-        self.orders.get(&order_id).is_some_and(|o| o.account == account)
+        self.orders
+            .get(&order_id)
+            .is_some_and(|o| o.account == account)
     }
 
     /// The queue at one price level of `symbol`, front first: `(order id, account, open qty)`.

@@ -99,6 +99,13 @@ impl FlowParams {
         if self.cancel_rate.is_empty() || self.initial_depth.is_empty() {
             return bad("cancel_rate and initial_depth need at least one level");
         }
+        let too_big = |v: &[f64]| v.iter().any(|x| *x > 1e6);
+        if too_big(&self.add_rate)
+            || too_big(&self.cancel_rate)
+            || too_big(&[self.inside_rate, self.market_rate])
+        {
+            return bad("rates above 1e6 per second are not a market");
+        }
         if !finite_nonneg(&self.add_rate)
             || !finite_nonneg(&self.cancel_rate)
             || !finite_nonneg(&self.initial_depth)
@@ -106,7 +113,10 @@ impl FlowParams {
         {
             return bad("rates and depths must be finite and >= 0");
         }
-        for (name, q) in [("add_size", &self.add_size), ("market_size", &self.market_size)] {
+        for (name, q) in [
+            ("add_size", &self.add_size),
+            ("market_size", &self.market_size),
+        ] {
             if q.len() < 2 || !q.iter().all(|x| x.is_finite() && *x > 0.0) {
                 return Err(FlowError::Invalid(format!(
                     "{name} needs >= 2 positive quantiles"
@@ -292,7 +302,12 @@ impl FlowGenerator {
             .as_ref()
             .map(|f| dec_f64(f.min_notional))
             .into_iter()
-            .chain(inst.filters.min_notional.as_ref().map(|f| dec_f64(f.min_notional)))
+            .chain(
+                inst.filters
+                    .min_notional
+                    .as_ref()
+                    .map(|f| dec_f64(f.min_notional)),
+            )
             .fold(0.0, f64::max);
         let (min_qty, max_qty) = inst
             .filters
@@ -300,7 +315,9 @@ impl FlowGenerator {
             .as_ref()
             .map_or((0.0, 0.0), |f| (dec_f64(f.min_qty), dec_f64(f.max_qty)));
         // 10% above the notional minimum, so a later price drop does not make orders too small.
-        let min_lots = ((min_notional * 1.1 / ref_px).max(min_qty) / step).ceil().max(1.0) as i64;
+        let min_lots = ((min_notional * 1.1 / ref_px).max(min_qty) / step)
+            .ceil()
+            .max(1.0) as i64;
         let max_lots = if max_qty > 0.0 {
             (max_qty / step).floor() as i64
         } else {
@@ -498,7 +515,10 @@ impl FlowGenerator {
             return;
         }
         let (bid, ask) = self.touch(venue);
-        for (side, empty, px) in [(Side::Buy, b.is_none(), bid), (Side::Sell, a.is_none(), ask)] {
+        for (side, empty, px) in [
+            (Side::Buy, b.is_none(), bid),
+            (Side::Sell, a.is_none(), ask),
+        ] {
             if empty && px > 0 {
                 let lots = self.add_lots();
                 if self.limit(venue, side, px, lots) {
@@ -629,6 +649,39 @@ impl FlowGenerator {
         }
         self.refill(venue);
         n
+    }
+}
+
+/// Fuzz body (`native/fuzz/fuzz_targets/flow_params.rs`): any text as a parameters file; accepted
+/// parameters of a modest total rate also run the generator for a simulated second on DOGEUSDT.
+/// Must never panic.
+pub fn fuzz_params(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut p) = FlowParams::from_toml(text) else {
+        return;
+    };
+    let total: f64 = p.add_rate.iter().sum::<f64>() + p.inside_rate + p.market_rate;
+    if total > 1e3 || p.initial_depth.iter().sum::<f64>() > 1e9 {
+        return;
+    }
+    p.symbol = "DOGEUSDT".into();
+    let inst = include_str!("../../../config/instruments/DOGEUSDT.spot.toml");
+    let Ok(master) = crate::model::InstrumentMaster::from_toml_str(inst) else {
+        return;
+    };
+    let Ok(fees) = super::FeeRates::from_bps(1, 1) else {
+        return;
+    };
+    let mut v = SpotVenue::new(fees);
+    for i in master.iter() {
+        let _ = v.list(i.clone());
+    }
+    if let Ok(mut g) = FlowGenerator::new(&mut v, p, 7, 1, UnixNanos(1_000_000_000)) {
+        g.seed_book(&mut v);
+        g.advance(&mut v, UnixNanos(2_000_000_000));
+        let _ = v.check_invariants();
     }
 }
 

@@ -65,9 +65,9 @@ impl Jitter {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
-            Jitter::LogNormal { sigma, .. } if !(sigma.is_finite() && sigma >= 0.0) => {
-                Err(format!("log-normal sigma must be finite and >= 0, got {sigma}"))
-            }
+            Jitter::LogNormal { sigma, .. } if !(sigma.is_finite() && sigma >= 0.0) => Err(
+                format!("log-normal sigma must be finite and >= 0, got {sigma}"),
+            ),
             _ => Ok(()),
         }
     }

@@ -376,7 +376,14 @@ impl ReplayDriver {
     }
 
     /// A replayed trade: an IOC of the taker account (STP NONE: it may meet recorded orders).
-    fn take(&mut self, venue: &mut SpotVenue, aggressor: Side, price: Price, lots: i64, now: UnixNanos) {
+    fn take(
+        &mut self,
+        venue: &mut SpotVenue,
+        aggressor: Side,
+        price: Price,
+        lots: i64,
+        now: UnixNanos,
+    ) {
         if lots <= 0 {
             return;
         }
@@ -407,7 +414,9 @@ impl ReplayDriver {
     /// `vid`.
     fn client_ahead(&self, venue: &SpotVenue, side: Side, price: Price, vid: Option<u64>) -> i64 {
         let mut sum = 0;
-        let (bids, asks) = venue.depth(self.idx, usize::MAX).map_or_else(Default::default, |d| (d.1, d.2));
+        let (bids, asks) = venue
+            .depth(self.idx, usize::MAX)
+            .map_or_else(Default::default, |d| (d.1, d.2));
         let levels = match side {
             Side::Buy => bids,
             Side::Sell => asks,
@@ -450,7 +459,9 @@ impl ReplayDriver {
             return;
         }
         // front: recorded quantity ahead of the first client order; back: the rest.
-        let first_client = queue.iter().position(|q| q.1 != BOOK_ACCOUNT && q.1 != TAKER_ACCOUNT);
+        let first_client = queue
+            .iter()
+            .position(|q| q.1 != BOOK_ACCOUNT && q.1 != TAKER_ACCOUNT);
         let (front, back) = match first_client {
             None => (0, recorded),
             Some(i) => {
@@ -539,11 +550,44 @@ fn parse_qty(scale: crate::model::Scale, text: &[u8], rounded: &mut u64) -> Opti
     if let Ok(v) = scale.parse_units(text) {
         return Some(v);
     }
-    let fine = crate::model::Scale::new(1, 12).ok()?.parse_units(text).ok()?;
-    let per_lot = scale.mantissa().checked_mul(10i64.checked_pow(12u32.checked_sub(u32::from(scale.exp()))?)?)?;
+    let fine = crate::model::Scale::new(1, 12)
+        .ok()?
+        .parse_units(text)
+        .ok()?;
+    let per_lot = scale
+        .mantissa()
+        .checked_mul(10i64.checked_pow(12u32.checked_sub(u32::from(scale.exp()))?)?)?;
     *rounded += 1;
     Some(fine / per_lot)
 }
+
+/// A recorded print `(price, qty, buyer is maker, trade time ms)` as a [`ReplayEvent::Trade`].
+fn push_trade(
+    rec: &mut Recording,
+    ps: crate::model::Scale,
+    qs: crate::model::Scale,
+    (price, qty, buyer_is_maker, time_ms): (&[u8], &[u8], bool, u64),
+    rounded: &mut u64,
+) {
+    match (parse_scaled(ps, price), parse_qty(qs, qty, rounded)) {
+        (Some(p), Some(q)) => rec.events.push((
+            UnixNanos::from_millis(time_ms),
+            ReplayEvent::Trade {
+                aggressor: if buyer_is_maker {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                },
+                price: Price::from_ticks(p),
+                qty: Qty::from_lots(q),
+            },
+        )),
+        _ => rec.bad_records += 1,
+    }
+}
+
+/// A diff buffered before the snapshot: `(U, u, E ms, level changes)`.
+type PendingDiff = (u64, u64, u64, Vec<(Side, Price, Qty)>);
 
 /// Loads a Binance capture (`<ns> <json>` lines, gzip or plain; several files of one session in
 /// order): the REST snapshot seeds the book, the bridged `depth` diffs become [`ReplayEvent::Level`]
@@ -557,27 +601,32 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
     };
     let mut synced = false;
     let mut last_u: Option<u64> = None;
-    let mut pending: Vec<(u64, u64, u64, Vec<(Side, Price, Qty)>)> = Vec::new();
+    let mut pending: Vec<PendingDiff> = Vec::new();
     let mut last_t = UnixNanos(0);
     let mut rounded = 0u64;
-    let mut levels = |side: Side, l: binance::Levels<'_>, out: &mut Vec<(Side, Price, Qty)>| -> bool {
-        for lv in l.iter() {
-            let Ok((p, q)) = lv else { return false };
-            match (parse_scaled(ps, p), parse_qty(qs, q, &mut rounded)) {
-                (Some(p), Some(q)) => out.push((side, Price::from_ticks(p), Qty::from_lots(q))),
-                _ => return false,
+    let mut levels =
+        |side: Side, l: binance::Levels<'_>, out: &mut Vec<(Side, Price, Qty)>| -> bool {
+            for lv in l.iter() {
+                let Ok((p, q)) = lv else { return false };
+                match (parse_scaled(ps, p), parse_qty(qs, q, &mut rounded)) {
+                    (Some(p), Some(q)) => out.push((side, Price::from_ticks(p), Qty::from_lots(q))),
+                    _ => return false,
+                }
             }
-        }
-        true
-    };
-    let push_diff = |rec: &mut Recording, t: UnixNanos, mut ch: Vec<(Side, Price, Qty)>, book: &BTreeMap<(u8, i64), i64>| {
+            true
+        };
+    let push_diff = |rec: &mut Recording,
+                     t: UnixNanos,
+                     mut ch: Vec<(Side, Price, Qty)>,
+                     book: &BTreeMap<(u8, i64), i64>| {
         // Decreases first, so a recorded add never meets a recorded level about to vanish.
         ch.sort_by_key(|(s, p, q)| {
             let old = book.get(&(*s as u8, p.ticks())).copied().unwrap_or(0);
             q.lots() >= old
         });
         for (side, price, qty) in ch {
-            rec.events.push((t, ReplayEvent::Level { side, price, qty }));
+            rec.events
+                .push((t, ReplayEvent::Level { side, price, qty }));
         }
     };
     let mut book: BTreeMap<(u8, i64), i64> = BTreeMap::new();
@@ -620,7 +669,9 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
                         continue;
                     }
                     synced = true;
-                    let t = pending.first().map_or(last_t, |p| UnixNanos::from_millis(p.2));
+                    let t = pending
+                        .first()
+                        .map_or(last_t, |p| UnixNanos::from_millis(p.2));
                     track(&mut book, &ch);
                     push_diff(&mut rec, t, ch, &BTreeMap::new());
                     for (_, u, e, ch) in std::mem::take(&mut pending) {
@@ -656,30 +707,12 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
                     last_u = Some(d.final_update_id);
                 }
                 Message::Trade(t) if synced => {
-                    match (parse_scaled(ps, t.price), parse_qty(qs, t.qty, &mut trade_rounded)) {
-                        (Some(p), Some(q)) => rec.events.push((
-                            UnixNanos::from_millis(t.trade_time_ms),
-                            ReplayEvent::Trade {
-                                aggressor: if t.buyer_is_maker { Side::Sell } else { Side::Buy },
-                                price: Price::from_ticks(p),
-                                qty: Qty::from_lots(q),
-                            },
-                        )),
-                        _ => rec.bad_records += 1,
-                    }
+                    let print = (t.price, t.qty, t.buyer_is_maker, t.trade_time_ms);
+                    push_trade(&mut rec, ps, qs, print, &mut trade_rounded);
                 }
                 Message::AggTrade(t) if synced => {
-                    match (parse_scaled(ps, t.price), parse_qty(qs, t.qty, &mut trade_rounded)) {
-                        (Some(p), Some(q)) => rec.events.push((
-                            UnixNanos::from_millis(t.trade_time_ms),
-                            ReplayEvent::Trade {
-                                aggressor: if t.buyer_is_maker { Side::Sell } else { Side::Buy },
-                                price: Price::from_ticks(p),
-                                qty: Qty::from_lots(q),
-                            },
-                        )),
-                        _ => rec.bad_records += 1,
-                    }
+                    let print = (t.price, t.qty, t.buyer_is_maker, t.trade_time_ms);
+                    push_trade(&mut rec, ps, qs, print, &mut trade_rounded);
                 }
                 _ => {}
             }
@@ -690,7 +723,6 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
             "no depth snapshot for the symbol in the capture".into(),
         ));
     }
-    drop(levels);
     rec.rounded_qty = rounded + trade_rounded;
     // Trades carry T, diffs E (the later of the two for the same change): order by time, stably.
     rec.events.sort_by_key(|e| e.0);
@@ -702,7 +734,8 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
 /// without book effect (the C/M that follows removes the quantity). Snapshot records replay at
 /// their own time.
 pub fn load_dbn(path: &Path, symbol: &str, tick_nanos: i64) -> Result<Recording, ReplayLoadError> {
-    let f = crate::feed::dbn::DbnFile::read(path).map_err(|e| ReplayLoadError::Io(e.to_string()))?;
+    let f =
+        crate::feed::dbn::DbnFile::read(path).map_err(|e| ReplayLoadError::Io(e.to_string()))?;
     let recs = f
         .mbo_records()
         .map_err(|e| ReplayLoadError::Format(e.to_string()))?;
@@ -712,8 +745,16 @@ pub fn load_dbn(path: &Path, symbol: &str, tick_nanos: i64) -> Result<Recording,
     };
     for r in recs {
         let t = UnixNanos(r.ts_recv);
-        let side = if r.side == b'B' { Side::Buy } else { Side::Sell };
-        let price = Price::from_ticks(if r.price == i64::MAX { 0 } else { r.price / tick_nanos.max(1) });
+        let side = if r.side == b'B' {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let price = Price::from_ticks(if r.price == i64::MAX {
+            0
+        } else {
+            r.price / tick_nanos.max(1)
+        });
         let qty = Qty::from_lots(i64::from(r.size));
         let ev = match r.action {
             b'A' => ReplayEvent::Add {
@@ -722,7 +763,10 @@ pub fn load_dbn(path: &Path, symbol: &str, tick_nanos: i64) -> Result<Recording,
                 price,
                 qty,
             },
-            b'C' => ReplayEvent::Cancel { id: r.order_id, qty },
+            b'C' => ReplayEvent::Cancel {
+                id: r.order_id,
+                qty,
+            },
             b'M' => ReplayEvent::Modify {
                 id: r.order_id,
                 price,
@@ -744,8 +788,13 @@ pub fn load_dbn(path: &Path, symbol: &str, tick_nanos: i64) -> Result<Recording,
 /// Loads a LOBSTER message file: 1 add, 2 partial cancel, 3 delete, 4 visible execution (with book
 /// effect); hidden executions (5), crosses (6) and halts (7) do not touch the visible book. Prices
 /// are LOBSTER's (USD × 10 000) divided by `tick_units`; times are ns after midnight.
-pub fn load_lobster(path: &Path, symbol: &str, tick_units: i64) -> Result<Recording, ReplayLoadError> {
-    let msgs = crate::feed::lobster::read_messages(path).map_err(|e| ReplayLoadError::Io(e.to_string()))?;
+pub fn load_lobster(
+    path: &Path,
+    symbol: &str,
+    tick_units: i64,
+) -> Result<Recording, ReplayLoadError> {
+    let msgs = crate::feed::lobster::read_messages(path)
+        .map_err(|e| ReplayLoadError::Io(e.to_string()))?;
     let mut rec = Recording {
         symbol: symbol.to_owned(),
         ..Recording::default()
@@ -760,7 +809,10 @@ pub fn load_lobster(path: &Path, symbol: &str, tick_units: i64) -> Result<Record
                 price: Price::from_ticks(m.price / tick_units.max(1)),
                 qty,
             },
-            2 => ReplayEvent::Cancel { id: m.order_id, qty },
+            2 => ReplayEvent::Cancel {
+                id: m.order_id,
+                qty,
+            },
             3 => ReplayEvent::Cancel {
                 id: m.order_id,
                 qty: Qty::from_lots(i64::MAX),
