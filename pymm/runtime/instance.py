@@ -94,6 +94,7 @@ class Instance:
         self.venue: VenueProcess | None = None
         self.engine: Any = None
         self.dropcopy: WsApiClient | None = None
+        self.hedge: Any = None
         self.sessions: list[SessionView] = []
         self.pushes = 0
         self.push_version = 0
@@ -142,6 +143,8 @@ class Instance:
             self.venue.url("spot_ws_api"), key.api_key, key.private_pem, self._on_exec
         )
         await self.dropcopy.connect()
+        if self.cfg.hedge is not None:
+            await self._start_hedge(key.api_key, key.private_pem)
         await self._start_control()
         self._start_metrics()
         self.state.write_run(
@@ -164,6 +167,18 @@ class Instance:
             asyncio.create_task(self._guard_loop(), name="guards"),
         ]
         self.state_name = "halted" if latched.latched else "quoting"
+
+    async def _start_hedge(self, api_key: str, private_pem: str) -> None:
+        from pymm.runtime.hedging import HedgeLeg
+
+        assert self.cfg.hedge is not None and self.venue is not None
+        h = self.cfg.hedge
+        perp = next(r for r in self.cfg.instruments if r.venue == h.hedge_venue and r.market == "usdm")
+        spot = self.sessions[0].ref
+        self.hedge = HedgeLeg(
+            h, spot, perp, self.venue.urls, api_key, private_pem, self.quoting.max_inventory
+        )
+        await self.hedge.start()
 
     def _session_view(self, ref: InstrumentRef) -> SessionView:
         inst = load_instrument(ref)
@@ -326,6 +341,8 @@ class Instance:
         """Drop copy: an execution from the user-data stream."""
         if event.get("e") != "executionReport" or event.get("x") != "TRADE":
             return
+        if self.hedge is not None:
+            self.hedge.on_spot_execution(event)
         for s in self.sessions:
             if event.get("s") != s.ref.symbol:
                 continue
@@ -488,6 +505,7 @@ class Instance:
             "instruments": insts,
             "latency_ns": est.get("latency_ns", {}),
             "toxicity": {"vpin": vpin, "markouts_bps": markouts},
+            "hedge": self.hedge.status() if self.hedge is not None else None,
             "alerts": [a.to_json() for a in self.alerts[-20:]],
             "params": {"version": self.push_version, "pushes": self.pushes, "rate_hz": self.pushes / elapsed},
             "engine": {k: v for k, v in est.items() if k not in ("quotes", "orders", "risk", "book")},
@@ -565,6 +583,8 @@ class Instance:
         if self.engine is not None:
             clean = await asyncio.to_thread(self.engine.stop, 5.0)
             summary = {"orderly": bool(clean), **self.engine.status().get("orders", {})}
+        if self.hedge is not None:
+            await self.hedge.close()
         if self.dropcopy is not None:
             await self.dropcopy.close()
         if self._runner is not None:
