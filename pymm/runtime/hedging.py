@@ -139,7 +139,7 @@ class HedgeLeg:
         self.book.set_opening(
             PositionKey(self.spot_ref.venue, Market.SPOT, self.spot_ref.symbol), Decimal(0), self.base
         )
-        self.book.set_opening(route.hedge_key, account.position, self.base)
+        self.book.set_opening(route.hedge_key, account.position_amt, self.base)
         self.sender = _ThreadSender(client)
         self.service = HedgeService.from_config(
             self.cfg,
@@ -183,7 +183,8 @@ class HedgeLeg:
                             continue
                         d = json.loads(msg.data).get("data", {})
                         if d.get("e") == "markPriceUpdate":
-                            self._mark = Decimal(d["p"])
+                            mark = Decimal(d["p"])
+                            self._mark = mark if mark > 0 else None
                         elif "b" in d and "a" in d:
                             self._bid, self._ask = Decimal(d["b"]), Decimal(d["a"])
                         self._push_market()
@@ -192,8 +193,10 @@ class HedgeLeg:
             await asyncio.sleep(0.5)
 
     def _push_market(self) -> None:
-        if self.service is None or self._bid is None or self._ask is None or self._bid >= self._ask:
+        if self.service is None or self._bid is None or self._ask is None:
             return
+        if self._bid <= 0 or self._ask <= 0 or self._bid >= self._ask:
+            return  # an empty or crossed side: no market to hedge against (stale data ages out)
         mark = self._mark if self._mark is not None else (self._bid + self._ask) / 2
         self.service.on_market(PerpMarket(self._bid, self._ask, mark, time.time_ns()))
 
