@@ -69,7 +69,14 @@ def test_quotes_fills_reconciles_and_kills(pymm_instance: Running):
     deltas = {k: Decimal(v) for k, v in inst["balance_deltas"].items()}
     for asset, start in START_BALANCES.items():
         assert bal[asset] - start == deltas.get(asset, Decimal(0)), (asset, bal[asset], deltas)
-    assert Decimal(inst["position"]) == Decimal(str(inst["engine_position"]))
+    # The engine's own position (risk's) must agree with the drop copy once its reports are in.
+    r.wait_until(
+        "the engine's position to equal the drop copy's",
+        lambda s: (
+            Decimal(s["instruments"][0]["position"]) == Decimal(str(s["instruments"][0]["engine_position"]))
+        ),
+        10.0,
+    )
 
 
 def test_restart_after_kill_9_stays_halted_until_two_operators_approve(pymm_instance: Running, tmp_path):
