@@ -489,6 +489,11 @@ class Instance:
             s0 = self.sessions[0]
             if s0.monitor.last_vpin is not None:
                 vpin = s0.monitor.last_vpin.vpin
+            # Size-weighted mean markout of recent fills per horizon, in basis points of the mid.
+            for fam in self.metrics.markout.collect():
+                for sample in fam.samples:
+                    if sample.labels.get("symbol") == s0.ref.symbol and math.isfinite(sample.value):
+                        markouts[sample.labels["horizon"]] = sample.value * 1e4
         elapsed = max(time.monotonic() - self.push_started, 1e-9)
         return {
             "ts": time.time_ns(),
