@@ -42,7 +42,8 @@ def main() -> None:
         raise SystemExit("needs the 'cryptography' package for an Ed25519 key") from None
     private = ed25519.Ed25519PrivateKey.generate()
     priv_pem = private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()).decode()
-    pub_pem = private.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = private.public_key()
+    pub_pem = public.public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
     key = ApiKey(api_key="bench-key", account=1, ed25519_public_key=pub_pem)
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()

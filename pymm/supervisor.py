@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -166,6 +167,10 @@ def run(cfg: Config, *, cores: str | None = None, seed: int = 7, echo: Callable[
     if report.exit_code or any(s is PartState.MISSING for _, s, _ in report.parts):
         return report.exit_code or 1
     from pymm.runtime.instance import Instance
+
+    # A full disk or `ulimit -f` must surface as EFBIG to the journal writer (which then fails closed:
+    # no new orders), not kill the process with SIGXFSZ.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     async def main() -> int:
         inst = Instance(cfg, cores=cores, state=StateDir(cfg.state.dir), seed=seed)

@@ -10,6 +10,7 @@ connection dropped), 17 (venue rate limit), 21 (kill switch).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -46,10 +47,9 @@ QUOTING = {
 
 def _keypair() -> tuple[str, str]:
     private = ed.Ed25519PrivateKey.generate()
-    priv_pem = private.private_bytes(
-        ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()
-    ).decode()
-    pub_pem = private.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
+    priv_pem = private.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()).decode()
+    public = private.public_key()
+    pub_pem = public.public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo).decode()
     return priv_pem, pub_pem
 
 
@@ -62,6 +62,12 @@ def _venue(pub_pem: str, **cfg: Any) -> Iterator[Venue]:
     key = ApiKey(api_key="engine-test-key", account=ACCOUNT, ed25519_public_key=pub_pem)
     flow = cfg.pop("flow", FlowConfig(seed=11, interval_s=0.1))
     yield from run_venue(SimVenueConfig(keys=[key], flow=flow, **cfg))
+
+
+@contextlib.contextmanager
+def venue_ctx(pub_pem: str, **cfg: Any) -> Iterator[Venue]:
+    """A venue for one test with its own settings."""
+    yield from _venue(pub_pem, **cfg)
 
 
 @pytest.fixture
@@ -143,10 +149,15 @@ def quoting_both_sides(venue: Venue, levels: int = 2) -> bool:
     return sum(o["side"] == "BUY" for o in oo) >= levels and sum(o["side"] == "SELL" for o in oo) >= levels
 
 
+def mine(venue: Venue) -> list[dict[str, Any]]:
+    """Our open orders at the venue."""
+    return [o for o in open_orders(venue) if o["clientOrderId"].startswith("pm")]
+
+
 def quiesce(engine: Engine, venue: Venue) -> None:
     """Kill (cancel all), then wait until the venue has nothing open and the engine saw it all."""
     assert engine.kill("test quiesce", timeout_s=2.0)
-    wait_for(lambda: not [o for o in open_orders(venue) if o["clientOrderId"].startswith("pm")], 5, "no open orders")
+    wait_for(lambda: not mine(venue), 5, "no open orders")
     wait_for(lambda: engine.status()["orders"]["working"] == 0, 5, "the engine to see every order done")
     time.sleep(0.3)  # late user-stream reports
 
@@ -215,7 +226,10 @@ def test_kill_leaves_zero_open_orders_then_lift_requotes(venue: Venue, keypair, 
         t_confirm = time.perf_counter() - t0
         mine = [o for o in open_orders(venue) if o["clientOrderId"].startswith("pm")]
         t_zero = time.perf_counter() - t0
-        print(f"\nkill: venue confirmed cancel-all after {t_confirm * 1e3:.2f} ms; zero open orders seen at {t_zero * 1e3:.2f} ms")
+        print(
+            f"\nkill: venue confirmed cancel-all after {t_confirm * 1e3:.2f} ms; "
+            f"zero open orders seen at {t_zero * 1e3:.2f} ms"
+        )
         assert confirmed
         assert mine == []
         assert t_zero < 0.050, f"{t_zero * 1e3:.1f} ms"
@@ -241,7 +255,8 @@ def test_order_connection_drop_unknown_reconcile_requote(venue: Venue, keypair, 
     try:
         wait_for(lambda: quoting_both_sides(venue, 3), 10, "quotes")
         before = engine.status()
-        dropped = asyncio.run_coroutine_threadsafe(venue.running.venue.user_hub.drop_all(), venue.loop).result(5)
+        drop = venue.running.venue.user_hub.drop_all()
+        dropped = asyncio.run_coroutine_threadsafe(drop, venue.loop).result(5)
         assert dropped == 1
         wait_for(lambda: engine.status()["counters"]["order_connects"] >= 2, 10, "a reconnect")
         wait_for(lambda: engine.status()["counters"]["reconciles"] >= 2, 10, "a second reconciliation")
@@ -274,7 +289,7 @@ def test_late_minus_1007_one_venue_order_and_correct_position(keypair, tmp_path)
     """Fault-matrix row 10: the venue executes the order (it rests, reports NEW on the user stream),
     then answers -1007 → UNKNOWN, reserved, never resent, resolved by the user stream (fill) or
     order.status; exactly one venue order per client id; position and balances equal the venue's."""
-    for venue in _venue(keypair[1]):
+    with venue_ctx(keypair[1]) as venue:
         faults = venue.running.venue.ws_faults
         faults.unknown_replies = 2
         faults.reply_delay_s = 0.0  # right after the execution (NEW is already on the user stream)
@@ -300,7 +315,7 @@ def test_late_minus_1007_one_venue_order_and_correct_position(keypair, tmp_path)
 def test_venue_rate_limit_internal_throttle_trips_first(keypair, tmp_path) -> None:
     """Fault-matrix row 17: our throttle (fed by the venue's rateLimits) refuses orders before the
     venue's limit; zero 418s (and zero 429s)."""
-    for venue in _venue(keypair[1], orders_per_10s=50, flow=FlowConfig(seed=5, interval_s=0.05)):
+    with venue_ctx(keypair[1], orders_per_10s=50, flow=FlowConfig(seed=5, interval_s=0.05)) as venue:
         # A careless budget (50/s) and requoting on every tick: only the venue-usage guard holds.
         cfg = engine_config(
             venue, keypair[0], tmp_path, risk={"venue_orders_per_second": 50, "venue_orders_burst": 50}

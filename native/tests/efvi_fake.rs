@@ -71,9 +71,8 @@ struct Controls {
 impl Controls {
     fn new() -> Self {
         // SAFETY: the fake has no initialisers; dlopen of an already loaded library returns it.
-        Self {
-            lib: unsafe { Library::new(fake()) }.unwrap(),
-        }
+        let lib = unsafe { Library::new(fake()) }.unwrap();
+        Self { lib }
     }
 
     fn inject_rx(

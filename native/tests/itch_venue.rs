@@ -20,7 +20,7 @@ use _native::engine::pipeline::{IdRange, ItchQuotingPipeline, NoStages, OuchEnco
 use _native::feed::arbiter::{Arbiter, ArbiterConfig, Line};
 use _native::feed::itch::{self, ItchMessage};
 use _native::feed::moldudp64::{
-    MoldPacket, Request, RerequestAction, RerequestClient, RerequestConfig,
+    MoldPacket, PacketKind, Request, RerequestAction, RerequestClient, RerequestConfig,
 };
 use _native::gateway::ouch::{CancelOrder, EnterOrder, Outbound, ReplaceOrder, TIF_DAY, TIF_IOC};
 use _native::gateway::soupbintcp::{
@@ -282,7 +282,7 @@ fn rerequest_server_returns_the_exact_messages() {
     cfg.flow = false;
     cfg.history = 40;
     let session = cfg.front_params().unwrap().session;
-    let venue = ItchVenue::start(cfg, None).unwrap();
+    let mut venue = ItchVenue::start(cfg, None).unwrap();
     for i in 0..60 {
         venue.with_front(|f| {
             f.apply_flow(FlowAction::Add {
@@ -350,6 +350,30 @@ fn rerequest_server_returns_the_exact_messages() {
     assert_eq!(st.rerequests, 2);
     assert_eq!(st.rerequest_refused, 4);
     assert_eq!(st.resent, 10);
+    // Idle lines send heartbeats carrying the next sequence; stop ends the session on both lines.
+    assert!(venue.stats().line_a.heartbeats > 0);
+    venue.stop();
+    let end = venue.stats().next_sequence;
+    let (mut heartbeat, mut eos) = (false, None);
+    let deadline = now_ns() + 5_000_000_000;
+    while eos.is_none() && now_ns() < deadline {
+        rx_a.poll(|d, _| {
+            let p = MoldPacket::parse(d).unwrap();
+            match p.kind {
+                PacketKind::Heartbeat => heartbeat |= p.sequence >= next,
+                PacketKind::EndOfSession => eos = Some(p.sequence),
+                PacketKind::Data => {}
+            }
+        })
+        .unwrap();
+    }
+    assert!(heartbeat);
+    assert_eq!(
+        eos,
+        Some(end),
+        "end of session after the end-of-day system events"
+    );
+    assert!(end > next);
 }
 
 /// A blocking SoupBinTCP client for the session tests.

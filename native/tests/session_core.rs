@@ -791,3 +791,53 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn own_order_window_keeps_below_the_venue_limit_with_orders_in_flight() {
+    let mut c = core(1_000_000);
+    let mut tx = Capture::default();
+    connected(&mut c, &mut tx, 0);
+    // The venue's limit is learned from one response; no further usage reports arrive (in flight).
+    c.apply(
+        &at(
+            1,
+            Input::Rate {
+                orders_10s: 0,
+                orders_10s_limit: 50,
+                weight_1m: 0,
+                weight_1m_limit: 0,
+            },
+        ),
+        &mut tx,
+    );
+    let mut placed = Vec::new();
+    for k in 0..6_000u64 {
+        let mid = 16_900 + (k % 9) as i64;
+        let n = tx.0.len();
+        c.apply(&at(2 + k * 5, top(mid - 1, mid + 2)), &mut tx);
+        for m in &tx.0[n..] {
+            if m.contains("order.place") || m.contains("order.cancelReplace") {
+                placed.push(2 + k * 5);
+            }
+        }
+        // Acknowledge cancels so the quoter keeps going.
+        let pending: Vec<_> = c
+            .orders()
+            .filter(|o| o.state == OrderState::PendingCancel)
+            .map(|o| o.id)
+            .collect();
+        for id in pending {
+            c.apply(&at(2 + k * 5, Input::CancelAck { id }), &mut tx);
+        }
+    }
+    assert!(placed.len() > 40, "{}", placed.len());
+    // Every 10 s window holds at most 80 % of the venue's 50.
+    for (i, &t) in placed.iter().enumerate() {
+        let in_window = placed[i..].iter().take_while(|&&u| u < t + 10_000).count();
+        assert!(
+            in_window <= 40,
+            "{in_window} orders in the 10 s window from {t} ms"
+        );
+    }
+    assert!(c.counters().rate_denied > 0);
+}

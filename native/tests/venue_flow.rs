@@ -131,3 +131,15 @@ fn a_client_bid_at_the_touch_is_filled_by_the_flow() {
     );
     v.check_invariants().unwrap();
 }
+
+/// The committed seeds of the `flow_params` fuzz target run through its body.
+#[test]
+fn flow_params_fuzz_seeds() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/flow_params");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        _native::venue::flow::fuzz_params(&std::fs::read(e.unwrap().path()).unwrap());
+        n += 1;
+    }
+    assert!(n > 0);
+}

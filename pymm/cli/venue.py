@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pymm.venues.sim import FlowConfig, SimVenueConfig, generate_key, load_keys, start_server
+from pymm.venues.sim import FlowConfig, LatencyConfig, SimVenueConfig, generate_key, load_keys, start_server
 from pymm.venues.sim.flow import replay_symbol
 from pymm.venues.sim.itch import ItchVenueSettings, start_itch_venue
 
@@ -43,6 +43,11 @@ def venue(
     ] = None,
     replay_format: Annotated[str, typer.Option(help="binance, dbn or lobster")] = "binance",
     queue_model: Annotated[str, typer.Option(help="L2 replay queue model: power3 or risk_averse")] = "power3",
+    entry_latency_us: Annotated[int, typer.Option(help="order-entry delay, microseconds")] = 0,
+    md_latency_us: Annotated[int, typer.Option(help="market-data delay, microseconds")] = 0,
+    latency_jitter_us: Annotated[
+        int, typer.Option(help="mean of the exponential jitter added to both delays (seeded)")
+    ] = 0,
     maker_bps: Annotated[int, typer.Option(help="maker fee, basis points")] = 1,
     taker_bps: Annotated[int, typer.Option(help="taker fee, basis points")] = 1,
     itch: Annotated[
@@ -65,6 +70,9 @@ def venue(
         usdm_port=usdm_port,
         flow=_flow_config(seed, flow_params, replay, replay_format, queue_model) if flow or replay else None,
     )
+    if entry_latency_us or md_latency_us or latency_jitter_us:
+        jitter = ("exponential", latency_jitter_us * 1000.0, 0.0)
+        cfg.latency = LatencyConfig(entry_latency_us * 1000, jitter, md_latency_us * 1000, jitter, seed)
     if instrument:
         cfg.instruments = list(instrument)
     elif replay and cfg.flow is not None and cfg.flow.replay_symbol:
@@ -137,7 +145,11 @@ def _flow_config(
         raise typer.BadParameter("pymm venue replays Binance captures; DBN/LOBSTER need a listed instrument")
     symbol = replay_symbol(replay[0])
     return FlowConfig(
-        seed=seed, replay=list(replay), replay_format=replay_format, replay_symbol=symbol, queue_model=queue_model
+        seed=seed,
+        replay=list(replay),
+        replay_format=replay_format,
+        replay_symbol=symbol,
+        queue_model=queue_model,
     )
 
 

@@ -94,6 +94,7 @@ class Instance:
         self.venue: VenueProcess | None = None
         self.engine: Any = None
         self.dropcopy: WsApiClient | None = None
+        self.hedge: Any = None
         self.sessions: list[SessionView] = []
         self.pushes = 0
         self.push_version = 0
@@ -132,15 +133,18 @@ class Instance:
         latched = self.latch.read()
         engine_cfg = self._engine_config(key.api_key, key.private_pem)
         self.engine = Engine(engine_cfg)
-        if latched.latched:
-            # Halted before the first quote: a restart stays killed until two operators approve.
-            self.engine.kill(latched.reason or "latched", 0.0)
+        # Parameters first: a latched restart starts with quoting disabled, then latches the engine
+        # before its first quote (it stays killed until two operators approve).
         self._push_params(enabled=not latched.latched)
         self.engine.start()
+        if latched.latched:
+            self.engine.kill(latched.reason or "latched", 0.0)
         self.dropcopy = WsApiClient(
             self.venue.url("spot_ws_api"), key.api_key, key.private_pem, self._on_exec
         )
         await self.dropcopy.connect()
+        if self.cfg.hedge is not None:
+            await self._start_hedge(key.api_key, key.private_pem)
         await self._start_control()
         self._start_metrics()
         self.state.write_run(
@@ -163,6 +167,18 @@ class Instance:
             asyncio.create_task(self._guard_loop(), name="guards"),
         ]
         self.state_name = "halted" if latched.latched else "quoting"
+
+    async def _start_hedge(self, api_key: str, private_pem: str) -> None:
+        from pymm.runtime.hedging import HedgeLeg
+
+        assert self.cfg.hedge is not None and self.venue is not None
+        h = self.cfg.hedge
+        perp = next(r for r in self.cfg.instruments if r.venue == h.hedge_venue and r.market == "usdm")
+        spot = self.sessions[0].ref
+        self.hedge = HedgeLeg(
+            h, spot, perp, self.venue.urls, api_key, private_pem, self.quoting.max_inventory
+        )
+        await self.hedge.start()
 
     def _session_view(self, ref: InstrumentRef) -> SessionView:
         inst = load_instrument(ref)
@@ -325,6 +341,8 @@ class Instance:
         """Drop copy: an execution from the user-data stream."""
         if event.get("e") != "executionReport" or event.get("x") != "TRADE":
             return
+        if self.hedge is not None:
+            self.hedge.on_spot_execution(event)
         for s in self.sessions:
             if event.get("s") != s.ref.symbol:
                 continue
@@ -445,7 +463,8 @@ class Instance:
             insts.append(
                 {
                     "venue": s.ref.venue,
-                            "book": {
+                    "symbol": s.ref.symbol,
+                    "book": {
                         "bid": _s(s.bid),
                         "bid_qty": _s(s.bid_qty),
                         "ask": _s(s.ask),
@@ -470,6 +489,11 @@ class Instance:
             s0 = self.sessions[0]
             if s0.monitor.last_vpin is not None:
                 vpin = s0.monitor.last_vpin.vpin
+            # Size-weighted mean markout of recent fills per horizon, in basis points of the mid.
+            for fam in self.metrics.markout.collect():
+                for sample in fam.samples:
+                    if sample.labels.get("symbol") == s0.ref.symbol and math.isfinite(sample.value):
+                        markouts[sample.labels["horizon"]] = sample.value * 1e4
         elapsed = max(time.monotonic() - self.push_started, 1e-9)
         return {
             "ts": time.time_ns(),
@@ -486,6 +510,7 @@ class Instance:
             "instruments": insts,
             "latency_ns": est.get("latency_ns", {}),
             "toxicity": {"vpin": vpin, "markouts_bps": markouts},
+            "hedge": self.hedge.status() if self.hedge is not None else None,
             "alerts": [a.to_json() for a in self.alerts[-20:]],
             "params": {"version": self.push_version, "pushes": self.pushes, "rate_hz": self.pushes / elapsed},
             "engine": {k: v for k, v in est.items() if k not in ("quotes", "orders", "risk", "book")},
@@ -561,7 +586,10 @@ class Instance:
                 await t
         summary: dict[str, Any] = {}
         if self.engine is not None:
-            summary = dict(await asyncio.to_thread(self.engine.stop, 5.0) or {})
+            clean = await asyncio.to_thread(self.engine.stop, 5.0)
+            summary = {"orderly": bool(clean), **self.engine.status().get("orders", {})}
+        if self.hedge is not None:
+            await self.hedge.close()
         if self.dropcopy is not None:
             await self.dropcopy.close()
         if self._runner is not None:

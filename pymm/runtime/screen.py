@@ -55,5 +55,5 @@ def render(st: dict[str, Any]) -> str:
         f"@ {p.get('rate_hz', 0):.1f} Hz"
     )
     for a in st.get("alerts", [])[-5:]:
-        out.append(f"alert {a.get('severity')} {a.get('name')}: {a.get('message')}")
+        out.append(f"alert {a.get('severity')} {a.get('rule')}: {a.get('message')}")
     return "\n".join(out)

@@ -2,7 +2,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from pymm import supervisor
 from pymm.cli import app
+from pymm.config import load_config
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
@@ -14,13 +16,35 @@ def test_version_reports_native_core():
     assert "native core 0." in r.output
 
 
-def test_start_reports_what_is_missing():
-    r = runner.invoke(app, ["start"])
-    assert r.exit_code == 0, r.output
-    assert "native core      ready" in r.output
-    assert "host             ready" in r.output and "pass," in r.output
-    assert "not built yet" in r.output and "not wired yet" in r.output
-    assert "Nothing was started" in r.output
+def test_start_checks_every_part_before_starting_anything():
+    report = supervisor.check(load_config())
+    text = "\n".join(report.lines())
+    assert report.exit_code == 0, text
+    assert "native core      ready" in text
+    assert "host             ready" in text and "pass," in text
+
+
+def test_start_refuses_a_config_without_limits(tmp_path):
+    cfg = tmp_path / "pymm.toml"
+    cfg.write_text(
+        '[[venues]]\nname = "spot"\n[[instruments]]\nvenue = "spot"\nmarket = "spot"\nsymbol = "DOGEUSDT"\n'
+        f'definition = "{REPO / "config" / "instruments" / "DOGEUSDT.spot.toml"}"\n'
+    )
+    r = runner.invoke(app, ["start", "--config", str(cfg)])
+    assert r.exit_code == 1, r.output
+    assert "limits           FAILED         [risk] and [quoting] missing" in r.output
+    assert "nothing was started" in r.output
+
+
+def test_status_and_stop_without_an_instance(tmp_path):
+    cfg = tmp_path / "pymm.toml"
+    src = (REPO / "config" / "default.toml").read_text()
+    src = src.replace('dir = "var/pymm"', f'dir = "{tmp_path / "state"}"')
+    cfg.write_text(src.replace('"instruments/', f'"{REPO / "config" / "instruments"}/'))
+    r = runner.invoke(app, ["status", "--json", "--config", str(cfg)])
+    assert r.exit_code == 3 and '"state": "stopped"' in r.output
+    r = runner.invoke(app, ["stop", "--config", str(cfg)])
+    assert r.exit_code == 0 and "not running" in r.output
 
 
 def test_start_refuses_absent_cores():
@@ -39,11 +63,10 @@ def test_start_bad_config_is_one_error(tmp_path):
 
 
 def test_start_loads_the_configured_instruments():
-    r = runner.invoke(app, ["start"])
-    assert r.exit_code == 0, r.output
+    text = "\n".join(supervisor.check(load_config()).lines())
     assert (
         "instruments      ready          DOGEUSDT spot tick 0.00001 lot 1; DOGEUSDT usdm tick 0.00001 lot 1"
-        in r.output
+        in text
     )
 
 
@@ -74,5 +97,5 @@ def test_start_loads_exchange_info_json(tmp_path):
         '[[instruments]]\nvenue = "spot"\nmarket = "spot"\nsymbol = "DOGEBTC"\ndefinition = "spot.json"\n'
     )
     r = runner.invoke(app, ["start", "--config", str(cfg)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output  # no [risk]: checked, then refused
     assert "DOGEBTC spot tick 0.00000001 lot 1" in r.output

@@ -45,7 +45,7 @@ def test_venue_json_names_the_itch_endpoints():
         assert line.startswith("{"), line + (proc.stderr.read() if proc.poll() is not None else "")
         ep = json.loads(line)
         assert ep["itch_a"] == "239.1.22.1:31101" and ep["itch_b"] == "239.1.22.2:31102"
-        assert ep["rest"].startswith("http://127.0.0.1:")
+        assert ep["spot_rest"].startswith("http://127.0.0.1:")
         host, port = ep["ouch"].split(":")
         assert int(port) > 0 and int(ep["itch_rerequest"].split(":")[1]) > 0
         with socket.create_connection((host, int(port)), timeout=5) as c:

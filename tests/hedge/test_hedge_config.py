@@ -11,17 +11,29 @@ from pymm.config import DEFAULT_CONFIG, HedgeConfig, load_config
 from pymm.errors import ConfigError
 
 
-def _with_hedge(tmp_path: Path, section: str) -> Path:
+def _without_hedge() -> str:
+    """The default config with its ``[hedge]`` section (the file's last) cut off."""
     text = DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
         '"instruments/', f'"{DEFAULT_CONFIG.parent}/instruments/'
     )
+    return text[: text.index("\n[hedge]\n")].rsplit("\n#", 3)[0] + "\n"
+
+
+def _with_hedge(tmp_path: Path, section: str) -> Path:
     p = tmp_path / "c.toml"
-    p.write_text(text + "\n[hedge]\n" + section)
+    p.write_text(_without_hedge() + "\n[hedge]\n" + section)
     return p
 
 
-def test_section_is_optional() -> None:
-    assert load_config(DEFAULT_CONFIG).hedge is None
+def test_section_is_optional(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(_without_hedge())
+    assert load_config(p).hedge is None
+
+
+def test_the_default_config_hedges() -> None:
+    h = load_config(DEFAULT_CONFIG).hedge
+    assert h is not None and h.leverage == 1 and h.hedge_venue == "binance-usdm"
 
 
 def test_defaults_and_exact_decimals(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def sim_run(loop_thread: LoopThread) -> Iterator[SimRunStatus]:
     key = generate_key()
     cfg = SimVenueConfig(
         keys=[key],
-        flow=FlowConfig(interval_s=0.1, taker_probability=0.5),
+        flow=FlowConfig(interval_s=0.1),
         weight_per_minute=1_000_000,
         orders_per_10s=10_000,
     )

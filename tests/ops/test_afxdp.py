@@ -60,6 +60,13 @@ def test_afxdp_builds_the_same_book_as_kernel_sockets_synthetic():
     _check_same_book(report)
 
 
+def test_frames_sent_from_afxdp_tx_build_the_same_book():
+    """AF_XDP's TX path: Ethernet/IPv4/UDP built by pymm, accepted by the kernel stack and by AF_XDP."""
+    report = _veth_feed("book", "--transport", "kernel,afxdp", "--messages", "3000", "--sender", "afxdp")
+    assert report["sender"] == "afxdp"
+    _check_same_book(report)
+
+
 @pytest.mark.data
 def test_afxdp_builds_the_same_book_on_the_lobster_amzn_day(data_dir):
     report = _veth_feed("book", "--transport", "kernel,afxdp", "--lobster", str(data_dir), "--messages", "0")

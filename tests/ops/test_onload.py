@@ -43,7 +43,9 @@ int onload_stack_opt_get_int(const char* opt, int64_t* v) {
   return -EINVAL;
 }
 int onload_stack_opt_set_int(const char* opt, int64_t v) { (void)opt; (void)v; return 0; }
-int onload_timestamping_request(int fd, unsigned flags) { return fd < 0 ? -EBADF : (flags & 2 ? 0 : -EINVAL); }
+int onload_timestamping_request(int fd, unsigned flags) {
+  return fd < 0 ? -EBADF : (flags & 2 ? 0 : -EINVAL);
+}
 const char* test_stackname(void) { return name; }
 int test_scope(void) { return scope_seen; }
 """

@@ -87,12 +87,13 @@ def write_config(tmp: Path) -> tuple[Path, dict[str, Path]]:
 
 
 def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pymm", "start", "--config", str(cfg)],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pymm", "start", "--config", str(cfg)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
     r = Running(proc=proc, config=cfg, state=state, keys=keys, log=log)
     deadline = time.monotonic() + 60
     while not (state / "run.json").exists():

@@ -19,7 +19,7 @@ book every 100 ms plus the prints in between). Tolerances, and why:
 * aggressor order sizes (prints grouped by trade time and side): median and 90th percentile within
   a factor 1.5: the generator draws them from the fitted quantiles.
 * print sizes and prints per second: within a factor 6 and 3. Known deficiency: L2 diffs cannot
-  see how a level splits into orders, so arrivals are lumped per 100 ms (median 0.1 BTC); a
+  see how a level splits into orders, so arrivals are lumped per 100 ms (median 0.13 BTC); a
   simulated MARKET order meets one or two large orders (1.2 prints each) where the real one meets
   2.8 smaller ones, so prints are fewer and larger.
 * cancel-to-add ratio (cancelled over added volume, inferred identically from both books): within a

@@ -94,6 +94,13 @@ def test_ccxt_linear_rest(venue):
     assert [o["status"] for o in batch] == ["open", "open"]
     cancelled = ex.cancel_orders([o["id"] for o in batch], PERP)
     assert [o["status"] for o in cancelled] == ["canceled", "canceled"]
+    edited = ex.edit_order(order["id"], PERP, "limit", "buy", 120, 0.191)  # PUT /fapi/v1/order
+    assert (edited["id"], edited["price"], edited["amount"], edited["status"]) == (
+        order["id"],
+        0.191,
+        120,
+        "open",
+    )
     assert ex.cancel_order(order["id"], PERP)["status"] == "canceled"
     with pytest.raises(ccxt.OrderNotFound):
         ex.cancel_order(order["id"], PERP)

@@ -30,7 +30,8 @@ use _native::feed::itch_encode as enc;
 use _native::feed::lobster_to_itch::{convert, datagrams};
 use _native::feed::moldudp64::{MoldPacket, PacketKind, PacketWriter};
 use _native::model::{InstrumentId, Price, Side, UnixNanos};
-use _native::net::afxdp::XdpMode;
+use _native::net::afxdp::{interface_mac, AfXdpConfig, AfXdpSocket, XdpMode};
+use _native::net::packet::{multicast_mac, UdpEndpoints};
 use _native::net::select::{open_rx, RxSpec, TransportKind};
 use _native::net::transport::{RxTransport, TxTransport};
 use _native::net::udp::UdpTx;
@@ -55,6 +56,8 @@ struct Args {
     lobster: Option<PathBuf>,
     xdp_mode: XdpMode,
     efvi_shim: Option<PathBuf>,
+    /// Send with kernel UDP (default) or from an AF_XDP socket's TX ring.
+    afxdp_sender: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -73,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         lobster: None,
         xdp_mode: XdpMode::Auto,
         efvi_shim: None,
+        afxdp_sender: false,
     };
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
@@ -88,6 +92,13 @@ fn parse_args() -> Result<Args, String> {
             "--lobster" => a.lobster = Some(PathBuf::from(val()?)),
             "--xdp-mode" => a.xdp_mode = val()?.parse()?,
             "--efvi-shim" => a.efvi_shim = Some(PathBuf::from(val()?)),
+            "--sender" => {
+                a.afxdp_sender = match val()?.as_str() {
+                    "kernel" => false,
+                    "afxdp" => true,
+                    other => return Err(format!("--sender {other:?}: kernel or afxdp")),
+                }
+            }
             "--quick" => {
                 a.messages = 2_000;
                 a.warmup = 200;
@@ -102,6 +113,7 @@ fn parse_args() -> Result<Args, String> {
 struct Veth {
     ns_a: String,
     ns_b: String,
+    if_a: String,
     if_b: String,
 }
 
@@ -126,9 +138,10 @@ impl Veth {
         let v = Self {
             ns_a: format!("pymm-vf-a-{tag}"),
             ns_b: format!("pymm-vf-b-{tag}"),
+            if_a: format!("vfa{tag}"),
             if_b: format!("vfb{tag}"),
         };
-        let if_a = format!("vfa{tag}");
+        let if_a = v.if_a.clone();
         ip(&["netns", "add", &v.ns_a])?;
         ip(&["netns", "add", &v.ns_b])?;
         ip(&[
@@ -408,7 +421,7 @@ fn run_transport(
     a: &Args,
     kind: TransportKind,
     expect: u64,
-    send_all: impl FnOnce(&mut UdpTx, &Shared) -> Result<(), String> + Send,
+    send_all: impl FnOnce(&mut dyn TxTransport, &Shared) -> Result<(), String> + Send,
 ) -> Result<(FeedHandler, Value), String> {
     let shared = Arc::new(Shared {
         received: AtomicU64::new(0),
@@ -427,11 +440,12 @@ fn run_transport(
         });
 
         let ns_a = veth.ns_a.clone();
+        let if_a = veth.if_a.clone();
+        let afxdp_sender = a.afxdp_sender;
         let tx_shared = Arc::clone(&shared);
         let sender = sc.spawn(move || -> Result<(), String> {
             enter(&ns_a)?;
-            let mut tx = UdpTx::connect(SocketAddrV4::new(GROUP, PORT), IP_A, 1)
-                .map_err(|e| e.to_string())?;
+            let mut tx = open_sender(&if_a, afxdp_sender)?;
             while !tx_shared.ready.load(Ordering::Acquire) {
                 if receiver_gone(&tx_shared) {
                     return Ok(());
@@ -440,7 +454,7 @@ fn run_transport(
             }
             // Let the XDP program / multicast join settle before the first datagram.
             std::thread::sleep(std::time::Duration::from_millis(200));
-            let r = send_all(&mut tx, &tx_shared);
+            let r = send_all(tx.as_mut(), &tx_shared);
             if r.is_err() {
                 tx_shared.stop.store(true, Ordering::Release);
             }
@@ -490,6 +504,42 @@ fn receive(
     }
     let info = json!({"used": rx.kind().name(), "fallback": fallback});
     Ok((fh, info))
+}
+
+/// The sender in namespace A: kernel UDP multicast, or Ethernet/IPv4/UDP frames from AF_XDP's TX
+/// ring (`send` retries while every TX frame is in flight).
+fn open_sender(if_a: &str, afxdp: bool) -> Result<Box<dyn TxTransport>, String> {
+    if !afxdp {
+        let tx =
+            UdpTx::connect(SocketAddrV4::new(GROUP, PORT), IP_A, 1).map_err(|e| e.to_string())?;
+        return Ok(Box::new(tx));
+    }
+    let mut cfg = AfXdpConfig::rx(if_a, PORT, Some(GROUP));
+    cfg.tx = Some(UdpEndpoints {
+        src_mac: interface_mac(if_a).map_err(|e| e.to_string())?,
+        dst_mac: multicast_mac(GROUP),
+        src: IP_A,
+        dst: GROUP,
+        src_port: 40_000,
+        dst_port: PORT,
+        ttl: 1,
+    });
+    let sock = AfXdpSocket::open(&cfg).map_err(|e| format!("AF_XDP sender: {e}"))?;
+    Ok(Box::new(RetryingTx(sock)))
+}
+
+/// Retries `WouldBlock` (all TX frames in flight until the kernel completes some).
+struct RetryingTx(AfXdpSocket);
+
+impl TxTransport for RetryingTx {
+    fn send(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.send(data) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                r => return r,
+            }
+        }
+    }
 }
 
 fn receiver_gone(s: &Shared) -> bool {
@@ -555,6 +605,7 @@ fn book_mode(a: &Args, veth: &Veth) -> Result<(Value, bool), String> {
         json!({
             "mode": "book",
             "source": if a.lobster.is_some() { "lobster_amzn_20120621_l5" } else { "synthetic" },
+            "sender": if a.afxdp_sender { "afxdp" } else { "kernel" },
             "datagrams": stream.len(),
             "reference": want,
             "transports": results,
@@ -639,6 +690,7 @@ fn latency_mode(a: &Args, veth: &Veth) -> Result<Value, String> {
         "messages": a.messages,
         "warmup": a.warmup,
         "xdp_mode": format!("{:?}", a.xdp_mode),
+        "sender": if a.afxdp_sender { "afxdp" } else { "kernel" },
         "series": "sender before send() -> receiver applied the datagram to the L3 book (CLOCK_MONOTONIC)",
         "transports": results,
         "afxdp_p50_over_kernel_p50": ratio,

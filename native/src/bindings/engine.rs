@@ -414,13 +414,14 @@ impl PyEngine {
         self.send(Command::Kill)?;
         self.kill_reason = Some(reason);
         let shared = Arc::clone(&self.shared);
-        let deadline = std::time::Instant::now() + Duration::from_secs_f64(timeout_s.max(0.0));
+        let mono = || crate::time::posix_clock::PosixClock::Monotonic.now_ns();
+        let deadline = mono() + (timeout_s.max(0.0) * 1e9) as u64;
         Ok(py.detach(move || loop {
             let w = shared.status.read();
             if w[sw::FLAGS] & (1 << 4) != 0 {
                 return true;
             }
-            if std::time::Instant::now() >= deadline || shared.finished.load(Ordering::Acquire) {
+            if mono() >= deadline || shared.finished.load(Ordering::Acquire) {
                 return false;
             }
             std::thread::sleep(Duration::from_micros(200));
@@ -635,13 +636,14 @@ impl PyEngine {
         };
         let _ = self.commands.push(Command::Stop);
         let shared = Arc::clone(&self.shared);
-        let deadline = std::time::Instant::now() + Duration::from_secs_f64(timeout_s.max(0.0));
+        let mono = || crate::time::posix_clock::PosixClock::Monotonic.now_ns();
+        let deadline = mono() + (timeout_s.max(0.0) * 1e9) as u64;
         let orderly = py.detach(move || {
             let ok = loop {
                 if shared.finished.load(Ordering::Acquire) {
                     break true;
                 }
-                if std::time::Instant::now() >= deadline {
+                if mono() >= deadline {
                     shared.abort.store(true, Ordering::Relaxed);
                     break false;
                 }

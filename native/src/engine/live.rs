@@ -404,6 +404,24 @@ pub struct LiveParts {
     pub seed: u64,
 }
 
+/// Stamps the first frame a decision hands to the socket (tick-to-trade and push-to-quote end
+/// there, as in `bench/`'s tick-to-trade).
+struct FirstSend<'a, T: TxTransport> {
+    inner: &'a mut T,
+    clock: &'a Clock,
+    first: u64,
+}
+
+impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
+    #[inline]
+    fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.first == 0 {
+            self.first = self.clock.ticks();
+        }
+        self.inner.send(data)
+    }
+}
+
 /// A transport for when the order connection is down: every send fails.
 struct Down;
 
@@ -465,6 +483,8 @@ fn market_url(cfg: &EngineConfig, symbol: &str) -> io::Result<Url> {
 
 /// Runs the session until an orderly stop finishes or `shared.abort` is set.
 pub fn run(mut p: LiveParts) {
+    // Idle naps are ~20 µs; the default 50 µs timer slack would triple them.
+    let _ = affinity::set_timer_slack_ns(1_000);
     if let Some(core) = p.cfg.core {
         if let Err(e) = affinity::pin_current_thread(core) {
             p.shared.error(format!("pinning to core {core}: {e}"));
@@ -749,8 +769,14 @@ pub fn run(mut p: LiveParts) {
 }
 
 impl Loop {
-    /// Journals and applies one input; records tick-to-trade when it sent orders.
-    fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
+    /// Journals and applies one input; returns the frames sent and when the first one was handed
+    /// to the socket (ns since the epoch, 0: none); records tick-to-trade into `ttt`.
+    fn feed_at(
+        &mut self,
+        clock: &Clock,
+        ttt: Option<&mut LatencyRecorder>,
+        s: Stamped,
+    ) -> (usize, u64) {
         if let Some((j, _)) = self.journal.as_mut() {
             let ctx = RecordCtx {
                 base: self.assets.0,
@@ -765,16 +791,33 @@ impl Loop {
                 }
             }
         }
-        let sent = match self.ord.as_mut() {
-            Some(ws) => self.core.apply(&s, ws),
-            None => self.core.apply(&s, &mut Down),
+        let (sent, first) = match self.ord.as_mut() {
+            Some(ws) => {
+                let mut tx = FirstSend {
+                    inner: ws,
+                    clock,
+                    first: 0,
+                };
+                let n = self.core.apply(&s, &mut tx);
+                (n, tx.first)
+            }
+            None => (self.core.apply(&s, &mut Down), 0),
         };
-        if sent > 0 {
+        let first = if first == 0 {
+            0
+        } else {
+            clock.ticks_to_unix(first).0
+        };
+        if sent > 0 && first > 0 {
             if let Some(r) = ttt {
-                r.record(clock.now().0.saturating_sub(s.ts_recv.0));
+                r.record(first.saturating_sub(s.ts_recv.0));
             }
         }
-        sent
+        (sent, first)
+    }
+
+    fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
+        self.feed_at(clock, ttt, s).0
     }
 
     fn top_input(

@@ -985,12 +985,10 @@ impl Stamped {
                 };
                 own(OperatorCommandV1::new(action, 0, "").to_record(ts_recv))
             }
-            Input::Tick => own(
-                TimerTickV1 {
-                    timer_id: SESSION_TIMER,
-                }
-                .to_record(ts_recv),
-            ),
+            Input::Tick => own(TimerTickV1 {
+                timer_id: SESSION_TIMER,
+            }
+            .to_record(ts_recv)),
             _ => return None,
         })
     }
@@ -1688,7 +1686,18 @@ pub struct SessionCore {
     reconnect_needed: bool,
     decoder: InputDecoder,
     last_seq: u64,
+    /// Send times of our recent new orders (FIFO ring): our own count of the venue's ORDERS/10 s
+    /// window, so our throttle trips before the venue's even with orders in flight.
+    order_times: [u64; ORDER_RING],
+    order_head: usize,
+    order_len: usize,
+    /// The venue's ORDERS/10 s limit, learned from `rateLimits` (0: not known yet).
+    venue_orders_limit: u64,
 }
+
+/// Capacity of the recent-orders ring (above any venue's 10 s order limit we meet).
+pub const ORDER_RING: usize = 1024;
+const VENUE_ORDER_WINDOW_NS: u64 = 10_000_000_000;
 
 impl SessionCore {
     /// A core quoting `settings.inst` with `risk` (limits set here), client ids from `ids`,
@@ -1737,7 +1746,29 @@ impl SessionCore {
             reconnect_needed: false,
             decoder: InputDecoder::default(),
             last_seq: 0,
+            order_times: [0; ORDER_RING],
+            order_head: 0,
+            order_len: 0,
+            venue_orders_limit: 0,
         }
+    }
+
+    /// Orders we sent within the venue's 10 s window ending at `ts` (expired ones are dropped).
+    fn orders_in_window(&mut self, ts: UnixNanos) -> u64 {
+        while self.order_len > 0 {
+            let tail = (self.order_head + ORDER_RING - self.order_len) % ORDER_RING;
+            if self.order_times[tail].saturating_add(VENUE_ORDER_WINDOW_NS) > ts.0 {
+                break;
+            }
+            self.order_len -= 1;
+        }
+        self.order_len as u64
+    }
+
+    fn note_order_sent(&mut self, ts: UnixNanos) {
+        self.order_times[self.order_head] = ts.0;
+        self.order_head = (self.order_head + 1) % ORDER_RING;
+        self.order_len = (self.order_len + 1).min(ORDER_RING);
     }
 
     /// Applies one input; frames go to `tx` (the order connection). Returns how many frames were
@@ -1953,6 +1984,9 @@ impl SessionCore {
                 weight_1m_limit,
             } => {
                 self.counters.venue_orders_10s = (orders_10s, orders_10s_limit);
+                if orders_10s_limit > 0 {
+                    self.venue_orders_limit = orders_10s_limit;
+                }
                 let pct = self.settings.venue_rate_guard_pct;
                 let near = |c: u64, l: u64| l > 0 && c.saturating_mul(100) >= l.saturating_mul(pct);
                 if near(orders_10s, orders_10s_limit) || near(weight_1m, weight_1m_limit) {
@@ -2006,6 +2040,7 @@ impl SessionCore {
         sent
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
         kind: EventKind,
@@ -2515,6 +2550,21 @@ impl SessionCore {
             self.counters.table_full += 1;
             return 0;
         }
+        if self.venue_orders_limit > 0 {
+            // Our own window count: if one more full requote could pass the guard, refuse new
+            // orders until the oldest of ours leaves the window.
+            let guard = self.venue_orders_limit * self.settings.venue_rate_guard_pct / 100;
+            let burst = 2 * self
+                .params
+                .levels
+                .clamp(1, crate::quoter::MAX_LEVELS as i64) as u64;
+            if self.orders_in_window(ts) + burst > guard && self.order_len > 0 {
+                let tail = (self.order_head + ORDER_RING - self.order_len) % ORDER_RING;
+                let until = UnixNanos(self.order_times[tail] + VENUE_ORDER_WINDOW_NS);
+                self.counters.venue_rate_near += 1;
+                self.core.risk_mut().block_venue_orders_until(until, ts);
+            }
+        }
         let now_ms = ts.0 / 1_000_000;
         let r = self.core.requote_with(
             &self.params,
@@ -2536,6 +2586,7 @@ impl SessionCore {
                     qty,
                 } => {
                     n += 1;
+                    self.note_order_sent(ts);
                     self.track(id, side, price, qty, ClientOrderId(0), ts);
                 }
                 Sent::Replace {
@@ -2546,6 +2597,7 @@ impl SessionCore {
                     qty,
                 } => {
                     n += 1;
+                    self.note_order_sent(ts);
                     self.track(id, side, price, qty, old, ts);
                     if let Some(i) = self.find(old) {
                         self.step(i, OrderEventKind::CancelSent);

@@ -493,13 +493,11 @@ pub fn for_each_object<'a>(
 
 /// Runs every decoder over arbitrary bytes (the fuzz target's body).
 pub fn exercise(data: &[u8]) {
-    if let Ok(m) = decode(data) {
-        if let WsApiMessage::Response(r) = m {
-            if let Some(res) = r.result {
-                let _ = decode_order_result(res);
-                let _ = cancel_replace_new_order(res);
-                let _ = for_each_object(res, |o| decode_order_result(o).map(|_| ()));
-            }
+    if let Ok(WsApiMessage::Response(r)) = decode(data) {
+        if let Some(res) = r.result {
+            let _ = decode_order_result(res);
+            let _ = cancel_replace_new_order(res);
+            let _ = for_each_object(res, |o| decode_order_result(o).map(|_| ()));
         }
     }
     let _ = decode_order_result(data);

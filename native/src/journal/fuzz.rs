@@ -71,7 +71,11 @@ pub fn journal_bytes(data: &[u8]) {
                     back = Some(x);
                 }
             }
-            assert_eq!(back, Some(input), "{kind:?} session input does not round-trip");
+            assert_eq!(
+                back,
+                Some(input),
+                "{kind:?} session input does not round-trip"
+            );
         }
         state.last_seq = rec.seq - 1;
         let before = state.clone();

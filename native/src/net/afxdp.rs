@@ -534,21 +534,37 @@ fn getsockopt<T: Default>(fd: RawFd, name: libc::c_int) -> io::Result<T> {
     Ok(v)
 }
 
-/// The MAC address of `ifname` (from sysfs), for building frames.
+/// The MAC address of `ifname` in the calling thread's network namespace (`SIOCGIFHWADDR`), for
+/// building frames.
 pub fn interface_mac(ifname: &str) -> io::Result<[u8; 6]> {
-    let text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))?;
-    let mut mac = [0u8; 6];
-    let parts: Vec<&str> = text.trim().split(':').collect();
-    if parts.len() != 6 {
+    const SIOCGIFHWADDR: libc::c_ulong = 0x8927;
+    let name = ifname.as_bytes();
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(&0) {
         return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("bad MAC {text:?}"),
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {ifname:?}"),
         ));
     }
-    for (m, p) in mac.iter_mut().zip(parts) {
-        *m =
-            u8::from_str_radix(p, 16).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    // struct ifreq: name[16], then the union; for SIOCGIFHWADDR a sockaddr (family u16, data[14]).
+    let mut ifr = [0u8; 40];
+    ifr[..name.len()].copy_from_slice(name);
+    // SAFETY: plain socket(2); checked below and closed by OwnedFd.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
     }
+    let fd = owned(fd);
+    // SAFETY: `ifr` is a zeroed 40-byte `struct ifreq` with a NUL-terminated name; the kernel writes
+    // at most sizeof(struct ifreq) = 40 bytes into it.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), SIOCGIFHWADDR as _, ifr.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(ctx(
+            io::Error::last_os_error(),
+            &format!("SIOCGIFHWADDR {ifname}"),
+        ));
+    }
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&ifr[18..24]);
     Ok(mac)
 }
 

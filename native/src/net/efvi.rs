@@ -192,8 +192,8 @@ impl Api {
         // SAFETY: loading runs the shim's initialisers; the shim is our own C code (or its fake)
         // with no constructors beyond libc's.
         let lib = unsafe { Library::new(path) }.map_err(|e| EfViError::NoShim(e.to_string()))?;
-        // SAFETY (each `sym` call): the types below are the prototypes in native/shim/pymm_efvi.h,
-        // checked against the shim's ABI version right after.
+        // SAFETY: each `sym` type below is the prototype in native/shim/pymm_efvi.h; the shim's
+        // ABI version is checked before any other symbol is used.
         unsafe {
             let abi: unsafe extern "C" fn() -> c_int = sym(&lib, "pymm_efvi_abi_version")?;
             let v = abi() as u32;

@@ -203,6 +203,8 @@ pub enum ExecType {
     Trade,
     /// Expired (IOC/FOK/MARKET remainder, or STP).
     Expired,
+    /// Price or quantity modified (USD-M `PUT /fapi/v1/order`).
+    Amendment,
 }
 
 impl ExecType {
@@ -213,6 +215,7 @@ impl ExecType {
             ExecType::Canceled => "CANCELED",
             ExecType::Trade => "TRADE",
             ExecType::Expired => "EXPIRED",
+            ExecType::Amendment => "AMENDMENT",
         }
     }
 }

@@ -15,8 +15,8 @@ use super::account::{format_atto, parse_stp, stp_str, OrderKey};
 use super::binance_spot::{amount, err, get, mandatory, ms, need, venue_err, zero, Params, Reply};
 use super::matching::StpMode;
 use super::usdm::{
-    max_notional, FuturesEvent, FuturesOrder, FuturesPlace, FuturesTrade, MarginType, PositionSide,
-    PositionView, UsdmVenue, MAX_LEVERAGE,
+    max_notional, FuturesEvent, FuturesModify, FuturesOrder, FuturesPlace, FuturesTrade,
+    MarginType, PositionSide, PositionView, UsdmVenue, MAX_LEVERAGE,
 };
 use crate::model::{Instrument, OrderType, Price, Qty, Side, TimeInForce, UnixNanos, VenueError};
 
@@ -807,6 +807,25 @@ pub fn handle(v: &mut UsdmVenue, route: &str, account: u32, p: &Params, now: Uni
             let o = v.cancel(account, symbol, key, now)?;
             Ok(order_json(v, &o))
         })(),
+        "PUT /fapi/v1/order" => (|| {
+            let symbol = need(p, "symbol")?;
+            let key = order_key(p)?;
+            let side = match need(p, "side")? {
+                "BUY" => Side::Buy,
+                "SELL" => Side::Sell,
+                _ => return Err(venue_err(-1117, "Invalid side.")),
+            };
+            let req = FuturesModify {
+                account,
+                symbol,
+                key,
+                side,
+                qty: need(p, "quantity")?,
+                price: need(p, "price")?,
+            };
+            let o = v.modify(&req, now)?;
+            Ok(order_json(v, &o))
+        })(),
         "POST /fapi/v1/batchOrders" => batch_place(v, account, p, now),
         "DELETE /fapi/v1/batchOrders" => batch_cancel(v, account, p, now),
         "GET /fapi/v1/openOrders" => v
@@ -1080,6 +1099,7 @@ pub const ROUTES: &[&str] = &[
     "GET /fapi/v1/fundingInfo",
     "POST /fapi/v1/order",
     "GET /fapi/v1/order",
+    "PUT /fapi/v1/order",
     "GET /fapi/v1/openOrder",
     "DELETE /fapi/v1/order",
     "POST /fapi/v1/batchOrders",

@@ -99,6 +99,13 @@ impl FlowParams {
         if self.cancel_rate.is_empty() || self.initial_depth.is_empty() {
             return bad("cancel_rate and initial_depth need at least one level");
         }
+        let too_big = |v: &[f64]| v.iter().any(|x| *x > 1e6);
+        if too_big(&self.add_rate)
+            || too_big(&self.cancel_rate)
+            || too_big(&[self.inside_rate, self.market_rate])
+        {
+            return bad("rates above 1e6 per second are not a market");
+        }
         if !finite_nonneg(&self.add_rate)
             || !finite_nonneg(&self.cancel_rate)
             || !finite_nonneg(&self.initial_depth)
@@ -642,6 +649,39 @@ impl FlowGenerator {
         }
         self.refill(venue);
         n
+    }
+}
+
+/// Fuzz body (`native/fuzz/fuzz_targets/flow_params.rs`): any text as a parameters file; accepted
+/// parameters of a modest total rate also run the generator for a simulated second on DOGEUSDT.
+/// Must never panic.
+pub fn fuzz_params(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut p) = FlowParams::from_toml(text) else {
+        return;
+    };
+    let total: f64 = p.add_rate.iter().sum::<f64>() + p.inside_rate + p.market_rate;
+    if total > 1e3 || p.initial_depth.iter().sum::<f64>() > 1e9 {
+        return;
+    }
+    p.symbol = "DOGEUSDT".into();
+    let inst = include_str!("../../../config/instruments/DOGEUSDT.spot.toml");
+    let Ok(master) = crate::model::InstrumentMaster::from_toml_str(inst) else {
+        return;
+    };
+    let Ok(fees) = super::FeeRates::from_bps(1, 1) else {
+        return;
+    };
+    let mut v = SpotVenue::new(fees);
+    for i in master.iter() {
+        let _ = v.list(i.clone());
+    }
+    if let Ok(mut g) = FlowGenerator::new(&mut v, p, 7, 1, UnixNanos(1_000_000_000)) {
+        g.seed_book(&mut v);
+        g.advance(&mut v, UnixNanos(2_000_000_000));
+        let _ = v.check_invariants();
     }
 }
 

@@ -561,6 +561,34 @@ fn parse_qty(scale: crate::model::Scale, text: &[u8], rounded: &mut u64) -> Opti
     Some(fine / per_lot)
 }
 
+/// A recorded print `(price, qty, buyer is maker, trade time ms)` as a [`ReplayEvent::Trade`].
+fn push_trade(
+    rec: &mut Recording,
+    ps: crate::model::Scale,
+    qs: crate::model::Scale,
+    (price, qty, buyer_is_maker, time_ms): (&[u8], &[u8], bool, u64),
+    rounded: &mut u64,
+) {
+    match (parse_scaled(ps, price), parse_qty(qs, qty, rounded)) {
+        (Some(p), Some(q)) => rec.events.push((
+            UnixNanos::from_millis(time_ms),
+            ReplayEvent::Trade {
+                aggressor: if buyer_is_maker {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                },
+                price: Price::from_ticks(p),
+                qty: Qty::from_lots(q),
+            },
+        )),
+        _ => rec.bad_records += 1,
+    }
+}
+
+/// A diff buffered before the snapshot: `(U, u, E ms, level changes)`.
+type PendingDiff = (u64, u64, u64, Vec<(Side, Price, Qty)>);
+
 /// Loads a Binance capture (`<ns> <json>` lines, gzip or plain; several files of one session in
 /// order): the REST snapshot seeds the book, the bridged `depth` diffs become [`ReplayEvent::Level`]
 /// (within a diff, decreases before increases), `trade`/`aggTrade` prints become
@@ -573,7 +601,7 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
     };
     let mut synced = false;
     let mut last_u: Option<u64> = None;
-    let mut pending: Vec<(u64, u64, u64, Vec<(Side, Price, Qty)>)> = Vec::new();
+    let mut pending: Vec<PendingDiff> = Vec::new();
     let mut last_t = UnixNanos(0);
     let mut rounded = 0u64;
     let mut levels =
@@ -679,44 +707,12 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
                     last_u = Some(d.final_update_id);
                 }
                 Message::Trade(t) if synced => {
-                    match (
-                        parse_scaled(ps, t.price),
-                        parse_qty(qs, t.qty, &mut trade_rounded),
-                    ) {
-                        (Some(p), Some(q)) => rec.events.push((
-                            UnixNanos::from_millis(t.trade_time_ms),
-                            ReplayEvent::Trade {
-                                aggressor: if t.buyer_is_maker {
-                                    Side::Sell
-                                } else {
-                                    Side::Buy
-                                },
-                                price: Price::from_ticks(p),
-                                qty: Qty::from_lots(q),
-                            },
-                        )),
-                        _ => rec.bad_records += 1,
-                    }
+                    let print = (t.price, t.qty, t.buyer_is_maker, t.trade_time_ms);
+                    push_trade(&mut rec, ps, qs, print, &mut trade_rounded);
                 }
                 Message::AggTrade(t) if synced => {
-                    match (
-                        parse_scaled(ps, t.price),
-                        parse_qty(qs, t.qty, &mut trade_rounded),
-                    ) {
-                        (Some(p), Some(q)) => rec.events.push((
-                            UnixNanos::from_millis(t.trade_time_ms),
-                            ReplayEvent::Trade {
-                                aggressor: if t.buyer_is_maker {
-                                    Side::Sell
-                                } else {
-                                    Side::Buy
-                                },
-                                price: Price::from_ticks(p),
-                                qty: Qty::from_lots(q),
-                            },
-                        )),
-                        _ => rec.bad_records += 1,
-                    }
+                    let print = (t.price, t.qty, t.buyer_is_maker, t.trade_time_ms);
+                    push_trade(&mut rec, ps, qs, print, &mut trade_rounded);
                 }
                 _ => {}
             }
@@ -727,7 +723,6 @@ pub fn load_binance(paths: &[&Path], inst: &Instrument) -> Result<Recording, Rep
             "no depth snapshot for the symbol in the capture".into(),
         ));
     }
-    drop(levels);
     rec.rounded_qty = rounded + trade_rounded;
     // Trades carry T, diffs E (the later of the two for the same change): order by time, stably.
     rec.events.sort_by_key(|e| e.0);

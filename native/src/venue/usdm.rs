@@ -454,6 +454,23 @@ pub struct FuturesPlace<'a> {
     pub stp: Option<StpMode>,
 }
 
+/// A modify request (`PUT /fapi/v1/order`) as the front parsed it.
+#[derive(Clone, Copy, Debug)]
+pub struct FuturesModify<'a> {
+    /// Owner.
+    pub account: u32,
+    /// Symbol text.
+    pub symbol: &'a str,
+    /// Which order.
+    pub key: OrderKey<'a>,
+    /// Side (must be the order's).
+    pub side: Side,
+    /// New quantity text.
+    pub qty: &'a str,
+    /// New price text.
+    pub price: &'a str,
+}
+
 /// A past funding settlement (`GET /fapi/v1/fundingRate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FundingRecord {
@@ -1616,6 +1633,121 @@ impl UsdmVenue {
         self.orders.get(&id).cloned().ok_or_else(unknown)
     }
 
+    /// `PUT /fapi/v1/order`: a resting LIMIT order's new quantity and price (`side` must be the
+    /// order's). It leaves the queue and re-enters at the new price as if new, so it may trade; a GTX
+    /// order that would then take is refused (`-5022`) and left as it was.
+    pub fn modify(
+        &mut self,
+        req: &FuturesModify<'_>,
+        now: UnixNanos,
+    ) -> Result<FuturesOrder, VenueError> {
+        let FuturesModify {
+            account,
+            symbol,
+            key,
+            side,
+            qty: qty_text,
+            price: price_text,
+        } = *req;
+        let s = self.symbol_of(symbol)?;
+        let missing = || rej(-2013, "Order does not exist.");
+        let id = self.find(account, s, key).ok_or_else(missing)?;
+        let o = self.orders.get(&id).cloned().ok_or_else(missing)?;
+        if !o.is_open() {
+            return Err(missing());
+        }
+        if o.side != side {
+            return Err(rej(-1100, "Illegal characters found in parameter 'side'."));
+        }
+        let open = self
+            .orders
+            .values()
+            .filter(|x| x.account == account && x.symbol == s && x.is_open())
+            .count()
+            .saturating_sub(1);
+        let inst = &self.books[s].inst;
+        let vreq = OrderRequest {
+            side,
+            order_type: OrderType::Limit,
+            time_in_force: Some(o.time_in_force),
+            price: Some(PriceInput::Text(price_text)),
+            qty: Some(QtyInput::Text(qty_text)),
+            reduce_only: o.reduce_only,
+        };
+        let ctx = MarketContext {
+            reference_price: self.reference(s),
+            open_orders: u32::try_from(open).unwrap_or(u32::MAX),
+        };
+        validate(inst, &vreq, &ctx)?;
+        let qty = inst
+            .qty_from_str(qty_text)
+            .map_err(|_| rej(-4023, "Qty not increased by step size."))?;
+        let price = inst
+            .price_from_str(price_text)
+            .map_err(|_| rej(-4014, "Price not increased by tick size."))?;
+        if qty == o.orig_qty && price == o.price {
+            return Err(rej(-5027, "No need to modify the order."));
+        }
+        let leaves = qty.lots() - o.executed_qty.lots();
+        if leaves <= 0 {
+            return Err(rej(-4003, "Quantity less than or equal to zero."));
+        }
+        let book = &self.books[s];
+        let crosses = match side {
+            Side::Buy => book.engine.best_ask().is_some_and(|(a, _)| a <= price),
+            Side::Sell => book.engine.best_bid().is_some_and(|(b, _)| b >= price),
+        };
+        if o.time_in_force == TimeInForce::Gtx && crosses {
+            return Err(rej(GTX_REJECTED.0, GTX_REJECTED.1));
+        }
+        if !o.reduce_only {
+            let old_leaves = o.orig_qty.lots() - o.executed_qty.lots();
+            let tl = book.atto_per_tick_lot;
+            let old_n = i128::from(o.price.ticks()) * i128::from(old_leaves) * tl;
+            let new_n = i128::from(price.ticks()) * i128::from(leaves) * tl;
+            if new_n > old_n {
+                let mut sum = self.summary(account);
+                let without = self.order_margin(account, s, None);
+                let extra = (side, o.position_side, leaves - old_leaves, new_n - old_n);
+                sum.available -= self.order_margin(account, s, Some(extra)) - without;
+                if sum.available < 0 {
+                    return Err(rej(MARGIN_INSUFFICIENT.0, MARGIN_INSUFFICIENT.1));
+                }
+            }
+        }
+        let mut ev = std::mem::take(&mut self.scratch);
+        ev.clear();
+        if !self.books[s].engine.cancel(id, &mut ev) {
+            self.scratch = ev;
+            return Err(missing());
+        }
+        // The order keeps its status: drop the matcher's cancel, keep the level change.
+        ev.retain(|e| matches!(e, MatchEvent::Level { .. }));
+        if let Some(rec) = self.orders.get_mut(&id) {
+            rec.orig_qty = qty;
+            rec.price = price;
+            rec.update_time = now;
+        }
+        self.report(id, ExecType::Amendment, now);
+        self.books[s].engine.submit(
+            &NewOrder {
+                order_id: id,
+                account,
+                side,
+                kind: OrderType::Limit,
+                tif: o.time_in_force,
+                price,
+                qty: Qty::from_lots(leaves),
+                stp: o.stp,
+            },
+            now,
+            &mut ev,
+        );
+        self.apply(s, &ev, now);
+        self.scratch = ev;
+        self.orders.get(&id).cloned().ok_or_else(missing)
+    }
+
     /// Cancels every open order of `account` on `symbol` (none open is fine on futures).
     pub fn cancel_all(
         &mut self,
@@ -1947,6 +2079,41 @@ mod tests {
     }
 
     #[test]
+    fn modify_requeues_and_may_trade() {
+        let mut v = venue();
+        v.place(&gtc(2, Side::Sell, "0.2", "100"), T).unwrap();
+        let o = v.place(&gtc(1, Side::Buy, "0.19", "100"), T).unwrap();
+        let m = |side: Side, qty: &'static str, price: &'static str| FuturesModify {
+            account: 1,
+            symbol: "DOGEUSDT",
+            key: OrderKey::Id(o.order_id),
+            side,
+            qty,
+            price,
+        };
+        let same = v.modify(&m(Side::Buy, "100", "0.19"), T);
+        assert_eq!(same.unwrap_err().code, -5027);
+        let r = v.modify(&m(Side::Buy, "150", "0.195"), T).unwrap();
+        assert_eq!((r.orig_qty.lots(), r.status), (150, OrderStatus::New));
+        assert_eq!(
+            v.top(0).unwrap().0,
+            Some((Price::from_ticks(19_500), Qty::from_lots(150)))
+        );
+        // Crossing: it trades 100 at 0.2 and rests 50.
+        let r = v.modify(&m(Side::Buy, "150", "0.2"), T).unwrap();
+        assert_eq!(
+            (r.executed_qty.lots(), r.status),
+            (100, OrderStatus::PartiallyFilled)
+        );
+        assert_eq!(v.positions(1)[0].position.amt, 100);
+        let e = v.modify(&m(Side::Buy, "90", "0.2"), T).unwrap_err();
+        assert_eq!(e.code, -4003);
+        let e = v.modify(&m(Side::Sell, "150", "0.2"), T).unwrap_err();
+        assert_eq!(e.code, -1100);
+        v.check_invariants().unwrap();
+    }
+
+    #[test]
     fn funding_moves_money_from_longs_to_shorts() {
         let mut v = venue();
         v.place(&gtc(2, Side::Sell, "0.2", "1000"), T).unwrap();
@@ -1984,8 +2151,16 @@ mod tests {
                         let _ = v.place(&r, now);
                     }
                     5 => {
-                        if let Some(o) = v.open_orders(acct, None).unwrap().first() {
-                            v.cancel(acct, "DOGEUSDT", OrderKey::Id(o.order_id), now).unwrap();
+                        if let Some(o) = v.open_orders(acct, None).unwrap().first().cloned() {
+                            let key = OrderKey::Id(o.order_id);
+                            if px % 2 == 0 {
+                                // Modify (may trade, may be refused); quantity above what filled.
+                                let q = (o.executed_qty.lots() + qty).to_string();
+                                let m = FuturesModify { account: acct, symbol: "DOGEUSDT", key, side: o.side, qty: &q, price: &price };
+                                let _ = v.modify(&m, now);
+                            } else {
+                                v.cancel(acct, "DOGEUSDT", key, now).unwrap();
+                            }
                         }
                     }
                     _ => {

@@ -7,4 +7,10 @@ from pymm.venues.sim.server import LatencyConfig, SimVenue, SimVenueConfig, star
 __all__ = [
     "ApiKey",
     "FlowConfig",
-    "LatencyConfig", "SimVenue", "SimVenueConfig", "generate_key", "load_keys", "start_server"]
+    "LatencyConfig",
+    "SimVenue",
+    "SimVenueConfig",
+    "generate_key",
+    "load_keys",
+    "start_server",
+]

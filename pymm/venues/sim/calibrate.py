@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["L2Observer", "FlowFit", "observe_capture", "observe_simulation", "fit", "to_toml"]
+__all__ = ["FlowFit", "L2Observer", "fit", "observe_capture", "observe_simulation", "to_toml"]
 
 WINDOW = 20
 """Levels (ticks behind the own best) the model covers."""

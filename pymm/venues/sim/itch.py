@@ -17,11 +17,11 @@ class LineFaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = 0
-    drop: float = Field(0.0, ge=0.0, le=1.0)
-    duplicate: float = Field(0.0, ge=0.0, le=1.0)
-    reorder: float = Field(0.0, ge=0.0, le=1.0)
-    delay: float = Field(0.0, ge=0.0, le=1.0)
-    delay_ms: int = Field(0, ge=0)
+    drop: float = Field(default=0.0, ge=0.0, le=1.0)
+    duplicate: float = Field(default=0.0, ge=0.0, le=1.0)
+    reorder: float = Field(default=0.0, ge=0.0, le=1.0)
+    delay: float = Field(default=0.0, ge=0.0, le=1.0)
+    delay_ms: int = Field(default=0, ge=0)
 
 
 class ItchVenueSettings(BaseModel):
@@ -29,14 +29,14 @@ class ItchVenueSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    symbol: str = Field("PYMM", min_length=1, max_length=8)
+    symbol: str = Field(default="PYMM", min_length=1, max_length=8)
     itch_a: str = "239.1.1.1:31001"
     itch_b: str = "239.1.1.2:31002"
     rerequest: str = "127.0.0.1:31003"
     ouch: str = "127.0.0.1:31004"
     seed: int = 7
-    ouch_user: str = Field("PYMM", min_length=1, max_length=6)
-    ouch_password: str = Field("pymm", max_length=10)
+    ouch_user: str = Field(default="PYMM", min_length=1, max_length=6)
+    ouch_password: str = Field(default="pymm", max_length=10)
     faults_a: LineFaults = LineFaults()
     faults_b: LineFaults = LineFaults(seed=1)
 

@@ -59,6 +59,7 @@ _SIGNED: list[tuple[str, str, int, bool]] = [
     ("POST", "/fapi/v1/order", 0, True),
     ("GET", "/fapi/v1/order", 1, False),
     ("DELETE", "/fapi/v1/order", 1, False),
+    ("PUT", "/fapi/v1/order", 1, True),
     ("POST", "/fapi/v1/batchOrders", 5, True),
     ("DELETE", "/fapi/v1/batchOrders", 1, False),
     ("GET", "/fapi/v1/openOrders", 1, False),
