@@ -740,30 +740,25 @@ fn amount(t: &[u8], field: &'static str) -> Result<i64, DecodeError> {
 /// 1e-8 instead of refused; the flag says whether it was. A fill report is never dropped for an
 /// amount's precision: the venue's `n`/`Y` are informational next to `l`.
 fn amount_rounded(t: &[u8], field: &'static str) -> Result<(i64, bool), DecodeError> {
-    match amount(t, field) {
-        Ok(v) => Ok((v, false)),
-        Err(_) => {
-            let dot = t.iter().position(|&c| c == b'.');
-            let cut = dot.map_or(t.len(), |d| (d + 1 + usize::from(AMOUNT_EXP)).min(t.len()));
-            let v = amount(&t[..cut], field)?;
-            let rest = &t[cut..];
-            if !rest.iter().all(u8::is_ascii_digit) {
-                return Err(DecodeError::BadDecimal {
-                    field,
-                    source: crate::model::decimal::DecimalError::Malformed {
-                        text: String::from_utf8_lossy(t).into_owned(),
-                    },
-                });
-            }
-            let up = rest.iter().any(|&c| c != b'0');
-            let v = match (up, t.first()) {
-                (false, _) => v,
-                (true, Some(b'-')) => v - 1,
-                (true, _) => v + 1,
-            };
-            Ok((v, up))
-        }
+    // Split off the digits past the 8th decimal place first: no error value (which allocates)
+    // on this path.
+    let cut = match t.iter().position(|&c| c == b'.') {
+        Some(d) if t.len() > d + 1 + usize::from(AMOUNT_EXP) => d + 1 + usize::from(AMOUNT_EXP),
+        _ => return amount(t, field).map(|v| (v, false)),
+    };
+    let rest = &t[cut..];
+    if !rest.iter().all(u8::is_ascii_digit) {
+        // Malformed: the full parse reports it (cold).
+        return amount(t, field).map(|v| (v, false));
     }
+    let v = amount(&t[..cut], field)?;
+    let up = rest.iter().any(|&c| c != b'0');
+    let v = match (up, t.first()) {
+        (false, _) => v,
+        (true, Some(b'-')) => v - 1,
+        (true, _) => v + 1,
+    };
+    Ok((v, up))
 }
 
 fn ms_to_ns(ms: u64) -> UnixNanos {
