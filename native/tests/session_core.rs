@@ -841,3 +841,271 @@ fn own_order_window_keeps_below_the_venue_limit_with_orders_in_flight() {
     }
     assert!(c.counters().rate_denied > 0);
 }
+
+/// One `executionReport` as the simulated venue sends it (Python `json.dumps`: spaces, keys sorted).
+#[allow(clippy::too_many_arguments)]
+fn report(
+    c: &str,
+    big_c: &str,
+    side: &str,
+    x: &str,
+    status: &str,
+    venue_id: u64,
+    price_ticks: i64,
+    l: i64,
+    z: i64,
+    n: &str,
+    fee_asset: &str,
+) -> String {
+    let px = format!("0.{price_ticks:05}000");
+    let y = format!("{:.8}", l as f64 * price_ticks as f64 / 100_000.0);
+    format!(
+        "{{\"subscriptionId\": 0, \"event\": {{\"C\": \"{big_c}\", \"E\": 1700000000123, \"L\": \"{px}\", \
+         \"N\": \"{fee_asset}\", \"S\": \"{side}\", \"T\": 1700000000123, \"X\": \"{status}\", \"Y\": \"{y}\", \
+         \"c\": \"{c}\", \"e\": \"executionReport\", \"g\": -1, \"i\": {venue_id}, \"l\": \"{l}.00000000\", \
+         \"m\": true, \"n\": \"{n}\", \"p\": \"{px}\", \"q\": \"100.00000000\", \"s\": \"DOGEUSDT\", \
+         \"t\": 7, \"x\": \"{x}\", \"z\": \"{z}.00000000\"}}}}"
+    )
+}
+
+/// Regression (live run on the simulated venue): a partial fill whose commission has 9 decimal
+/// places (`0.001200042`) failed to decode and the whole report was dropped, so the position
+/// missed it until an `order.status` (or for good when the order then ended by a normal cancel).
+/// Here: partial fills, a lost report, a cancel-replace, a cancel refused → UNKNOWN → `order.status`;
+/// the position must equal the sum of the venue's fills exactly, at every step.
+#[test]
+fn partial_fills_lost_reports_replace_unknown_status_position_exact() {
+    let mut c = core(100_000);
+    let mut tx = Capture::default();
+    let mut norm = Normalizer::new(inst(), b"pm", "DOGE", "USDT");
+    let pos = |c: &SessionCore| c.core().risk().position(InstrumentId(0)).unwrap();
+    let feed =
+        |norm: &mut Normalizer, c: &mut SessionCore, tx: &mut Capture, ms: u64, text: &str| {
+            let mut inputs = Vec::new();
+            norm.frame(text.as_bytes(), UnixNanos(T0 + ms * 1_000_000), &mut |s| {
+                inputs.push(s)
+            });
+            assert_eq!(norm.stats().decode_errors, 0, "{text}");
+            for s in inputs {
+                c.apply(&s, tx);
+            }
+        };
+    connected(&mut c, &mut tx, 0);
+    c.apply(&at(1, top(16_899, 16_903)), &mut tx);
+    let orders: Vec<_> = c.orders().copied().collect();
+    let sell = *orders.iter().find(|o| o.side == Side::Sell).unwrap();
+    let buy = *orders.iter().find(|o| o.side == Side::Buy).unwrap();
+    for (k, o) in orders.iter().enumerate() {
+        c.apply(
+            &at(
+                2,
+                Input::Ack {
+                    id: o.id,
+                    venue_id: 100 + k as u64,
+                },
+            ),
+            &mut tx,
+        );
+    }
+    let (sid, bid) = (format!("pm{}", sell.id.0), format!("pm{}", buy.id.0));
+    let mut venue_position = 0i64;
+
+    // 1. A partial sell fill of 71 with a 9-decimal commission: applied, commission rounded up.
+    feed(
+        &mut norm,
+        &mut c,
+        &mut tx,
+        3,
+        &report(
+            &sid,
+            "",
+            "SELL",
+            "TRADE",
+            "PARTIALLY_FILLED",
+            100,
+            sell.price.ticks(),
+            71,
+            71,
+            "0.001200042",
+            "USDT",
+        ),
+    );
+    venue_position -= 71;
+    assert_eq!(pos(&c), venue_position);
+    assert_eq!(c.account().fills, 1);
+    assert_eq!(c.account().quote_fees, 120_005, "rounded up to 1e-8");
+    assert_eq!(norm.stats().amounts_rounded, 1);
+
+    // 2. The venue fills 6 more; that report never arrives (lost).
+    venue_position -= 6;
+
+    // 3. The market moves: the quoter cancel-replaces the sell; the venue's cancel leg reports
+    //    `c` = the cancel's id, `C` = our order, `z` = 77: the lost 6 are applied from `z`.
+    c.apply(&at(4, top(16_900, 16_904)), &mut tx);
+    let replaced = c.orders().find(|o| o.replaces == sell.id).copied();
+    let replacement = replaced.expect("a cancel-replace of the sell");
+    assert!(tx.0.iter().any(|m| m.contains("order.cancelReplace")));
+    c.apply(
+        &at(
+            5,
+            Input::Ack {
+                id: replacement.id,
+                venue_id: 200,
+            },
+        ),
+        &mut tx,
+    );
+    feed(
+        &mut norm,
+        &mut c,
+        &mut tx,
+        5,
+        &report(
+            "simcancel9",
+            &sid,
+            "SELL",
+            "CANCELED",
+            "CANCELED",
+            100,
+            sell.price.ticks(),
+            0,
+            77,
+            "0",
+            "",
+        ),
+    );
+    assert_eq!(pos(&c), venue_position, "the lost 6 applied from z");
+    assert_eq!(c.account().fills_without_fee, 1);
+    assert!(
+        c.orders().all(|o| o.id != sell.id),
+        "the replaced order is done"
+    );
+
+    // 4. Partial fill on the replacement, and two reports for the buy in one read.
+    let rid = format!("pm{}", replacement.id.0);
+    feed(
+        &mut norm,
+        &mut c,
+        &mut tx,
+        6,
+        &report(
+            &rid,
+            "",
+            "SELL",
+            "TRADE",
+            "PARTIALLY_FILLED",
+            200,
+            replacement.price.ticks(),
+            30,
+            30,
+            "0.00050712",
+            "USDT",
+        ),
+    );
+    venue_position -= 30;
+    feed(
+        &mut norm,
+        &mut c,
+        &mut tx,
+        7,
+        &report(
+            &bid,
+            "",
+            "BUY",
+            "TRADE",
+            "PARTIALLY_FILLED",
+            101,
+            buy.price.ticks(),
+            40,
+            40,
+            "0.04000000",
+            "DOGE",
+        ),
+    );
+    venue_position += 40;
+    assert_eq!(pos(&c), venue_position);
+
+    // 5. Our cancel of the buy is refused (-2011): UNKNOWN. Its fill of the other 60 is lost;
+    //    `order.status` says FILLED, executed 100: the 60 are applied once.
+    c.apply(
+        &at(
+            8,
+            Input::CancelError {
+                id: buy.id,
+                status: 400,
+                code: -2011,
+            },
+        ),
+        &mut tx,
+    );
+    assert_eq!(
+        c.orders().find(|o| o.id == buy.id).unwrap().state,
+        OrderState::Unknown
+    );
+    venue_position += 60;
+    c.apply(
+        &at(
+            300,
+            Input::Status {
+                id: buy.id,
+                found: true,
+                status: VenueStatus::Filled,
+                executed: Qty::from_lots(100),
+                cum_quote: 100 * buy.price.ticks() * 1_000,
+                venue_id: 101,
+            },
+        ),
+        &mut tx,
+    );
+    assert_eq!(pos(&c), venue_position);
+    assert_eq!(c.account().fills_without_fee, 2);
+    assert!(c.orders().all(|o| o.id != buy.id));
+
+    // 6. The replacement's remaining 70 fill in two reports; the second says z = 100: nothing
+    //    extra (no double count), and the order leaves the table.
+    feed(
+        &mut norm,
+        &mut c,
+        &mut tx,
+        301,
+        &report(
+            &rid,
+            "",
+            "SELL",
+            "TRADE",
+            "PARTIALLY_FILLED",
+            200,
+            replacement.price.ticks(),
+            20,
+            50,
+            "0.00033808",
+            "USDT",
+        ),
+    );
+    feed(
+        &mut norm,
+        &mut c,
+        &mut tx,
+        302,
+        &report(
+            &rid,
+            "",
+            "SELL",
+            "TRADE",
+            "FILLED",
+            200,
+            replacement.price.ticks(),
+            50,
+            100,
+            "0.00084520",
+            "USDT",
+        ),
+    );
+    venue_position -= 70;
+    assert_eq!(pos(&c), venue_position);
+    assert_eq!(c.account().fills_without_fee, 2, "no gap when z agrees");
+    assert!(c.orders().all(|o| o.id != replacement.id));
+    // Base balance: fills gross of base commissions equals the venue's position exactly.
+    let a = c.account();
+    assert_eq!(a.base + a.base_fees, venue_position * 100_000_000);
+}

@@ -1242,7 +1242,9 @@ fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
         if clock.now().0 > deadline {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        ws.poll(|payload| {
+        // Stop at the answer: what follows it (user-stream events right after the subscribe)
+        // stays buffered for the session loop.
+        ws.poll_until(|payload| {
             if let Ok(WsApiMessage::Response(r)) = binance_user::decode(payload) {
                 if r.id == Some(rid) {
                     result = Some(match r.error {
@@ -1252,8 +1254,10 @@ fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
                         }
                         None => Err(format!("status {}", r.status)),
                     });
+                    return false;
                 }
             }
+            true
         })?;
         if result.is_none() {
             std::thread::sleep(Duration::from_micros(200));

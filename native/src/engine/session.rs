@@ -1164,6 +1164,9 @@ pub struct NormalizeStats {
     pub unknown_ids: u64,
     /// Other user-data events (balances).
     pub other_events: u64,
+    /// Execution-report amounts (`n`, `Y`) with more than 8 decimal places, rounded up to 1e-8
+    /// (the fill itself is applied: a quantity is a fact, only the amount is rounded).
+    pub amounts_rounded: u64,
 }
 
 /// Turns WebSocket-API frames into [`Input`]s with the instrument's scales.
@@ -1183,6 +1186,31 @@ fn amount(t: &[u8], field: &'static str) -> Result<i64, DecodeError> {
         return Ok(0);
     }
     parse_fixed(t, AMOUNT_EXP).map_err(|source| DecodeError::BadDecimal { field, source })
+}
+
+/// Like [`amount`], but text with more than 8 decimal places is rounded up (away from zero) to
+/// 1e-8 instead of refused; the flag says whether it was. A fill report is never dropped for an
+/// amount's precision: the venue's `n`/`Y` are informational next to `l`.
+fn amount_rounded(t: &[u8], field: &'static str) -> Result<(i64, bool), DecodeError> {
+    // Split off the digits past the 8th decimal place first: no error value (which allocates)
+    // on this path.
+    let cut = match t.iter().position(|&c| c == b'.') {
+        Some(d) if t.len() > d + 1 + usize::from(AMOUNT_EXP) => d + 1 + usize::from(AMOUNT_EXP),
+        _ => return amount(t, field).map(|v| (v, false)),
+    };
+    let rest = &t[cut..];
+    if !rest.iter().all(u8::is_ascii_digit) {
+        // Malformed: the full parse reports it (cold).
+        return amount(t, field).map(|v| (v, false));
+    }
+    let v = amount(&t[..cut], field)?;
+    let up = rest.iter().any(|&c| c != b'0');
+    let v = match (up, t.first()) {
+        (false, _) => v,
+        (true, Some(b'-')) => v - 1,
+        (true, _) => v + 1,
+    };
+    Ok((v, up))
 }
 
 fn ms_to_ns(ms: u64) -> UnixNanos {
@@ -1409,13 +1437,17 @@ impl Normalizer {
         let last_qty = self.qty(e.last_qty, "l")?;
         let last_quote = if e.last_quote.is_empty() {
             // l × L in 1e-8 units.
-            let l = i128::from(amount(e.last_qty, "l")?);
-            let p = i128::from(amount(e.last_price, "L")?);
+            let l = i128::from(amount_rounded(e.last_qty, "l")?.0);
+            let p = i128::from(amount_rounded(e.last_price, "L")?.0);
             i64::try_from(l * p / 100_000_000)
                 .map_err(|_| DecodeError::BadInteger { field: "Y" })?
         } else {
-            amount(e.last_quote, "Y")?
+            let (y, r) = amount_rounded(e.last_quote, "Y")?;
+            self.stats.amounts_rounded += u64::from(r);
+            y
         };
+        let (commission, r) = amount_rounded(e.commission, "n")?;
+        self.stats.amounts_rounded += u64::from(r);
         let fee_asset = match e.commission_asset {
             b"" => FeeAsset::None,
             a if a == &self.base[..self.base_len] => FeeAsset::Base,
@@ -1434,7 +1466,7 @@ impl Normalizer {
                 last_qty,
                 last_price: self.price(e.last_price, "L")?,
                 last_quote,
-                commission: amount(e.commission, "n")?,
+                commission,
                 fee_asset,
                 cum_qty: self.qty(e.cum_qty, "z")?,
             },
@@ -1512,6 +1544,9 @@ pub struct Account {
     pub fills_without_fee: u64,
     /// Fills on orders with our prefix the session did not track.
     pub untracked_fills: u64,
+    /// Fills learned from an execution report's cumulative quantity (`z`) ahead of what the
+    /// stream's reports added up to (a report lost or undecodable; also in `fills_without_fee`).
+    pub stream_gaps: u64,
 }
 
 /// Counters of the session core.
@@ -1938,6 +1973,16 @@ impl SessionCore {
                 cum_qty,
             } => {
                 let i = self.find(id);
+                if let Some(i) = i {
+                    // `z` says how much the venue filled before this report: fills whose reports
+                    // never reached us are applied now (commission unknown).
+                    let this = if kind == ExecKind::Trade {
+                        last_qty
+                    } else {
+                        Qty::ZERO
+                    };
+                    self.apply_gap(i, cum_qty, this, s);
+                }
                 match kind {
                     ExecKind::New => {
                         if let Some(i) = i {
@@ -2253,6 +2298,47 @@ impl SessionCore {
             self.orders[i] = None;
             self.check_finished();
         }
+    }
+
+    /// The quote amount (1e-8 units) of `lots` at `price`.
+    fn quote_of(&self, price: Price, lots: i64) -> i64 {
+        let tick = self.settings.inst.tick;
+        let exp = i32::from(tick.exp());
+        let per_tick_e8 = if exp <= 8 {
+            i128::from(tick.mantissa()) * 10i128.pow((8 - exp) as u32)
+        } else {
+            i128::from(tick.mantissa()) / 10i128.pow((exp - 8) as u32)
+        };
+        let q =
+            i128::from(price.ticks()) * per_tick_e8 * i128::from(lots) * i128::from(self.lot_e8())
+                / 100_000_000;
+        i64::try_from(q).unwrap_or(i64::MAX)
+    }
+
+    /// A user-stream report on tracked order `i` says the venue had filled `cum_qty` (`z`) after
+    /// it, of which `this` is the report's own fill: if we applied less before it, the reports of
+    /// the difference were lost (or failed to decode). Apply it now at the order's limit price (a
+    /// resting maker order fills there), counted as a fill without fee, so the position never
+    /// waits for `order.status` and never drifts when the order ends by a normal cancel.
+    fn apply_gap(&mut self, i: usize, cum_qty: Qty, this: Qty, s: &Stamped) {
+        let Some(o) = self.orders[i] else { return };
+        let gap = cum_qty.lots() - this.lots() - o.filled.lots();
+        if gap <= 0 {
+            return;
+        }
+        let quote = self.quote_of(o.price, gap);
+        self.account_fill(o.side, quote, Qty::from_lots(gap), 0, FeeAsset::None);
+        self.account.fills_without_fee += 1;
+        self.account.stream_gaps += 1;
+        self.fill(
+            Some(i),
+            o.id,
+            o.side,
+            Qty::from_lots(gap),
+            o.price,
+            quote,
+            s,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -276,6 +276,23 @@ impl WsClient {
     /// # Hot path
     /// No allocation.
     pub fn poll(&mut self, mut f: impl FnMut(&[u8])) -> io::Result<usize> {
+        self.poll_until(|p| {
+            f(p);
+            true
+        })
+    }
+
+    /// Like [`WsClient::poll`], but stops after the message for which `f` returns `false`: the
+    /// frames behind it stay buffered, unread, for the next poll (a connect handshake waiting for
+    /// one response must not swallow the user-stream events that follow it in the same read).
+    ///
+    /// # Hot path
+    /// No allocation.
+    pub fn poll_until(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<usize> {
+        if self.start < self.end && self.complete_frame_buffered() {
+            // Frames left by an earlier stop: deliver them before reading more.
+            return self.deliver(&mut f);
+        }
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -295,6 +312,17 @@ impl WsClient {
                     || e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+        self.deliver(&mut f)
+    }
+
+    fn complete_frame_buffered(&self) -> bool {
+        matches!(
+            parse_frame(&self.rx[self.start..self.end], self.rx.len() as u64),
+            Ok(Some(_)) | Err(_)
+        )
+    }
+
+    fn deliver(&mut self, f: &mut impl FnMut(&[u8]) -> bool) -> io::Result<usize> {
         let mut delivered = 0;
         loop {
             let buf = &self.rx[self.start..self.end];
@@ -317,7 +345,9 @@ impl WsClient {
                 Opcode::Text | Opcode::Binary if frame.fin => {
                     self.stats.frames += 1;
                     delivered += 1;
-                    f(&self.rx[a..b]);
+                    if !f(&self.rx[a..b]) {
+                        break;
+                    }
                 }
                 Opcode::Ping => {
                     let mut p = [0u8; 125];

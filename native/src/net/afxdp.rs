@@ -687,19 +687,30 @@ impl AfXdpSocket {
             queue_id: cfg.queue,
             shared_umem_fd: 0,
         };
-        // SAFETY: `sa` is a live `sockaddr_xdp` and its size is passed.
-        let rc = unsafe {
-            libc::bind(
-                rfd,
-                (&sa as *const SockaddrXdp).cast(),
-                std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(ctx(
-                io::Error::last_os_error(),
-                &format!("bind AF_XDP {}:{}", cfg.ifname, cfg.queue),
-            ));
+        // A socket closed a moment ago on the same queue is released by the kernel asynchronously
+        // (EBUSY until then): retry for up to a second at setup, never on the hot path.
+        let mut attempts = 0;
+        loop {
+            // SAFETY: `sa` is a live `sockaddr_xdp` and its size is passed.
+            let rc = unsafe {
+                libc::bind(
+                    rfd,
+                    (&sa as *const SockaddrXdp).cast(),
+                    std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            attempts += 1;
+            if err.raw_os_error() != Some(libc::EBUSY) || attempts >= 50 {
+                return Err(ctx(
+                    err,
+                    &format!("bind AF_XDP {}:{}", cfg.ifname, cfg.queue),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let prog = attach_program(ifindex, cfg.queue, rfd, cfg.filter.port, cfg.mode)?;
         Ok(Self {

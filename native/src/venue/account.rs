@@ -13,8 +13,8 @@
 //! `ticks × tick × lots × step × 10^18` atto of the quote asset, so both are exact whenever the tick's
 //! and the step's decimal places add up to at most 18 (checked when a symbol is listed). Fee rates are
 //! integers in 10^-8 (Binance's `commissionRates` precision: `0.001` is 100 000); a fee is
-//! `amount × rate / 10^8` floored to the atto, which is exact when the notional's places leave 8
-//! spare digits (DOGEUSDT: 5 + 0 places, so every fee is exact). The venue keeps what it charges in
+//! `amount × rate / 10^8` rounded up to 10^-8 of the asset (Binance reports commissions with 8
+//! places; a partial fill of 71 DOGE at 0.16902 would otherwise owe 0.001200042 USDT). The venue keeps what it charges in
 //! [`SpotVenue::fees_collected`], so deposits = balances + fees, exactly.
 //!
 //! # Reservations
@@ -454,6 +454,22 @@ pub fn parse_atto(text: &str) -> Option<i128> {
         return None;
     }
     Some(i128::from(d.raw()) * pow10(18 - u32::from(d.exp())))
+}
+
+/// Atto per 10^-8: Binance charges and reports commissions with 8 decimal places
+/// (`baseCommissionPrecision`/`quoteCommissionPrecision` = 8).
+const COMMISSION_UNIT: i128 = 10_000_000_000;
+
+/// The commission on `received` atto at `rate` (10^-8 units), rounded up to 10^-8 of the asset:
+/// the venue never charges or reports a commission finer than Binance's 8 places (an engine
+/// parsing `n` into 1e-8 units must get it exactly). Rounding up is this venue's choice.
+fn commission(received: i128, rate: i128) -> i128 {
+    let unit = COMMISSION_UNIT * RATE_ONE;
+    let x = received * rate;
+    if x <= 0 {
+        return 0;
+    }
+    (x + unit - 1) / unit * COMMISSION_UNIT
 }
 
 /// Formats atto as a decimal with at least `places` fractional digits (more only if needed to be
@@ -1192,7 +1208,7 @@ impl SpotVenue {
                         } else {
                             (quote.clone(), quote_amt, base_amt, base.clone())
                         };
-                        let fee = received * rate / RATE_ONE;
+                        let fee = commission(received, rate);
                         o.reserved -= slice;
                         o.executed_qty = Qty::from_lots(o.executed_qty.lots() + qty.lots());
                         o.cum_quote += quote_amt;

@@ -81,7 +81,9 @@ class _Session:
     api_key: str | None = None
     subscriptions: dict[int, int] = field(default_factory=dict)  # subscriptionId → account
     next_subscription: int = 0
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
+    # Unbounded: a user-data event is never dropped, however slowly the client reads (a bounded
+    # queue that discards on overflow would silently lose fills).
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
 
 
 class UserHub:
@@ -105,8 +107,7 @@ class UserHub:
         for s in self._sessions:
             for sub, acct in s.subscriptions.items():
                 if acct == account:
-                    with contextlib.suppress(asyncio.QueueFull):
-                        s.queue.put_nowait(json.dumps({"subscriptionId": sub, "event": event}))
+                    s.queue.put_nowait(json.dumps({"subscriptionId": sub, "event": event}))
 
     def sessions(self) -> list[_Session]:
         """The connected sessions."""
