@@ -132,6 +132,15 @@ class Instance:
 
         latched = self.latch.read()
         engine_cfg = self._engine_config(key.api_key, key.private_pem)
+        # Crash recovery (#11): a venue a killed predecessor left running still holds that run's
+        # orders and fills, so the engine replays its journal (orders in flight become UNKNOWN,
+        # the kill latch and client-id mark are kept), reconciles with the venue, then quotes. A
+        # new venue knows nothing of the old journal: it is set aside and a fresh one begins.
+        jdir = self.state.journal_dir
+        if self.venue.attached:
+            engine_cfg["recover"] = True
+        elif jdir.exists() and any(jdir.iterdir()):
+            jdir.rename(jdir.with_name(f"journal.{time.strftime('%Y%m%dT%H%M%S')}"))
         self.engine = Engine(engine_cfg)
         # Parameters first: a latched restart starts with quoting disabled, then latches the engine
         # before its first quote (it stays killed until two operators approve).
@@ -514,6 +523,7 @@ class Instance:
             "alerts": [a.to_json() for a in self.alerts[-20:]],
             "params": {"version": self.push_version, "pushes": self.pushes, "rate_hz": self.pushes / elapsed},
             "engine": {k: v for k, v in est.items() if k not in ("quotes", "orders", "risk", "book")},
+            "recovery": est.get("recovery"),
         }
 
     async def _start_control(self) -> None:

@@ -92,6 +92,9 @@ def test_restart_after_kill_9_stays_halted_until_two_operators_approve(pymm_inst
     time.sleep(1.0)
     st = r2.status()
     assert st["state"] == "halted" and st["instruments"][0]["quotes"] == []
+    # It attached to the venue the killed run left, and recovered the engine from its journal.
+    rec = st["recovery"]
+    assert rec is not None and not rec.get("error") and rec["applied"] > 0, rec
     latch_id = st["kill"]["latch_id"]
     one = json.loads(r2.cli("approve", "--operator", "alice", "--key", str(r.keys["alice"])).stdout)
     assert one["latched"] and one["approvals"] == ["alice"]
