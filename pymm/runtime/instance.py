@@ -41,7 +41,7 @@ from pymm.monitor.symbol_monitor import SymbolMonitor
 from pymm.pricing.manager import MarketState, PricingConfig, PricingManager
 from pymm.runtime.kill import Approval, KillError, KillLatch
 from pymm.runtime.portfolio import Portfolio
-from pymm.runtime.state import RunInfo, StateDir
+from pymm.runtime.state import NotRunningError, RunInfo, StateDir
 from pymm.runtime.venue_proc import VenueProcess, attach_or_start_venue, ensure_run_key
 from pymm.runtime.wsapi import WsApiClient
 
@@ -70,6 +70,9 @@ class SessionView:
     ask_qty: Decimal = Decimal(0)
     counters: dict[str, int] = field(default_factory=dict)
     break_since: float | None = None
+    engine_offset: Decimal | None = None
+    """The engine's position when this run began (recovered from the journal after a restart); the
+    drop copy counts this run's fills only, so the break check compares the engine's change."""
 
 
 class Instance:
@@ -110,7 +113,18 @@ class Instance:
     # ---------------------------------------------------------------- start
 
     async def start(self) -> None:
-        """Bring every part up; on failure, tear down what started and raise."""
+        """Bring every part up; on failure, tear down what started and raise.
+
+        Raises:
+            PymmError: another instance runs on this state directory (nothing is touched), or a part
+                failed to start.
+        """
+        try:
+            info = self.state.read_run()
+        except NotRunningError:
+            pass
+        else:
+            raise PymmError(f"pymm already runs on {self.state.path} (pid {info.pid}, {info.control_url})")
         try:
             await self._start()
         except BaseException:
@@ -118,9 +132,6 @@ class Instance:
             raise
 
     async def _start(self) -> None:
-        with contextlib.suppress(PymmError):
-            info = self.state.read_run()
-            raise PymmError(f"pymm already runs on {self.state.path} (pid {info.pid}, {info.control_url})")
         key = ensure_run_key(self.state)
         self.venue = await asyncio.to_thread(attach_or_start_venue, self.state, key, seed=self.seed)
         spot = [r for r in self.cfg.instruments if r.market == "spot"]
@@ -410,9 +421,14 @@ class Instance:
                     await self.kill(f"loss beyond max_loss {self.risk.max_loss} {s.quote_asset}")
                     break
                 eng_pos = st.get("position")
-                if eng_pos is None:
+                if eng_pos is None or st.get("state") in (None, "created", "connecting", "reconciling"):
                     continue
-                if Decimal(str(eng_pos)) != s.portfolio.position:
+                if s.engine_offset is None:
+                    # A fresh venue: both start flat. A reattached one: the engine recovered the
+                    # killed run's position; take it once reconciled, before this run's first order.
+                    attached = self.venue is not None and self.venue.attached
+                    s.engine_offset = Decimal(str(eng_pos)) - s.portfolio.position if attached else Decimal(0)
+                if Decimal(str(eng_pos)) - s.engine_offset != s.portfolio.position:
                     s.break_since = s.break_since or time.monotonic()
                     if (time.monotonic() - s.break_since) * 1000 > self.risk.reconcile_break_ms:
                         await self.kill(

@@ -46,6 +46,9 @@ def test_quotes_fills_reconciles_and_kills(pymm_instance: Running):
     quoted_after = time.monotonic() - t0
     st = r.wait_until("fills", lambda s: s["instruments"][0]["fills"] > 0, 60.0)
     assert st["state"] == "quoting"
+    # A second instance on the same state directory is refused, naming the running one.
+    second = r.cli("start")
+    assert second.returncode != 0 and "already runs" in (second.stdout + second.stderr), second
 
     # Kill through the control API (what `pymm kill` calls): the answer comes once the venue confirmed
     # the mass cancel; `ms` is latch-to-confirmation inside pymm (durable latch + cancel-all round trip).
