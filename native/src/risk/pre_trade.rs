@@ -282,6 +282,31 @@ impl PreTradeRisk {
         result
     }
 
+    /// Checks an in-place amendment of working order `o.client_id` (a USD-M modify keeps the client
+    /// id) as if the old terms were gone and `o` were new; on acceptance `o` replaces the old
+    /// reservation, on denial the old one stays. An order risk does not know is denied
+    /// (`InvalidOrder`).
+    ///
+    /// # Hot path
+    /// As [`Self::check_new`].
+    pub fn check_replace(&mut self, o: &OrderCheck, now: UnixNanos) -> Result<(), DenyReason> {
+        let Some((r, i)) = self.slot(o.instrument, o.client_id) else {
+            self.stats.denied += 1;
+            return Err(DenyReason::InvalidOrder);
+        };
+        let old = r.working[i];
+        r.remove(i);
+        let result = self.check_new(o, now);
+        if result.is_err() {
+            let r = &mut self.instruments[o.instrument.0 as usize];
+            r.working[r.n_working] = old;
+            r.n_working += 1;
+        } else if old.state == Reservation::Unknown {
+            self.on_unknown(o.instrument, o.client_id);
+        }
+        result
+    }
+
     fn evaluate(&mut self, o: &OrderCheck, now: UnixNanos) -> Result<(), DenyReason> {
         if self.killed {
             return Err(DenyReason::Killed);
@@ -525,6 +550,33 @@ mod tests {
             price: Price::from_ticks(px),
             qty: Qty::from_lots(qty),
         }
+    }
+
+    #[test]
+    fn replace_swaps_the_reservation_or_keeps_the_old_one() {
+        let mut r = risk();
+        r.check_new(&order(1, Side::Buy, 9_990, 1_000), T0).unwrap();
+        r.check_new(&order(2, Side::Buy, 9_980, 1_000), T0).unwrap();
+        // At max_long with both: the replacement only fits because the old terms are gone.
+        assert_eq!(
+            r.check_replace(&order(1, Side::Buy, 9_970, 1_000), T0),
+            Ok(())
+        );
+        assert_eq!(r.open_orders(I), 2);
+        assert_eq!(
+            r.check_replace(&order(1, Side::Buy, 9_960, 1_001), T0),
+            Err(DenyReason::MaxOrderQty)
+        );
+        assert_eq!(r.open_orders(I), 2, "the old reservation stays");
+        assert_eq!(
+            r.check_new(&order(3, Side::Buy, 9_950, 1), T0),
+            Err(DenyReason::MaxLong),
+            "and still counts"
+        );
+        assert_eq!(
+            r.check_replace(&order(9, Side::Buy, 10_000, 1), T0),
+            Err(DenyReason::InvalidOrder)
+        );
     }
 
     #[test]
