@@ -142,6 +142,18 @@ impl Conn {
         self.tcp().set_nonblocking(on)
     }
 
+    /// Whether the peer has closed (or reset) an idle connection: a non-blocking peek that finds
+    /// EOF, an error, or unexpected bytes (an idle HTTP keep-alive connection has nothing to read).
+    pub fn peer_gone(&self) -> bool {
+        let tcp = self.tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        let gone = !matches!(tcp.peek(&mut b), Err(ref e) if e.kind() == io::ErrorKind::WouldBlock);
+        gone || tcp.set_nonblocking(false).is_err()
+    }
+
     /// Shuts the connection down (both directions).
     pub fn shutdown(&self) {
         let _ = self.tcp().shutdown(std::net::Shutdown::Both);

@@ -1,7 +1,8 @@
 //! Order entry: the order state machine (with UNKNOWN), client order ids unique forever, request
-//! signing, Binance WebSocket-API encoders, OUCH 4.2 over SoupBinTCP, and (as they land) sessions
-//! and rate-limit accounting.
+//! signing, Binance WebSocket-API encoders, Binance USD-M REST order entry and rate accounting,
+//! OUCH 4.2 over SoupBinTCP, and (as they land) sessions.
 
+pub mod binance_usdm;
 pub mod binance_user;
 pub mod binance_ws;
 pub mod client_id;
