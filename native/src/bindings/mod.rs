@@ -10,6 +10,7 @@ mod journal;
 mod l3;
 mod model;
 mod time;
+mod usdm_gateway;
 mod venue;
 
 /// `pymm._native`: the compiled core.
@@ -26,5 +27,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     time::register(m)?;
     venue::register(m)?;
     itch_venue::register(m)?;
+    usdm_gateway::register(m)?;
     Ok(())
 }

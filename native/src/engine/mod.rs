@@ -8,4 +8,5 @@ pub mod live;
 pub mod params;
 pub mod pipeline;
 pub mod session;
+pub mod usdm_session;
 pub mod ws_client;
