@@ -197,6 +197,7 @@ class SimVenue:
         )
         self.futures_users = usdm.FuturesUserHub()
         self.listen_keys = usdm.ListenKeys(self.now_ms)
+        self.usdm_faults = usdm.UsdmFaults()
         self.limits = Limits(
             self.now_ms,
             config.weight_per_minute,

@@ -15,6 +15,11 @@ venue-wide sequence; ``@bookTicker``, ``@trade``, ``@aggTrade``, ``@markPrice`` 
 minutes, POST returns the account's live key), then ``/private/ws?listenKey=``,
 ``/private/ws/<key>`` or the legacy ``/ws/<key>``, delivering ``ORDER_TRADE_UPDATE``,
 ``ACCOUNT_UPDATE`` and ``ACCOUNT_CONFIG_UPDATE`` for that account.
+
+Fault injection (:class:`UsdmFaults`, off by default): an order request (new order, batch, modify,
+cancel) that the venue executed can be answered ``-1007`` (HTTP 503), answered HTTP 502 with no
+Binance body, answered only after a stall, or not answered at all (the connection is reset) — the
+cases a gateway must turn into UNKNOWN and resolve without resending.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -36,7 +41,7 @@ from pymm.venues.sim.rest import VENUE_KEY, ApiError, authenticate_key, public, 
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["FUTURES_KINDS", "ListenKeys", "futures_app", "rest_routes"]
+__all__ = ["FUTURES_KINDS", "ListenKeys", "UsdmFaults", "futures_app", "rest_routes"]
 
 FUTURES_KINDS = streams.SPOT_KINDS | {"@markPrice"}
 """Futures stream kinds: spot's plus the mark price."""
@@ -81,6 +86,78 @@ _SIGNED: list[tuple[str, str, int, bool]] = [
     ("GET", "/fapi/v1/leverageBracket", 1, False),
     ("GET", "/fapi/v1/commissionRate", 20, False),
 ]
+
+
+# Order routes the fault hooks apply to.
+_FAULT_ROUTES = frozenset(
+    {
+        ("POST", "/fapi/v1/order"),
+        ("PUT", "/fapi/v1/order"),
+        ("DELETE", "/fapi/v1/order"),
+        ("POST", "/fapi/v1/batchOrders"),
+    }
+)
+
+
+@dataclass
+class UsdmFaults:
+    """Fault injection on the USD-M REST order routes (off by default). Each counter applies to the
+    next that many successful order requests, in this order of precedence; the request is always
+    executed first (the order rests, fills and reports on the user stream as usual).
+
+    Attributes:
+        unknown_replies: answered ``-1007`` with HTTP 503 ("execution status unknown").
+        error_5xx_replies: answered HTTP 502 with a non-JSON body (a proxy in front of the venue).
+        reset_replies: never answered: the connection is reset.
+        stall_replies: answered only after ``stall_s`` seconds (the client times out first).
+        stall_s: how long a stalled answer is held.
+        applied: faults applied so far.
+    """
+
+    unknown_replies: int = 0
+    error_5xx_replies: int = 0
+    reset_replies: int = 0
+    stall_replies: int = 0
+    stall_s: float = 10.0
+    applied: int = 0
+
+
+def _faulted(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wraps an order route with the venue's :class:`UsdmFaults`."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        resp = await handler(request)
+        faults = request.app[VENUE_KEY].usdm_faults
+        if resp.status != 200:
+            return resp
+        headers = {k: v for k, v in resp.headers.items() if k.upper().startswith("X-MBX-")}
+        if faults.unknown_replies > 0:
+            faults.unknown_replies -= 1
+            faults.applied += 1
+            msg = (
+                "Timeout waiting for response from backend server. "
+                "Send status unknown; execution status unknown."
+            )
+            return reply(503, {"code": -1007, "msg": msg}, headers)
+        if faults.error_5xx_replies > 0:
+            faults.error_5xx_replies -= 1
+            faults.applied += 1
+            return web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html")
+        if faults.reset_replies > 0:
+            faults.reset_replies -= 1
+            faults.applied += 1
+            if request.transport is not None:
+                request.transport.abort()
+            return resp
+        if faults.stall_replies > 0:
+            faults.stall_replies -= 1
+            faults.applied += 1
+            await asyncio.sleep(faults.stall_s)
+        return resp
+
+    return wrapped
 
 
 def _depth_weight(p: dict[str, str]) -> int:
@@ -199,7 +276,8 @@ def rest_routes(app: web.Application, venue: SimVenue) -> None:
     for method, path, weight in _PUBLIC:
         add(method, path, public(weight, route_public(f"{method} {path}")))
     for method, path, w, order in _SIGNED:
-        add(method, path, signed(w, route_signed(f"{method} {path}"), order=order, futures=True))
+        handler = signed(w, route_signed(f"{method} {path}"), order=order, futures=True)
+        add(method, path, _faulted(handler) if (method, path) in _FAULT_ROUTES else handler)
 
     async def listen_key(request: web.Request) -> web.Response:
         v = request.app[VENUE_KEY]
