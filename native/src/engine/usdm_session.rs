@@ -140,6 +140,8 @@ pub enum Refusal {
     RateBlocked(RateBlock),
     /// The order table is full of live orders.
     TableFull,
+    /// No client id could be reserved (the high-water mark could not be persisted).
+    ClientIds,
     /// The order is not in the table, or not in a state the command applies to.
     NoSuchOrder,
     /// Encoding failed (bad prefix, non-positive price or quantity).
@@ -157,6 +159,7 @@ impl Refusal {
             Refusal::Denied(d) => d.as_str(),
             Refusal::RateBlocked(b) => b.as_str(),
             Refusal::TableFull => "order_table_full",
+            Refusal::ClientIds => "client_ids",
             Refusal::NoSuchOrder => "no_such_order",
             Refusal::Encode => "encode",
             Refusal::NotSent => "not_sent",
@@ -899,7 +902,7 @@ impl Gateway {
         let mut n_ok = 0;
         for (k, o) in orders.iter().enumerate() {
             let Some(id) = self.next_id() else {
-                out[k] = Outcome::refused(None, Refusal::Denied(DenyReason::DuplicateClientId));
+                out[k] = Outcome::refused(None, Refusal::ClientIds);
                 continue;
             };
             let check = OrderCheck {
@@ -1112,6 +1115,10 @@ impl Gateway {
         let now = now_ns();
         if let Err(b) = self.rate.check(false, now) {
             self.st.rate_blocked += 1;
+            // Background queries wait for the block to end rather than retry every pass.
+            let until = self.rate.blocked_until(now);
+            let s = &mut self.slots[i];
+            s.next_query_ns = s.next_query_ns.max(until);
             let mut o = self.outcome_of(i);
             o.refusal = Some(Refusal::RateBlocked(b));
             return o;
@@ -1364,8 +1371,12 @@ impl Gateway {
         });
         if let Some(i) = due {
             let id = self.slots[i].id;
-            self.slots[i].recheck = false;
-            self.query(id);
+            let o = self.query(id);
+            if !matches!(o.refusal, Some(Refusal::RateBlocked(_))) {
+                if let Some(i) = self.find(id) {
+                    self.slots[i].recheck = false;
+                }
+            }
         }
     }
 
