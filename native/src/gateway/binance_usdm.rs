@@ -12,11 +12,12 @@
 //! Runs on the USD-M gateway thread ([`crate::engine::usdm_session`]), not on a quoting hot path.
 //! The encoders write into buffers allocated once; the decoders hand out slices of the input.
 
-use crate::feed::binance::scanner::{parse_u64, Scanner, Value};
+use crate::feed::binance::scanner::{Scanner, Value};
 use crate::feed::DecodeError;
 use crate::model::decimal::{write_u64, MAX_FIXED_LEN};
 use crate::model::{ClientOrderId, Price, Qty, Scale, Side};
 
+use super::binance_user::{i64_of, num_of, str_of};
 use super::client_id::write_binance_client_id;
 use super::signing::{Signer, MAX_SIGNATURE_LEN};
 
@@ -365,40 +366,6 @@ const KIND_ORDER: &str = "usdm order";
 const KIND_EVENT: &str = "ORDER_TRADE_UPDATE";
 const KIND_ERROR: &str = "usdm error";
 
-fn str_of<'a>(
-    v: Value<'a>,
-    kind: &'static str,
-    field: &'static str,
-) -> Result<&'a [u8], DecodeError> {
-    match v {
-        Value::Str(s) => Ok(s),
-        Value::Null => Ok(b""),
-        _ => Err(DecodeError::WrongType { kind, field }),
-    }
-}
-
-fn num_of(v: Value<'_>, kind: &'static str, field: &'static str) -> Result<u64, DecodeError> {
-    match v {
-        Value::Num(n) => parse_u64(n, field),
-        _ => Err(DecodeError::WrongType { kind, field }),
-    }
-}
-
-fn signed_of(v: Value<'_>, kind: &'static str, field: &'static str) -> Result<i64, DecodeError> {
-    match v {
-        Value::Num(n) => {
-            let (neg, digits) = match n.split_first() {
-                Some((b'-', rest)) => (true, rest),
-                _ => (false, n),
-            };
-            let m = i64::try_from(parse_u64(digits, field)?)
-                .map_err(|_| DecodeError::BadInteger { field })?;
-            Ok(if neg { -m } else { m })
-        }
-        _ => Err(DecodeError::WrongType { kind, field }),
-    }
-}
-
 /// Decodes an order object.
 pub fn decode_order(obj: &[u8]) -> Result<UsdmOrderAck<'_>, DecodeError> {
     let mut r = UsdmOrderAck::default();
@@ -441,7 +408,7 @@ pub fn decode_error(body: &[u8]) -> Option<(i64, &[u8])> {
     Scanner::new(body)
         .object(|k, v| {
             match k {
-                b"code" => code = Some(signed_of(v, KIND_ERROR, "code")?),
+                b"code" => code = Some(i64_of(v, KIND_ERROR, "code")?),
                 b"msg" => msg = str_of(v, KIND_ERROR, "msg")?,
                 _ => {}
             }

@@ -151,7 +151,7 @@ const KIND_RESP: &str = "ws-api response";
 const KIND_EXEC: &str = "executionReport";
 const KIND_ORDER: &str = "order result";
 
-fn str_of<'a>(
+pub(crate) fn str_of<'a>(
     v: Value<'a>,
     kind: &'static str,
     field: &'static str,
@@ -163,14 +163,22 @@ fn str_of<'a>(
     }
 }
 
-fn num_of(v: Value<'_>, kind: &'static str, field: &'static str) -> Result<u64, DecodeError> {
+pub(crate) fn num_of(
+    v: Value<'_>,
+    kind: &'static str,
+    field: &'static str,
+) -> Result<u64, DecodeError> {
     match v {
         Value::Num(n) => parse_u64(n, field),
         _ => Err(DecodeError::WrongType { kind, field }),
     }
 }
 
-fn i64_of(v: Value<'_>, kind: &'static str, field: &'static str) -> Result<i64, DecodeError> {
+pub(crate) fn i64_of(
+    v: Value<'_>,
+    kind: &'static str,
+    field: &'static str,
+) -> Result<i64, DecodeError> {
     match v {
         Value::Num(n) => match n.split_first() {
             Some((b'-', rest)) => {
