@@ -428,7 +428,7 @@ class ItchVenue:
 class UsdmGateway:
     """The Binance USD-M order gateway thread: signed REST on one keep-alive connection, pre-trade
     risk, the order state machine with UNKNOWN (never resent), the listenKey user stream, the venue
-    rate guard and client ids unique forever (``docs/adr/0006-usdm-gateway.md``)."""
+    rate guard and client ids unique forever (``docs/adr/0007-usdm-gateway.md``)."""
 
     def __new__(cls, config: dict[str, Any]) -> UsdmGateway: ...
     @property

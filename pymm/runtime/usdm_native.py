@@ -6,7 +6,7 @@ go through :class:`pymm._native.UsdmGateway`: pre-trade risk, client ids from th
 (unique forever; the service's own ``pymmh-N`` ids restart with each run, so they are mapped, never
 sent), signed REST on one keep-alive connection, the order state machine with UNKNOWN resolved by
 the gateway's own listenKey stream or by queries with backoff (never resent), and the venue's rate
-headers (``docs/adr/0006-usdm-gateway.md``).
+headers (``docs/adr/0007-usdm-gateway.md``).
 
 Every state change reaches ``on_update`` as an :class:`~pymm.hedge.service.OrderUpdate` under the
 service's id, in the order the gateway saw them (one event thread). Orders refused before anything

@@ -4,7 +4,7 @@
 //! a bounded channel and waits for each answer; every order change also goes out as a fixed-size
 //! [`UsdmEvent`].
 //!
-//! Rules (issue #6, `docs/adr/0006-usdm-gateway.md`):
+//! Rules (issue #6, `docs/adr/0007-usdm-gateway.md`):
 //! - every new order and modify passes [`PreTradeRisk`] first (fail closed: no reference price, no
 //!   limits, kill latched → denied, nothing sent); an accepted order is reserved at once;
 //! - client order ids come from the persisted counter ([`ClientIdAllocator`]): unique forever;
