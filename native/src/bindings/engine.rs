@@ -595,6 +595,22 @@ impl PyEngine {
         let jd = PyDict::new(py);
         jd.set_item("seq", j[0])?;
         jd.set_item("digest", hex(&digest))?;
+        let halt = self.shared.journal_halt.lock().ok().and_then(|g| g.clone());
+        jd.set_item("halted", halt)?;
+        let snaps = self.shared.snapshots.lock().ok().and_then(|g| g.clone());
+        match snaps {
+            Some(st) => {
+                let sd = PyDict::new(py);
+                sd.set_item("written", st.written.load(Ordering::Acquire))?;
+                sd.set_item("seq", st.seq.load(Ordering::Acquire))?;
+                sd.set_item("errors", st.errors.load(Ordering::Acquire))?;
+                sd.set_item("last_ms", st.last_ns.load(Ordering::Acquire) as f64 / 1e6)?;
+                let err = st.last_error.lock().ok().and_then(|g| g.clone());
+                sd.set_item("last_error", err)?;
+                jd.set_item("snapshots", sd)?;
+            }
+            None => jd.set_item("snapshots", py.None())?,
+        }
         d.set_item("journal", jd)?;
         let rec = self
             .shared
@@ -612,6 +628,8 @@ impl PyEngine {
                 rd.set_item("killed", r.killed)?;
                 rd.set_item("ids_next", r.ids_next)?;
                 rd.set_item("elapsed_ns", r.elapsed_ns)?;
+                rd.set_item("snapshot_seq", r.snapshot_seq)?;
+                rd.set_item("snapshots_skipped", r.snapshots_skipped)?;
                 rd.set_item("error", r.error)?;
                 d.set_item("recovery", rd)?;
             }

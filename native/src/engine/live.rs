@@ -35,8 +35,9 @@ use crate::feed::{BookSync, SequenceRule, SyncEvent};
 use crate::gateway::binance_user::{self, WsApiMessage};
 use crate::gateway::binance_ws;
 use crate::gateway::{ClientIdAllocator, Signer};
-use crate::journal::replay::{replay, ReplayOptions, ReplayReport};
-use crate::journal::{JournalHandle, JournalWriter};
+use crate::journal::replay::{replay, ReplayOptions, ReplayReport, Replayable};
+use crate::journal::snapshotter::{SnapshotPolicy, SnapshotStats, Snapshotter};
+use crate::journal::{AppendError, JournalHandle, JournalWriter};
 use crate::model::{Asset, Qty, UnixNanos};
 use crate::net::ring::Consumer;
 use crate::net::transport::TxTransport;
@@ -298,6 +299,21 @@ pub struct EngineConfig {
     /// journal holds no session input.
     #[serde(default)]
     pub recover: bool,
+    /// Snapshot the session core every this many journal records (0: not by count). Taken on the
+    /// journal writer thread from a shadow core (ADR 0006), never on the session thread; recovery
+    /// starts from the latest valid snapshot plus the journal tail.
+    #[serde(default = "d_snap_every")]
+    pub snapshot_every: u64,
+    /// ... or after this many ms with at least one new record (0: not by time).
+    #[serde(default = "d_snap_ms")]
+    pub snapshot_interval_ms: u64,
+}
+
+fn d_snap_every() -> u64 {
+    SnapshotPolicy::default().every_records
+}
+fn d_snap_ms() -> u64 {
+    SnapshotPolicy::default().every.as_millis() as u64
 }
 
 /// What a recovery at start found (see [`EngineConfig::recover`]).
@@ -317,6 +333,10 @@ pub struct RecoveryInfo {
     pub ids_next: u64,
     /// Replay time, nanoseconds.
     pub elapsed_ns: u64,
+    /// The snapshot recovery started from (`None`: genesis).
+    pub snapshot_seq: Option<u64>,
+    /// Snapshots passed over, each with its reason.
+    pub snapshots_skipped: Vec<String>,
     /// An error that stopped recovery (the engine then does not run).
     pub error: Option<String>,
 }
@@ -340,6 +360,10 @@ pub struct Shared {
     pub journal: SeqLock<5>,
     /// What recovery found (written once at start, before quoting).
     pub recovery: Mutex<Option<RecoveryInfo>>,
+    /// Why the journal halted the session (fail closed), if it did: the alert `journal_unwritable`.
+    pub journal_halt: Mutex<Option<String>>,
+    /// The journal writer's snapshotter, once installed.
+    pub snapshots: Mutex<Option<Arc<SnapshotStats>>>,
 }
 
 impl Shared {
@@ -354,6 +378,8 @@ impl Shared {
             push_ts: AtomicU64::new(0),
             journal: SeqLock::new([0; 5]),
             recovery: Mutex::new(None),
+            snapshots: Mutex::new(None),
+            journal_halt: Mutex::new(None),
         }
     }
 
@@ -445,6 +471,9 @@ struct Loop {
     journal: Option<(JournalHandle, JournalWriter)>,
     assets: (Asset, Asset),
     journal_refused: u64,
+    /// Why the journal stopped taking this session's inputs (fail closed: kill latched, no new
+    /// orders until restart).
+    journal_halt: Option<String>,
     last_top: Option<(Top, bool)>,
     param_version: u64,
     md_retry_at: u64,
@@ -518,8 +547,12 @@ pub fn run(mut p: LiveParts) {
         Some(dir) => {
             // Replayed decisions' events are not news: they go to a ring nobody reads.
             let fresh = || make(event_ring(1 << 4).0);
-            match replay(&dir, fresh, &ReplayOptions::default()) {
-                Ok((mut core, report)) if report.applied > 0 => {
+            let opts = ReplayOptions {
+                use_snapshots: true,
+                ..ReplayOptions::default()
+            };
+            match replay(&dir, fresh, &opts) {
+                Ok((mut core, report)) if report.applied > 0 || report.snapshot.is_some() => {
                     let _ = core.set_events(p.events);
                     (core, Some(report))
                 }
@@ -556,6 +589,7 @@ pub fn run(mut p: LiveParts) {
         journal: p.journal.take(),
         assets: (asset(&p.assets.0), asset(&p.assets.1)),
         journal_refused: 0,
+        journal_halt: None,
         last_top: None,
         param_version: p.params.version(),
         md_retry_at: 0,
@@ -570,6 +604,34 @@ pub fn run(mut p: LiveParts) {
         md_decode_errors: 0,
         seed: p.seed,
     };
+    // The shadow core on the writer thread starts as this one (same construction, then this
+    // core's state), before anything more is journalled.
+    if let Some((j, w)) = lp.journal.as_ref() {
+        let policy = SnapshotPolicy {
+            every_records: p.cfg.snapshot_every,
+            every: Duration::from_millis(p.cfg.snapshot_interval_ms),
+            ..SnapshotPolicy::default()
+        };
+        let wanted = policy.every_records > 0 || !policy.every.is_zero();
+        // Only when this core is the journal's state: a fresh core on a non-empty journal
+        // (`recover` off) is not what a replay of that journal gives.
+        if wanted && j.next_seq() == lp.core.last_seq() + 1 {
+            match shadow_of(&lp.core, make(event_ring(1 << 4).0)) {
+                Ok(shadow) => {
+                    let (last_ts, max_ts) = recovered
+                        .as_ref()
+                        .map_or((UnixNanos(0), UnixNanos(0)), |r| (r.last_ts, r.max_ts));
+                    let seq = lp.core.last_seq();
+                    let (tap, stats) = Snapshotter::new(shadow, seq, last_ts, max_ts, policy);
+                    w.set_tap(Box::new(tap));
+                    if let Ok(mut g) = p.shared.snapshots.lock() {
+                        *g = Some(stats);
+                    }
+                }
+                Err(e) => p.shared.error(format!("snapshots off: {e}")),
+            }
+        }
+    }
     if let Some(report) = &recovered {
         recovered_start(&mut lp, &clock, &p.shared, report, now);
     }
@@ -777,18 +839,40 @@ impl Loop {
         ttt: Option<&mut LatencyRecorder>,
         s: Stamped,
     ) -> (usize, u64) {
-        if let Some((j, _)) = self.journal.as_mut() {
+        // Journal before act, fail closed: an input that cannot be journalled whole halts the
+        // session (see `halt_journal`); nothing more is journalled this run.
+        if let (Some((j, _)), None) = (self.journal.as_mut(), &self.journal_halt) {
             let ctx = RecordCtx {
                 base: self.assets.0,
                 quote: self.assets.1,
                 param_version: self.param_version,
                 ..RecordCtx::default()
             };
-            for rec in self.core.journal_records(&s, ctx).as_slice() {
-                match j.append(*rec) {
-                    Ok(seq) => self.core.set_last_seq(seq),
-                    Err(_) => self.journal_refused += 1,
+            let recs = self.core.journal_records(&s, ctx);
+            let recs = recs.as_slice();
+            let mut refused = None;
+            if j.free_slots() < recs.len() {
+                refused = Some(AppendError::Full);
+            } else {
+                for rec in recs {
+                    match j.append(*rec) {
+                        Ok(seq) => self.core.set_last_seq(seq),
+                        Err(e) => {
+                            refused = Some(e);
+                            break;
+                        }
+                    }
                 }
+            }
+            if let Some(e) = refused {
+                self.halt_journal(clock, e, s.ts_recv);
+            }
+        }
+        if self.journal_halt.is_some() {
+            self.journal_refused += 1;
+            if s.input == Input::Command(Command::Lift) {
+                // The latch the halt set holds until restart.
+                return (0, 0);
             }
         }
         let (sent, first) = match self.ord.as_mut() {
@@ -814,6 +898,40 @@ impl Loop {
             }
         }
         (sent, first)
+    }
+
+    /// The journal refused an input (ring full, writer failed on I/O, closed): fail closed. The
+    /// kill latch is applied to the live core at once (cancel all, no new orders; a later `Lift`
+    /// is refused) and nothing more is journalled this run, so the journal stays a clean prefix
+    /// of what the session did — to a replay, the halt looks like a crash right after the last
+    /// journalled input, and a restart recovers from it the same way (everything in flight
+    /// UNKNOWN, reconciled with the venue before quoting). Cancels still go out: they only
+    /// reduce risk.
+    #[cold]
+    fn halt_journal(&mut self, clock: &Clock, e: AppendError, ts: UnixNanos) {
+        let health = self.journal.as_ref().map(|(j, _)| j.health());
+        let errno = health.as_ref().map_or(0, |h| h.last_errno());
+        let why = match e {
+            AppendError::Full => "journal ring full (the writer is behind)".to_string(),
+            AppendError::WriterFailed => format!(
+                "journal writer failed: {}",
+                io::Error::from_raw_os_error(errno)
+            ),
+            AppendError::Closed => "journal closed".to_string(),
+        };
+        self.journal_halt = Some(format!(
+            "{why}; session halted at seq {} (kill latched, no new orders until restart)",
+            self.core.last_seq()
+        ));
+        self.feed_at(
+            clock,
+            None,
+            Stamped {
+                ts_recv: ts,
+                ts_event: ts,
+                input: Input::Command(Command::Kill),
+            },
+        );
     }
 
     fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
@@ -1145,6 +1263,13 @@ impl Loop {
         shared
             .journal_dropped
             .store(self.journal_refused, Ordering::Relaxed);
+        if let Some(h) = &self.journal_halt {
+            if let Ok(mut g) = shared.journal_halt.lock() {
+                if g.is_none() {
+                    *g = Some(h.clone());
+                }
+            }
+        }
     }
 }
 
@@ -1230,9 +1355,27 @@ fn recovered_start(
             killed: lp.core.kill_state().0,
             ids_next: lp.core.core().ids_next(),
             elapsed_ns: report.elapsed_ns,
+            snapshot_seq: report.snapshot.as_ref().map(|(seq, _)| *seq),
+            snapshots_skipped: report
+                .skipped
+                .iter()
+                .map(|k| format!("{}: {}", k.path.display(), k.reason))
+                .collect(),
             error: None,
         });
     }
+}
+
+/// A second core in `core`'s state: `fresh` (built as `core` was) restored from `core`'s snapshot,
+/// checked by digest.
+fn shadow_of(core: &SessionCore, mut fresh: SessionCore) -> Result<SessionCore, String> {
+    let mut b = Vec::new();
+    Replayable::snapshot(core, &mut b);
+    fresh.restore(&b).map_err(|e| e.to_string())?;
+    if fresh.digest() != core.digest() {
+        return Err("the shadow core's digest differs from the session core's".into());
+    }
+    Ok(fresh)
 }
 
 fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
