@@ -618,13 +618,7 @@ fn recovery_from_writer_snapshots_equals_genesis_and_skips_a_bad_one() {
     assert_eq!(from_snap.digest, genesis.digest);
     assert_eq!(from_snap.digest, live.digest());
     assert_eq!(core.account(), live.account());
-    println!(
-        "recovery of {} records: genesis {} µs, snapshot at {newest} + {} records {} µs",
-        genesis.applied,
-        genesis.elapsed_ns / 1_000,
-        from_snap.applied,
-        from_snap.elapsed_ns / 1_000
-    );
+    assert!(from_snap.applied < genesis.applied / 10);
     // Damage the newest snapshot: it is skipped with its reason, the next older one is used.
     let path = &snaps[2].1;
     let mut b = std::fs::read(path).unwrap();

@@ -34,7 +34,7 @@ from aiohttp import web
 from pymm.config import Config, InstrumentRef
 from pymm.errors import PymmError
 from pymm.instruments import load_instrument
-from pymm.monitor.alerts import Alert, AlertEngine
+from pymm.monitor.alerts import Alert, AlertEngine, Severity
 from pymm.monitor.markouts import Fill as MarkoutFill
 from pymm.monitor.metrics import InstrumentScale, MonitorMetrics, TradingMetrics
 from pymm.monitor.symbol_monitor import SymbolMonitor
@@ -94,6 +94,7 @@ class Instance:
         self._scales: dict[int, InstrumentScale] = {}
         self.alerts_engine = AlertEngine(self.metrics)
         self.alerts: list[Alert] = []
+        self._journal_alerted = False
         self.venue: VenueProcess | None = None
         self.engine: Any = None
         self.dropcopy: WsApiClient | None = None
@@ -329,12 +330,34 @@ class Instance:
 
     def _refresh_book(self) -> None:
         st = self.engine.status()
+        self._journal_alert(st)
         book = st.get("book") or {}
         for s in self.sessions:
             for name in ("bid", "ask", "bid_qty", "ask_qty"):
                 v = book.get(name)
                 if v is not None:
                     setattr(s, name, Decimal(str(v)))
+
+    def _journal_alert(self, st: dict[str, Any]) -> None:
+        """Raises ``journal_unwritable`` once when the engine halted on its journal (fail closed)."""
+        halted = (st.get("journal") or {}).get("halted")
+        if halted and not self._journal_alerted:
+            self._journal_alerted = True
+            now = time.time_ns()
+            symbol = self.sessions[0].ref.symbol if self.sessions else ""
+            self.alerts.append(
+                Alert(
+                    rule="journal_unwritable",
+                    severity=Severity.CRITICAL,
+                    symbol=symbol,
+                    status="firing",
+                    value=1.0,
+                    threshold=0.0,
+                    message=str(halted),
+                    ts_event_ns=now,
+                    ts_emit_ns=now,
+                )
+            )
 
     async def _event_loop(self) -> None:
         from pymm.events import EventKind
