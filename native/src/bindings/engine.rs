@@ -168,13 +168,15 @@ fn replay_engine_journal<'py>(
 // The engine object (ADR 0005).
 
 /// `status()["latency_ns"]` series, in recorder order: top-of-book change → first order frame
-/// handed to `send`; `push_params` → first order frame of the requote written (`send` returned);
-/// `push_params` → the session thread saw the new version (every push); seen → written.
-const LATENCY_SERIES: [&str; 4] = [
+/// handed to `send`; `push_params` → first order frame of the requote handed to `send`;
+/// `push_params` → the session thread saw the new version (every push); seen → handed to `send`;
+/// that first `send` call itself.
+const LATENCY_SERIES: [&str; 5] = [
     "tick_to_trade",
     "push_to_quote",
     "push_to_read",
     "read_to_quote",
+    "quote_send",
 ];
 
 use std::sync::atomic::Ordering;
@@ -348,6 +350,9 @@ impl PyEngine {
         let read_quote_recorder = latency
             .take_recorder(3)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let send_recorder = latency
+            .take_recorder(4)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let shared = Arc::new(Shared::new());
         let seed = {
             let mut b = [0u8; 8];
@@ -375,6 +380,7 @@ impl PyEngine {
             push_to_quote: push_recorder,
             push_to_read: read_recorder,
             read_to_quote: read_quote_recorder,
+            quote_send: send_recorder,
             journal,
             tls,
             shared: Arc::clone(&shared),

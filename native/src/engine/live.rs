@@ -405,14 +405,16 @@ pub struct LiveParts {
     pub events: EventSink,
     /// Tick-to-trade recorder.
     pub tick_to_trade: LatencyRecorder,
-    /// Parameter push → first order frame of the requote written to the socket (`send` returned).
+    /// Parameter push → first order frame of the requote handed to `send` (as tick-to-trade).
     pub push_to_quote: LatencyRecorder,
     /// Parameter push → the session thread saw the new block version (every push, no-op ones
     /// included: the wake-up floor of `push_to_quote`).
     pub push_to_read: LatencyRecorder,
-    /// The session thread saw the new version → first order frame written (in-process: read,
-    /// journal, quoter, risk, encode, sign-free `send`).
+    /// The session thread saw the new version → first order frame handed to `send` (in-process:
+    /// read, journal, quoter, risk, encode).
     pub read_to_quote: LatencyRecorder,
+    /// That first `send` itself (entry → return: the frame is in the kernel's socket buffer).
+    pub quote_send: LatencyRecorder,
     /// Journal producer, if configured.
     pub journal: Option<(JournalHandle, JournalWriter)>,
     /// The CAs TLS trusts (`None`: the webpki roots).
@@ -429,9 +431,9 @@ struct FirstSend<'a, T: TxTransport> {
     inner: &'a mut T,
     clock: &'a Clock,
     first: u64,
-    /// Also stamp `CLOCK_MONOTONIC_RAW` right after the first `send` returned (push → quote).
+    /// Also stamp `CLOCK_MONOTONIC_RAW` right before and after the first `send` (push → quote).
     raw: bool,
-    first_raw: u64,
+    first_raw: (u64, u64),
 }
 
 impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
@@ -439,10 +441,12 @@ impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
     fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.first == 0 {
             self.first = self.clock.ticks();
-            let r = self.inner.send(data);
-            if self.raw {
-                self.first_raw = PosixClock::MonotonicRaw.now_ns();
+            if !self.raw {
+                return self.inner.send(data);
             }
+            let before = PosixClock::MonotonicRaw.now_ns();
+            let r = self.inner.send(data);
+            self.first_raw = (before, PosixClock::MonotonicRaw.now_ns());
             return r;
         }
         self.inner.send(data)
@@ -487,7 +491,7 @@ struct Loop {
     seed: u64,
     /// Set around a parameter input: [`FirstSend`] then stamps `first_raw`.
     stamp_raw: bool,
-    first_raw: u64,
+    first_raw: (u64, u64),
     tls: Option<TlsTrust>,
 }
 
@@ -608,7 +612,7 @@ pub fn run(mut p: LiveParts) {
         md_decode_errors: 0,
         seed: p.seed,
         stamp_raw: false,
-        first_raw: 0,
+        first_raw: (0, 0),
         tls: p.tls.take(),
     };
     if let Some(report) = &recovered {
@@ -681,8 +685,8 @@ pub fn run(mut p: LiveParts) {
         let v = p.params.version();
         if v != lp.param_version {
             // Push → quote runs on CLOCK_MONOTONIC_RAW at both ends (Python stamps it right before
-            // the block write; here: on seeing the version, and right after the first order
-            // frame's `send` returned).
+            // the block write; here: on seeing the version, and around the first order frame's
+            // `send`).
             let seen = PosixClock::MonotonicRaw.now_ns();
             let pushed = p.shared.push_ts.load(Ordering::Acquire);
             lp.param_version = v;
@@ -693,7 +697,7 @@ pub fn run(mut p: LiveParts) {
                 p.push_to_read.record(seen.saturating_sub(pushed));
             }
             lp.stamp_raw = true;
-            lp.first_raw = 0;
+            lp.first_raw = (0, 0);
             let sent = lp.feed(
                 &clock,
                 None,
@@ -704,10 +708,12 @@ pub fn run(mut p: LiveParts) {
                 },
             );
             lp.stamp_raw = false;
-            if sent > 0 && lp.first_raw > 0 {
-                p.read_to_quote.record(lp.first_raw.saturating_sub(seen));
+            let (before, after) = lp.first_raw;
+            if sent > 0 && before > 0 {
+                p.read_to_quote.record(before.saturating_sub(seen));
+                p.quote_send.record(after.saturating_sub(before));
                 if pushed > 0 {
-                    p.push_to_quote.record(lp.first_raw.saturating_sub(pushed));
+                    p.push_to_quote.record(before.saturating_sub(pushed));
                 }
             }
         }
@@ -857,7 +863,7 @@ impl Loop {
                     clock,
                     first: 0,
                     raw: self.stamp_raw,
-                    first_raw: 0,
+                    first_raw: (0, 0),
                 };
                 let n = self.core.apply(&s, &mut tx);
                 self.first_raw = tx.first_raw;
