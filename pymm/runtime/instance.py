@@ -9,8 +9,9 @@ One asyncio loop supervises everything slow; the Rust engine trades on its own p
 - the event loop: engine events → monitor (markouts, VPIN) and counters;
 - the drop copy: a second WebSocket-API session whose user-data stream folds every execution, with
   its exact commission, into the :class:`Portfolio` (position and PnL that reconcile with the venue);
-- guards: a loss beyond ``[risk] max_loss`` or an engine/drop-copy position break longer than
-  ``reconcile_break_ms`` latches the kill switch (the metric-triggered kill);
+- guards: a loss beyond ``[risk] max_loss``, an engine/drop-copy position break longer than
+  ``reconcile_break_ms``, or the engine's repeated-execution throttle (``max_fills_in_window`` fills
+  within ``fill_window_ms``) latches the kill switch (the metric-triggered kill);
 - the control API and the dashboard on ``[control]``, the Prometheus exporter on ``[metrics]``.
 """
 
@@ -438,6 +439,15 @@ class Instance:
             if self.latch.read().latched:
                 continue
             st = self.engine.status()
+            if st.get("risk", {}).get("throttled"):
+                # Fault-matrix row 19: the engine's repeated-execution throttle latched. Carry it in
+                # the durable kill latch so it survives kill -9 and a fresh journal, and only the
+                # two-person lift re-enables quoting (the engine's lift re-arms the throttle).
+                await self.kill(
+                    f"repeated-execution throttle: {self.risk.max_fills_in_window} fills within "
+                    f"{self.risk.fill_window_ms} ms"
+                )
+                continue
             for s in self.sessions:
                 mid = self._mid(s)
                 if s.portfolio.total(mid) < -self.risk.max_loss:

@@ -29,7 +29,7 @@ use crate::engine::session::{
     headroom, Command, Input, Normalizer, RecordCtx, SessionCore, SessionSettings, Stamped,
     CTL_LOGON, CTL_SUBSCRIBE, STATUS_QUOTES,
 };
-use crate::engine::ws_client::{Url, WsClient};
+use crate::engine::ws_client::{TlsTrust, Url, WsClient};
 use crate::feed::binance::{self, Message};
 use crate::feed::{BookSync, SequenceRule, SyncEvent};
 use crate::gateway::binance_user::{self, WsApiMessage};
@@ -44,6 +44,7 @@ use crate::net::transport::TxTransport;
 use crate::quoter::{QuoteParams, Top, QUOTE_PARAM_WORDS};
 use crate::risk::{PreTradeRisk, RateLimits, RiskLimits};
 use crate::time::latency::LatencyRecorder;
+use crate::time::posix_clock::PosixClock;
 use crate::time::seqlock::SeqLock;
 use crate::time::{Clock, ClockConfig};
 
@@ -57,7 +58,7 @@ pub mod sw {
     /// [`super::super::session::SessionState`] code.
     pub const STATE: usize = 0;
     /// Flag bits: 1 order connection up, 2 market connection up, 4 book stale, 8 killed,
-    /// 16 kill confirmed, 32 finished, 64 thread running.
+    /// 16 kill confirmed, 32 finished, 64 thread running, 128 repeated-execution throttle latched.
     pub const FLAGS: usize = 1;
     /// Inputs applied.
     pub const INPUTS: usize = 2;
@@ -227,9 +228,8 @@ fn d_guard() -> u64 {
 fn d_timeout() -> u64 {
     5_000
 }
-fn d_idle() -> u64 {
-    20
-}
+/// Idle nap of an unpinned session thread, µs (its timer slack is 1 ns, so it wakes on time).
+pub const DEFAULT_IDLE_SLEEP_US: u64 = 5;
 
 /// The instrument: a TOML file path or its fields.
 #[derive(Clone, Debug, Deserialize)]
@@ -287,12 +287,19 @@ pub struct EngineConfig {
     /// No answer within this many ms → UNKNOWN.
     #[serde(default = "d_timeout")]
     pub order_timeout_ms: u64,
-    /// Sleep this many µs when a loop pass found nothing to do (0: busy-poll).
-    #[serde(default = "d_idle")]
-    pub idle_sleep_us: u64,
+    /// Sleep this many µs when a loop pass found nothing to do (0: busy-poll). Default: busy-poll
+    /// when the thread is pinned (`core` set: the core is the session's), else
+    /// [`DEFAULT_IDLE_SLEEP_US`] with the thread's timer slack at 1 ns.
+    #[serde(default)]
+    pub idle_sleep_us: Option<u64>,
     /// Depth stream suffix (default `@depth@100ms`).
     #[serde(default)]
     pub depth_stream: Option<String>,
+    /// PEM file of the CA certificates `wss://`/`https://` connections trust instead of the
+    /// webpki roots (a private CA: a co-location TLS terminator, a test venue). Read at
+    /// construction; a file that does not load is refused.
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
     /// Recover from `journal_dir` at start (#11): replay the journal into the session core, mark
     /// every order not known to be done UNKNOWN, keep the kill latch and the client-id high-water
     /// mark, then connect, reconcile and only then quote. Ignored without a journal or when the
@@ -329,6 +336,8 @@ pub struct RecoveryInfo {
     pub unknown: u64,
     /// Whether the kill latch was set in the journal.
     pub killed: bool,
+    /// Whether the repeated-execution throttle was latched in the journal (it stays latched).
+    pub throttled: bool,
     /// The next client id the journal's core would have used.
     pub ids_next: u64,
     /// Replay time, nanoseconds.
@@ -353,7 +362,9 @@ pub struct Shared {
     pub last_error: Mutex<String>,
     /// Journal records the ring refused.
     pub journal_dropped: AtomicU64,
-    /// Realtime ns at which Python last pushed parameters (for the push → quote latency).
+    /// `CLOCK_MONOTONIC_RAW` ns at which Python last pushed parameters, stamped right before the
+    /// parameter-block write (for the push → quote latency; the session thread ends the interval
+    /// on the same clock).
     pub push_ts: AtomicU64,
     /// The core's journal position: `[seq, digest words 0..4]` (the digest of the state after
     /// applying every input up to `seq`), written with the status block.
@@ -420,10 +431,20 @@ pub struct LiveParts {
     pub events: EventSink,
     /// Tick-to-trade recorder.
     pub tick_to_trade: LatencyRecorder,
-    /// Parameter push → first order sent recorder.
+    /// Parameter push → first order frame of the requote handed to `send` (as tick-to-trade).
     pub push_to_quote: LatencyRecorder,
+    /// Parameter push → the session thread saw the new block version (every push, no-op ones
+    /// included: the wake-up floor of `push_to_quote`).
+    pub push_to_read: LatencyRecorder,
+    /// The session thread saw the new version → first order frame handed to `send` (in-process:
+    /// read, journal, quoter, risk, encode).
+    pub read_to_quote: LatencyRecorder,
+    /// That first `send` itself (entry → return: the frame is in the kernel's socket buffer).
+    pub quote_send: LatencyRecorder,
     /// Journal producer, if configured.
     pub journal: Option<(JournalHandle, JournalWriter)>,
+    /// The CAs TLS trusts (`None`: the webpki roots).
+    pub tls: Option<TlsTrust>,
     /// Shared state.
     pub shared: Arc<Shared>,
     /// Seed for masks and nonces.
@@ -436,6 +457,9 @@ struct FirstSend<'a, T: TxTransport> {
     inner: &'a mut T,
     clock: &'a Clock,
     first: u64,
+    /// Also stamp `CLOCK_MONOTONIC_RAW` right before and after the first `send` (push → quote).
+    raw: bool,
+    first_raw: (u64, u64),
 }
 
 impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
@@ -443,6 +467,13 @@ impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
     fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.first == 0 {
             self.first = self.clock.ticks();
+            if !self.raw {
+                return self.inner.send(data);
+            }
+            let before = PosixClock::MonotonicRaw.now_ns();
+            let r = self.inner.send(data);
+            self.first_raw = (before, PosixClock::MonotonicRaw.now_ns());
+            return r;
         }
         self.inner.send(data)
     }
@@ -487,6 +518,10 @@ struct Loop {
     gaps: u64,
     md_decode_errors: u64,
     seed: u64,
+    /// Set around a parameter input: [`FirstSend`] then stamps `first_raw`.
+    stamp_raw: bool,
+    first_raw: (u64, u64),
+    tls: Option<TlsTrust>,
 }
 
 fn rest_depth_url(cfg: &EngineConfig, symbol: &str) -> io::Result<Url> {
@@ -512,13 +547,20 @@ fn market_url(cfg: &EngineConfig, symbol: &str) -> io::Result<Url> {
 
 /// Runs the session until an orderly stop finishes or `shared.abort` is set.
 pub fn run(mut p: LiveParts) {
-    // Idle naps are ~20 µs; the default 50 µs timer slack would triple them.
-    let _ = affinity::set_timer_slack_ns(1_000);
+    // Idle naps are a few µs; the default 50 µs timer slack would multiply them.
+    let _ = affinity::set_timer_slack_ns(1);
+    let mut pinned = false;
     if let Some(core) = p.cfg.core {
-        if let Err(e) = affinity::pin_current_thread(core) {
-            p.shared.error(format!("pinning to core {core}: {e}"));
+        match affinity::pin_current_thread(core) {
+            Ok(()) => pinned = true,
+            Err(e) => p.shared.error(format!("pinning to core {core}: {e}")),
         }
     }
+    // A pinned thread owns its core: it spins. An unpinned one naps (1 ns slack) when idle.
+    let idle_us = p
+        .cfg
+        .idle_sleep_us
+        .unwrap_or(if pinned { 0 } else { DEFAULT_IDLE_SLEEP_US });
     let clock = match Clock::new(ClockConfig::default()) {
         Ok(c) => c,
         Err(e) => {
@@ -603,6 +645,9 @@ pub fn run(mut p: LiveParts) {
         gaps: 0,
         md_decode_errors: 0,
         seed: p.seed,
+        stamp_raw: false,
+        first_raw: (0, 0),
+        tls: p.tls.take(),
     };
     // The shadow core on the writer thread starts as this one (same construction, then this
     // core's state), before anything more is journalled.
@@ -677,7 +722,7 @@ pub fn run(mut p: LiveParts) {
     };
     let mut next_tick = 0u64;
     let mut next_status = 0u64;
-    let idle = Duration::from_micros(p.cfg.idle_sleep_us);
+    let idle = Duration::from_micros(idle_us);
     loop {
         if p.shared.abort.load(Ordering::Relaxed) {
             break;
@@ -701,12 +746,21 @@ pub fn run(mut p: LiveParts) {
         // Parameters.
         let v = p.params.version();
         if v != lp.param_version {
+            // Push → quote runs on CLOCK_MONOTONIC_RAW at both ends (Python stamps it right before
+            // the block write; here: on seeing the version, and around the first order frame's
+            // `send`).
+            let seen = PosixClock::MonotonicRaw.now_ns();
+            let pushed = p.shared.push_ts.load(Ordering::Acquire);
             lp.param_version = v;
             let params = p.params.read();
             let t = clock.now();
             busy = true;
-            let pushed = p.shared.push_ts.load(Ordering::Acquire);
-            if lp.feed(
+            if pushed > 0 {
+                p.push_to_read.record(seen.saturating_sub(pushed));
+            }
+            lp.stamp_raw = true;
+            lp.first_raw = (0, 0);
+            let sent = lp.feed(
                 &clock,
                 None,
                 Stamped {
@@ -714,15 +768,26 @@ pub fn run(mut p: LiveParts) {
                     ts_event: t,
                     input: Input::Params { params },
                 },
-            ) > 0
-                && pushed > 0
-            {
-                p.push_to_quote.record(clock.now().0.saturating_sub(pushed));
+            );
+            lp.stamp_raw = false;
+            let (before, after) = lp.first_raw;
+            if sent > 0 && before > 0 {
+                p.read_to_quote.record(before.saturating_sub(seen));
+                p.quote_send.record(after.saturating_sub(before));
+                if pushed > 0 {
+                    p.push_to_quote.record(before.saturating_sub(pushed));
+                }
             }
         }
         // Market data.
         if lp.md.is_none() && now.0 >= lp.md_retry_at {
-            match WsClient::connect(&md_url, Duration::from_secs(5), 4 << 20, lp.seed ^ now.0) {
+            match WsClient::connect_trusting(
+                &md_url,
+                Duration::from_secs(5),
+                4 << 20,
+                lp.seed ^ now.0,
+                lp.tls.as_ref(),
+            ) {
                 Ok(ws) => {
                     lp.md = Some(Market { ws });
                     lp.md_connects += 1;
@@ -881,8 +946,11 @@ impl Loop {
                     inner: ws,
                     clock,
                     first: 0,
+                    raw: self.stamp_raw,
+                    first_raw: (0, 0),
                 };
                 let n = self.core.apply(&s, &mut tx);
+                self.first_raw = tx.first_raw;
                 (n, tx.first)
             }
             None => (self.core.apply(&s, &mut Down), 0),
@@ -1027,7 +1095,7 @@ impl Loop {
     ) {
         let now = clock.now();
         self.snapshot_at = now.0 + 1_000_000_000;
-        match http::get(url, &[], Duration::from_secs(5)) {
+        match http::get_trusting(url, &[], Duration::from_secs(5), self.tls.as_ref()) {
             Ok(resp) => {
                 let t = clock.now();
                 if let Some(w) = resp.header_u64("x-mbx-used-weight-1m") {
@@ -1093,11 +1161,12 @@ impl Loop {
         signer: &Signer,
         clock: &Clock,
     ) -> io::Result<WsClient> {
-        let mut ws = WsClient::connect(
+        let mut ws = WsClient::connect_trusting(
             url,
             Duration::from_secs(5),
             1 << 20,
             self.seed ^ clock.now().0.rotate_left(7),
+            self.tls.as_ref(),
         )?;
         let mut buf = [0u8; 2048];
         let now_ms = clock.now().0 / 1_000_000;
@@ -1181,7 +1250,8 @@ impl Loop {
             | u64::from(killed) << 3
             | u64::from(confirmed) << 4
             | u64::from(c.finished()) << 5
-            | u64::from(running) << 6;
+            | u64::from(running) << 6
+            | u64::from(c.core().risk().is_throttled()) << 7;
         w[sw::STATE] = c.state() as u64;
         w[sw::FLAGS] = flags;
         w[sw::INPUTS] = counters.inputs;
@@ -1353,6 +1423,7 @@ fn recovered_start(
             applied: report.applied,
             unknown,
             killed: lp.core.kill_state().0,
+            throttled: lp.core.core().risk().is_throttled(),
             ids_next: lp.core.core().ids_next(),
             elapsed_ns: report.elapsed_ns,
             snapshot_seq: report.snapshot.as_ref().map(|(seq, _)| *seq),
@@ -1532,6 +1603,8 @@ pub struct EngineReplay {
     pub unknown: u64,
     /// Whether the kill latch is set at the end.
     pub killed: bool,
+    /// Whether the repeated-execution throttle is latched at the end.
+    pub throttled: bool,
     /// The next client id at the end.
     pub ids_next: u64,
     /// Replay time, nanoseconds.
@@ -1592,6 +1665,7 @@ pub fn replay_journal(
             .filter(|o| o.state == crate::gateway::OrderState::Unknown)
             .count() as u64,
         killed: core.kill_state().0,
+        throttled: core.core().risk().is_throttled(),
         ids_next: core.core().ids_next(),
         elapsed_ns: u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX),
     })

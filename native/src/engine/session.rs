@@ -2535,6 +2535,11 @@ impl SessionCore {
                     self.kill_confirmed = false;
                     self.emit(EventKind::Kill, None, s, Price::ZERO, Qty::ZERO, 0, 0);
                 }
+                // The person's lift also re-arms the repeated-execution throttle (fault-matrix
+                // row 19): nothing else clears it, a restart included (the journal replays it).
+                if self.core.risk().is_throttled() {
+                    self.core.risk_mut().rearm_throttle();
+                }
                 self.requote(s, tx)
             }
             Command::Stop => {
@@ -2905,6 +2910,7 @@ impl SessionCore {
             self.reconciling,
             self.stopping,
             self.core.risk().is_killed(),
+            self.core.risk().is_throttled(),
         ];
         for f in flags {
             h.update(&[u8::from(f)]);
