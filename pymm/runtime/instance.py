@@ -386,7 +386,8 @@ class Instance:
         if event.get("e") != "executionReport" or event.get("x") != "TRADE":
             return
         if self.hedge is not None:
-            self.hedge.on_spot_execution(event)
+            recv = self.dropcopy.recv_ns if self.dropcopy is not None else None
+            self.hedge.on_spot_execution(event, recv)
         for s in self.sessions:
             if event.get("s") != s.ref.symbol:
                 continue
@@ -511,8 +512,9 @@ class Instance:
             log.warning("kill switch lifted by %s", ", ".join(st.lifted_by))
         return {"latched": st.latched, "latch_id": st.latch_id, "approvals": [x.operator for x in got]}
 
-    def status(self) -> dict[str, Any]:
-        """The trader's screen (ADR 0005 schema)."""
+    def status(self, *, detail: bool = False) -> dict[str, Any]:
+        """The trader's screen (ADR 0005 schema); ``detail`` (``/api/status?detail=1``) adds the
+        hedge leg's latency histograms."""
         est: dict[str, Any] = self.engine.status() if self.engine is not None else {}
         latch = self.latch.read()
         insts = []
@@ -568,7 +570,7 @@ class Instance:
             "instruments": insts,
             "latency_ns": est.get("latency_ns", {}),
             "toxicity": {"vpin": vpin, "markouts_bps": markouts},
-            "hedge": self.hedge.status() if self.hedge is not None else None,
+            "hedge": self.hedge.status(detail=detail) if self.hedge is not None else None,
             "alerts": [a.to_json() for a in self.alerts[-20:]],
             "params": {"version": self.push_version, "pushes": self.pushes, "rate_hz": self.pushes / elapsed},
             "engine": {k: v for k, v in est.items() if k not in ("quotes", "orders", "risk", "book")},
@@ -607,8 +609,8 @@ class Instance:
         self._metrics_server = server
         self.metrics_url = f"http://{m.bind}:{server.server_port}/metrics"
 
-    async def _h_status(self, _req: web.Request) -> web.Response:
-        return web.json_response(self.status())
+    async def _h_status(self, req: web.Request) -> web.Response:
+        return web.json_response(self.status(detail=req.query.get("detail") == "1"))
 
     async def _h_kill(self, req: web.Request) -> web.Response:
         body = await _json(req)
