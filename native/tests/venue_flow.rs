@@ -143,3 +143,39 @@ fn flow_params_fuzz_seeds() {
     }
     assert!(n > 0);
 }
+
+/// A server that sleeps until `next_event` and then advances meets each event when it happens:
+/// nothing happens before the drawn time, the event does at it, and peeking twice without a change
+/// gives the same time (the draw is kept, not repeated).
+#[test]
+fn next_event_is_when_the_flow_acts() {
+    let mut v = venue("DOGEUSDT");
+    let mut g =
+        FlowGenerator::new(&mut v, params("DOGEUSDT"), 4_000_000_001, 5, UnixNanos(T0)).unwrap();
+    g.seed_book(&mut v);
+    let mut events = 0;
+    for i in 0..300 {
+        let at = g
+            .next_event(&v)
+            .expect("the calibrated flow always has a positive rate");
+        assert!(
+            at.0 >= g.now().0,
+            "step {i}: drawn time {at:?} before the time reached"
+        );
+        assert_eq!(g.next_event(&v), Some(at), "step {i}: a second peek redrew");
+        if at.0 > g.now().0 + 1 {
+            assert_eq!(
+                g.advance(&mut v, UnixNanos(at.0 - 1)),
+                0,
+                "step {i}: an event before the drawn time"
+            );
+            assert_eq!(g.next_event(&v), Some(at), "step {i}: the draw was lost");
+        }
+        let n = g.advance(&mut v, UnixNanos(at.0 + 1));
+        assert!(n >= 1, "step {i}: no event at the drawn time {at:?}");
+        events += n;
+        v.drain_events();
+    }
+    assert!(events >= 300);
+    v.check_invariants().unwrap();
+}

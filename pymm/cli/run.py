@@ -19,7 +19,12 @@ CONFIG_OPT = typer.Option("--config", "-c", envvar="PYMM_CONFIG", help="config f
 def start(
     *,
     config: Annotated[Path | None, CONFIG_OPT] = None,
-    cores: Annotated[str | None, typer.Option(help="cores for the hot threads, e.g. '2-5'")] = None,
+    cores: Annotated[
+        str | None,
+        typer.Option(
+            help="cores for the hot threads, e.g. '2-5' (a pinned session thread busy-polls its core)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="the simulated venue's market-flow seed")] = 7,
     onload: Annotated[bool, typer.Option("--onload", help="re-execute under the Onload launcher")] = False,
     onload_profile: Annotated[str, typer.Option(help="Onload profile for --onload")] = "latency",

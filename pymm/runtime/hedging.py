@@ -6,8 +6,11 @@ Wiring (docs/hedging.md has the components):
   (``ORDER_TRADE_UPDATE``) are published on the :class:`~pymm.hedge.DeltaBus`; the perp's
   ``ORDER_TRADE_UPDATE`` also reports each hedge order's state to the service;
 - the perp's ``bookTicker`` and ``markPrice`` streams feed :meth:`HedgeService.on_market`;
-- hedge orders go out through :class:`~pymm.venues.binance_usdm.UsdmRestClient` on one worker thread
-  (the client is synchronous; the loop never blocks on it) and its answers come back to the loop;
+- hedge orders go out through :class:`~pymm.venues.binance_usdm.UsdmLoopSender`: the order is signed
+  and written to a kept-alive HTTP connection inside the drop-copy callback that delivered the fill
+  (no thread hand-off, no task, no timer); its answer comes back on the loop;
+- every hedge order a fill prompts is traced hop by hop (venue execution → our WebSocket receive →
+  hedge decision → request written → venue receipt) into HDR histograms (:class:`HopTrace`);
 - at start the connector sets and verifies one-way mode, 1x leverage and the margin type, and the
   leg refuses to run otherwise;
 - every 100 ms a timer drives the mode controller and records |net delta| for the 1% check.
@@ -19,21 +22,21 @@ import asyncio
 import contextlib
 import json
 import logging
-import queue
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from hdrh.histogram import HdrHistogram
 
 from pymm._native import InstrumentMaster, RequestSigner
 from pymm.config import HedgeConfig, InstrumentRef
 from pymm.hedge import (
     DeltaBus,
-    HedgeOrder,
     HedgeRouter,
     HedgeService,
     MarginType,
@@ -45,9 +48,9 @@ from pymm.hedge import (
     PositionKey,
 )
 from pymm.hedge.drop_copy import fill_from_execution_report, fill_from_order_trade_update
-from pymm.venues.binance_usdm import UsdmRestClient, connect
+from pymm.venues.binance_usdm import UsdmLoopSender, UsdmRestClient, connect
 
-__all__ = ["HedgeLeg"]
+__all__ = ["HedgeLeg", "HopTrace"]
 
 log = logging.getLogger("pymm.runtime.hedge")
 
@@ -62,31 +65,114 @@ _STATUS = {
 }
 
 
-class _ThreadSender:
-    """The hedge service's :class:`OrderSender`: hands each call to one worker thread."""
+_US = 1_000
+_VENUE_STAMPED = frozenset(
+    {OrderStatus.ACCEPTED, OrderStatus.FILLED, OrderStatus.EXPIRED, OrderStatus.CANCELED}
+)
 
-    def __init__(self, client: UsdmRestClient) -> None:
-        self.client = client
-        self._q: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._t = threading.Thread(target=self._run, name="hedge-sender", daemon=True)
-        self._t.start()
 
-    def submit(self, order: HedgeOrder) -> None:
-        self._q.put(lambda: self.client.submit(order))
+@dataclass(slots=True)
+class _Hops:
+    """One fill-prompted hedge order's stamps, ns since the epoch (0: not yet)."""
 
-    def cancel(self, client_order_id: str) -> None:
-        self._q.put(lambda: self.client.cancel(client_order_id))
+    exec_ns: int
+    recv_ns: int
+    intent_ns: int
+    written_ns: int = 0
 
-    def _run(self) -> None:
-        while (job := self._q.get()) is not None:
-            try:
-                job()
-            except Exception:
-                log.exception("hedge order call failed")
 
-    def close(self) -> None:
-        self._q.put(None)
-        self._t.join(5)
+@dataclass
+class HopTrace:
+    """Where the time from a spot fill to its hedge order goes, hop by hop, as HDR histograms (µs).
+
+    Hops: ``exec_to_recv`` (the venue's execution time ``T`` — milliseconds, so up to 1 ms early — to
+    our WebSocket receive: the venue's publish and the drop-copy stream), ``recv_to_intent`` (parse,
+    delta bus, hedge decision), ``intent_to_written`` (sign, request handed to the kernel),
+    ``recv_to_written`` (our part: receipt of the fill → hedge order leaving), ``exec_to_written``
+    (end to end), ``written_to_venue`` (to the venue's ``updateTime`` of the answer, milliseconds).
+    Only orders issued in the callback of the fill itself are traced; an intent a fill did not prompt
+    at once (in band, refused by the governor, waiting for a cancel, then sent on a timer or market
+    data) is policy, not latency; the hedge block counts those as ``deferred``.
+    """
+
+    hists: dict[str, HdrHistogram] = field(
+        default_factory=lambda: {
+            name: HdrHistogram(1, 60_000_000, 3)
+            for name in (
+                "exec_to_recv",
+                "recv_to_intent",
+                "intent_to_written",
+                "recv_to_written",
+                "exec_to_written",
+                "written_to_venue",
+            )
+        }
+    )
+    open: dict[str, _Hops] = field(default_factory=dict)
+    early: dict[str, int] = field(default_factory=dict)
+    traced: int = 0
+
+    def intent(self, cid: str, exec_ns: int, recv_ns: int, intent_ns: int) -> None:
+        """A hedge order decided in a fill's callback (its request may already be written)."""
+        self.open[cid] = h = _Hops(exec_ns, recv_ns, intent_ns)
+        self.traced += 1
+        for d in (self.open, self.early):
+            if len(d) > 10_000:  # answers that never came, intents no fill prompted: keep the newest
+                d.pop(next(iter(d)))
+        written = self.early.pop(cid, None)
+        if written is not None:
+            self._written(h, written)
+
+    def written(self, cid: str, ns: int) -> None:
+        """A request was handed to the kernel (the sender calls this inside ``submit``, before the
+        hedge leg learns which fill the order belongs to)."""
+        h = self.open.get(cid)
+        if h is None:
+            self.early[cid] = ns
+        elif not h.written_ns:
+            self._written(h, ns)
+
+    def _written(self, h: _Hops, ns: int) -> None:
+        h.written_ns = ns
+        self._rec("exec_to_recv", h.recv_ns - h.exec_ns)
+        self._rec("recv_to_intent", h.intent_ns - h.recv_ns)
+        self._rec("intent_to_written", ns - h.intent_ns)
+        self._rec("recv_to_written", ns - h.recv_ns)
+        self._rec("exec_to_written", ns - h.exec_ns)
+
+    def venue(self, cid: str, venue_ns: int) -> None:
+        """The venue's time on its answer to the order."""
+        h = self.open.pop(cid, None)
+        if h is not None and h.written_ns:
+            self._rec("written_to_venue", venue_ns - h.written_ns)
+
+    def _rec(self, name: str, ns: int) -> None:
+        self.hists[name].record_value(max(ns, 0) // _US)
+
+    def summary(self) -> dict[str, Any]:
+        """Count, p50, p99, p99.9 and max of each hop in µs, and each hop's share of the end-to-end
+        median."""
+        out: dict[str, Any] = {"traced": self.traced, "unit": "us"}
+        for name, h in self.hists.items():
+            p = h.get_percentile_to_value_dict([50.0, 99.0, 99.9])
+            out[name] = {
+                "count": h.get_total_count(),
+                "p50": p[50.0],
+                "p99": p[99.0],
+                "p999": p[99.9],
+                "max": h.get_max_value(),
+            }
+        total = out["exec_to_written"]["p50"]
+        if total:
+            out["share_of_p50"] = {
+                n: round(out[n]["p50"] / total, 3)
+                for n in ("exec_to_recv", "recv_to_intent", "intent_to_written")
+            }
+        return out
+
+    def encoded(self) -> dict[str, str]:
+        """Each histogram in HdrHistogram's compressed base64 form (for ``hdr-plot`` and friends)."""
+        return {name: h.encode().decode() for name, h in self.hists.items()}
 
 
 class HedgeLeg:
@@ -112,7 +198,8 @@ class HedgeLeg:
         self.bus = DeltaBus()
         self.book = PositionBook()
         self.service: HedgeService | None = None
-        self.sender: _ThreadSender | None = None
+        self.sender: UsdmLoopSender | None = None
+        self.hops = HopTrace()
         self.samples: deque[float] = deque(maxlen=36_000)  # |delta| / max inventory, every 100 ms
         self.fills = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,10 +210,15 @@ class HedgeLeg:
     async def start(self) -> None:
         """Verify the USD-M account (refuses to run otherwise), build the service, start the streams."""
         loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
         base_url = str(self.urls["usdm_rest"]).removesuffix("/fapi")
 
         def on_update(u: OrderUpdate) -> None:
-            loop.call_soon_threadsafe(self._order_update, u)
+            # The start-up check runs on a thread; hedge order answers come on the loop.
+            if threading.get_ident() == loop_thread:
+                self._order_update(u)
+            else:
+                loop.call_soon_threadsafe(self._order_update, u)
 
         client = UsdmRestClient(base_url, self.api_key, self.signer, on_update=on_update)
         account = await asyncio.to_thread(
@@ -140,7 +232,8 @@ class HedgeLeg:
             PositionKey(self.spot_ref.venue, Market.SPOT, self.spot_ref.symbol), Decimal(0), self.base
         )
         self.book.set_opening(route.hedge_key, account.position_amt, self.base)
-        self.sender = _ThreadSender(client)
+        self.sender = UsdmLoopSender(client, on_written=self.hops.written)
+        await self.sender.start()
         self.service = HedgeService.from_config(
             self.cfg,
             route=route,
@@ -158,16 +251,28 @@ class HedgeLeg:
             asyncio.create_task(self._timer(), name="hedge-timer"),
         ]
 
-    def on_spot_execution(self, event: dict[str, Any]) -> None:
-        """A spot ``executionReport`` from the drop copy."""
+    def on_spot_execution(self, event: dict[str, Any], ts_recv: int | None = None) -> None:
+        """A spot ``executionReport`` from the drop copy (``ts_recv``: when its frame was read).
+
+        The hedge order it prompts, if any, is decided and written to the venue's connection before
+        this returns."""
+        recv = ts_recv if ts_recv is not None else time.time_ns()
         fill = fill_from_execution_report(
-            event, venue=self.spot_ref.venue, base_asset=self.base, ts_recv=time.time_ns()
+            event, venue=self.spot_ref.venue, base_asset=self.base, ts_recv=recv
         )
-        if fill is not None:
-            self.fills += 1
-            self.bus.publish(fill)
+        if fill is None:
+            return
+        self.fills += 1
+        svc = self.service
+        before = svc.stats.intents if svc is not None else 0
+        self.bus.publish(fill)
+        if svc is not None and svc.stats.intents > before:
+            for order in list(svc.intents)[before - svc.stats.intents :]:
+                self.hops.intent(order.client_order_id, fill.ts_event, recv, order.ts_intent)
 
     def _order_update(self, u: OrderUpdate) -> None:
+        if u.status in _VENUE_STAMPED:
+            self.hops.venue(u.client_order_id, u.ts_event)
         if self.service is not None:
             self.service.on_order_update(u)
 
@@ -234,14 +339,14 @@ class HedgeLeg:
             self.service.on_timer(time.time_ns())
             self.samples.append(float(abs(self.service.position_delta()) / self.max_inventory))
 
-    def status(self) -> dict[str, Any]:
-        """The status screen's hedge block."""
+    def status(self, *, detail: bool = False) -> dict[str, Any]:
+        """The status screen's hedge block; ``detail`` adds the latency histograms' percentiles and
+        the histograms themselves (milliseconds of work: not for the 100 ms guard loop)."""
         svc = self.service
         if svc is None:
             return {"state": "starting"}
-        lat = sorted(svc.latencies_ns)
         within = sum(1 for x in self.samples if x <= 0.01)
-        return {
+        out: dict[str, Any] = {
             "delta": str(svc.position_delta()),
             "perp_position": str(svc.perp_position_worst()),
             "mode": str(svc.last_decision.mode) if svc.last_decision is not None else None,
@@ -250,14 +355,23 @@ class HedgeLeg:
             "spot_fills": self.fills,
             "within_1pct_of_max_inventory": (within / len(self.samples)) if self.samples else None,
             "samples": len(self.samples),
-            "fill_to_intent_ns": {
+            "last_refusal": svc.last_refusal,
+        }
+        if detail:
+            lat = sorted(svc.latencies_ns)
+            out["fill_to_intent_ns"] = {
                 "count": len(lat),
                 "p50": lat[len(lat) // 2] if lat else 0,
                 "p99": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else 0,
                 "max": lat[-1] if lat else 0,
-            },
-            "last_refusal": svc.last_refusal,
-        }
+            }
+            out["hops"] = {
+                **self.hops.summary(),
+                "deferred": svc.stats.intents - self.hops.traced,
+                "load_avg": os.getloadavg(),
+                "hdr": self.hops.encoded(),
+            }
+        return out
 
     async def close(self) -> None:
         for t in self._tasks:
@@ -266,4 +380,4 @@ class HedgeLeg:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         if self.sender is not None:
-            await asyncio.to_thread(self.sender.close)
+            await self.sender.close()

@@ -9,8 +9,9 @@ One asyncio loop supervises everything slow; the Rust engine trades on its own p
 - the event loop: engine events → monitor (markouts, VPIN) and counters;
 - the drop copy: a second WebSocket-API session whose user-data stream folds every execution, with
   its exact commission, into the :class:`Portfolio` (position and PnL that reconcile with the venue);
-- guards: a loss beyond ``[risk] max_loss`` or an engine/drop-copy position break longer than
-  ``reconcile_break_ms`` latches the kill switch (the metric-triggered kill);
+- guards: a loss beyond ``[risk] max_loss``, an engine/drop-copy position break longer than
+  ``reconcile_break_ms``, or the engine's repeated-execution throttle (``max_fills_in_window`` fills
+  within ``fill_window_ms``) latches the kill switch (the metric-triggered kill);
 - the control API and the dashboard on ``[control]``, the Prometheus exporter on ``[metrics]``.
 """
 
@@ -34,7 +35,7 @@ from aiohttp import web
 from pymm.config import Config, InstrumentRef
 from pymm.errors import PymmError
 from pymm.instruments import load_instrument
-from pymm.monitor.alerts import Alert, AlertEngine
+from pymm.monitor.alerts import Alert, AlertEngine, Severity
 from pymm.monitor.markouts import Fill as MarkoutFill
 from pymm.monitor.metrics import InstrumentScale, MonitorMetrics, TradingMetrics
 from pymm.monitor.symbol_monitor import SymbolMonitor
@@ -94,6 +95,7 @@ class Instance:
         self._scales: dict[int, InstrumentScale] = {}
         self.alerts_engine = AlertEngine(self.metrics)
         self.alerts: list[Alert] = []
+        self._journal_alerted = False
         self.venue: VenueProcess | None = None
         self.engine: Any = None
         self.dropcopy: WsApiClient | None = None
@@ -329,12 +331,34 @@ class Instance:
 
     def _refresh_book(self) -> None:
         st = self.engine.status()
+        self._journal_alert(st)
         book = st.get("book") or {}
         for s in self.sessions:
             for name in ("bid", "ask", "bid_qty", "ask_qty"):
                 v = book.get(name)
                 if v is not None:
                     setattr(s, name, Decimal(str(v)))
+
+    def _journal_alert(self, st: dict[str, Any]) -> None:
+        """Raises ``journal_unwritable`` once when the engine halted on its journal (fail closed)."""
+        halted = (st.get("journal") or {}).get("halted")
+        if halted and not self._journal_alerted:
+            self._journal_alerted = True
+            now = time.time_ns()
+            symbol = self.sessions[0].ref.symbol if self.sessions else ""
+            self.alerts.append(
+                Alert(
+                    rule="journal_unwritable",
+                    severity=Severity.CRITICAL,
+                    symbol=symbol,
+                    status="firing",
+                    value=1.0,
+                    threshold=0.0,
+                    message=str(halted),
+                    ts_event_ns=now,
+                    ts_emit_ns=now,
+                )
+            )
 
     async def _event_loop(self) -> None:
         from pymm.events import EventKind
@@ -362,7 +386,8 @@ class Instance:
         if event.get("e") != "executionReport" or event.get("x") != "TRADE":
             return
         if self.hedge is not None:
-            self.hedge.on_spot_execution(event)
+            recv = self.dropcopy.recv_ns if self.dropcopy is not None else None
+            self.hedge.on_spot_execution(event, recv)
         for s in self.sessions:
             if event.get("s") != s.ref.symbol:
                 continue
@@ -415,6 +440,15 @@ class Instance:
             if self.latch.read().latched:
                 continue
             st = self.engine.status()
+            if st.get("risk", {}).get("throttled"):
+                # Fault-matrix row 19: the engine's repeated-execution throttle latched. Carry it in
+                # the durable kill latch so it survives kill -9 and a fresh journal, and only the
+                # two-person lift re-enables quoting (the engine's lift re-arms the throttle).
+                await self.kill(
+                    f"repeated-execution throttle: {self.risk.max_fills_in_window} fills within "
+                    f"{self.risk.fill_window_ms} ms"
+                )
+                continue
             for s in self.sessions:
                 mid = self._mid(s)
                 if s.portfolio.total(mid) < -self.risk.max_loss:
@@ -478,8 +512,9 @@ class Instance:
             log.warning("kill switch lifted by %s", ", ".join(st.lifted_by))
         return {"latched": st.latched, "latch_id": st.latch_id, "approvals": [x.operator for x in got]}
 
-    def status(self) -> dict[str, Any]:
-        """The trader's screen (ADR 0005 schema)."""
+    def status(self, *, detail: bool = False) -> dict[str, Any]:
+        """The trader's screen (ADR 0005 schema); ``detail`` (``/api/status?detail=1``) adds the
+        hedge leg's latency histograms."""
         est: dict[str, Any] = self.engine.status() if self.engine is not None else {}
         latch = self.latch.read()
         insts = []
@@ -535,7 +570,7 @@ class Instance:
             "instruments": insts,
             "latency_ns": est.get("latency_ns", {}),
             "toxicity": {"vpin": vpin, "markouts_bps": markouts},
-            "hedge": self.hedge.status() if self.hedge is not None else None,
+            "hedge": self.hedge.status(detail=detail) if self.hedge is not None else None,
             "alerts": [a.to_json() for a in self.alerts[-20:]],
             "params": {"version": self.push_version, "pushes": self.pushes, "rate_hz": self.pushes / elapsed},
             "engine": {k: v for k, v in est.items() if k not in ("quotes", "orders", "risk", "book")},
@@ -574,8 +609,8 @@ class Instance:
         self._metrics_server = server
         self.metrics_url = f"http://{m.bind}:{server.server_port}/metrics"
 
-    async def _h_status(self, _req: web.Request) -> web.Response:
-        return web.json_response(self.status())
+    async def _h_status(self, req: web.Request) -> web.Response:
+        return web.json_response(self.status(detail=req.query.get("detail") == "1"))
 
     async def _h_kill(self, req: web.Request) -> web.Response:
         body = await _json(req)

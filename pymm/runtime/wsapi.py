@@ -65,6 +65,8 @@ class WsApiClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
+        self.recv_ns = 0
+        """When the frame being handled was read (``time.time_ns``), for ``on_event``."""
 
     async def connect(self, *, subscribe: bool = True) -> None:
         """Connect, ``session.logon``, and subscribe to the user-data stream."""
@@ -107,6 +109,7 @@ class WsApiClient:
             async for msg in self._ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
+                self.recv_ns = time.time_ns()
                 data = json.loads(msg.data)
                 if "event" in data:
                     if self._on_event is not None:

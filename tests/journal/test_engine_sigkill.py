@@ -6,7 +6,10 @@ random points and restarted with ``recover`` on the same journal and client-id f
   session core — the state an uninterrupted run had at that seq;
 - no client order id ever reached the venue twice (``allOrders`` has unique ``clientOrderId``s);
 - no order is lost: after the last (orderly) stop the venue has no open order with our prefix, and
-  the whole journal of every run replays to the digest the last run reported.
+  the whole journal of every run replays to the digest the last run reported;
+- snapshots: the journal writer's shadow core snapshots every 150 records, and every restart that
+  finds a snapshot starts from it (``status()["recovery"]["snapshot_seq"]``) and replays only the
+  tail — to the same digest as the genesis replay of the same prefix.
 """
 
 from __future__ import annotations
@@ -91,9 +94,11 @@ def _lines_until(p: subprocess.Popen[str], want: str, timeout: float) -> list[st
 def _crash_loop(sim: Venue, priv_pem: str, tmp: Path, kills: int, seed: int) -> None:
     rng = random.Random(seed)
     jdir = tmp / "journal"
-    cfg = engine_config(sim, priv_pem, tmp, journal_dir=str(jdir), recover=True)
+    cfg = engine_config(sim, priv_pem, tmp, journal_dir=str(jdir), recover=True, snapshot_every=150)
     recoveries: list[dict[str, Any]] = []
+    had_snapshot: list[bool] = []
     for k in range(kills):
+        had_snapshot.append(any(jdir.glob("snapshot-*.snap")))
         p = _spawn(cfg, 0)
         try:
             lines = _lines_until(p, "QUOTING", 30)
@@ -106,6 +111,7 @@ def _crash_loop(sim: Venue, priv_pem: str, tmp: Path, kills: int, seed: int) -> 
             if p.stdout is not None:
                 p.stdout.close()
         print(f"kill {k + 1}/{kills}")
+    had_snapshot.append(any(jdir.glob("snapshot-*.snap")))
     p = _spawn(cfg, 1.5)
     lines = _lines_until(p, "STOPPED", 60)
     assert p.wait(30) == 0, lines
@@ -116,9 +122,13 @@ def _crash_loop(sim: Venue, priv_pem: str, tmp: Path, kills: int, seed: int) -> 
     # Every restart after a kill recovered something, and exactly the state a replay of the same
     # journal prefix gives.
     assert len(recoveries) == kills, recoveries
-    for r in recoveries:
+    assert had_snapshot[1:] and all(had_snapshot[1:]), had_snapshot
+    for r, snap in zip(recoveries, had_snapshot[1:], strict=True):
         assert r["error"] is None, r
-        assert r["applied"] > 0
+        assert r["snapshots_skipped"] == [], r
+        if snap:
+            assert r["snapshot_seq"] is not None and r["snapshot_seq"] <= r["seq"], r
+        assert r["applied"] > 0 or r["snapshot_seq"] == r["seq"], r
         prefix = replay_engine_journal(cfg, str(jdir), r["seq"])
         assert (prefix["seq"], prefix["digest"]) == (r["seq"], r["digest"]), r
     full = replay_engine_journal(cfg, str(jdir))
@@ -127,10 +137,11 @@ def _crash_loop(sim: Venue, priv_pem: str, tmp: Path, kills: int, seed: int) -> 
     ids = [o["clientOrderId"] for o in all_orders(sim) if o["clientOrderId"].startswith("pm")]
     assert ids and len(ids) == len(set(ids)), "a client order id reached the venue twice"
     assert not [o for o in open_orders(sim) if o["clientOrderId"].startswith("pm")]
-    print(
-        f"{kills} SIGKILLs: {len(ids)} orders; recovered (seq, unknown, replay ms): "
-        f"{[(r['seq'], r['unknown'], round(r['elapsed_ns'] / 1e6, 1)) for r in recoveries]}"
-    )
+    rows = [
+        (r["seq"], r["snapshot_seq"], r["applied"], r["unknown"], round(r["elapsed_ns"] / 1e6, 1))
+        for r in recoveries
+    ]
+    print(f"{kills} SIGKILLs: {len(ids)} orders; recovered (seq, from snapshot, tail, unknown, ms): {rows}")
 
 
 def test_sigkill_recovery_ci(venue: Venue, keypair, tmp_path: Path) -> None:  # noqa: F811

@@ -68,8 +68,11 @@ class Running:
         pytest.fail(f"{what} not within {timeout} s; last status:\n{json.dumps(st, indent=1)[:6000]}")
 
 
-def write_config(tmp: Path) -> tuple[Path, dict[str, Path]]:
+def write_config(tmp: Path, replace: dict[str, str] | None = None) -> tuple[Path, dict[str, Path]]:
     src = DEFAULT_CONFIG.read_text()
+    for old, new in (replace or {}).items():
+        assert old in src, old
+        src = src.replace(old, new)
     src = src.replace('dir = "var/pymm"', f'dir = "{tmp / "state"}"')
     src = src.replace("port = 8790", "port = 0").replace("port = 9464", "port = 0")
     src = src.replace('"instruments/', f'"{DEFAULT_CONFIG.parent / "instruments"}/')
@@ -105,8 +108,10 @@ def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
 
 
 @pytest.fixture
-def pymm_instance(tmp_path: Path) -> Iterator[Running]:
-    cfg, keys = write_config(tmp_path)
+def pymm_instance(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Running]:
+    """``pymm start`` on the default config; indirect parametrisation replaces config text
+    (``{old: new}``)."""
+    cfg, keys = write_config(tmp_path, getattr(request, "param", None))
     r = launch(cfg, tmp_path / "state", keys, tmp_path / "pymm.log")
     try:
         yield r

@@ -11,6 +11,8 @@ import signal
 import time
 from decimal import Decimal
 
+import pytest
+
 from pymm.runtime.kill import load_private_key, sign_approval
 from pymm.runtime.wsapi import WsApiClient
 from tests.runtime.conftest import Running, launch
@@ -108,3 +110,40 @@ def test_restart_after_kill_9_stays_halted_until_two_operators_approve(pymm_inst
     two = r2.api("POST", "/api/approve", {"operator": "bob", "latch_id": latch_id, "signature": sig})
     assert not two["latched"]
     r2.wait_until("quoting again", lambda s: _two_sided(s, 1), 15.0)
+
+
+THROTTLE_AFTER_2_FILLS = {
+    "max_fills_in_window = 200": "max_fills_in_window = 2",
+    "fill_window_ms = 1000": "fill_window_ms = 600000",
+}
+
+
+@pytest.mark.parametrize("pymm_instance", [THROTTLE_AFTER_2_FILLS], indirect=True)
+def test_execution_throttle_latches_survives_kill_9_until_two_operators_approve(
+    pymm_instance: Running, tmp_path
+):
+    """Fault-matrix row 19 through ``pymm start``: the engine's repeated-execution throttle latches the
+    durable kill latch; after kill -9 the restart comes up halted with the throttle latched again (the
+    journal replays it) and stays so until two operators approve, which also re-arms the throttle."""
+    r = pymm_instance
+    st = r.wait_until("the throttle to latch the kill switch", lambda s: s["kill"]["latched"], 90.0)
+    assert "repeated-execution throttle" in st["kill"]["reason"], st["kill"]
+    assert st["instruments"][0]["risk"]["throttled"]
+    r.proc.send_signal(signal.SIGKILL)
+    r.proc.wait()
+    (r.state / "run.json").unlink()
+    r2 = launch(r.config, r.state, r.keys, tmp_path / "pymm2.log")
+    pymm_instance.proc = r2.proc  # the fixture stops this one
+    st = r2.wait_until("halted after restart", lambda s: s["kill"]["latched"] and s["recovery"], 15.0)
+    assert "repeated-execution throttle" in st["kill"]["reason"], st["kill"]
+    st = r2.wait_until("the throttle recovered", lambda s: s["instruments"][0]["risk"].get("throttled"), 15.0)
+    assert st["recovery"]["throttled"], st["recovery"]
+    time.sleep(1.0)
+    st = r2.status()
+    assert st["state"] == "halted" and st["instruments"][0]["quotes"] == []
+    latch_id = st["kill"]["latch_id"]
+    for op in ("alice", "bob"):
+        out = json.loads(r2.cli("approve", "--operator", op, "--key", str(r.keys[op])).stdout)
+    assert not out["latched"], out
+    st = r2.wait_until("quoting again", lambda s: _two_sided(s, 1), 15.0)
+    assert st["kill"]["latch_id"] == latch_id

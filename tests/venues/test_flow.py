@@ -40,3 +40,25 @@ def test_soak_invariants_hold():
     depth = [p for s, p in events if s == "dogeusdt@depth"]
     for prev, cur in itertools.pairwise(depth):
         assert cur["U"] == prev["u"] + 1
+
+
+def test_the_flow_sleeps_until_its_next_event_not_a_fixed_interval():
+    """The server's flow loop wakes when the generator's next event is due (drawn ahead), so a fill
+    the flow causes is published when it happens; a client request wakes it to re-read the time."""
+    now = [1_700_000_000_000_000_000]
+    v = SimVenue(SimVenueConfig(flow=FlowConfig(seed=3)), clock_ns=lambda: now[0])
+    flow = v.flow
+    assert flow is not None
+    for i in range(100):
+        due = v.exchange.next_event_ns()
+        assert due is not None and due >= now[0]
+        assert flow.wait_s() == min((due - now[0]) / 1e9, flow.config.interval_s)
+        if due - now[0] < flow.config.interval_s * 1e9:
+            now[0] = due - 1
+            assert flow.step() == 0, f"step {i}: an event before it was due"
+            now[0] = due + 1
+            assert flow.step() >= 1, f"step {i}: no event when it was due"
+        else:
+            now[0] += int(flow.config.interval_s * 1e9)
+            flow.step()
+        v.exchange.check_invariants()

@@ -129,7 +129,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Replays an engine journal through a session core built from `config` (the engine's config
 /// dict) exactly as the engine builds it: `{"seq", "digest", "applied", "frames", "output_digest",
-/// "unknown", "killed", "ids_next", "elapsed_ns"}` (digests as hex). `stop_seq`: stop after that
+/// "unknown", "killed", "throttled", "ids_next", "elapsed_ns"}` (digests as hex). `stop_seq`: stop after that
 /// record; `seed`: the order connection's mask seed (the output bytes depend on it, the digest not).
 #[pyfunction]
 #[pyo3(signature = (config, journal_dir, stop_seq = None, seed = 0))]
@@ -158,6 +158,7 @@ fn replay_engine_journal<'py>(
     d.set_item("output_digest", hex(&r.output_digest))?;
     d.set_item("unknown", r.unknown)?;
     d.set_item("killed", r.killed)?;
+    d.set_item("throttled", r.throttled)?;
     d.set_item("ids_next", r.ids_next)?;
     d.set_item("elapsed_ns", r.elapsed_ns)?;
     Ok(d)
@@ -165,6 +166,18 @@ fn replay_engine_journal<'py>(
 
 // ---------------------------------------------------------------------------------------------
 // The engine object (ADR 0005).
+
+/// `status()["latency_ns"]` series, in recorder order: top-of-book change → first order frame
+/// handed to `send`; `push_params` → first order frame of the requote handed to `send`;
+/// `push_params` → the session thread saw the new version (every push); seen → handed to `send`;
+/// that first `send` call itself.
+const LATENCY_SERIES: [&str; 5] = [
+    "tick_to_trade",
+    "push_to_quote",
+    "push_to_read",
+    "read_to_quote",
+    "quote_send",
+];
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -309,12 +322,19 @@ impl PyEngine {
             }
             None => None,
         };
+        let tls = match &cfg.tls_ca_file {
+            Some(f) => Some(
+                crate::engine::ws_client::TlsTrust::from_ca_file(std::path::Path::new(f))
+                    .map_err(|e| PyValueError::new_err(format!("tls_ca_file {f}: {e}")))?,
+            ),
+            None => None,
+        };
         let (writer, reader) = param_block(QuoteParams::DISABLED);
         let (cmd_tx, cmd_rx) = ring::channel(256);
         let (sink, events) = event_ring(1 << 16);
         let mut latency = LatencyTracker::new(
             LatencyConfig::default(),
-            &["tick_to_trade", "push_to_quote"],
+            &LATENCY_SERIES,
             crate::model::UnixNanos(0),
         )
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
@@ -323,6 +343,15 @@ impl PyEngine {
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let push_recorder = latency
             .take_recorder(1)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let read_recorder = latency
+            .take_recorder(2)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let read_quote_recorder = latency
+            .take_recorder(3)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let send_recorder = latency
+            .take_recorder(4)
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         let shared = Arc::new(Shared::new());
         let seed = {
@@ -349,7 +378,11 @@ impl PyEngine {
             events: sink,
             tick_to_trade: recorder,
             push_to_quote: push_recorder,
+            push_to_read: read_recorder,
+            read_to_quote: read_quote_recorder,
+            quote_send: send_recorder,
             journal,
+            tls,
             shared: Arc::clone(&shared),
             seed,
         };
@@ -401,7 +434,7 @@ impl PyEngine {
         self.current = QuoteParams::from_words(words);
         self.pushes += 1;
         self.shared.push_ts.store(
-            crate::time::posix_clock::PosixClock::Realtime.now_ns(),
+            crate::time::posix_clock::PosixClock::MonotonicRaw.now_ns(),
             Ordering::Release,
         );
         Ok(self.params.write(self.current))
@@ -541,6 +574,7 @@ impl PyEngine {
         risk.set_item("headroom_sell", qty(w[sw::HEAD_SELL]))?;
         risk.set_item("open_orders", w[sw::OPEN_ORDERS])?;
         risk.set_item("max_open_orders", w[sw::MAX_OPEN])?;
+        risk.set_item("throttled", flags & 128 != 0)?;
         d.set_item("risk", risk)?;
         let counters = PyDict::new(py);
         for (name, i) in [
@@ -564,7 +598,7 @@ impl PyEngine {
         )?;
         d.set_item("counters", counters)?;
         let lat = PyDict::new(py);
-        for (i, name) in ["tick_to_trade", "push_to_quote"].into_iter().enumerate() {
+        for (i, name) in LATENCY_SERIES.into_iter().enumerate() {
             let t = self
                 .latency
                 .percentiles(i)
@@ -595,6 +629,22 @@ impl PyEngine {
         let jd = PyDict::new(py);
         jd.set_item("seq", j[0])?;
         jd.set_item("digest", hex(&digest))?;
+        let halt = self.shared.journal_halt.lock().ok().and_then(|g| g.clone());
+        jd.set_item("halted", halt)?;
+        let snaps = self.shared.snapshots.lock().ok().and_then(|g| g.clone());
+        match snaps {
+            Some(st) => {
+                let sd = PyDict::new(py);
+                sd.set_item("written", st.written.load(Ordering::Acquire))?;
+                sd.set_item("seq", st.seq.load(Ordering::Acquire))?;
+                sd.set_item("errors", st.errors.load(Ordering::Acquire))?;
+                sd.set_item("last_ms", st.last_ns.load(Ordering::Acquire) as f64 / 1e6)?;
+                let err = st.last_error.lock().ok().and_then(|g| g.clone());
+                sd.set_item("last_error", err)?;
+                jd.set_item("snapshots", sd)?;
+            }
+            None => jd.set_item("snapshots", py.None())?,
+        }
         d.set_item("journal", jd)?;
         let rec = self
             .shared
@@ -610,8 +660,11 @@ impl PyEngine {
                 rd.set_item("applied", r.applied)?;
                 rd.set_item("unknown", r.unknown)?;
                 rd.set_item("killed", r.killed)?;
+                rd.set_item("throttled", r.throttled)?;
                 rd.set_item("ids_next", r.ids_next)?;
                 rd.set_item("elapsed_ns", r.elapsed_ns)?;
+                rd.set_item("snapshot_seq", r.snapshot_seq)?;
+                rd.set_item("snapshots_skipped", r.snapshots_skipped)?;
                 rd.set_item("error", r.error)?;
                 d.set_item("recovery", rd)?;
             }

@@ -232,6 +232,25 @@ impl PySimExchange {
         self.replay.as_ref()?.next_time().map(|t| t.0)
     }
 
+    /// Venue time of the next thing to publish, whichever comes first: a flow generator's next
+    /// event (drawn ahead, see `FlowGenerator::next_event`), the replay's next event, or the
+    /// release of market data the latency model holds back. None: nothing is scheduled. A server
+    /// sleeps until then (and wakes sooner when a client changes the book) instead of stepping on a
+    /// fixed interval, so what the flow does is published when it happens.
+    fn next_event_ns(&mut self) -> Option<u64> {
+        let flows = self
+            .flows
+            .iter_mut()
+            .filter_map(|f| f.next_event(&self.inner).map(|t| t.0));
+        let replay = self
+            .replay
+            .as_ref()
+            .and_then(ReplayDriver::next_time)
+            .map(|t| t.0);
+        let held = self.delayed.iter().map(|(release, _, _)| *release);
+        flows.chain(replay).chain(held).min()
+    }
+
     /// Sets the latency model: order entry and market data each `base_ns` plus jitter `kind`
     /// (`none`; `uniform` a=max; `exponential` a=mean; `lognormal` a=median, b=sigma), seeded.
     #[pyo3(signature = (entry_base_ns, md_base_ns, seed, entry_jitter = None, md_jitter = None))]

@@ -11,7 +11,7 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use super::ws_client::{Conn, Url};
+use super::ws_client::{Conn, TlsTrust, Url};
 use crate::model::decimal::write_u64;
 
 /// Largest response accepted (a 5000-level depth snapshot is about 250 kB).
@@ -49,7 +49,17 @@ fn bad(msg: &str) -> io::Error {
 
 /// GETs `url` (with extra `headers`), blocking up to `timeout` per step.
 pub fn get(url: &Url, headers: &[(&str, &str)], timeout: Duration) -> io::Result<HttpResponse> {
-    let mut conn = Conn::connect(url, timeout)?;
+    get_trusting(url, headers, timeout, None)
+}
+
+/// [`get`] with TLS trusting `trust` (`None`: the webpki roots).
+pub fn get_trusting(
+    url: &Url,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+    trust: Option<&TlsTrust>,
+) -> io::Result<HttpResponse> {
+    let mut conn = Conn::connect_trusting(url, timeout, trust)?;
     let mut req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: pymm\r\nAccept: application/json\r\nConnection: close\r\n",
         url.path,

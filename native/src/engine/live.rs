@@ -29,20 +29,22 @@ use crate::engine::session::{
     headroom, Command, Input, Normalizer, RecordCtx, SessionCore, SessionSettings, Stamped,
     CTL_LOGON, CTL_SUBSCRIBE, STATUS_QUOTES,
 };
-use crate::engine::ws_client::{Url, WsClient};
+use crate::engine::ws_client::{TlsTrust, Url, WsClient};
 use crate::feed::binance::{self, Message};
 use crate::feed::{BookSync, SequenceRule, SyncEvent};
 use crate::gateway::binance_user::{self, WsApiMessage};
 use crate::gateway::binance_ws;
 use crate::gateway::{ClientIdAllocator, Signer};
-use crate::journal::replay::{replay, ReplayOptions, ReplayReport};
-use crate::journal::{JournalHandle, JournalWriter};
+use crate::journal::replay::{replay, ReplayOptions, ReplayReport, Replayable};
+use crate::journal::snapshotter::{SnapshotPolicy, SnapshotStats, Snapshotter};
+use crate::journal::{AppendError, JournalHandle, JournalWriter};
 use crate::model::{Asset, Qty, UnixNanos};
 use crate::net::ring::Consumer;
 use crate::net::transport::TxTransport;
 use crate::quoter::{QuoteParams, Top, QUOTE_PARAM_WORDS};
 use crate::risk::{PreTradeRisk, RateLimits, RiskLimits};
 use crate::time::latency::LatencyRecorder;
+use crate::time::posix_clock::PosixClock;
 use crate::time::seqlock::SeqLock;
 use crate::time::{Clock, ClockConfig};
 
@@ -56,7 +58,7 @@ pub mod sw {
     /// [`super::super::session::SessionState`] code.
     pub const STATE: usize = 0;
     /// Flag bits: 1 order connection up, 2 market connection up, 4 book stale, 8 killed,
-    /// 16 kill confirmed, 32 finished, 64 thread running.
+    /// 16 kill confirmed, 32 finished, 64 thread running, 128 repeated-execution throttle latched.
     pub const FLAGS: usize = 1;
     /// Inputs applied.
     pub const INPUTS: usize = 2;
@@ -226,9 +228,8 @@ fn d_guard() -> u64 {
 fn d_timeout() -> u64 {
     5_000
 }
-fn d_idle() -> u64 {
-    20
-}
+/// Idle nap of an unpinned session thread, µs (its timer slack is 1 ns, so it wakes on time).
+pub const DEFAULT_IDLE_SLEEP_US: u64 = 5;
 
 /// The instrument: a TOML file path or its fields.
 #[derive(Clone, Debug, Deserialize)]
@@ -286,18 +287,40 @@ pub struct EngineConfig {
     /// No answer within this many ms → UNKNOWN.
     #[serde(default = "d_timeout")]
     pub order_timeout_ms: u64,
-    /// Sleep this many µs when a loop pass found nothing to do (0: busy-poll).
-    #[serde(default = "d_idle")]
-    pub idle_sleep_us: u64,
+    /// Sleep this many µs when a loop pass found nothing to do (0: busy-poll). Default: busy-poll
+    /// when the thread is pinned (`core` set: the core is the session's), else
+    /// [`DEFAULT_IDLE_SLEEP_US`] with the thread's timer slack at 1 ns.
+    #[serde(default)]
+    pub idle_sleep_us: Option<u64>,
     /// Depth stream suffix (default `@depth@100ms`).
     #[serde(default)]
     pub depth_stream: Option<String>,
+    /// PEM file of the CA certificates `wss://`/`https://` connections trust instead of the
+    /// webpki roots (a private CA: a co-location TLS terminator, a test venue). Read at
+    /// construction; a file that does not load is refused.
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
     /// Recover from `journal_dir` at start (#11): replay the journal into the session core, mark
     /// every order not known to be done UNKNOWN, keep the kill latch and the client-id high-water
     /// mark, then connect, reconcile and only then quote. Ignored without a journal or when the
     /// journal holds no session input.
     #[serde(default)]
     pub recover: bool,
+    /// Snapshot the session core every this many journal records (0: not by count). Taken on the
+    /// journal writer thread from a shadow core (ADR 0006), never on the session thread; recovery
+    /// starts from the latest valid snapshot plus the journal tail.
+    #[serde(default = "d_snap_every")]
+    pub snapshot_every: u64,
+    /// ... or after this many ms with at least one new record (0: not by time).
+    #[serde(default = "d_snap_ms")]
+    pub snapshot_interval_ms: u64,
+}
+
+fn d_snap_every() -> u64 {
+    SnapshotPolicy::default().every_records
+}
+fn d_snap_ms() -> u64 {
+    SnapshotPolicy::default().every.as_millis() as u64
 }
 
 /// What a recovery at start found (see [`EngineConfig::recover`]).
@@ -313,10 +336,16 @@ pub struct RecoveryInfo {
     pub unknown: u64,
     /// Whether the kill latch was set in the journal.
     pub killed: bool,
+    /// Whether the repeated-execution throttle was latched in the journal (it stays latched).
+    pub throttled: bool,
     /// The next client id the journal's core would have used.
     pub ids_next: u64,
     /// Replay time, nanoseconds.
     pub elapsed_ns: u64,
+    /// The snapshot recovery started from (`None`: genesis).
+    pub snapshot_seq: Option<u64>,
+    /// Snapshots passed over, each with its reason.
+    pub snapshots_skipped: Vec<String>,
     /// An error that stopped recovery (the engine then does not run).
     pub error: Option<String>,
 }
@@ -333,13 +362,19 @@ pub struct Shared {
     pub last_error: Mutex<String>,
     /// Journal records the ring refused.
     pub journal_dropped: AtomicU64,
-    /// Realtime ns at which Python last pushed parameters (for the push → quote latency).
+    /// `CLOCK_MONOTONIC_RAW` ns at which Python last pushed parameters, stamped right before the
+    /// parameter-block write (for the push → quote latency; the session thread ends the interval
+    /// on the same clock).
     pub push_ts: AtomicU64,
     /// The core's journal position: `[seq, digest words 0..4]` (the digest of the state after
     /// applying every input up to `seq`), written with the status block.
     pub journal: SeqLock<5>,
     /// What recovery found (written once at start, before quoting).
     pub recovery: Mutex<Option<RecoveryInfo>>,
+    /// Why the journal halted the session (fail closed), if it did: the alert `journal_unwritable`.
+    pub journal_halt: Mutex<Option<String>>,
+    /// The journal writer's snapshotter, once installed.
+    pub snapshots: Mutex<Option<Arc<SnapshotStats>>>,
 }
 
 impl Shared {
@@ -354,6 +389,8 @@ impl Shared {
             push_ts: AtomicU64::new(0),
             journal: SeqLock::new([0; 5]),
             recovery: Mutex::new(None),
+            snapshots: Mutex::new(None),
+            journal_halt: Mutex::new(None),
         }
     }
 
@@ -394,10 +431,20 @@ pub struct LiveParts {
     pub events: EventSink,
     /// Tick-to-trade recorder.
     pub tick_to_trade: LatencyRecorder,
-    /// Parameter push → first order sent recorder.
+    /// Parameter push → first order frame of the requote handed to `send` (as tick-to-trade).
     pub push_to_quote: LatencyRecorder,
+    /// Parameter push → the session thread saw the new block version (every push, no-op ones
+    /// included: the wake-up floor of `push_to_quote`).
+    pub push_to_read: LatencyRecorder,
+    /// The session thread saw the new version → first order frame handed to `send` (in-process:
+    /// read, journal, quoter, risk, encode).
+    pub read_to_quote: LatencyRecorder,
+    /// That first `send` itself (entry → return: the frame is in the kernel's socket buffer).
+    pub quote_send: LatencyRecorder,
     /// Journal producer, if configured.
     pub journal: Option<(JournalHandle, JournalWriter)>,
+    /// The CAs TLS trusts (`None`: the webpki roots).
+    pub tls: Option<TlsTrust>,
     /// Shared state.
     pub shared: Arc<Shared>,
     /// Seed for masks and nonces.
@@ -410,6 +457,9 @@ struct FirstSend<'a, T: TxTransport> {
     inner: &'a mut T,
     clock: &'a Clock,
     first: u64,
+    /// Also stamp `CLOCK_MONOTONIC_RAW` right before and after the first `send` (push → quote).
+    raw: bool,
+    first_raw: (u64, u64),
 }
 
 impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
@@ -417,6 +467,13 @@ impl<T: TxTransport> TxTransport for FirstSend<'_, T> {
     fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.first == 0 {
             self.first = self.clock.ticks();
+            if !self.raw {
+                return self.inner.send(data);
+            }
+            let before = PosixClock::MonotonicRaw.now_ns();
+            let r = self.inner.send(data);
+            self.first_raw = (before, PosixClock::MonotonicRaw.now_ns());
+            return r;
         }
         self.inner.send(data)
     }
@@ -445,6 +502,9 @@ struct Loop {
     journal: Option<(JournalHandle, JournalWriter)>,
     assets: (Asset, Asset),
     journal_refused: u64,
+    /// Why the journal stopped taking this session's inputs (fail closed: kill latched, no new
+    /// orders until restart).
+    journal_halt: Option<String>,
     last_top: Option<(Top, bool)>,
     param_version: u64,
     md_retry_at: u64,
@@ -458,6 +518,10 @@ struct Loop {
     gaps: u64,
     md_decode_errors: u64,
     seed: u64,
+    /// Set around a parameter input: [`FirstSend`] then stamps `first_raw`.
+    stamp_raw: bool,
+    first_raw: (u64, u64),
+    tls: Option<TlsTrust>,
 }
 
 fn rest_depth_url(cfg: &EngineConfig, symbol: &str) -> io::Result<Url> {
@@ -483,13 +547,20 @@ fn market_url(cfg: &EngineConfig, symbol: &str) -> io::Result<Url> {
 
 /// Runs the session until an orderly stop finishes or `shared.abort` is set.
 pub fn run(mut p: LiveParts) {
-    // Idle naps are ~20 µs; the default 50 µs timer slack would triple them.
-    let _ = affinity::set_timer_slack_ns(1_000);
+    // Idle naps are a few µs; the default 50 µs timer slack would multiply them.
+    let _ = affinity::set_timer_slack_ns(1);
+    let mut pinned = false;
     if let Some(core) = p.cfg.core {
-        if let Err(e) = affinity::pin_current_thread(core) {
-            p.shared.error(format!("pinning to core {core}: {e}"));
+        match affinity::pin_current_thread(core) {
+            Ok(()) => pinned = true,
+            Err(e) => p.shared.error(format!("pinning to core {core}: {e}")),
         }
     }
+    // A pinned thread owns its core: it spins. An unpinned one naps (1 ns slack) when idle.
+    let idle_us = p
+        .cfg
+        .idle_sleep_us
+        .unwrap_or(if pinned { 0 } else { DEFAULT_IDLE_SLEEP_US });
     let clock = match Clock::new(ClockConfig::default()) {
         Ok(c) => c,
         Err(e) => {
@@ -518,8 +589,12 @@ pub fn run(mut p: LiveParts) {
         Some(dir) => {
             // Replayed decisions' events are not news: they go to a ring nobody reads.
             let fresh = || make(event_ring(1 << 4).0);
-            match replay(&dir, fresh, &ReplayOptions::default()) {
-                Ok((mut core, report)) if report.applied > 0 => {
+            let opts = ReplayOptions {
+                use_snapshots: true,
+                ..ReplayOptions::default()
+            };
+            match replay(&dir, fresh, &opts) {
+                Ok((mut core, report)) if report.applied > 0 || report.snapshot.is_some() => {
                     let _ = core.set_events(p.events);
                     (core, Some(report))
                 }
@@ -556,6 +631,7 @@ pub fn run(mut p: LiveParts) {
         journal: p.journal.take(),
         assets: (asset(&p.assets.0), asset(&p.assets.1)),
         journal_refused: 0,
+        journal_halt: None,
         last_top: None,
         param_version: p.params.version(),
         md_retry_at: 0,
@@ -569,7 +645,38 @@ pub fn run(mut p: LiveParts) {
         gaps: 0,
         md_decode_errors: 0,
         seed: p.seed,
+        stamp_raw: false,
+        first_raw: (0, 0),
+        tls: p.tls.take(),
     };
+    // The shadow core on the writer thread starts as this one (same construction, then this
+    // core's state), before anything more is journalled.
+    if let Some((j, w)) = lp.journal.as_ref() {
+        let policy = SnapshotPolicy {
+            every_records: p.cfg.snapshot_every,
+            every: Duration::from_millis(p.cfg.snapshot_interval_ms),
+            ..SnapshotPolicy::default()
+        };
+        let wanted = policy.every_records > 0 || !policy.every.is_zero();
+        // Only when this core is the journal's state: a fresh core on a non-empty journal
+        // (`recover` off) is not what a replay of that journal gives.
+        if wanted && j.next_seq() == lp.core.last_seq() + 1 {
+            match shadow_of(&lp.core, make(event_ring(1 << 4).0)) {
+                Ok(shadow) => {
+                    let (last_ts, max_ts) = recovered
+                        .as_ref()
+                        .map_or((UnixNanos(0), UnixNanos(0)), |r| (r.last_ts, r.max_ts));
+                    let seq = lp.core.last_seq();
+                    let (tap, stats) = Snapshotter::new(shadow, seq, last_ts, max_ts, policy);
+                    w.set_tap(Box::new(tap));
+                    if let Ok(mut g) = p.shared.snapshots.lock() {
+                        *g = Some(stats);
+                    }
+                }
+                Err(e) => p.shared.error(format!("snapshots off: {e}")),
+            }
+        }
+    }
     if let Some(report) = &recovered {
         recovered_start(&mut lp, &clock, &p.shared, report, now);
     }
@@ -615,7 +722,7 @@ pub fn run(mut p: LiveParts) {
     };
     let mut next_tick = 0u64;
     let mut next_status = 0u64;
-    let idle = Duration::from_micros(p.cfg.idle_sleep_us);
+    let idle = Duration::from_micros(idle_us);
     loop {
         if p.shared.abort.load(Ordering::Relaxed) {
             break;
@@ -639,12 +746,21 @@ pub fn run(mut p: LiveParts) {
         // Parameters.
         let v = p.params.version();
         if v != lp.param_version {
+            // Push → quote runs on CLOCK_MONOTONIC_RAW at both ends (Python stamps it right before
+            // the block write; here: on seeing the version, and around the first order frame's
+            // `send`).
+            let seen = PosixClock::MonotonicRaw.now_ns();
+            let pushed = p.shared.push_ts.load(Ordering::Acquire);
             lp.param_version = v;
             let params = p.params.read();
             let t = clock.now();
             busy = true;
-            let pushed = p.shared.push_ts.load(Ordering::Acquire);
-            if lp.feed(
+            if pushed > 0 {
+                p.push_to_read.record(seen.saturating_sub(pushed));
+            }
+            lp.stamp_raw = true;
+            lp.first_raw = (0, 0);
+            let sent = lp.feed(
                 &clock,
                 None,
                 Stamped {
@@ -652,15 +768,26 @@ pub fn run(mut p: LiveParts) {
                     ts_event: t,
                     input: Input::Params { params },
                 },
-            ) > 0
-                && pushed > 0
-            {
-                p.push_to_quote.record(clock.now().0.saturating_sub(pushed));
+            );
+            lp.stamp_raw = false;
+            let (before, after) = lp.first_raw;
+            if sent > 0 && before > 0 {
+                p.read_to_quote.record(before.saturating_sub(seen));
+                p.quote_send.record(after.saturating_sub(before));
+                if pushed > 0 {
+                    p.push_to_quote.record(before.saturating_sub(pushed));
+                }
             }
         }
         // Market data.
         if lp.md.is_none() && now.0 >= lp.md_retry_at {
-            match WsClient::connect(&md_url, Duration::from_secs(5), 4 << 20, lp.seed ^ now.0) {
+            match WsClient::connect_trusting(
+                &md_url,
+                Duration::from_secs(5),
+                4 << 20,
+                lp.seed ^ now.0,
+                lp.tls.as_ref(),
+            ) {
                 Ok(ws) => {
                     lp.md = Some(Market { ws });
                     lp.md_connects += 1;
@@ -777,18 +904,40 @@ impl Loop {
         ttt: Option<&mut LatencyRecorder>,
         s: Stamped,
     ) -> (usize, u64) {
-        if let Some((j, _)) = self.journal.as_mut() {
+        // Journal before act, fail closed: an input that cannot be journalled whole halts the
+        // session (see `halt_journal`); nothing more is journalled this run.
+        if let (Some((j, _)), None) = (self.journal.as_mut(), &self.journal_halt) {
             let ctx = RecordCtx {
                 base: self.assets.0,
                 quote: self.assets.1,
                 param_version: self.param_version,
                 ..RecordCtx::default()
             };
-            for rec in self.core.journal_records(&s, ctx).as_slice() {
-                match j.append(*rec) {
-                    Ok(seq) => self.core.set_last_seq(seq),
-                    Err(_) => self.journal_refused += 1,
+            let recs = self.core.journal_records(&s, ctx);
+            let recs = recs.as_slice();
+            let mut refused = None;
+            if j.free_slots() < recs.len() {
+                refused = Some(AppendError::Full);
+            } else {
+                for rec in recs {
+                    match j.append(*rec) {
+                        Ok(seq) => self.core.set_last_seq(seq),
+                        Err(e) => {
+                            refused = Some(e);
+                            break;
+                        }
+                    }
                 }
+            }
+            if let Some(e) = refused {
+                self.halt_journal(clock, e, s.ts_recv);
+            }
+        }
+        if self.journal_halt.is_some() {
+            self.journal_refused += 1;
+            if s.input == Input::Command(Command::Lift) {
+                // The latch the halt set holds until restart.
+                return (0, 0);
             }
         }
         let (sent, first) = match self.ord.as_mut() {
@@ -797,8 +946,11 @@ impl Loop {
                     inner: ws,
                     clock,
                     first: 0,
+                    raw: self.stamp_raw,
+                    first_raw: (0, 0),
                 };
                 let n = self.core.apply(&s, &mut tx);
+                self.first_raw = tx.first_raw;
                 (n, tx.first)
             }
             None => (self.core.apply(&s, &mut Down), 0),
@@ -814,6 +966,40 @@ impl Loop {
             }
         }
         (sent, first)
+    }
+
+    /// The journal refused an input (ring full, writer failed on I/O, closed): fail closed. The
+    /// kill latch is applied to the live core at once (cancel all, no new orders; a later `Lift`
+    /// is refused) and nothing more is journalled this run, so the journal stays a clean prefix
+    /// of what the session did — to a replay, the halt looks like a crash right after the last
+    /// journalled input, and a restart recovers from it the same way (everything in flight
+    /// UNKNOWN, reconciled with the venue before quoting). Cancels still go out: they only
+    /// reduce risk.
+    #[cold]
+    fn halt_journal(&mut self, clock: &Clock, e: AppendError, ts: UnixNanos) {
+        let health = self.journal.as_ref().map(|(j, _)| j.health());
+        let errno = health.as_ref().map_or(0, |h| h.last_errno());
+        let why = match e {
+            AppendError::Full => "journal ring full (the writer is behind)".to_string(),
+            AppendError::WriterFailed => format!(
+                "journal writer failed: {}",
+                io::Error::from_raw_os_error(errno)
+            ),
+            AppendError::Closed => "journal closed".to_string(),
+        };
+        self.journal_halt = Some(format!(
+            "{why}; session halted at seq {} (kill latched, no new orders until restart)",
+            self.core.last_seq()
+        ));
+        self.feed_at(
+            clock,
+            None,
+            Stamped {
+                ts_recv: ts,
+                ts_event: ts,
+                input: Input::Command(Command::Kill),
+            },
+        );
     }
 
     fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
@@ -909,7 +1095,7 @@ impl Loop {
     ) {
         let now = clock.now();
         self.snapshot_at = now.0 + 1_000_000_000;
-        match http::get(url, &[], Duration::from_secs(5)) {
+        match http::get_trusting(url, &[], Duration::from_secs(5), self.tls.as_ref()) {
             Ok(resp) => {
                 let t = clock.now();
                 if let Some(w) = resp.header_u64("x-mbx-used-weight-1m") {
@@ -975,11 +1161,12 @@ impl Loop {
         signer: &Signer,
         clock: &Clock,
     ) -> io::Result<WsClient> {
-        let mut ws = WsClient::connect(
+        let mut ws = WsClient::connect_trusting(
             url,
             Duration::from_secs(5),
             1 << 20,
             self.seed ^ clock.now().0.rotate_left(7),
+            self.tls.as_ref(),
         )?;
         let mut buf = [0u8; 2048];
         let now_ms = clock.now().0 / 1_000_000;
@@ -1063,7 +1250,8 @@ impl Loop {
             | u64::from(killed) << 3
             | u64::from(confirmed) << 4
             | u64::from(c.finished()) << 5
-            | u64::from(running) << 6;
+            | u64::from(running) << 6
+            | u64::from(c.core().risk().is_throttled()) << 7;
         w[sw::STATE] = c.state() as u64;
         w[sw::FLAGS] = flags;
         w[sw::INPUTS] = counters.inputs;
@@ -1145,6 +1333,13 @@ impl Loop {
         shared
             .journal_dropped
             .store(self.journal_refused, Ordering::Relaxed);
+        if let Some(h) = &self.journal_halt {
+            if let Ok(mut g) = shared.journal_halt.lock() {
+                if g.is_none() {
+                    *g = Some(h.clone());
+                }
+            }
+        }
     }
 }
 
@@ -1228,11 +1423,30 @@ fn recovered_start(
             applied: report.applied,
             unknown,
             killed: lp.core.kill_state().0,
+            throttled: lp.core.core().risk().is_throttled(),
             ids_next: lp.core.core().ids_next(),
             elapsed_ns: report.elapsed_ns,
+            snapshot_seq: report.snapshot.as_ref().map(|(seq, _)| *seq),
+            snapshots_skipped: report
+                .skipped
+                .iter()
+                .map(|k| format!("{}: {}", k.path.display(), k.reason))
+                .collect(),
             error: None,
         });
     }
+}
+
+/// A second core in `core`'s state: `fresh` (built as `core` was) restored from `core`'s snapshot,
+/// checked by digest.
+fn shadow_of(core: &SessionCore, mut fresh: SessionCore) -> Result<SessionCore, String> {
+    let mut b = Vec::new();
+    Replayable::snapshot(core, &mut b);
+    fresh.restore(&b).map_err(|e| e.to_string())?;
+    if fresh.digest() != core.digest() {
+        return Err("the shadow core's digest differs from the session core's".into());
+    }
+    Ok(fresh)
 }
 
 fn wait_response(ws: &mut WsClient, rid: u64, clock: &Clock) -> io::Result<()> {
@@ -1389,6 +1603,8 @@ pub struct EngineReplay {
     pub unknown: u64,
     /// Whether the kill latch is set at the end.
     pub killed: bool,
+    /// Whether the repeated-execution throttle is latched at the end.
+    pub throttled: bool,
     /// The next client id at the end.
     pub ids_next: u64,
     /// Replay time, nanoseconds.
@@ -1449,6 +1665,7 @@ pub fn replay_journal(
             .filter(|o| o.state == crate::gateway::OrderState::Unknown)
             .count() as u64,
         killed: core.kill_state().0,
+        throttled: core.core().risk().is_throttled(),
         ids_next: core.core().ids_next(),
         elapsed_ns: u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX),
     })

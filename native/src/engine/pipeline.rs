@@ -519,6 +519,73 @@ pub struct QuotingCore<E: OrderEncoder> {
     sent: SentLog,
 }
 
+crate::snap_struct!(PipelineStats {
+    messages,
+    decode_errors,
+    applied,
+    gaps,
+    orders_sent,
+    cancels_sent,
+    denied,
+    denied_by,
+    encode_errors,
+    ids_exhausted,
+    short_writes,
+    quote_table_full
+});
+crate::snap_struct!(IdRange { next, end });
+
+impl crate::journal::codec::Snap for MaskGen {
+    fn put(&self, w: &mut Vec<u8>) {
+        self.0.put(w);
+    }
+    fn get(
+        r: &mut crate::journal::codec::SnapReader<'_>,
+    ) -> Result<Self, crate::journal::codec::SnapDecodeError> {
+        u64::get(r).map(MaskGen)
+    }
+}
+
+impl QuotingCore<BinanceWsEncoder> {
+    /// Appends the core's journalled state for a snapshot (`journal::codec`): working quotes,
+    /// risk, the client-id block, the frame-mask generator (the bytes sent depend on it) and the
+    /// counters. The parameter reader, the instrument and the scratch buffers are not state.
+    pub fn snap_put(&self, w: &mut Vec<u8>) {
+        use crate::journal::codec::Snap;
+        let Self {
+            instrument: _,
+            quoter,
+            risk,
+            params: _,
+            ids,
+            enc,
+            out: _,
+            stats,
+            sent: _,
+        } = self;
+        quoter.put(w);
+        risk.snap_put(w);
+        ids.put(w);
+        enc.mask.put(w);
+        stats.put(w);
+    }
+
+    /// Restores what [`QuotingCore::snap_put`] wrote into a core built from the same config.
+    pub fn snap_take(
+        &mut self,
+        r: &mut crate::journal::codec::SnapReader<'_>,
+    ) -> Result<(), crate::journal::codec::SnapDecodeError> {
+        use crate::journal::codec::Snap;
+        self.quoter = Snap::get(r)?;
+        self.risk.snap_take(r)?;
+        self.ids = Snap::get(r)?;
+        self.enc.mask = Snap::get(r)?;
+        self.stats = Snap::get(r)?;
+        self.sent = SentLog::new();
+        Ok(())
+    }
+}
+
 impl<E: OrderEncoder> QuotingCore<E> {
     /// A core for one instrument.
     pub fn new(

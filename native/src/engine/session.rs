@@ -47,6 +47,8 @@ use crate::net::websocket::{encode_frame, Opcode};
 use crate::quoter::{QuoteParams, Top, QUOTE_PARAM_WORDS};
 use crate::risk::{DenyReason, PreTradeRisk, RiskLimits};
 
+mod snapshot;
+
 /// Orders tracked at once (working, pending and UNKNOWN).
 pub const MAX_ORDERS: usize = 128;
 /// Working quotes shown in the status snapshot.
@@ -2533,6 +2535,11 @@ impl SessionCore {
                     self.kill_confirmed = false;
                     self.emit(EventKind::Kill, None, s, Price::ZERO, Qty::ZERO, 0, 0);
                 }
+                // The person's lift also re-arms the repeated-execution throttle (fault-matrix
+                // row 19): nothing else clears it, a restart included (the journal replays it).
+                if self.core.risk().is_throttled() {
+                    self.core.risk_mut().rearm_throttle();
+                }
                 self.requote(s, tx)
             }
             Command::Stop => {
@@ -2903,6 +2910,7 @@ impl SessionCore {
             self.reconciling,
             self.stopping,
             self.core.risk().is_killed(),
+            self.core.risk().is_throttled(),
         ];
         for f in flags {
             h.update(&[u8::from(f)]);
@@ -2913,7 +2921,7 @@ impl SessionCore {
 }
 
 /// Why a journal record cannot be replayed into a [`SessionCore`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SessionReplayError {
     /// The record is of a session kind but is not a session input.
     #[error("journal record {seq}: {source}")]
@@ -2932,12 +2940,9 @@ pub enum SessionReplayError {
         /// The record's seq.
         found: u64,
     },
-    /// The session core has no snapshot encoding: it is rebuilt by replaying its journal from
-    /// genesis (restore-by-replay).
-    #[error(
-        "the session core has no snapshots: it is rebuilt by replaying the journal from genesis"
-    )]
-    NoSnapshot,
+    /// A snapshot's state bytes do not decode into this core.
+    #[error("session snapshot: {0}")]
+    Snapshot(#[from] crate::journal::codec::SnapDecodeError),
 }
 
 /// Discards what a replayed session "sends".
@@ -2951,13 +2956,13 @@ impl TxTransport for NullTx {
 
 /// The journal's replay contract (`journal::replay`): records in, the same decisions and digest out.
 ///
-/// Snapshots: not implemented. [`Replayable::snapshot`] writes nothing and
-/// [`Replayable::restore`] refuses, so the replay driver passes over any snapshot file with that
-/// reason and rebuilds the core from genesis (restore-by-replay).
+/// Snapshots: the canonical encoding of `session/snapshot.rs` (tag `SESSION2`; `SESSION1` files,
+/// written empty before the core had one, are refused by tag). Restore into a core built from the
+/// same config (`live::build_core`).
 impl Replayable for SessionCore {
     type Error = SessionReplayError;
 
-    const SNAPSHOT_TAG: [u8; 8] = *b"SESSION1";
+    const SNAPSHOT_TAG: [u8; 8] = *b"SESSION2";
 
     fn apply(&mut self, rec: &JournalRecord) -> Result<(), SessionReplayError> {
         self.apply_record(rec, &mut NullTx).map(|_| ())
@@ -2967,10 +2972,12 @@ impl Replayable for SessionCore {
         SessionCore::digest(self)
     }
 
-    fn snapshot(&self, _out: &mut Vec<u8>) {}
+    fn snapshot(&self, out: &mut Vec<u8>) {
+        self.snap_put(out);
+    }
 
-    fn restore(&mut self, _bytes: &[u8]) -> Result<(), SessionReplayError> {
-        Err(SessionReplayError::NoSnapshot)
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), SessionReplayError> {
+        Ok(self.snap_take(bytes)?)
     }
 }
 

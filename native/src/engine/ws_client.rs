@@ -1,5 +1,6 @@
 //! A WebSocket client for venue sessions: `ws://` over kernel TCP and `wss://` over rustls
-//! (webpki roots), behind one [`Conn`] type; plus the URL parsing both it and [`super::http`] use.
+//! (webpki roots, or the CAs of a PEM file: [`TlsTrust`]), behind one [`Conn`] type; plus the URL
+//! parsing both it and [`super::http`] use.
 //!
 //! Connecting (TCP, TLS, the HTTP upgrade) blocks with a timeout; after it the socket is
 //! non-blocking and [`WsClient::poll`] reads what is there, parses frames in place in a fixed
@@ -89,10 +90,42 @@ pub enum Conn {
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+/// The certificate authorities a TLS connection trusts.
+#[derive(Clone, Debug)]
+pub struct TlsTrust(Arc<rustls::ClientConfig>);
+
+impl TlsTrust {
+    /// The webpki (Mozilla) roots: public venues.
+    pub fn webpki() -> Self {
+        Self(tls_config(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        }))
+    }
+
+    /// Only the CA certificates in the PEM file at `path` (a private CA, e.g. a co-location TLS
+    /// terminator or a test venue); the webpki roots are not trusted then.
+    ///
+    /// # Errors
+    /// The file cannot be read, holds no `CERTIFICATE` block, or a certificate is not a usable CA.
+    pub fn from_ca_file(path: &std::path::Path) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| format!("not PEM certificates: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("a certificate is not a usable CA: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("holds no CERTIFICATE block".into());
+        }
+        Ok(Self(tls_config(roots)))
+    }
+}
+
+fn tls_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -110,8 +143,18 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 }
 
 impl Conn {
-    /// Connects to `url`'s host (blocking, with `timeout` for connect, reads and writes).
+    /// Connects to `url`'s host (blocking, with `timeout` for connect, reads and writes); TLS
+    /// trusts the webpki roots.
     pub fn connect(url: &Url, timeout: Duration) -> io::Result<Self> {
+        Self::connect_trusting(url, timeout, None)
+    }
+
+    /// [`Conn::connect`] with TLS trusting `trust` (`None`: the webpki roots).
+    pub fn connect_trusting(
+        url: &Url,
+        timeout: Duration,
+        trust: Option<&TlsTrust>,
+    ) -> io::Result<Self> {
         let addr = (url.host.as_str(), url.port)
             .to_socket_addrs()?
             .next()
@@ -125,7 +168,11 @@ impl Conn {
         }
         let name = rustls::pki_types::ServerName::try_from(url.host.clone())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let conn = rustls::ClientConnection::new(tls_config(), name)
+        let cfg = match trust {
+            Some(t) => Arc::clone(&t.0),
+            None => TlsTrust::webpki().0,
+        };
+        let conn = rustls::ClientConnection::new(cfg, name)
             .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
     }
@@ -240,7 +287,18 @@ impl WsClient {
         rx_capacity: usize,
         seed: u64,
     ) -> io::Result<Self> {
-        let mut conn = Conn::connect(url, timeout)?;
+        Self::connect_trusting(url, timeout, rx_capacity, seed, None)
+    }
+
+    /// [`WsClient::connect`] with TLS trusting `trust` (`None`: the webpki roots).
+    pub fn connect_trusting(
+        url: &Url,
+        timeout: Duration,
+        rx_capacity: usize,
+        seed: u64,
+        trust: Option<&TlsTrust>,
+    ) -> io::Result<Self> {
+        let mut conn = Conn::connect_trusting(url, timeout, trust)?;
         let mut req = [0u8; 2048];
         let nonce = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes();
         let mut n16 = [0u8; 16];
@@ -447,6 +505,6 @@ mod tests {
 
     #[test]
     fn tls_config_builds() {
-        let _ = tls_config();
+        let _ = TlsTrust::webpki();
     }
 }

@@ -19,6 +19,7 @@
 //! record silently: the only repair is cutting a torn tail off the last segment, and it is reported.
 //! Format and guarantees: `docs/architecture/journal.md`, `docs/adr/0003-journal-format.md`.
 
+pub mod codec;
 pub mod error;
 pub mod export;
 #[doc(hidden)]
@@ -29,6 +30,7 @@ pub mod record;
 pub mod replay;
 pub mod segment;
 pub mod snapshot;
+pub mod snapshotter;
 pub mod state;
 pub mod synth;
 #[cfg(test)]
@@ -48,7 +50,7 @@ pub use state::{LedgerError, LedgerState};
 pub use verify::{verify, FirstBad, VerifyReport};
 pub use writer::{
     open, AppendError, JournalConfig, JournalHandle, JournalHealth, JournalStats, JournalWriter,
-    OpenJournal,
+    OpenJournal, WriterTap,
 };
 
 #[cfg(test)]

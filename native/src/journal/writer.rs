@@ -127,6 +127,19 @@ struct WriterCounters {
     durable_seq: AtomicU64,
 }
 
+/// Sees every record the writer thread encodes, on that thread (never on the producer's): what
+/// takes snapshots without work on the hot thread ([`super::snapshotter::Snapshotter`]).
+pub trait WriterTap: Send {
+    /// `rec` was encoded (it is in the journal's byte stream in seq order); `chain` is the
+    /// journal's chain value after it.
+    fn record(&mut self, rec: &JournalRecord, chain: &ChainHash);
+    /// Whether it wants [`WriterTap::durable`] now (`closing`: the writer is about to stop).
+    fn due(&self, closing: bool) -> bool;
+    /// Every record handed to [`WriterTap::record`] is written and synced; `dir` is the journal
+    /// directory.
+    fn durable(&mut self, dir: &Path);
+}
+
 /// State shared by the handle, the writer thread and the writer's owner. Each side's counters sit
 /// on their own cache lines so the producer's stores never share a line with the writer's.
 #[derive(Default)]
@@ -135,6 +148,10 @@ struct Shared {
     producer: CachePadded<ProducerCounters>,
     writer: CachePadded<WriterCounters>,
     health: CachePadded<HealthCounters>,
+    /// A tap handed over by [`JournalWriter::set_tap`], picked up by the writer before the next
+    /// record it encodes.
+    tap_pending: AtomicBool,
+    tap_slot: std::sync::Mutex<Option<Box<dyn WriterTap>>>,
 }
 
 /// A snapshot of a journal's counters.
@@ -332,6 +349,15 @@ impl JournalWriter {
         }
     }
 
+    /// Hands `tap` to the writer thread: it sees every record encoded after the producer's next
+    /// `append` (install it before appending what it must see first). Replaces an earlier tap.
+    pub fn set_tap(&self, tap: Box<dyn WriterTap>) {
+        if let Ok(mut g) = self.shared.tap_slot.lock() {
+            *g = Some(tap);
+        }
+        self.shared.tap_pending.store(true, Ordering::Release);
+    }
+
     /// Whether the writer thread stopped on an error.
     pub fn has_failed(&self) -> bool {
         self.shared.state.load(Ordering::Acquire) == FAILED
@@ -410,6 +436,7 @@ pub fn open(dir: &Path, cfg: JournalConfig) -> Result<OpenJournal, JournalError>
         buffered_seq: last_seq,
         unsynced: 0,
         last_sync: writer_clock(),
+        tap: None,
     };
     let thread = std::thread::Builder::new()
         .name("pymm-journal".into())
@@ -472,6 +499,7 @@ struct WriterThread {
     /// Records written since the last sync.
     unsynced: u64,
     last_sync: Instant,
+    tap: Option<Box<dyn WriterTap>>,
 }
 
 impl WriterThread {
@@ -481,6 +509,7 @@ impl WriterThread {
             let stopping = self.shared.state.load(Ordering::Acquire) != RUNNING
                 || self.shared.producer.gone.load(Ordering::Acquire);
             let n = self.drain()?;
+            self.tap_durable(false)?;
             if n > 0 {
                 continue;
             }
@@ -488,6 +517,7 @@ impl WriterThread {
                 if self.unsynced > 0 {
                     self.sync()?;
                 }
+                self.tap_durable(true)?;
                 return Ok(());
             }
             if let (Some(interval), true) = (self.cfg.fsync.interval(), self.unsynced > 0) {
@@ -504,6 +534,7 @@ impl WriterThread {
         let mut n = 0;
         while let Some(rec) = self.consumer.pop() {
             self.encode(&rec)?;
+            self.tap_durable(false)?;
             n += 1;
             if self.buf.len() >= self.cfg.batch_bytes {
                 self.flush()?;
@@ -528,8 +559,39 @@ impl WriterThread {
             seg.reserve(size);
         }
         self.chain = encode_frame(&mut self.buf, rec, &self.chain);
+        if self.shared.tap_pending.load(Ordering::Acquire) {
+            self.take_tap();
+        }
+        if let Some(t) = self.tap.as_mut() {
+            t.record(rec, &self.chain);
+        }
         self.buffered += 1;
         self.buffered_seq = rec.seq;
+        Ok(())
+    }
+
+    #[cold]
+    fn take_tap(&mut self) {
+        self.shared.tap_pending.store(false, Ordering::Release);
+        if let Ok(mut g) = self.shared.tap_slot.lock() {
+            if let Some(t) = g.take() {
+                self.tap = Some(t);
+            }
+        }
+    }
+
+    /// Makes everything encoded durable and hands the tap its turn, if it asks.
+    fn tap_durable(&mut self, closing: bool) -> Result<(), JournalError> {
+        if !self.tap.as_ref().is_some_and(|t| t.due(closing)) {
+            return Ok(());
+        }
+        self.flush()?;
+        if self.unsynced > 0 {
+            self.sync()?;
+        }
+        if let Some(t) = self.tap.as_mut() {
+            t.durable(&self.dir);
+        }
         Ok(())
     }
 

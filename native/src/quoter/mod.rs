@@ -245,6 +245,23 @@ pub struct Quoter {
     stats: QuoterStats,
 }
 
+// Snapshot encoding (`journal::codec`): the working quotes are decision state.
+crate::snap_struct!(WorkingQuote {
+    id,
+    price,
+    qty,
+    placed_at,
+    pending
+});
+crate::snap_struct!(QuoterStats {
+    updates,
+    bad_params,
+    no_anchor,
+    kept
+});
+crate::snap_struct!(Quoter { bids, asks, stats });
+crate::snap_struct!(Top { bid, ask });
+
 fn div_floor(a: i64, b: i64) -> i64 {
     let q = a / b;
     if (a % b != 0) && ((a < 0) != (b < 0)) {

@@ -126,6 +126,75 @@ impl InstrumentRisk {
     }
 }
 
+// Snapshot encoding (`journal::codec`): everything but the limits (configuration).
+crate::snap_enum!(Reservation { Live, Unknown });
+crate::snap_struct!(Working {
+    id,
+    side,
+    price,
+    open,
+    state
+});
+crate::snap_struct!(Submitted {
+    side,
+    price,
+    qty,
+    at
+});
+
+impl InstrumentRisk {
+    fn snap_put(&self, w: &mut Vec<u8>) {
+        use crate::journal::codec::Snap;
+        let Self {
+            limits: _,
+            position,
+            working,
+            n_working,
+            reference,
+            recent,
+            recent_next,
+            fills,
+            fills_next,
+            fills_seen,
+        } = self;
+        position.put(w);
+        working.put(w);
+        n_working.put(w);
+        reference.put(w);
+        recent.put(w);
+        recent_next.put(w);
+        fills.put(w);
+        fills_next.put(w);
+        fills_seen.put(w);
+    }
+
+    fn snap_take(
+        &mut self,
+        r: &mut crate::journal::codec::SnapReader<'_>,
+    ) -> Result<(), crate::journal::codec::SnapDecodeError> {
+        use crate::journal::codec::Snap;
+        self.position = Snap::get(r)?;
+        self.working = Snap::get(r)?;
+        self.n_working = Snap::get(r)?;
+        if self.n_working > MAX_WORKING {
+            return Err(r.bad(
+                "risk n_working",
+                format!("{} > {MAX_WORKING}", self.n_working),
+            ));
+        }
+        self.reference = Snap::get(r)?;
+        self.recent = Snap::get(r)?;
+        self.recent_next = Snap::get(r)?;
+        self.fills = Snap::get(r)?;
+        self.fills_next = Snap::get(r)?;
+        self.fills_seen = Snap::get(r)?;
+        if self.recent_next >= DUP_RING || self.fills_next >= FILL_RING {
+            return Err(r.bad("risk ring index", "out of range"));
+        }
+        Ok(())
+    }
+}
+
 /// Counters of what risk decided (read by the metrics snapshotter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RiskStats {
@@ -139,6 +208,13 @@ pub struct RiskStats {
     pub unknown_order_events: u64,
 }
 
+crate::snap_struct!(RiskStats {
+    accepted,
+    denied,
+    cancels,
+    unknown_order_events
+});
+
 /// Pre-trade risk for one venue session.
 #[derive(Clone, Debug)]
 pub struct PreTradeRisk {
@@ -149,6 +225,59 @@ pub struct PreTradeRisk {
     throttled: bool,
     venue_block_until: UnixNanos,
     stats: RiskStats,
+}
+
+impl PreTradeRisk {
+    /// Appends risk's journalled state for a snapshot (`journal::codec`): positions, working
+    /// reservations, duplicate and fill history, bucket levels, the kill latch, blocks, counters.
+    /// Limits and rates are configuration and stay as constructed.
+    pub fn snap_put(&self, w: &mut Vec<u8>) {
+        use crate::journal::codec::Snap;
+        let Self {
+            instruments,
+            venue_orders,
+            messages,
+            killed,
+            throttled,
+            venue_block_until,
+            stats,
+        } = self;
+        instruments.len().put(w);
+        for i in instruments {
+            i.snap_put(w);
+        }
+        venue_orders.snap_put(w);
+        messages.snap_put(w);
+        killed.put(w);
+        throttled.put(w);
+        venue_block_until.put(w);
+        stats.put(w);
+    }
+
+    /// Restores what [`PreTradeRisk::snap_put`] wrote into risk built with the same instruments.
+    pub fn snap_take(
+        &mut self,
+        r: &mut crate::journal::codec::SnapReader<'_>,
+    ) -> Result<(), crate::journal::codec::SnapDecodeError> {
+        use crate::journal::codec::Snap;
+        let n = usize::get(r)?;
+        if n != self.instruments.len() {
+            return Err(r.bad(
+                "risk instruments",
+                format!("{n} in the snapshot, {} configured", self.instruments.len()),
+            ));
+        }
+        for i in &mut self.instruments {
+            i.snap_take(r)?;
+        }
+        self.venue_orders.snap_take(r)?;
+        self.messages.snap_take(r)?;
+        self.killed = Snap::get(r)?;
+        self.throttled = Snap::get(r)?;
+        self.venue_block_until = Snap::get(r)?;
+        self.stats = Snap::get(r)?;
+        Ok(())
+    }
 }
 
 impl PreTradeRisk {

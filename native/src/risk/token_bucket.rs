@@ -56,6 +56,34 @@ impl TokenBucket {
     }
 }
 
+impl TokenBucket {
+    /// Appends the bucket's state (level and last refill time; capacity and rate are configuration
+    /// and are not part of a snapshot).
+    pub fn snap_put(&self, w: &mut Vec<u8>) {
+        use crate::journal::codec::Snap;
+        let Self {
+            capacity_nt: _,
+            per_second: _,
+            level_nt,
+            last,
+        } = self;
+        level_nt.put(w);
+        last.put(w);
+    }
+
+    /// Restores the state [`TokenBucket::snap_put`] wrote (the level is capped at this bucket's
+    /// capacity).
+    pub fn snap_take(
+        &mut self,
+        r: &mut crate::journal::codec::SnapReader<'_>,
+    ) -> Result<(), crate::journal::codec::SnapDecodeError> {
+        use crate::journal::codec::Snap;
+        self.level_nt = u128::get(r)?.min(self.capacity_nt);
+        self.last = UnixNanos::get(r)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,6 +248,28 @@ pub struct FlowGenerator {
     stats: FlowStats,
     since_forget: u32,
     tick_text: TickText,
+    /// The next event's time drawn ahead by [`FlowGenerator::next_event`], with the total rate it was
+    /// drawn at; [`FlowGenerator::advance`] uses it while the total rate is unchanged.
+    ahead: Option<Ahead>,
+}
+
+/// A next-event time drawn ahead (ns since the epoch, as `f64` like the chain's clock) and the bits
+/// of the total rate it was drawn at.
+#[derive(Debug, Clone, Copy)]
+struct Ahead {
+    total_bits: u64,
+    at: f64,
+}
+
+/// The chain's rates in the current state.
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    bid: i64,
+    ask: i64,
+    cancel_total: f64,
+    inside: f64,
+    per_side: f64,
+    total: f64,
 }
 
 /// Price/qty → decimal text for the venue's parser.
@@ -346,6 +368,7 @@ impl FlowGenerator {
             weights: Vec::new(),
             stats: FlowStats::default(),
             since_forget: 0,
+            ahead: None,
             tick_text: TickText {
                 price_exp: ps.exp(),
                 price_mant: ps.mantissa(),
@@ -533,6 +556,66 @@ impl FlowGenerator {
         c[(d.max(0) as usize).min(c.len() - 1)]
     }
 
+    /// The chain's rates now: touch, cancel weights (into `self.weights`), improvements, per side.
+    fn rates(&mut self, venue: &SpotVenue) -> Rates {
+        let (bid, ask) = self.touch(venue);
+        let spread = ask - bid;
+        // Cancel weights of every resting generator order at its current distance.
+        self.weights.clear();
+        let mut cancel_total = 0.0;
+        for i in 0..self.resting.len() {
+            let r = self.resting[i];
+            let d = match r.side {
+                Side::Buy => bid - r.price.ticks(),
+                Side::Sell => r.price.ticks() - ask,
+            };
+            let w = self.cancel_rate_at(d);
+            cancel_total += w;
+            self.weights.push(w);
+        }
+        let inside = if spread > 1 {
+            self.params.inside_rate
+        } else {
+            0.0
+        };
+        let add_total: f64 = self.params.add_rate.iter().sum();
+        let per_side = add_total + inside + self.params.market_rate;
+        Rates {
+            bid,
+            ask,
+            cancel_total,
+            inside,
+            per_side,
+            total: 2.0 * per_side + cancel_total,
+        }
+    }
+
+    /// When the next flow event happens if nothing changes the rates first (None: nothing can
+    /// happen). The time is drawn ahead and kept, so [`Self::advance`] to it meets that event on
+    /// time: a server sleeps until then instead of stepping on a fixed interval, and an event is
+    /// published when it happens rather than up to one interval later. Without calls to this
+    /// method the chain draws exactly as before (same seed, same calls, same orders).
+    pub fn next_event(&mut self, venue: &SpotVenue) -> Option<UnixNanos> {
+        self.refresh(venue);
+        let total = self.rates(venue).total;
+        if total <= 0.0 {
+            self.ahead = None;
+            return None;
+        }
+        let at = match self.ahead {
+            Some(a) if a.total_bits == total.to_bits() && a.at >= self.now.0 as f64 => a.at,
+            _ => {
+                let at = self.now.0 as f64 + self.rng.exp(total) * 1e9;
+                self.ahead = Some(Ahead {
+                    total_bits: total.to_bits(),
+                    at,
+                });
+                at
+            }
+        };
+        Some(UnixNanos(at as u64))
+    }
+
     /// Runs the flow up to `until` (no-op if it is not later than the time reached).
     pub fn advance(&mut self, venue: &mut SpotVenue, until: UnixNanos) -> u64 {
         if until <= self.now {
@@ -540,40 +623,47 @@ impl FlowGenerator {
         }
         self.refresh(venue);
         let mut n = 0u64;
-        let add_total: f64 = self.params.add_rate.iter().sum();
         loop {
             self.refill(venue);
-            let (bid, ask) = self.touch(venue);
-            let spread = ask - bid;
-            // Cancel weights of every resting generator order at its current distance.
-            self.weights.clear();
-            let mut cancel_total = 0.0;
-            for i in 0..self.resting.len() {
-                let r = self.resting[i];
-                let d = match r.side {
-                    Side::Buy => bid - r.price.ticks(),
-                    Side::Sell => r.price.ticks() - ask,
-                };
-                let w = self.cancel_rate_at(d);
-                cancel_total += w;
-                self.weights.push(w);
-            }
-            let inside = if spread > 1 {
-                self.params.inside_rate
-            } else {
-                0.0
-            };
-            let per_side = add_total + inside + self.params.market_rate;
-            let total = 2.0 * per_side + cancel_total;
+            let Rates {
+                bid,
+                ask,
+                cancel_total,
+                inside,
+                per_side,
+                total,
+            } = self.rates(venue);
             if total <= 0.0 {
                 self.now = until;
+                self.ahead = None;
                 break;
             }
-            let dt = self.rng.exp(total);
-            let t = self.now.0 as f64 + dt * 1e9;
-            if t >= until.0 as f64 {
-                // Memoryless: the next event is re-drawn from `until` on the next call.
+            // A time drawn ahead by `next_event` stands while the total rate is the same (the wait
+            // is exponential: only the total rate matters, and no event happened before it).
+            let ahead = self
+                .ahead
+                .take()
+                .filter(|a| a.total_bits == total.to_bits() && a.at >= self.now.0 as f64);
+            let t = match ahead {
+                Some(a) => a.at,
+                None => self.now.0 as f64 + self.rng.exp(total) * 1e9,
+            };
+            // A time drawn ahead compares in whole nanoseconds (the f64 clock's grain is 256 ns
+            // today), so an advance to just past the time `next_event` returned meets the event.
+            let later = match ahead {
+                Some(_) => t as u64 >= until.0,
+                None => t >= until.0 as f64,
+            };
+            if later {
+                // Memoryless: the next event is re-drawn from `until` on the next call (a time
+                // drawn ahead is kept: it is still the next event while the rates stay).
                 self.now = until;
+                if ahead.is_some() {
+                    self.ahead = Some(Ahead {
+                        total_bits: total.to_bits(),
+                        at: t,
+                    });
+                }
                 break;
             }
             self.now = UnixNanos(t as u64);

@@ -1,8 +1,11 @@
 """The simulated venue's market flow: the calibrated Rust generator, or a recorded file replayed.
 
 The flow runs inside :class:`pymm._native.SimExchange` (``native/src/venue/flow.rs``,
-``native/src/venue/replay.rs``); this module only advances it to the venue's clock every
-``interval_s`` and before each order a client sends, and publishes what happened.
+``native/src/venue/replay.rs``); this module only advances it to the venue's clock and publishes what
+happened: before each order a client sends, and when the next flow event is due (the generator draws
+its next event time ahead, ``SimExchange.next_event_ns``; the loop sleeps until then, at most
+``interval_s``, and a client's request wakes it to re-read the time). A fill the flow causes is thus
+published when it happens, not up to one interval later.
 
 * Generated (default): ``config/flow/<SYMBOL>.toml`` parameters (calibration:
   ``docs/venue/flow-calibration.md``), seeded; limit orders, cancels and MARKET orders of a house
@@ -50,7 +53,7 @@ class FlowConfig:
     Attributes:
         seed: the generator's seed (same seed, same market).
         params: generator parameters (``config/flow/*.toml``); one symbol per file.
-        interval_s: how often the flow is advanced to the clock and published.
+        interval_s: the longest the flow sleeps between steps (it wakes when its next event is due).
         replay: recorded files to replay instead of generating (one session, in order).
         replay_format: ``binance``, ``dbn`` or ``lobster``.
         replay_symbol: the listed symbol the recording is for (None: read from a Binance file).
@@ -86,6 +89,7 @@ class MarketFlow:
         """Attaches the generator (or the replay) to ``venue``'s exchange, starting now."""
         self.venue = venue
         self.config = config
+        self._wake: asyncio.Future[None] | None = None
         now = venue.now_ns()
         if config.replay:
             symbol = config.replay_symbol or replay_symbol(config.replay[0])
@@ -107,11 +111,35 @@ class MarketFlow:
         self.venue.pump()
         return n
 
+    def wait_s(self) -> float:
+        """Seconds until the next flow event (or held market data) is due, at most ``interval_s``."""
+        due = self.venue.exchange.next_event_ns()
+        if due is None:
+            return self.config.interval_s
+        return min(max(due - self.venue.now_ns(), 0) / 1e9, self.config.interval_s)
+
+    def nudge(self) -> None:
+        """A client changed the book: wake the loop to step and re-read when the next event is due."""
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
     async def run(self) -> None:
-        """Steps every ``interval_s`` until cancelled."""
+        """Steps whenever the next event is due (or a client changed the book) until cancelled."""
+        loop = asyncio.get_running_loop()
         while True:
+            self._wake = None
             self.step()
-            await asyncio.sleep(self.config.interval_s)
+            self._wake = wake = loop.create_future()
+            timer = loop.call_later(self.wait_s(), _resolve, wake)
+            try:
+                await wake
+            finally:
+                timer.cancel()
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 LiquidityProvider = MarketFlow

@@ -211,6 +211,7 @@ class SimVenue:
                 lat.entry_base_ns, lat.market_data_base_ns, lat.seed, lat.entry_jitter, lat.market_data_jitter
             )
         # Spot: the calibrated Rust generator (or a replay). USD-M: the random-walk flow (not calibrated).
+        self.flow: LiquidityProvider | None = None  # set first: attaching the flow pumps
         self.flow = LiquidityProvider(self, config.flow) if config.flow is not None else None
         self.futures_flow: FuturesFlow | None = None
         if config.flow is not None and "DOGEUSDT" in self.futures.symbols():
@@ -235,7 +236,9 @@ class SimVenue:
 
     def pump(self) -> None:
         """Publishes the events the exchange produced since the last pump (market data once the
-        latency model releases it)."""
+        latency model releases it), and wakes the flow (a request may have changed what it does next)."""
+        if self.flow is not None:
+            self.flow.nudge()
         now = self.now_ns() if self.config.latency is not None else None
         for audience, payload in self.exchange.drain_events(now):
             if isinstance(audience, str):
