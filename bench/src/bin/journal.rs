@@ -2,7 +2,18 @@
 //! producer's `JournalHandle::append` latency (p50/p99/p99.9/max) next to an empty-timer floor
 //! measured in the same run.
 //!
-//! `cargo run --release -p pymm-bench --bin journal -- [--quick] [--records N] [--dir DIR] [--json]`
+//! `cargo run --release -p pymm-bench --bin journal -- [--quick] [--records N] [--dir DIR] [--json] [--no-pin]`
+//!
+//! Pinning: with 2+ allowed cores the producer (this thread) and the writer thread run on two
+//! different cores (the writer inherits the core this thread is on when `journal::open` spawns it,
+//! then this thread moves to its own), the appliance layout of DESIGN §3. `--no-pin` leaves both to
+//! the scheduler.
+//! Push cost (`push`): each `append` timed with a serialising TSC pair (`lfence; rdtsc` …
+//! `rdtscp; lfence`), the empty pair measured the same way in the same run, and the amortised
+//! cost per push over bursts of 64 back-to-back appends; all HDR histograms in TSC ticks,
+//! reported in ns.
+//! Writer: `encode only` times the writer's per-record work (frame encode, crc32c, blake3 chain)
+//! on this thread without I/O, to split the writer's throughput into encode and write.
 //!
 //! Throughput: one thread appends N book-delta records as fast as the ring takes them (spinning on
 //! `Full`); the clock stops when `close()` returns, i.e. everything is written and fsynced.
@@ -16,6 +27,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use _native::engine::affinity;
+use _native::journal::record::{encode_frame, GENESIS};
 use _native::journal::synth::synthetic_stream;
 use _native::journal::{
     self, AppendError, FsyncPolicy, JournalConfig, JournalReader, JournalRecord, LedgerState,
@@ -23,7 +36,177 @@ use _native::journal::{
 };
 use _native::model::{BookDelta, InstrumentId, Price, Qty, Side, UnixNanos};
 use hdrhistogram::Histogram;
+use pymm_bench::book_l2::ticks_per_ns;
 use serde_json::json;
+
+/// Producer and writer cores when 2+ are allowed and pinning was not turned off.
+#[derive(Clone, Copy)]
+struct Pins {
+    producer: usize,
+    writer: usize,
+}
+
+fn pins(enabled: bool) -> Option<Pins> {
+    if !enabled {
+        return None;
+    }
+    let cores = affinity::allowed_cores().ok()?;
+    match cores.as_slice() {
+        [a, b, ..] => Some(Pins {
+            producer: *a,
+            writer: *b,
+        }),
+        _ => None,
+    }
+}
+
+/// Opens the journal with its writer thread on `pins.writer` and leaves this thread on
+/// `pins.producer` (a spawned thread inherits its parent's affinity).
+fn open_pinned(dir: &Path, cfg: JournalConfig, pins: Option<Pins>) -> journal::OpenJournal {
+    if let Some(p) = pins {
+        affinity::pin_current_thread(p.writer).expect("pin writer core");
+    }
+    let j = journal::open(dir, cfg).expect("open");
+    if let Some(p) = pins {
+        affinity::pin_current_thread(p.producer).expect("pin producer core");
+    }
+    j
+}
+
+/// TSC read that later instructions cannot start before and earlier ones cannot finish after
+/// (`lfence; rdtsc; lfence`): the start of a timed region.
+#[inline(always)]
+fn tsc_start() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unused_unsafe)]
+    // SAFETY: LFENCE and RDTSC have no memory effects and exist on every x86_64 CPU.
+    unsafe {
+        use core::arch::x86_64::{_mm_lfence, _rdtsc};
+        _mm_lfence();
+        let t = _rdtsc();
+        _mm_lfence();
+        t
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    pymm_bench::book_l2::ticks()
+}
+
+/// TSC read after everything before it retired (`rdtscp; lfence`): the end of a timed region.
+#[inline(always)]
+fn tsc_end() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unused_unsafe)]
+    // SAFETY: RDTSCP writes only `aux` (a local) and LFENCE has no memory effects; both exist on
+    // every x86_64 CPU this project targets (RDTSCP since 2006).
+    unsafe {
+        use core::arch::x86_64::{__rdtscp, _mm_lfence};
+        let mut aux = 0u32;
+        let t = __rdtscp(&mut aux);
+        _mm_lfence();
+        t
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    pymm_bench::book_l2::ticks()
+}
+
+fn spin_ticks(ticks: u64) {
+    let t = tsc_end();
+    while tsc_end().wrapping_sub(t) < ticks {
+        std::hint::spin_loop();
+    }
+}
+
+/// Per-push TSC histograms from one pinned (if possible) paced run.
+struct PushCost {
+    /// One `append` per sample, ticks (floor included).
+    single: Histogram<u64>,
+    /// The empty TSC pair, ticks, same run.
+    floor: Histogram<u64>,
+    /// A burst of 64 appends per sample, ticks for the whole burst.
+    burst64: Histogram<u64>,
+    refused: u64,
+}
+
+fn tick_histogram() -> Histogram<u64> {
+    // 1 .. 10^9 ticks (~0.3 s at 3 GHz), 3 significant digits, fixed bounds: never allocates.
+    Histogram::new_with_bounds(1, 1_000_000_000, 3).expect("bounds")
+}
+
+fn push_cost(dir: &Path, n: u64, pins: Option<Pins>, tpn: f64) -> PushCost {
+    let _ = std::fs::remove_dir_all(dir);
+    let j = open_pinned(dir, config(FsyncPolicy::Never), pins);
+    let mut h = j.handle;
+    let (mut single, mut floor, mut burst64) =
+        (tick_histogram(), tick_histogram(), tick_histogram());
+    let gap = (2_000.0 * tpn) as u64;
+    let mut refused = 0;
+    for i in 0..n {
+        let rec = record(i);
+        let t0 = tsc_start();
+        black_box(&rec);
+        let t1 = tsc_end();
+        floor.saturating_record((t1 - t0).max(1));
+        let t0 = tsc_start();
+        let r = h.append(black_box(rec));
+        let t1 = tsc_end();
+        match r {
+            Ok(_) => single.saturating_record((t1 - t0).max(1)),
+            Err(_) => refused += 1,
+        }
+        spin_ticks(gap);
+    }
+    let recs: Vec<JournalRecord> = (0..64).map(record).collect();
+    for _ in 0..n / 64 {
+        let t0 = tsc_start();
+        for r in &recs {
+            if h.append(black_box(*r)).is_err() {
+                refused += 1;
+            }
+        }
+        let t1 = tsc_end();
+        burst64.saturating_record((t1 - t0).max(1));
+        // 64 records every ~130 µs: the writer (idle sleep 100 µs) keeps the ring from filling.
+        spin_ticks(gap * 64);
+    }
+    drop(h);
+    j.writer.close().expect("close");
+    PushCost {
+        single,
+        floor,
+        burst64,
+        refused,
+    }
+}
+
+/// ns per record the writer spends encoding (frame, crc32c, blake3 chain), no I/O, this thread.
+fn encode_only(n: u64) -> f64 {
+    let cfg = JournalConfig::default();
+    let mut buf = Vec::with_capacity(cfg.batch_bytes + 256);
+    let mut chain = GENESIS;
+    let t0 = Instant::now();
+    for i in 0..n {
+        let mut rec = record(i);
+        rec.seq = i + 1;
+        chain = encode_frame(&mut buf, &rec, &chain);
+        if buf.len() >= cfg.batch_bytes {
+            black_box(&buf);
+            buf.clear();
+        }
+    }
+    black_box(chain);
+    t0.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn tick_summary(h: &Histogram<u64>, tpn: f64, per: f64) -> serde_json::Value {
+    let ns = |t: u64| t as f64 / tpn / per;
+    json!({
+        "count": h.len(),
+        "p50_ns": ns(h.value_at_quantile(0.50)),
+        "p99_ns": ns(h.value_at_quantile(0.99)),
+        "p999_ns": ns(h.value_at_quantile(0.999)),
+        "max_ns": ns(h.max()),
+    })
+}
 
 fn record(i: u64) -> JournalRecord {
     JournalRecord::book_delta(&BookDelta {
@@ -52,9 +235,9 @@ struct Throughput {
     full_spins: u64,
 }
 
-fn throughput(dir: &Path, fsync: FsyncPolicy, n: u64) -> Throughput {
+fn throughput(dir: &Path, fsync: FsyncPolicy, n: u64, pins: Option<Pins>) -> Throughput {
     let _ = std::fs::remove_dir_all(dir);
-    let j = journal::open(dir, config(fsync)).expect("open");
+    let j = open_pinned(dir, config(fsync), pins);
     let mut h = j.handle;
     let mut full_spins = 0;
     let t0 = Instant::now();
@@ -96,9 +279,9 @@ fn spin(d: Duration) {
     }
 }
 
-fn latency(dir: &Path, fsync: FsyncPolicy, n: u64) -> (Histogram<u64>, u64) {
+fn latency(dir: &Path, fsync: FsyncPolicy, n: u64, pins: Option<Pins>) -> (Histogram<u64>, u64) {
     let _ = std::fs::remove_dir_all(dir);
-    let j = journal::open(dir, config(fsync)).expect("open");
+    let j = open_pinned(dir, config(fsync), pins);
     let mut h = j.handle;
     let mut hist = histogram();
     let mut refused = 0;
@@ -160,6 +343,15 @@ fn host() -> serde_json::Value {
         "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "commit": commit,
     })
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -238,12 +430,51 @@ fn main() {
         FsyncPolicy::EveryMs(10),
         FsyncPolicy::Always,
     ];
+    let pins = pins(!args.iter().any(|a| a == "--no-pin"));
+    let tpn = ticks_per_ns(200);
+    let load_before = loadavg();
     let fl = floor(lat_n);
+    let pc = push_cost(&base.join("push"), lat_n, pins, tpn);
+    let enc_ns = encode_only(n);
+    if !as_json {
+        let q = |h: &Histogram<u64>, per: f64, x: f64| h.value_at_quantile(x) as f64 / tpn / per;
+        println!(
+            "pinning: {}; TSC {tpn:.3} ticks/ns; load average {load_before}",
+            match pins {
+                Some(p) => format!("producer core {}, writer core {}", p.producer, p.writer),
+                None => "none".into(),
+            }
+        );
+        for (name, h, per) in [
+            ("TSC floor (empty pair)", &pc.floor, 1.0),
+            ("push (one append)", &pc.single, 1.0),
+            ("push, burst of 64 (per push)", &pc.burst64, 64.0),
+        ] {
+            println!(
+                "{name:<30} p50 {:>7.1} ns  p99 {:>7.1} ns  p99.9 {:>8.1} ns  max {:>10.1} ns",
+                q(h, per, 0.5),
+                q(h, per, 0.99),
+                q(h, per, 0.999),
+                h.max() as f64 / tpn / per,
+            );
+        }
+        println!(
+            "push minus floor: p50 {:.1} ns, p99 {:.1} ns, p99.9 {:.1} ns; refused {}",
+            q(&pc.single, 1.0, 0.5) - q(&pc.floor, 1.0, 0.5),
+            q(&pc.single, 1.0, 0.99) - q(&pc.floor, 1.0, 0.5),
+            q(&pc.single, 1.0, 0.999) - q(&pc.floor, 1.0, 0.5),
+            pc.refused
+        );
+        println!(
+            "writer encode only (frame + crc32c + blake3, no I/O): {enc_ns:.1} ns/record = {:.0} rec/s",
+            1e9 / enc_ns
+        );
+    }
     let mut rows = Vec::new();
     for p in policies {
         let dir = base.join(p.to_string().replace(':', "_"));
-        let t = throughput(&dir, p, n);
-        let (lat, refused) = latency(&dir, p, lat_n);
+        let t = throughput(&dir, p, n, pins);
+        let (lat, refused) = latency(&dir, p, lat_n, pins);
         let _ = std::fs::remove_dir_all(&dir);
         let row = json!({
             "fsync": p.to_string(),
@@ -286,6 +517,16 @@ fn main() {
         "bench": "journal_append",
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "host": host(),
+        "load_average_at_start": load_before,
+        "pinned": pins.map(|p| json!({"producer_core": p.producer, "writer_core": p.writer})),
+        "tsc_ticks_per_ns": tpn,
+        "push_tsc": {
+            "floor": tick_summary(&pc.floor, tpn, 1.0),
+            "single": tick_summary(&pc.single, tpn, 1.0),
+            "burst64_per_push": tick_summary(&pc.burst64, tpn, 64.0),
+            "refused": pc.refused,
+        },
+        "writer_encode_only_ns_per_record": enc_ns,
         "timer_floor": summary(&fl),
         "rows": rows,
         "replay": {
@@ -300,9 +541,10 @@ fn main() {
         println!("{out:#}");
     } else {
         println!(
-            "timer floor (empty Instant pair): p50 {} ns, p99 {} ns",
+            "timer floor (empty Instant pair): p50 {} ns, p99 {} ns; load average at end {}",
             fl.value_at_quantile(0.5),
-            fl.value_at_quantile(0.99)
+            fl.value_at_quantile(0.99),
+            loadavg()
         );
     }
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
