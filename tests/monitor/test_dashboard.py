@@ -409,3 +409,61 @@ def test_empty_charts_are_seen_as_empty(loop_thread: LoopThread) -> None:
         loop_thread.run(runner.cleanup())
     assert polls >= 3  # the page did poll and render
     assert not ready and set(points.values()) == {0}, points
+
+
+def test_alerts_in_the_instance_schema_render(loop_thread: LoopThread) -> None:
+    """`pymm start`'s status carries alerts as ``Alert.to_json()`` (``ts_emit_ns``, ``rule``); the page
+    once read ``ts``/``name`` only, threw on the first alert and never became ready."""
+    chromium_or_skip()
+    from pymm.monitor.alerts import Alert, Severity
+
+    now = time.time_ns()
+    alert = Alert(
+        rule="vpin_cdf",
+        severity=Severity.WARNING,
+        symbol="DOGEUSDT",
+        status="firing",
+        value=0.95,
+        threshold=0.9,
+        message="CDF(VPIN) 0.95 > 0.90",
+        ts_event_ns=now,
+        ts_emit_ns=now,
+    ).to_json()
+    n = {"i": 0}
+
+    def live() -> dict[str, Any]:
+        n["i"] += 1
+        mid = 0.16 + n["i"] * 1e-5
+        inst = {
+            "venue": "binance-spot",
+            "symbol": "DOGEUSDT",
+            "book": {"bid": mid - 1e-5, "ask": mid + 1e-5, "mid": mid},
+            "quotes": [],
+            "position": n["i"],
+            "pnl": {"realized": 0.0, "unrealized": 0.0, "total": 0.0, "fees": 0.0},
+        }
+        return {
+            "ts": time.time_ns(),
+            "state": "quoting",
+            "instruments": [inst],
+            "toxicity": {"vpin": 0.5, "markouts_bps": {"1s": 0.1}},
+            "latency_ns": {"tick_to_trade": {"count": 1, "p50": 900, "p99": 1000, "p999": 1100}},
+            "alerts": [alert],
+        }
+
+    runner, url = loop_thread.run(serve_dashboard(live, port=0))
+
+    async def drive() -> tuple[bool, str, str]:
+        async with open_page(f"{url}?ready=3") as page:
+            ready = await page.wait_for("document.body && document.body.dataset.ready === 'true'", 20)
+            table = await page.evaluate("document.querySelector('#alerts').innerText")
+            conn = await page.evaluate("document.getElementById('conn').innerText")
+            return ready, table, conn
+
+    try:
+        ready, table, conn = asyncio.run(drive())
+    finally:
+        loop_thread.run(runner.cleanup())
+    assert ready, conn
+    assert "vpin_cdf" in table and "CDF(VPIN) 0.95" in table, table
+    assert "no status" not in conn, conn

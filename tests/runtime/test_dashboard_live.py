@@ -52,7 +52,7 @@ def test_dashboard_and_metrics_during_pymm_start(pymm_instance: Running, tmp_pat
             }
 
     out = asyncio.run(drive())
-    assert out["ready"], json.dumps(out["points"])
+    assert out["ready"], json.dumps([out["points"], out["errors"]])
     for chart in CHARTS:
         assert out["points"][f"chart-{chart}"] >= READY_POINTS, out["points"]
     assert not [e for e in out["errors"] if not e.endswith("/api/status")], out["errors"]

@@ -231,11 +231,15 @@ function render(status) {
     const o = inst.orders || {};
     fillTable("orders", Object.entries(o).map(([k, v]) => [k, v]));
   }
-  const alerts = (status.alerts || []).slice().sort((a, b) => Number(b.ts) - Number(a.ts)).slice(0, 12);
+  // The status JSON carries alerts as Alert.to_json() (ts_emit_ns / ts_event_ns, rule); older
+  // producers sent ts / name. A missing or bad time shows as "–" rather than breaking the page.
+  const alertTs = (a) => Number(a.ts_emit_ns ?? a.ts_event_ns ?? a.ts);
+  const clock = (ns) => (Number.isFinite(ns) ? new Date(ns / 1e6).toISOString().slice(11, 23) : "–");
+  const alerts = (status.alerts || []).slice().sort((a, b) => (alertTs(b) || 0) - (alertTs(a) || 0)).slice(0, 12);
   fillTable("alerts", alerts.map((a) => [
-    new Date(Number(a.ts) / 1e6).toISOString().slice(11, 23),
+    clock(alertTs(a)),
     a.status === "resolved" ? ["resolved", "muted"] : [a.severity, `sev-${a.severity}`],
-    a.name, a.message,
+    a.rule ?? a.name, a.message,
   ]));
 
   const ready = selected && CHARTS.every((c) => chartSeries(selected, c).points >= READY_POINTS);
