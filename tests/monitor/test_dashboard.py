@@ -302,14 +302,23 @@ def test_metrics_during_a_run(sim_run: SimRunStatus) -> None:
             60,
             "a fill and a VPIN value",
         )
-        metrics.update_from_status(sim_run.status())
-        status, body, _ = get(exporter.url)
-        assert status == 200
-        samples = {
-            (s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in text_string_to_metric_families(body.decode())
-            for s in f.samples
-        }
+
+        def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            metrics.update_from_status(sim_run.status())
+            status, body, _ = get(exporter.url)
+            assert status == 200
+            return {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(body.decode())
+                for s in f.samples
+            }
+
+        # A markout exists only once its first horizon has passed after a fill: scrape until it does.
+        samples = scrape()
+        deadline = time.monotonic() + 30
+        while not any(n == "pymm_fill_markouts_total" for n, _ in samples) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            samples = scrape()
         names = {n for n, _ in samples}
         sym = ("symbol", "DOGEUSDT")
         assert samples[("pymm_orders_total", (("state", "sent"), sym))] > 0
