@@ -302,15 +302,7 @@ class SimRunStatus:
                 "vpin": last.vpin if last is not None else None,
                 "markouts_bps": {h: (v * 1e4 if v is not None else None) for h, v in markouts.items()},
             },
-            "alerts": [
-                {
-                    "ts": a.ts_emit_ns,
-                    "name": a.rule,
-                    "severity": str(a.severity),
-                    "status": a.status,
-                    "message": a.message,
-                }
-                for a in self.alerts[-50:]
-            ],
+            # The instance's schema (pymm/runtime/instance.py): Alert.to_json(), so the two cannot drift.
+            "alerts": [a.to_json() for a in self.alerts[-50:]],
             "params": {"version": 0, "pushes": 0, "rate_hz": 0.0},
         }
