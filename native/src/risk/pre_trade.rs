@@ -70,6 +70,14 @@ struct Submitted {
     at: UnixNanos,
 }
 
+/// What one pass over an instrument's working orders found for a new order.
+struct Scan {
+    id_working: bool,
+    buys: i64,
+    sells: i64,
+    crosses_own: bool,
+}
+
 /// Per-instrument risk state.
 #[derive(Clone, Debug)]
 struct InstrumentRisk {
@@ -110,14 +118,30 @@ impl InstrumentRisk {
         self.working().iter().position(|w| w.id == id)
     }
 
-    /// (working buy lots, working sell lots), UNKNOWN included.
-    fn working_lots(&self) -> (i64, i64) {
-        self.working()
-            .iter()
-            .fold((0, 0), |(b, s), w| match w.side {
-                Side::Buy => (b + w.open.lots(), s),
-                Side::Sell => (b, s + w.open.lots()),
-            })
+    /// One pass over the working orders (UNKNOWN included) for a new order `o`: whether its client
+    /// id is already working, the working buy and sell lots, and whether `o` would match one of our
+    /// own orders (a buy at or above a working sell, or the reverse).
+    fn scan(&self, o: &OrderCheck) -> Scan {
+        let mut s = Scan {
+            id_working: false,
+            buys: 0,
+            sells: 0,
+            crosses_own: false,
+        };
+        for w in self.working() {
+            s.id_working |= w.id == o.client_id;
+            match w.side {
+                Side::Buy => {
+                    s.buys += w.open.lots();
+                    s.crosses_own |= o.side == Side::Sell && o.price <= w.price;
+                }
+                Side::Sell => {
+                    s.sells += w.open.lots();
+                    s.crosses_own |= o.side == Side::Buy && o.price >= w.price;
+                }
+            }
+        }
+        s
     }
 
     fn remove(&mut self, idx: usize) {
@@ -469,10 +493,15 @@ impl PreTradeRisk {
         if r.n_working >= MAX_WORKING || r.n_working as u64 >= u64::from(lim.max_open_orders) {
             return Err(DenyReason::MaxOpenOrders);
         }
-        if r.find(o.client_id).is_some() {
+        let Scan {
+            id_working,
+            buys,
+            sells,
+            crosses_own,
+        } = r.scan(o);
+        if id_working {
             return Err(DenyReason::DuplicateClientId);
         }
-        let (buys, sells) = r.working_lots();
         let worst_long = r
             .position
             .checked_add(buys)
@@ -502,11 +531,6 @@ impl PreTradeRisk {
             }
         }
         // Self-trade: a buy at or above one of our working sells (or the reverse) would match it.
-        let crosses_own = r.working().iter().any(|w| match (o.side, w.side) {
-            (Side::Buy, Side::Sell) => o.price >= w.price,
-            (Side::Sell, Side::Buy) => o.price <= w.price,
-            _ => false,
-        });
         if crosses_own {
             return Err(DenyReason::SelfTrade);
         }
