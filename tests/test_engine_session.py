@@ -4,7 +4,8 @@ Everything here is real: the venue runs in-process on its own asyncio loop threa
 liquidity provider and taker flow; the engine connects over loopback WebSocket/HTTP, logs on with
 Ed25519, subscribes to the user stream, quotes, gets filled, and is compared with the venue's own
 books and accounts. Fault-matrix rows: 10 (late -1007), 11 (client ids never reused), 15 (order
-connection dropped), 17 (venue rate limit), 21 (kill switch).
+connection dropped), 17 (venue rate limit), 18 (a silent feed: new orders denied as stale), 21 (kill
+switch).
 """
 
 from __future__ import annotations
@@ -318,6 +319,44 @@ def test_order_connection_drop_unknown_reconcile_requote(venue: Venue, keypair, 
     assert len(ids) == len(set(ids)), "a client order id reached the venue twice"
     second = set(ids) - first_ids
     assert second and min(int(i[2:]) for i in second) > max(int(i[2:]) for i in first_ids)
+
+
+def test_silent_feed_new_orders_denied_as_stale_reference(keypair, tmp_path) -> None:
+    """Fault-matrix row 18, "stop the feed, then submit": the venue's market flow is stopped, so the
+    market stream goes silent; a parameter push that re-prices every quote after
+    ``max_reference_age_ms`` is denied by pre-trade risk as ``stale_reference`` before anything is
+    sent (the collar's reference is the top as of the feed's last word, not of the push)."""
+    with venue_ctx(keypair[1]) as venue:
+        engine = Engine(engine_config(venue, keypair[0], tmp_path, risk={"max_reference_age_ms": 300}))
+        engine.push_params(QUOTING)
+        engine.start()
+        try:
+            wait_for(lambda: quoting_both_sides(venue, 2), 10, "two-sided quotes")
+            task = venue.running.flow_task
+            assert task is not None
+            on_loop(venue, task.cancel)
+            wait_for(task.done, 5, "the venue's flow to stop")
+            # The scenario is the silence itself: longer than the reference age.
+            time.sleep(1.0)
+            engine.poll_events()
+            denied = engine.status()["orders"]["denied"]
+            engine.push_params(QUOTING | {"half_spread_mt": 6000})  # every quote moves 5 ticks
+
+            def stale_denials() -> int:
+                ev = engine.poll_events()
+                return int(np.count_nonzero((ev["kind"] == EventKind.ORDER_DENIED) & (ev["aux"] == 5)))
+
+            seen = 0
+
+            def any_stale() -> bool:
+                nonlocal seen
+                seen += stale_denials()
+                return seen > 0
+
+            wait_for(any_stale, 5, "a stale_reference denial")
+            assert engine.status()["orders"]["denied"] > denied
+        finally:
+            assert engine.stop(5.0)
 
 
 def test_late_minus_1007_one_venue_order_and_correct_position(keypair, tmp_path) -> None:

@@ -86,11 +86,15 @@ const PARAMS: QuoteParams = QuoteParams {
 const T0: u64 = 1_700_000_000_000_000_000;
 
 fn core(max_long: i64) -> SessionCore {
+    core_with(limits(max_long))
+}
+
+fn core_with(limits: RiskLimits) -> SessionCore {
     let mut prefix = [0u8; 8];
     prefix[..2].copy_from_slice(b"pm");
     let settings = SessionSettings {
         inst: inst(),
-        limits: limits(max_long),
+        limits,
         prefix,
         prefix_len: 2,
         order_timeout_ns: 1_000_000_000,
@@ -182,6 +186,43 @@ fn quotes_only_after_reconciliation_and_tracks_acks() {
         c.orders().find(|o| o.id == id).unwrap().state,
         OrderState::New
     );
+}
+
+/// Fault-matrix row 18 (stop the feed, then submit): the risk reference is the top as of when the
+/// feed last confirmed it. A requote later than `max_reference_age` after that (here a parameter
+/// push that moves every quote) is denied as stale before anything is sent; once the feed confirms
+/// the top again, quoting resumes. (Before, the requote stamped the old top with the push's time.)
+#[test]
+fn a_silent_feed_makes_the_reference_stale_and_new_orders_are_denied() {
+    let mut c = core_with(RiskLimits {
+        max_reference_age_ns: 5_000_000_000,
+        ..limits(100_000)
+    });
+    let mut tx = Capture::default();
+    c.apply(&at(0, top(16_900, 16_903)), &mut tx);
+    connected(&mut c, &mut tx, 1);
+    let new_orders = |tx: &Capture| {
+        tx.0.iter()
+            .filter(|m| m.contains("order.place") || m.contains("cancelReplace"))
+            .count()
+    };
+    assert_eq!(new_orders(&tx), 4, "{:?}", tx.0);
+    assert_eq!(c.core().risk().stats().denied, 0);
+    // Within the age a push re-prices (one new order per quote).
+    let wider = QuoteParams {
+        half_spread_mt: 2_000,
+        ..PARAMS
+    };
+    c.apply(&at(4_000, Input::Params { params: wider }), &mut tx);
+    let before = new_orders(&tx);
+    assert!(before > 4, "{:?}", tx.0);
+    // The feed is silent for 6 s: the next re-pricing push is denied by risk, nothing new is sent.
+    c.apply(&at(6_001, Input::Params { params: PARAMS }), &mut tx);
+    assert_eq!(new_orders(&tx), before, "{:?}", tx.0);
+    assert!(c.core().risk().stats().denied > 0);
+    // The feed confirms the same top: the reference is fresh again and the quotes go out.
+    c.apply(&at(6_002, top(16_900, 16_903)), &mut tx);
+    assert!(new_orders(&tx) > before, "{:?}", tx.0);
 }
 
 #[test]

@@ -506,6 +506,12 @@ struct Loop {
     /// orders until restart).
     journal_halt: Option<String>,
     last_top: Option<(Top, bool)>,
+    /// When `last_top` was last handed to the core.
+    last_top_at: UnixNanos,
+    /// An unchanged top is handed to the core again after this long while the feed keeps applying
+    /// updates (a quarter of `max_reference_age_ms`), so the risk reference's age is the feed's
+    /// silence, not the time since the top last moved.
+    top_refresh_ns: u64,
     param_version: u64,
     md_retry_at: u64,
     md_backoff: u64,
@@ -633,6 +639,8 @@ pub fn run(mut p: LiveParts) {
         journal_refused: 0,
         journal_halt: None,
         last_top: None,
+        last_top_at: UnixNanos(0),
+        top_refresh_ns: p.limits.max_reference_age_ns / 4,
         param_version: p.params.version(),
         md_retry_at: 0,
         md_backoff: 100_000_000,
@@ -1022,10 +1030,13 @@ impl Loop {
                 ask: self.sync.book().best_ask(),
             }
         };
-        if self.last_top == Some((top, stale)) {
+        if self.last_top == Some((top, stale))
+            && ts.saturating_since(self.last_top_at) < self.top_refresh_ns
+        {
             return;
         }
         self.last_top = Some((top, stale));
+        self.last_top_at = ts;
         self.feed(
             clock,
             Some(ttt),

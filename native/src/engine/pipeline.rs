@@ -623,11 +623,12 @@ impl<E: OrderEncoder> QuotingCore<E> {
     ) -> io::Result<usize> {
         clock.mark(Stage::Book);
         let params = self.params.read();
-        self.requote_with(&params, top, stale, ts_recv, now_ms, tx, clock)
+        self.requote_with(&params, top, stale, ts_recv, ts_recv, now_ms, tx, clock)
     }
 
     /// [`QuotingCore::requote`] with parameters given by the caller (a session that journals its
-    /// parameter pushes as inputs, so a replay decides with the same values).
+    /// parameter pushes as inputs, so a replay decides with the same values). `top_at` is when the
+    /// feed last confirmed `top` (the risk reference's time); `ts_recv` is this input's time.
     ///
     /// # Hot path
     /// See the module docs.
@@ -637,6 +638,7 @@ impl<E: OrderEncoder> QuotingCore<E> {
         params: &QuoteParams,
         top: Top,
         stale: bool,
+        top_at: UnixNanos,
         ts_recv: UnixNanos,
         now_ms: u64,
         tx: &mut T,
@@ -644,9 +646,11 @@ impl<E: OrderEncoder> QuotingCore<E> {
     ) -> io::Result<usize> {
         self.sent.len = 0;
         if let (Some((b, _)), Some((a, _))) = (top.bid, top.ask) {
-            // The mid as the collar reference (rounded down to a tick).
+            // The mid as the collar reference (rounded down to a tick), as of when the feed last
+            // confirmed this top (`top_at`), not of this call: a requote on a parameter push or a
+            // timer after the feed went silent must see a stale reference and be denied.
             let mid = Price::from_ticks(b.ticks() + (a.ticks() - b.ticks()) / 2);
-            self.risk.set_reference(self.instrument, mid, ts_recv);
+            self.risk.set_reference(self.instrument, mid, top_at);
         }
         let params = *params;
         let inventory = self.risk.position(self.instrument).unwrap_or(0);

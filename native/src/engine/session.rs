@@ -1706,6 +1706,9 @@ pub struct SessionCore {
     params: QuoteParams,
     top: Top,
     stale: bool,
+    /// When the feed last confirmed `top` (the last `Input::Top`'s `ts_recv`): the risk collar's
+    /// reference time, so a silent feed makes the reference stale (fail closed).
+    top_at: UnixNanos,
     connected: bool,
     reconciling: bool,
     open_pending: bool,
@@ -1766,6 +1769,7 @@ impl SessionCore {
             params,
             top: Top::default(),
             stale: true,
+            top_at: UnixNanos(0),
             connected: false,
             reconciling: false,
             open_pending: false,
@@ -1823,6 +1827,7 @@ impl SessionCore {
                 let was_stale = self.stale;
                 self.top = top;
                 self.stale = stale;
+                self.top_at = ts;
                 if stale && !was_stale {
                     self.emit(EventKind::Stale, None, s, Price::ZERO, Qty::ZERO, 0, 1);
                 }
@@ -2663,6 +2668,7 @@ impl SessionCore {
             &self.params,
             self.top,
             self.stale,
+            self.top_at,
             ts,
             now_ms,
             tx,
@@ -2962,7 +2968,7 @@ impl TxTransport for NullTx {
 impl Replayable for SessionCore {
     type Error = SessionReplayError;
 
-    const SNAPSHOT_TAG: [u8; 8] = *b"SESSION2";
+    const SNAPSHOT_TAG: [u8; 8] = *b"SESSION3";
 
     fn apply(&mut self, rec: &JournalRecord) -> Result<(), SessionReplayError> {
         self.apply_record(rec, &mut NullTx).map(|_| ())

@@ -932,7 +932,140 @@ mod tests {
         );
     }
 
+    /// Fault-matrix row 18, the reference model: the order-level checks written out independently of
+    /// `evaluate` (no working orders, fresh budgets): `None` is "must be accepted", `Some(r)` "must be
+    /// denied with `r`" (the first failing check in the documented order).
+    fn row18_model(
+        limits: Option<&RiskLimits>,
+        reference: Option<(i64, u64)>,
+        o: &OrderCheck,
+        now: u64,
+    ) -> Option<DenyReason> {
+        let Some(l) = limits else {
+            return Some(DenyReason::NotAllowed);
+        };
+        let (px, qty) = (o.price.ticks(), o.qty.lots());
+        if qty <= 0 || px <= 0 {
+            return Some(DenyReason::InvalidOrder);
+        }
+        let Some((ref_px, ref_at)) = reference else {
+            return Some(DenyReason::NoReference);
+        };
+        if now.saturating_sub(ref_at) > l.max_reference_age_ns {
+            return Some(DenyReason::StaleReference);
+        }
+        // |px - ref| / ref > bps / 10_000, cross-multiplied in exact integers.
+        let dev = (i128::from(px) - i128::from(ref_px)).abs();
+        if dev * 10_000 > i128::from(ref_px) * i128::from(l.price_collar_bps) {
+            return Some(DenyReason::PriceCollar);
+        }
+        if qty > l.max_order_qty.lots() {
+            return Some(DenyReason::MaxOrderQty);
+        }
+        if i128::from(px) * i128::from(qty) > l.max_order_notional {
+            return Some(DenyReason::MaxOrderNotional);
+        }
+        let worst = i128::from(qty);
+        let side_limit = match o.side {
+            Side::Buy => l.max_long.lots(),
+            Side::Sell => l.max_short.lots(),
+        };
+        if worst > i128::from(side_limit) {
+            return Some(match o.side {
+                Side::Buy => DenyReason::MaxLong,
+                Side::Sell => DenyReason::MaxShort,
+            });
+        }
+        if i128::from(ref_px) * worst > l.max_position_notional {
+            return Some(DenyReason::MaxPositionNotional);
+        }
+        None
+    }
+
+    fn arb_limits() -> impl Strategy<Value = RiskLimits> {
+        (
+            1i64..2_000,
+            1i128..30_000_000,
+            0u32..2_000,
+            0u64..3_000_000_000,
+            (1i64..3_000, 1i64..3_000),
+            1i128..40_000_000,
+        )
+            .prop_map(|(qty, notional, bps, age, (long, short), pos_notional)| {
+                RiskLimits {
+                    max_order_qty: Qty::from_lots(qty),
+                    max_order_notional: notional,
+                    price_collar_bps: bps,
+                    max_reference_age_ns: age,
+                    max_long: Qty::from_lots(long),
+                    max_short: Qty::from_lots(short),
+                    max_position_notional: pos_notional,
+                    max_open_orders: 10,
+                    duplicate_window_ns: 0,
+                    max_fills_in_window: 3,
+                    fill_window_ns: 1_000_000_000,
+                }
+            })
+    }
+
     proptest! {
+        /// Row 18: over random limits (or none), reference prices (or none, or stale) and orders, every
+        /// order outside its collar, over its size or value limits, on an instrument without limits
+        /// or without a fresh reference is denied before anything is reserved, with the model's
+        /// reason; every other order is accepted.
+        #[test]
+        fn row18_collar_limits_and_reference_fail_closed(
+            limits in proptest::option::weighted(0.9, arb_limits()),
+            reference in proptest::option::weighted(0.9, (1i64..20_000, 0u64..4_000_000_000)),
+            buy in any::<bool>(),
+            px in -5i64..25_000,
+            qty in -2i64..2_500,
+            now in 0u64..4_000_000_000,
+            // 0: px, qty and the reference age as drawn; 1: px at the collar's edge + off; 2: qty at
+            // max_order_qty + off, px at the reference; 3: the reference's age at
+            // max_reference_age_ns + off, px at the reference; 4: max_order_notional at px × qty + off,
+            // px at the reference.
+            edge in 0u8..5,
+            off in -2i64..=2,
+        ) {
+            let mut limits = limits;
+            let mut reference = reference.map(|(p, at)| (p, at.min(now)));
+            let (mut px, mut qty) = (px, qty);
+            match (edge, limits.as_mut(), reference.as_mut()) {
+                (1, Some(l), Some((p, _))) => {
+                    // A multiple of 10_000 ticks puts the edge on a whole tick.
+                    *p = 10_000 * (1 + *p % 3);
+                    let width = *p * i64::from(l.price_collar_bps) / 10_000;
+                    px = *p + if buy { -width } else { width } + off;
+                }
+                (2, Some(l), r) => {
+                    qty = l.max_order_qty.lots() + off;
+                    px = r.map_or(px, |(p, _)| *p);
+                }
+                (3, Some(l), Some((p, at))) => {
+                    px = *p;
+                    *at = now.saturating_sub(l.max_reference_age_ns.saturating_add_signed(off));
+                }
+                (4, Some(l), Some((p, _))) => {
+                    px = *p;
+                    l.max_order_notional = (i128::from(px) * i128::from(qty) + i128::from(off)).max(1);
+                }
+                _ => {}
+            }
+            let mut r = PreTradeRisk::new(1, rates(), T0);
+            if let Some(l) = limits {
+                r.set_limits(I, l);
+            }
+            if let Some((p, at)) = reference {
+                r.set_reference(I, Price::from_ticks(p), UnixNanos(T0.0 + at));
+            }
+            let o = order(1, if buy { Side::Buy } else { Side::Sell }, px, qty);
+            let want = row18_model(limits.as_ref(), reference, &o, now);
+            let got = r.check_new(&o, UnixNanos(T0.0 + now)).err();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(r.open_orders(I), usize::from(want.is_none()), "reserved only if accepted");
+        }
+
         /// Whatever is accepted, worst-case exposure never exceeds the limits.
         #[test]
         fn accepted_orders_never_breach_position_limits(

@@ -77,6 +77,7 @@ impl SessionCore {
             params,
             top,
             stale,
+            top_at,
             connected,
             reconciling,
             open_pending,
@@ -103,6 +104,7 @@ impl SessionCore {
         ctl.mask.put(w);
         params.to_words().put(w);
         top.put(w);
+        top_at.put(w);
         for f in [
             stale,
             connected,
@@ -138,6 +140,7 @@ impl SessionCore {
         self.ctl.mask = Snap::get(r)?;
         self.params = QuoteParams::from_words(Snap::get(r)?);
         self.top = Snap::get(r)?;
+        self.top_at = Snap::get(r)?;
         for f in [
             &mut self.stale,
             &mut self.connected,
