@@ -239,6 +239,7 @@ class HedgeService:
         self.last_refusal = ""
         self.stats = _Stats()
         self._last_fill_ts: int | None = None
+        self.halted: str | None = None
         self._unsubscribe = bus.subscribe(self.on_delta)
 
     @classmethod
@@ -351,6 +352,20 @@ class HedgeService:
         self.evaluate(snapshot.ts_event)
         return report
 
+    def halt(self, reason: str) -> None:
+        """The kill switch: no new hedge order from now on, and every resting one is cancelled.
+
+        Orders already sent stay counted (an UNKNOWN one stays reserved until resolved); the delta
+        left unhedged is the operator's to see in the status. Idempotent."""
+        self.halted = reason
+        for o in list(self.in_flight.values()):
+            if o.resting:
+                self._cancel(o)
+
+    def resume(self) -> None:
+        """The kill latch was lifted (two operators): hedging decides again at the next event."""
+        self.halted = None
+
     # -- the decision ------------------------------------------------------------------------------
 
     def _retire(self, o: InFlightOrder) -> None:
@@ -397,13 +412,14 @@ class HedgeService:
         want_side = Side.SELL if mode_delta > 0 else Side.BUY
         for o in list(self.in_flight.values()):
             if o.resting and (
-                decision.in_band
+                self.halted is not None
+                or decision.in_band
                 or decision.mode is not HedgeMode.PASSIVE
                 or o.order.side is not want_side
                 or self._left_behind(o, market)
             ):
                 self._cancel(o)
-        if decision.in_band or not decision.hedge_allowed or market is None:
+        if self.halted is not None or decision.in_band or not decision.hedge_allowed or market is None:
             return decision
         if decision.mode is not HedgeMode.PASSIVE and any(o.resting for o in self.in_flight.values()):
             return decision  # wait for the cancels: the resting orders may still fill

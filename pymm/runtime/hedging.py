@@ -206,6 +206,7 @@ class HedgeLeg:
         self._bid: Decimal | None = None
         self._ask: Decimal | None = None
         self._mark: Decimal | None = None
+        self._halted: str | None = None
 
     async def start(self) -> None:
         """Verify the USD-M account (refuses to run otherwise), build the service, start the streams."""
@@ -243,6 +244,8 @@ class HedgeLeg:
             sender=self.sender,
             clock=time.time_ns,
         )
+        if self._halted is not None:
+            self.service.halt(self._halted)
         made = await asyncio.to_thread(client.request, "POST", "/fapi/v1/listenKey", None, signed=False)
         listen_key = str(made["listenKey"])
         self._tasks = [
@@ -250,6 +253,24 @@ class HedgeLeg:
             asyncio.create_task(self._user(listen_key), name="perp-user"),
             asyncio.create_task(self._timer(), name="hedge-timer"),
         ]
+
+    def halt(self, reason: str) -> None:
+        """The kill switch reached the hedge leg: no new hedge order, resting ones cancelled at the
+        venue (:meth:`HedgeService.halt`); also before :meth:`start` (a latched restart)."""
+        self._halted = reason
+        if self.service is not None:
+            self.service.halt(reason)
+
+    def resume(self) -> None:
+        """The latch was lifted by two operators: hedge again."""
+        self._halted = None
+        if self.service is not None:
+            self.service.resume()
+
+    @property
+    def halted(self) -> str | None:
+        """Why the hedge leg is halted (the kill latch's reason), or ``None``."""
+        return self._halted
 
     def on_spot_execution(self, event: dict[str, Any], ts_recv: int | None = None) -> None:
         """A spot ``executionReport`` from the drop copy (``ts_recv``: when its frame was read).
@@ -356,6 +377,7 @@ class HedgeLeg:
             "within_1pct_of_max_inventory": (within / len(self.samples)) if self.samples else None,
             "samples": len(self.samples),
             "last_refusal": svc.last_refusal,
+            "halted": svc.halted,
         }
         if detail:
             lat = sorted(svc.latencies_ns)

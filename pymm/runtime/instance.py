@@ -167,6 +167,8 @@ class Instance:
         await self.dropcopy.connect()
         if self.cfg.hedge is not None:
             await self._start_hedge(key.api_key, key.private_pem)
+            if latched.latched:
+                self.hedge.halt(latched.reason or "latched")
         await self._start_control()
         self._start_metrics()
         self.state.write_run(
@@ -437,7 +439,14 @@ class Instance:
         while True:
             await asyncio.sleep(0.1)
             self.trading_metrics.update_from_status(self.status())
-            if self.latch.read().latched:
+            latch = self.latch.read()
+            if self.hedge is not None and latch.latched != (self.hedge.halted is not None):
+                # A latch taken or lifted by any path reaches the hedge leg within 100 ms.
+                if latch.latched:
+                    self.hedge.halt(latch.reason or "latched")
+                else:
+                    self.hedge.resume()
+            if latch.latched:
                 continue
             st = self.engine.status()
             if st.get("risk", {}).get("throttled"):
@@ -485,6 +494,8 @@ class Instance:
         t0 = time.monotonic()
         st = self.latch.latch(reason)
         self.engine.kill(reason, 0.0)
+        if self.hedge is not None:
+            self.hedge.halt(reason)  # every venue: the perp leg's resting hedges are cancelled too
         # Wait (without blocking the loop) until the venue confirmed the mass cancel, or 1 s.
         confirmed = False
         while time.monotonic() - t0 < 1.0:
@@ -508,6 +519,8 @@ class Instance:
         st, got = self.latch.approve(a)
         if not st.latched:
             self.engine.lift()
+            if self.hedge is not None:
+                self.hedge.resume()
             self.state_name = "quoting"
             log.warning("kill switch lifted by %s", ", ".join(st.lifted_by))
         return {"latched": st.latched, "latch_id": st.latch_id, "approvals": [x.operator for x in got]}

@@ -181,6 +181,24 @@ def test_reconciliation_break_blocks_hedging_until_it_agrees(rig: Rig) -> None:
     assert rig.sender.submitted[0].qty == D(5777)  # 5000 spot sold and 777 short perp: buy 5777
 
 
+def test_kill_cancels_resting_hedges_and_blocks_new_ones_until_lifted(rig: Rig) -> None:
+    """Fault-matrix row 21 on the hedge venue: the kill switch cancels every resting hedge order and
+    sends nothing new, whatever the delta, until the latch is lifted."""
+    _spot(rig, "BUY", 500, ts=0)
+    (p,) = rig.sender.submitted
+    rig.svc.on_order_update(OrderUpdate(p.client_order_id, OrderStatus.ACCEPTED, D(0), 1))
+    rig.svc.halt("operator kill")
+    assert rig.sender.cancelled == [p.client_order_id]
+    rig.svc.on_order_update(OrderUpdate(p.client_order_id, OrderStatus.CANCELED, D(0), 2))
+    _spot(rig, "BUY", 5000, ts=3)  # far outside every band: emergency, yet nothing is sent
+    rig.svc.on_timer(5000 * MS)
+    assert len(rig.sender.submitted) == 1 and rig.svc.halted == "operator kill"
+    rig.svc.resume()
+    rig.svc.on_market(market(MID, 5001 * MS))
+    h = rig.sender.submitted[1]
+    assert (h.side, h.qty) == (Side.SELL, D(5500))
+
+
 def test_stale_market_blocks_hedging(rig: Rig) -> None:
     _spot(rig, "SELL", 5000, ts=1001 * MS)  # the book is from t=0: older than 1000 ms
     d = rig.svc.last_decision

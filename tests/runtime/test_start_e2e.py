@@ -65,6 +65,10 @@ def test_quotes_fills_reconciles_and_kills(pymm_instance: Running):
         f"after the latch ({answered_ms:.1f} ms round trip over HTTP); venue then shows 0 open orders"
     )
     assert out["ms"] <= 50.0, out
+    # Every venue: the hedge leg on the perp is halted at once (resting hedges cancelled, none sent).
+    hedge = r.status()["hedge"]
+    assert hedge["halted"] == "e2e", hedge
+    r.wait_until("no resting hedge order", lambda s: s["hedge"]["in_flight"] == 0, 10.0)
 
     # Reconcile exactly: the drop copy's balance deltas are the venue's account change.
     time.sleep(0.5)
@@ -97,6 +101,7 @@ def test_restart_after_kill_9_stays_halted_until_two_operators_approve(pymm_inst
     time.sleep(1.0)
     st = r2.status()
     assert st["state"] == "halted" and st["instruments"][0]["quotes"] == []
+    assert st["hedge"]["halted"] == "drill", st["hedge"]
     # It attached to the venue the killed run left, and recovered the engine from its journal.
     rec = st["recovery"]
     assert rec is not None and not rec.get("error") and rec["applied"] > 0, rec
@@ -110,6 +115,7 @@ def test_restart_after_kill_9_stays_halted_until_two_operators_approve(pymm_inst
     two = r2.api("POST", "/api/approve", {"operator": "bob", "latch_id": latch_id, "signature": sig})
     assert not two["latched"]
     r2.wait_until("quoting again", lambda s: _two_sided(s, 1), 15.0)
+    assert r2.status()["hedge"]["halted"] is None
 
 
 THROTTLE_AFTER_2_FILLS = {
