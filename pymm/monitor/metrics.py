@@ -477,8 +477,9 @@ class TradingMetrics(Collector):
       ``pymm_toxicity_vpin_ratio{symbol}`` when the status carries VPIN and no
       :class:`SymbolMonitor` sets it, ``pymm_fill_markout_bps{symbol,horizon}``,
       ``pymm_core_<name>_latency_seconds{quantile}`` summaries (0.5, 0.99, 0.999 and 1 = max, with
-      ``_count``; ``_sum`` when the histogram reports its ``mean``), ``pymm_kill_latched`` and
-      ``pymm_status_timestamp_seconds``.
+      ``_count``; ``_sum`` when the histogram reports its ``mean``), ``pymm_kill_latched``,
+      ``pymm_hedge_halted`` (with a hedge leg), ``pymm_journal_halted`` and ``pymm_journal_seq``
+      (from the engine's ``journal`` block) and ``pymm_status_timestamp_seconds``.
     - :meth:`observe_events` with drained engine events (``pymm.events.EVENT_DTYPE``):
       ``pymm_fills_total{symbol,side}``, ``pymm_fill_quantity_total{symbol,side}`` (base units),
       ``pymm_order_rejects_total{symbol,source,reason}`` with ``source`` ``venue`` (reason = the venue's
@@ -633,6 +634,31 @@ def _status_families(status: Mapping[str, Any], *, set_vpin: bool) -> Iterable[M
             "pymm_kill_latched", "1 while the kill switch is latched.", value=float(bool(kill.get("latched")))
         )
     )
+    hedge = status.get("hedge")
+    if isinstance(hedge, Mapping) and "halted" in hedge:
+        families.append(
+            GaugeMetricFamily(
+                "pymm_hedge_halted",
+                "1 while the hedge leg is halted by the kill latch (no new hedge orders).",
+                value=float(hedge.get("halted") is not None),
+            )
+        )
+    journal = (status.get("engine") or {}).get("journal")
+    if isinstance(journal, Mapping):
+        families.append(
+            GaugeMetricFamily(
+                "pymm_journal_halted",
+                "1 while the engine is halted because its journal refused an input (fail closed).",
+                value=float(bool(journal.get("halted"))),
+            )
+        )
+        seq = _number(journal.get("seq"))
+        if seq is not None:
+            families.append(
+                GaugeMetricFamily(
+                    "pymm_journal_seq", "Sequence number of the last journalled input.", value=seq
+                )
+            )
     ts = _number(status.get("ts"))
     if ts is not None:
         families.append(

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pymm.monitor.metrics import CORE_PREFIX, MonitorMetrics
+from pymm.monitor.metrics import CORE_PREFIX, MonitorMetrics, TradingMetrics
+from tests.monitor.test_trading_metrics import STATUS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "monitoring"
 NAME = re.compile(r"\bpymm_[a-z0-9_]+")
@@ -21,8 +22,15 @@ def referenced(text: str) -> set[str]:
     return set(NAME.findall(text))
 
 
+def trading_names() -> set[str]:
+    """The engine's status-derived series (``TradingMetrics``) for a full status."""
+    m = TradingMetrics()
+    m.update_from_status(STATUS)
+    return {s.name for f in m.registry.collect() for s in f.samples}
+
+
 def undefined(names: set[str]) -> set[str]:
-    defined = MonitorMetrics().exposed_names()
+    defined = MonitorMetrics().exposed_names() | trading_names()
     # the core's names are dynamic (one per core counter / histogram) and live under their own prefix
     return {n for n in names if n not in defined and not n.startswith(CORE_PREFIX + "_")}
 

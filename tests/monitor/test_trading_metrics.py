@@ -63,6 +63,8 @@ STATUS = {
         }
     },
     "toxicity": {"vpin": 0.31, "markouts_bps": {"1s": 0.5, "5s": -1.5, "30s": None}},
+    "hedge": {"halted": "operator kill", "in_flight": 0},
+    "engine": {"journal": {"seq": 1234, "halted": "journal refused seq 1235: File too large"}},
     "alerts": [],
 }
 
@@ -109,6 +111,9 @@ def test_status_series(served: tuple[TradingMetrics, str]) -> None:
     assert s[("pymm_fill_markout_bps", (("horizon", "5s"), sym))] == -1.5
     assert ("pymm_fill_markout_bps", (("horizon", "30s"), sym)) not in s  # unknown stays absent
     assert s[("pymm_kill_latched", ())] == 1
+    assert s[("pymm_hedge_halted", ())] == 1
+    assert s[("pymm_journal_halted", ())] == 1
+    assert s[("pymm_journal_seq", ())] == 1234
     assert s[("pymm_status_timestamp_seconds", ())] == pytest.approx(1_764_686_400.0)
     lat = "pymm_core_tick_to_trade_latency_seconds"
     assert s[(lat, (("quantile", "0.5"),))] == pytest.approx(8e-6)
