@@ -1791,3 +1791,298 @@ impl OuchSession {
         self.conn.is_some()
     }
 }
+
+/// Fuzz entry: a logged-in core with one working order and one pending, then arbitrary server
+/// bytes in chunks of 23, with timer ticks between them (no panic, no out-of-bounds).
+pub fn fuzz_ouch_client(data: &[u8]) {
+    let mut c = testing::core();
+    let t = UnixNanos(1_000_000_000);
+    testing::login(&mut c, t);
+    let _ = c.enter(
+        Side::Buy,
+        Price::from_ticks(9_900),
+        Qty::from_lots(5),
+        false,
+        t,
+    );
+    let _ = c.enter(
+        Side::Sell,
+        Price::from_ticks(9_950),
+        Qty::from_lots(5),
+        true,
+        t,
+    );
+    for (k, chunk) in data.chunks(23).enumerate() {
+        let now = UnixNanos(t.0 + (k as u64) * 50 * MS);
+        c.on_bytes(chunk, now);
+        c.tick(now);
+        let n = c.pending_out().len();
+        c.consumed_out(n);
+        if c.take_drop() {
+            c.on_disconnected(now);
+            c.on_connected(now);
+        }
+    }
+}
+
+/// Fixtures shared by the unit tests and the fuzz entry.
+mod testing {
+    use super::*;
+    use crate::gateway::soupbintcp::write_login_accepted;
+
+    pub(super) fn settings() -> OuchSettings {
+        OuchSettings {
+            user: *b"PYMM  ",
+            user_len: 4,
+            password: *b"pymm      ",
+            password_len: 4,
+            session: [b' '; 10],
+            stock: *b"PYMM    ",
+            firm: *b"PYMM",
+            tick: Scale::new(1, 2).unwrap_or(Scale::ONE),
+            order_timeout_ns: 100 * MS,
+            heartbeat_ns: 1_000 * MS,
+            server_timeout_ns: 15_000 * MS,
+            login_timeout_ns: 5_000 * MS,
+            probe_timeout_ns: 1_000 * MS,
+            reconnect_min_ns: 10 * MS,
+            reconnect_max_ns: 100 * MS,
+            stop_timeout_ns: 1_000 * MS,
+        }
+    }
+
+    pub(super) fn core() -> OuchCore {
+        let limits = RiskLimits {
+            max_order_qty: Qty::from_lots(1_000),
+            max_order_notional: i128::MAX,
+            price_collar_bps: 10_000,
+            max_reference_age_ns: u64::MAX,
+            max_long: Qty::from_lots(1_000),
+            max_short: Qty::from_lots(1_000),
+            max_position_notional: i128::MAX,
+            max_open_orders: 50,
+            duplicate_window_ns: 0,
+            max_fills_in_window: 200,
+            fill_window_ns: 1,
+        };
+        let rates = RateLimits {
+            venue_orders_burst: 1 << 30,
+            venue_orders_per_second: 1 << 30,
+            messages_burst: 1 << 30,
+            messages_per_second: 1 << 30,
+        };
+        let mut risk = PreTradeRisk::new(1, rates, UnixNanos(0));
+        risk.set_reference(INST, Price::from_ticks(9_900), UnixNanos(0));
+        match OuchCore::new(
+            settings(),
+            limits,
+            risk,
+            IdRange {
+                next: 1,
+                end: 1_000,
+            },
+        ) {
+            Ok(c) => c,
+            Err(e) => unreachable!("fixed settings are valid: {e}"),
+        }
+    }
+
+    /// Connects, accepts the login at sequence 1 and answers the probe (sequence 1).
+    pub(super) fn login(c: &mut OuchCore, t: UnixNanos) {
+        c.on_connected(t);
+        let mut b = [0u8; 64];
+        if let Ok(n) = write_login_accepted(b"PYMMITCH01", 1, &mut b) {
+            c.on_bytes(&b[..n], t);
+        }
+        if let Some(p) = c.probe_token() {
+            server(
+                c,
+                Outbound::Rejected {
+                    timestamp: 0,
+                    token: p,
+                    reason: b'Z',
+                },
+                t,
+            );
+        }
+        let n = c.pending_out().len();
+        c.consumed_out(n);
+    }
+
+    /// Feeds one sequenced message.
+    pub(super) fn server(c: &mut OuchCore, m: Outbound, t: UnixNanos) {
+        let mut msg = [0u8; crate::gateway::ouch::MAX_OUTBOUND];
+        let mut b = [0u8; 96];
+        if let Ok(n) = m.encode(&mut msg) {
+            if let Ok(k) = write_packet(PacketType::SequencedData, &msg[..n], &mut b) {
+                c.on_bytes(&b[..k], t);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{core, login, server};
+    use super::*;
+    use proptest::prelude::*;
+
+    const T: UnixNanos = UnixNanos(1_000_000_000);
+
+    #[test]
+    fn a_timeout_then_the_probe_answer_resolves_an_unanswered_enter_as_never_live() {
+        let mut c = core();
+        login(&mut c, T);
+        assert_eq!(c.phase(), Phase::Ready);
+        let a = c
+            .enter(
+                Side::Buy,
+                Price::from_ticks(9_900),
+                Qty::from_lots(600),
+                false,
+                T,
+            )
+            .unwrap();
+        let t1 = UnixNanos(T.0 + 200 * MS);
+        c.tick(t1);
+        assert_eq!(c.order(a).unwrap().state, OrderState::Unknown);
+        assert_eq!(c.phase(), Phase::Reconciling);
+        assert_eq!(
+            c.enter(
+                Side::Buy,
+                Price::from_ticks(9_900),
+                Qty::from_lots(1),
+                false,
+                t1
+            ),
+            Err(Refusal::NotReady)
+        );
+        let p = c.probe_token().unwrap();
+        // A chunk split mid-packet still parses.
+        let mut msg = [0u8; crate::gateway::ouch::MAX_OUTBOUND];
+        let n = Outbound::Rejected {
+            timestamp: 0,
+            token: p,
+            reason: b'Z',
+        }
+        .encode(&mut msg)
+        .unwrap();
+        let mut b = [0u8; 96];
+        let k = write_packet(PacketType::SequencedData, &msg[..n], &mut b).unwrap();
+        c.on_bytes(&b[..5], t1);
+        assert!(c.probe_token().is_some());
+        c.on_bytes(&b[5..k], t1);
+        assert_eq!(c.order(a), None);
+        assert!(c.was_never_live(a));
+        assert_eq!(c.risk().open_orders(INST), 0);
+        assert_eq!(c.phase(), Phase::Ready);
+        // An answer for it after all: a contradiction latches the kill switch.
+        server(
+            &mut c,
+            Outbound::Accepted {
+                timestamp: 0,
+                token: a,
+                side: Side::Buy,
+                shares: 600,
+                price: 990_000,
+                order_ref: 7,
+                order_state: b'L',
+            },
+            t1,
+        );
+        assert_eq!(c.counters().contradictions, 1);
+        assert!(c.risk().is_killed());
+        assert!(c.order(a).is_some_and(|o| o.foreign));
+    }
+
+    #[test]
+    fn a_fill_applies_once_even_when_replayed() {
+        let mut c = core();
+        login(&mut c, T);
+        let a = c
+            .enter(
+                Side::Buy,
+                Price::from_ticks(9_900),
+                Qty::from_lots(10),
+                false,
+                T,
+            )
+            .unwrap();
+        let acc = Outbound::Accepted {
+            timestamp: 0,
+            token: a,
+            side: Side::Buy,
+            shares: 10,
+            price: 990_000,
+            order_ref: 3,
+            order_state: b'L',
+        };
+        let fill = Outbound::Executed {
+            timestamp: 0,
+            token: a,
+            shares: 4,
+            price: 990_000,
+            liquidity: b'A',
+            match_number: 1,
+        };
+        server(&mut c, acc, T);
+        server(&mut c, fill, T);
+        assert_eq!(c.risk().position(INST), Some(4));
+        assert_eq!(c.applied_through(), 3);
+        // Reconnect; the server replays from 2 (one early): 2 and 3 are skipped by number.
+        c.on_disconnected(T);
+        c.on_connected(T);
+        let mut b = [0u8; 64];
+        let n = crate::gateway::soupbintcp::write_login_accepted(b"PYMMITCH01", 2, &mut b).unwrap();
+        c.on_bytes(&b[..n], T);
+        server(&mut c, acc, T);
+        server(&mut c, fill, T);
+        assert_eq!(c.counters().replay_skipped, 2);
+        assert_eq!(c.risk().position(INST), Some(4));
+        assert_eq!(
+            c.order(a).unwrap().state,
+            OrderState::Unknown,
+            "until the barrier"
+        );
+        let p = c.probe_token().unwrap();
+        server(
+            &mut c,
+            Outbound::Rejected {
+                timestamp: 0,
+                token: p,
+                reason: b'Z',
+            },
+            T,
+        );
+        assert_eq!(c.order(a).unwrap().state, OrderState::New);
+        assert_eq!(c.order(a).unwrap().leaves, Qty::from_lots(6));
+    }
+
+    #[test]
+    fn a_login_offering_a_later_sequence_than_needed_fails_the_session() {
+        let mut c = core();
+        login(&mut c, T);
+        c.on_disconnected(T);
+        c.on_connected(T);
+        let mut b = [0u8; 64];
+        let n = crate::gateway::soupbintcp::write_login_accepted(b"PYMMITCH01", 9, &mut b).unwrap();
+        c.on_bytes(&b[..n], T);
+        assert_eq!(
+            c.failure(),
+            Some(Failure::SequenceGap {
+                expected: 2,
+                offered: 9
+            })
+        );
+        assert!(c.take_drop());
+        c.on_disconnected(T);
+        assert!(!c.wants_connect(UnixNanos(T.0 + 10_000 * MS)));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_server_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..600)) {
+            fuzz_ouch_client(&b);
+        }
+    }
+}
