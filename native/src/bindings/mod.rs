@@ -9,6 +9,7 @@ mod itch_venue;
 mod journal;
 mod l3;
 mod model;
+mod ouch_session;
 mod time;
 mod usdm_gateway;
 mod venue;
@@ -28,5 +29,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     venue::register(m)?;
     itch_venue::register(m)?;
     usdm_gateway::register(m)?;
+    ouch_session::register(m)?;
     Ok(())
 }

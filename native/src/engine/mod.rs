@@ -5,6 +5,7 @@ pub mod affinity;
 pub mod events;
 pub mod http;
 pub mod live;
+pub mod ouch_session;
 pub mod params;
 pub mod pipeline;
 pub mod session;

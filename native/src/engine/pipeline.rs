@@ -352,6 +352,11 @@ impl OuchEncoder {
         })
     }
 
+    /// OUCH price units (1/10000 dollar) per tick.
+    pub fn units_per_tick(&self) -> u32 {
+        self.units_per_tick
+    }
+
     fn price(&self, p: Price) -> Result<u32, EncodeFailed> {
         u32::try_from(p.ticks())
             .ok()

@@ -585,6 +585,15 @@ impl PreTradeRisk {
         }
     }
 
+    /// An UNKNOWN order turned out to be live (the venue answered, or reconciliation showed it):
+    /// still reserved, now as live.
+    pub fn on_live(&mut self, instrument: InstrumentId, id: ClientOrderId) {
+        match self.slot(instrument, id) {
+            Some((r, i)) => r.working[i].state = Reservation::Live,
+            None => self.stats.unknown_order_events += 1,
+        }
+    }
+
     /// A fill of `qty` on our order `id`. Updates the position, releases the reservation, and feeds
     /// the repeated-execution throttle. Returns whether the throttle latched now.
     pub fn on_fill(

@@ -16,6 +16,7 @@
 //!
 //! Runs inside the simulated venue (not on pymm's hot path): locks, allocation and threads are fine.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ use super::itch_flow::{FlowSource, RandomFlow, RandomFlowConfig, Rng};
 use super::itch_front::{FrontParams, FrontStats, ItchFront};
 use crate::feed::itch_encode;
 use crate::feed::moldudp64::{Session, END_OF_SESSION};
+use crate::gateway::ouch::{EnterOrder, ReplaceOrder};
 use crate::gateway::soupbintcp::{
     parse_packet, read_login_request, write_login_accepted, write_packet, PacketType, SoupError,
 };
@@ -202,6 +204,30 @@ impl ItchVenueConfig {
     }
 }
 
+/// Explicit one-shot fault hooks of the OUCH server, and what it saw (tests arm them through
+/// [`ItchVenue::ouch_hooks`]). Every hook disarms itself once it fired.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OuchHooks {
+    /// On the next inbound OUCH message of this type (`O` enter, `U` replace, `X` cancel), close
+    /// the connection before any answer is sent.
+    pub drop_on: Option<u8>,
+    /// With `drop_on`: apply the message first (the venue acted, the client never heard), or
+    /// discard it (it never arrived).
+    pub drop_applies: bool,
+    /// After the next inbound message of this type, hold the connection's sequenced messages
+    /// (answers) back for `hold_ms` (heartbeats still flow).
+    pub hold_on: Option<u8>,
+    /// How long `hold_on` holds answers back, milliseconds.
+    pub hold_ms: u64,
+    /// Reject this many next logins with `S` (session not available).
+    pub reject_logins: u32,
+    /// The next accepted login replays this many already-sent messages before the requested one.
+    pub replay_overlap: u64,
+    /// Every token that arrived as a new order (Enter token, Replace replacement) and how often,
+    /// counted on the wire (a message the drop hook discards included).
+    pub tokens: BTreeMap<u64, u32>,
+}
+
 /// Counters of one line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LineStats {
@@ -335,6 +361,7 @@ struct Core {
     lines: [Line; 2],
     flow: Option<Box<dyn FlowSource>>,
     connected: Vec<bool>,
+    hooks: OuchHooks,
     logins: u64,
     login_rejects: u64,
     protocol_errors: u64,
@@ -440,6 +467,7 @@ impl ItchVenue {
             lines,
             flow,
             connected: vec![false; users],
+            hooks: OuchHooks::default(),
             logins: 0,
             login_rejects: 0,
             protocol_errors: 0,
@@ -512,6 +540,11 @@ impl ItchVenue {
         c.front.flush();
         c.publish();
         r
+    }
+
+    /// Runs `f` on the OUCH server's fault hooks and observations under the lock.
+    pub fn ouch_hooks<R>(&self, f: impl FnOnce(&mut OuchHooks) -> R) -> R {
+        f(&mut self.shared.lock().hooks)
     }
 
     /// Whether the threads are running.
@@ -636,6 +669,9 @@ pub enum SessionEnd {
     /// The client logged out.
     #[error("logout")]
     Logout,
+    /// A fault hook closes the connection (nothing more is sent).
+    #[error("dropped by a fault hook")]
+    Dropped,
 }
 
 /// The server side of one SoupBinTCP 3.0 session, without sockets: bytes in, bytes out.
@@ -645,6 +681,8 @@ pub struct SoupServerSession {
     /// Next sequence number to send this client.
     next_out: u64,
     inbuf: Vec<u8>,
+    /// Set when a hold hook fired: hold answers back this long (ns).
+    hold_ns: u64,
 }
 
 impl SoupServerSession {
@@ -668,6 +706,19 @@ impl SoupServerSession {
         connected: &mut [bool],
         out: &mut Vec<u8>,
     ) -> Result<(), SessionEnd> {
+        self.on_bytes_hooked(data, front, connected, &mut OuchHooks::default(), out)
+    }
+
+    /// [`Self::on_bytes`] with fault hooks: a drop hook ends the session with
+    /// [`SessionEnd::Dropped`] (send nothing more), a hold hook sets [`Self::take_hold`].
+    pub fn on_bytes_hooked(
+        &mut self,
+        data: &[u8],
+        front: &mut ItchFront,
+        connected: &mut [bool],
+        hooks: &mut OuchHooks,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SessionEnd> {
         let mut inbuf = std::mem::take(&mut self.inbuf);
         inbuf.extend_from_slice(data);
         let mut at = 0;
@@ -679,10 +730,32 @@ impl SoupServerSession {
             };
             at += p.len;
             let r = match (p.kind, self.user) {
-                (PacketType::LoginRequest, None) => self.login(p.payload, front, connected, out),
+                (PacketType::LoginRequest, None) => {
+                    self.login(p.payload, front, connected, hooks, out)
+                }
                 (PacketType::UnsequencedData, Some(u)) => {
+                    let kind = p.payload.first().copied();
+                    let new_token = match kind {
+                        Some(b'O') => EnterOrder::decode(p.payload).ok().map(|m| m.token),
+                        Some(b'U') => ReplaceOrder::decode(p.payload).ok().map(|m| m.replacement),
+                        _ => None,
+                    };
+                    if let Some(t) = new_token {
+                        *hooks.tokens.entry(t.0).or_default() += 1;
+                    }
+                    if kind.is_some() && hooks.drop_on == kind {
+                        hooks.drop_on = None;
+                        if hooks.drop_applies {
+                            let _ = front.ouch_inbound(u, p.payload);
+                        }
+                        break Err(SessionEnd::Dropped);
+                    }
                     // A malformed OUCH message is counted by the front and ignored.
                     let _ = front.ouch_inbound(u, p.payload);
+                    if kind.is_some() && hooks.hold_on == kind {
+                        hooks.hold_on = None;
+                        self.hold_ns = hooks.hold_ms.saturating_mul(1_000_000);
+                    }
                     Ok(())
                 }
                 (PacketType::ClientHeartbeat | PacketType::Debug, _) => Ok(()),
@@ -698,11 +771,17 @@ impl SoupServerSession {
         r
     }
 
+    /// Takes the hold a hook asked for (ns; 0: none).
+    pub fn take_hold(&mut self) -> u64 {
+        std::mem::take(&mut self.hold_ns)
+    }
+
     fn login(
         &mut self,
         payload: &[u8],
         front: &ItchFront,
         connected: &mut [bool],
+        hooks: &mut OuchHooks,
         out: &mut Vec<u8>,
     ) -> Result<(), SessionEnd> {
         let login = read_login_request(payload).ok_or(SessionEnd::BadLogin)?;
@@ -722,6 +801,10 @@ impl SoupServerSession {
         {
             return reject(b'S', out);
         }
+        if hooks.reject_logins > 0 {
+            hooks.reject_logins -= 1;
+            return reject(b'S', out);
+        }
         let next = front.ouch_next_seq(user);
         // 0 asks for the next message; a number past the end starts at the end (spec 2.2.1).
         let from = if login.seq == 0 {
@@ -729,6 +812,9 @@ impl SoupServerSession {
         } else {
             login.seq.min(next)
         };
+        let from = from
+            .saturating_sub(std::mem::take(&mut hooks.replay_overlap))
+            .max(1);
         let mut b = [0u8; 40];
         let n = write_login_accepted(&session, from, &mut b).map_err(|_| SessionEnd::BadLogin)?;
         out.extend_from_slice(&b[..n]);
@@ -774,6 +860,7 @@ fn connection(s: &Shared, mut stream: TcpStream) {
     let mut out = Vec::new();
     let now = || PosixClock::Monotonic.now_ns();
     let (mut last_in, mut last_out) = (now(), now());
+    let mut hold_until = 0u64;
     loop {
         if s.stopping() {
             let mut b = [0u8; 4];
@@ -791,12 +878,27 @@ fn connection(s: &Shared, mut stream: TcpStream) {
                 c.set_time();
                 let core = &mut *c;
                 let was_in = sess.user().is_some();
-                let r = sess.on_bytes(&buf[..n], &mut core.front, &mut core.connected, &mut out);
+                let r = sess.on_bytes_hooked(
+                    &buf[..n],
+                    &mut core.front,
+                    &mut core.connected,
+                    &mut core.hooks,
+                    &mut out,
+                );
                 if !was_in && sess.user().is_some() {
                     core.logins += 1;
                 }
+                let hold = sess.take_hold();
+                if hold > 0 {
+                    hold_until = now().saturating_add(hold);
+                }
                 match r {
                     Ok(()) => {}
+                    Err(SessionEnd::Dropped) => {
+                        // Gone before any answer: nothing more is written.
+                        core.publish();
+                        break;
+                    }
                     Err(SessionEnd::Logout) => end = true,
                     Err(SessionEnd::Rejected(_)) => {
                         core.login_rejects += 1;
@@ -820,7 +922,9 @@ fn connection(s: &Shared, mut stream: TcpStream) {
             }
             Err(_) => break,
         };
-        sess.pending(&c.front, &mut out);
+        if now() >= hold_until {
+            sess.pending(&c.front, &mut out);
+        }
         if now().saturating_sub(last_in) > timeout_ns {
             c.client_timeouts += 1;
             end = true;
