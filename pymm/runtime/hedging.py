@@ -435,9 +435,9 @@ class HedgeLeg:
             return  # an empty or crossed side: no market to hedge against (stale data ages out)
         mark = self._mark if self._mark is not None else (self._bid + self._ask) / 2
         now = time.time_ns()
-        self.service.on_market(PerpMarket(self._bid, self._ask, mark, now))
         if self.native is not None:
-            self._send_reference(now)
+            self._send_reference(now)  # queued before any order this market data prompts
+        self.service.on_market(PerpMarket(self._bid, self._ask, mark, now))
 
     def _send_reference(self, now: int) -> None:
         """The perp's mid on the tick grid to the native gateway's risk (collar, notional): when it
@@ -513,11 +513,11 @@ class HedgeLeg:
             if self.service is None:
                 continue
             now = time.time_ns()
-            self.service.on_timer(now)
             if self.native is not None:
                 self._send_reference(now)
                 if self._parked:
                     self._expire_parked()
+            self.service.on_timer(now)
             self.samples.append(float(abs(self.service.position_delta()) / self.max_inventory))
 
     def status(self, *, detail: bool = False) -> dict[str, Any]:

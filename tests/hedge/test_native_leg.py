@@ -143,6 +143,16 @@ def test_native_gateway_hedges_and_books_the_venue_position(venue_and_key, tmp_p
         hops = leg.hops.summary()
         assert hops["written"] == "gateway" and hops["recv_to_written"]["count"] == 2, hops
         assert hops["exec_to_venue"]["count"] == 2, hops
+        # A fill of a gateway id the sender has not mapped yet (the stream beat place's answer) waits
+        # for the mapping, then is booked once under the service's id.
+        key = svc.route.hedge_key
+        before = svc.book.position(key)
+        o = {"s": SYM, "c": "pymmf-999999", "S": "BUY", "x": "TRADE", "X": "FILLED", "l": "10", "L": "0.169"}
+        leg._on_user({"e": "ORDER_TRADE_UPDATE", "o": {**o, "t": "9999", "T": 1, "z": "10"}})
+        assert svc.book.position(key) == before and "pymmf-999999" in leg._parked
+        leg._mapped("pymmf-999999", "pymmh-999")
+        leg._mapped("pymmf-999999", "pymmh-999")
+        assert svc.book.position(key) == before + 10 and not leg._parked
 
     asyncio.run(_with_leg(v, priv, tmp_path, ("0.16890", "0.16910"), body))
     v.running.venue.futures.check_invariants()
