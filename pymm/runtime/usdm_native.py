@@ -99,8 +99,10 @@ class UsdmNativeSender:
         clock_ns: Callable[[], int] = time.time_ns,
         poll_s: float = 0.005,
         status_every_s: float = 1.0,
+        handoff_s: float = 0.001,
     ) -> None:
-        """Starts the worker thread; the callbacks are called from it."""
+        """Starts the worker thread; the callbacks are called from it. ``handoff_s``: how long
+        :meth:`submit` waits for an idle worker to take the order (0: never waits)."""
         self.gateway = gateway
         self.on_update = on_update
         self.on_written = on_written
@@ -108,6 +110,8 @@ class UsdmNativeSender:
         self.clock_ns = clock_ns
         self._poll_s = poll_s
         self._status_every_s = status_every_s
+        self._handoff_s = handoff_s
+        self._worker_idle = False
         self._lock = threading.Lock()
         self._to_gateway: dict[str, int] = {}
         self._to_service: dict[int, str] = {}
@@ -133,7 +137,14 @@ class UsdmNativeSender:
             )
         if order.symbol != self.gateway.symbol:
             raise ValueError(f"symbol {order.symbol!r}: this gateway trades {self.gateway.symbol!r}")
-        self._commands.put(("place", order))
+        # Rendezvous with an idle worker: waiting here releases the GIL, so the worker takes the
+        # order now rather than whenever the caller's thread next lets go of the interpreter (the
+        # rest of the fill callback and the loop's other work). A busy worker (another order's round
+        # trip) is not waited for.
+        taken = threading.Event() if self._handoff_s > 0 and self._worker_idle else None
+        self._commands.put(("place", (order, taken)))
+        if taken is not None:
+            taken.wait(self._handoff_s)
 
     def cancel(self, client_order_id: str) -> None:
         """Queues a cancel of one of our orders (by the service's id); the answer arrives as events."""
@@ -179,10 +190,12 @@ class UsdmNativeSender:
     def _run(self) -> None:
         next_status = 0.0
         while True:
+            self._worker_idle = True
             try:
                 cmd: tuple[str, Any] | None = self._commands.get(timeout=self._poll_s)
             except queue.Empty:
                 cmd = None
+            self._worker_idle = False
             while cmd is not None:
                 if cmd[0] == "stop":
                     self._drain()
@@ -205,7 +218,7 @@ class UsdmNativeSender:
 
     def _command(self, kind: str, arg: Any) -> None:
         if kind == "place":
-            self._place(arg)
+            self._place(*arg)
         elif kind == "cancel":
             self._cancel(arg)
         elif kind == "reference":
@@ -216,9 +229,11 @@ class UsdmNativeSender:
             self._drain()
             arg.set()
 
-    def _place(self, order: HedgeOrder) -> None:
+    def _place(self, order: HedgeOrder, taken: threading.Event | None) -> None:
         sid = order.client_order_id
         ns = self.clock_ns()
+        if taken is not None:
+            taken.set()
         try:
             out = self.gateway.place(
                 order.side.value, order.price_text, order.qty_text, order.time_in_force, order.reduce_only
