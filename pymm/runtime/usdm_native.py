@@ -12,8 +12,10 @@ The gateway's calls block until its thread answers (a whole REST round trip for 
 ``request_timeout_ms`` when the venue stalls), and its ``events()`` wait holds the binding's lock.
 So one worker thread owns the gateway: :meth:`UsdmNativeSender.submit`, :meth:`cancel`,
 :meth:`set_reference` and :meth:`set_position` only queue a command and return (the caller — the
-hedge leg's event loop — is never blocked by the venue); the worker runs the commands in order and,
-between them, drains the gateway's events without waiting (``poll_s`` apart when idle).
+hedge leg's event loop — is never blocked by the venue; ``submit`` waits at most ``handoff_s``, 1 ms,
+for an idle worker to take the order, so the hand-off does not wait for the caller's thread to let
+go of the GIL); the worker runs the commands in order and, between them, drains the gateway's events
+without waiting (``poll_s`` apart when idle).
 ``on_written(client_order_id, ns)`` reports the moment the worker handed the order to the gateway
 (``ns`` read just before ``place``): the gateway's risk check, encoding, signing and the write to the
 kernel follow inside its thread, which reports no write time of its own.
