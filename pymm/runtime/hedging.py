@@ -3,8 +3,8 @@
 Wiring (docs/hedging.md has the components):
 
 - spot executions from the instance's drop copy and perp executions from the USD-M listenKey stream
-  (``ORDER_TRADE_UPDATE``) are published on the :class:`~pymm.hedge.DeltaBus`; the perp's
-  ``ORDER_TRADE_UPDATE`` also reports each hedge order's state to the service;
+  (``ORDER_TRADE_UPDATE``) are published on the :class:`~pymm.hedge.DeltaBus`; with the Python
+  sender the perp's ``ORDER_TRADE_UPDATE`` also reports each hedge order's state to the service;
 - the perp's ``bookTicker`` and ``markPrice`` streams feed :meth:`HedgeService.on_market`;
 - hedge orders go out through one of two senders (``[hedge] gateway``):
 
