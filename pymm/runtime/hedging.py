@@ -178,9 +178,9 @@ class HopTrace:
             p = h.get_percentile_to_value_dict([50.0, 99.0, 99.9])
             out[name] = {
                 "count": h.get_total_count(),
-                "p50": p[50.0],
-                "p99": p[99.0],
-                "p999": p[99.9],
+                "p50": p.get(50.0, 0),  # an empty histogram has no percentiles
+                "p99": p.get(99.0, 0),
+                "p999": p.get(99.9, 0),
                 "max": h.get_max_value(),
             }
         total = out["exec_to_written"]["p50"]
