@@ -7,18 +7,23 @@ histograms (µs; p50, p99, p99.9, max) kept by the running instance (``pymm.runt
 - ``exec_to_recv``: the venue's execution time ``T`` of the spot fill (milliseconds: up to 1 ms
   early) → our drop copy reads the frame (the venue's publish and its user-data stream);
 - ``recv_to_intent``: parse, delta bus, hedge decision;
-- ``intent_to_written``: sign the request and hand it to the kernel;
+- ``intent_to_written``: with ``--gateway python``, sign the request and hand it to the kernel; with
+  ``--gateway native``, hand the order to the native gateway's thread (its risk check, signing and
+  write follow unobserved: the gateway reports no write time) — the output's ``hops.written`` says
+  which;
 - ``recv_to_written``: our part, receipt of the fill → hedge order leaving (target p99 ≤ 5 ms);
 - ``exec_to_written``: venue execution → hedge order leaving;
-- ``written_to_venue``: → the venue's ``updateTime`` on the answer (milliseconds).
+- ``written_to_venue``: → the venue's ``updateTime`` on the answer (milliseconds);
+- ``exec_to_venue``: the spot fill's venue time → the hedge order's venue time (both on the venue's
+  clock, milliseconds): end to end, comparable between the two gateways.
 
 Only orders issued in the fill's own callback are traced; intents sent later by policy (in band,
 passive timeout, governor) are counted as ``deferred``. The service's older ``fill_to_intent_ns``
 (all intents, trigger = latest fill) is printed too. Load averages are taken before and after.
 Prints one JSON object (``--hdr`` adds the compressed histograms).
 
-Run: ``python bench/hedge_live.py [--seconds 120] [--hdr]`` (needs the built package; starts its own
-venue).
+Run: ``python bench/hedge_live.py [--seconds 120] [--gateway native|python] [--hdr]`` (needs the
+built package; starts its own venue; without ``--gateway`` the config's default is used).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--hdr", action="store_true", help="include the compressed HDR histograms")
+    ap.add_argument("--gateway", choices=("native", "python"), help="[hedge] gateway (default: the config's)")
     args = ap.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,6 +54,10 @@ def main() -> None:
         src = DEFAULT_CONFIG.read_text().replace('dir = "var/pymm"', f'dir = "{t / "state"}"')
         src = src.replace("port = 8790", "port = 0").replace("port = 9464", "port = 0")
         src = src.replace('"instruments/', f'"{DEFAULT_CONFIG.parent / "instruments"}/')
+        if args.gateway is not None:
+            lines = [ln for ln in src.splitlines() if not ln.startswith("gateway = ")]
+            at = lines.index("[hedge]") + 1
+            src = "\n".join([*lines[:at], f'gateway = "{args.gateway}"', *lines[at:]]) + "\n"
         (t / "c.toml").write_text(src)
         with (t / "log").open("ab") as log:
             proc = subprocess.Popen(
@@ -72,6 +82,7 @@ def main() -> None:
     out = {
         "bench": "hedge_live",
         "seconds": args.seconds,
+        "gateway": hedge.get("gateway"),
         "cpus": os.cpu_count(),
         "load_avg_before": load_before,
         "load_avg_after": os.getloadavg(),

@@ -246,6 +246,26 @@ class HedgeConfig(_Strict):
         default="CROSSED", description="USD-M margin type set and verified at start"
     )
     leverage: Literal[1] = Field(default=1, description="USD-M leverage; only 1 is accepted")
+    gateway: Literal["native", "python"] = Field(
+        default="python",
+        description=(
+            "hedge order path: the native USD-M gateway (pre-trade risk, persisted client ids, UNKNOWN"
+            " resolved by its own user stream or queries) or the Python loop sender"
+        ),
+    )
+    max_order_notional: Annotated[Decimal, Field(gt=0)] | None = Field(
+        default=None,
+        description="native gateway: largest order notional, USDT (default: max_order_qty at 2x start mark)",
+    )
+    max_position_notional: Annotated[Decimal, Field(gt=0)] | None = Field(
+        default=None,
+        description=(
+            "native gateway: largest position notional, USDT (default: max_position_qty at 2x the start mark)"
+        ),
+    )
+    gateway_request_timeout_ms: Annotated[int, Field(ge=100, le=60_000)] = Field(
+        default=5000, description="native gateway: no answer within this long makes an order UNKNOWN"
+    )
 
     @model_validator(mode="after")
     def _ordered_bands(self) -> HedgeConfig:

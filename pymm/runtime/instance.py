@@ -200,7 +200,14 @@ class Instance:
         perp = next(r for r in self.cfg.instruments if r.venue == h.hedge_venue and r.market == "usdm")
         spot = self.sessions[0].ref
         self.hedge = HedgeLeg(
-            h, spot, perp, self.venue.urls, api_key, private_pem, self.quoting.max_inventory
+            h,
+            spot,
+            perp,
+            self.venue.urls,
+            api_key,
+            private_pem,
+            self.quoting.max_inventory,
+            state_dir=self.state.path,
         )
         await self.hedge.start()
 

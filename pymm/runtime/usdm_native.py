@@ -1,25 +1,40 @@
-"""The hedge leg's USD-M order sender over the native gateway (issue #6).
+"""The hedge leg's USD-M order sender over the native gateway (issues #6, #7).
 
 :class:`UsdmNativeSender` is an :class:`~pymm.hedge.service.OrderSender` (``submit(HedgeOrder)``,
-``cancel(client_order_id)``) like :class:`~pymm.venues.binance_usdm.UsdmRestClient`, but the orders
+``cancel(client_order_id)``) like :class:`~pymm.venues.binance_usdm.UsdmLoopSender`, but the orders
 go through :class:`pymm._native.UsdmGateway`: pre-trade risk, client ids from the persisted counter
 (unique forever; the service's own ``pymmh-N`` ids restart with each run, so they are mapped, never
 sent), signed REST on one keep-alive connection, the order state machine with UNKNOWN resolved by
 the gateway's own listenKey stream or by queries with backoff (never resent), and the venue's rate
 headers (``docs/adr/0007-usdm-gateway.md``).
 
-Every state change reaches ``on_update`` as an :class:`~pymm.hedge.service.OrderUpdate` under the
-service's id, in the order the gateway saw them (one event thread). Orders refused before anything
-was sent (risk, rate guard, transport) are reported ``REJECTED`` by ``submit`` itself; nothing else
-is reported from a call's return value, so a late reply can never overwrite a newer stream event.
+The gateway's calls block until its thread answers (a whole REST round trip for an order, up to
+``request_timeout_ms`` when the venue stalls), and its ``events()`` wait holds the binding's lock.
+So one worker thread owns the gateway: :meth:`UsdmNativeSender.submit`, :meth:`cancel`,
+:meth:`set_reference` and :meth:`set_position` only queue a command and return (the caller — the
+hedge leg's event loop — is never blocked by the venue; ``submit`` waits at most ``handoff_s``, 1 ms,
+for an idle worker to take the order, so the hand-off does not wait for the caller's thread to let
+go of the GIL); the worker runs the commands in order and, between them, drains the gateway's events
+without waiting (``poll_s`` apart when idle).
+``on_written(client_order_id, ns)`` reports the moment the worker handed the order to the gateway
+(``ns`` read just before ``place``): the gateway's risk check, encoding, signing and the write to the
+kernel follow inside its thread, which reports no write time of its own.
 
-The hedge leg's own ``ORDER_TRADE_UPDATE`` handler sees the gateway's venue ids (``c``);
-:meth:`UsdmNativeSender.service_client_id` maps them back for the fill → delta-bus path.
+Every state change reaches ``on_update`` (on the worker thread) as an
+:class:`~pymm.hedge.service.OrderUpdate` under the service's id, in the order the gateway saw them.
+Orders refused before anything was sent (risk, rate guard, transport) are reported ``REJECTED``
+right after ``place`` returns; nothing else is taken from a call's return value, so a late reply can
+never overwrite a newer stream event. Events carry the venue's cumulative filled quantity, not
+fills: the position is booked from the hedge leg's own ``ORDER_TRADE_UPDATE`` stream, where
+:meth:`UsdmNativeSender.service_client_id` maps the gateway's venue ids (``c``) back, and
+``on_mapped(venue_text, service_id)`` tells the leg when a new mapping exists (a fill can arrive on
+the stream before ``place`` has returned).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +59,6 @@ _STATUS = {
     # The venue never had it (an UNKNOWN order resolved after recvWindow): nothing filled.
     "NEVER_LIVE": OrderStatus.REJECTED,
 }
-_MAX_ORPHANS = 10_000
 
 
 def gateway_config(
@@ -82,28 +96,39 @@ class UsdmNativeSender:
         gateway: UsdmGateway,
         *,
         on_update: Callable[[OrderUpdate], None] | None = None,
+        on_written: Callable[[str, int], None] | None = None,
+        on_mapped: Callable[[str, str], None] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
-        poll_s: float = 0.05,
+        poll_s: float = 0.005,
+        status_every_s: float = 1.0,
+        handoff_s: float = 0.001,
     ) -> None:
-        """Starts the event thread; ``on_update`` is called from it (and from ``submit``'s caller
-        for refusals)."""
+        """Starts the worker thread; the callbacks are called from it. ``handoff_s``: how long
+        :meth:`submit` waits for an idle worker to take the order (0: never waits)."""
         self.gateway = gateway
         self.on_update = on_update
+        self.on_written = on_written
+        self.on_mapped = on_mapped
         self.clock_ns = clock_ns
         self._poll_s = poll_s
+        self._status_every_s = status_every_s
+        self._handoff_s = handoff_s
+        self._worker_idle = False
         self._lock = threading.Lock()
         self._to_gateway: dict[str, int] = {}
         self._to_service: dict[int, str] = {}
-        self._orphans: dict[int, list[dict[str, Any]]] = {}
+        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.refusals: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._pump, name="usdm-native-events", daemon=True)
+        self.foreign_events = 0
+        self.last_status: dict[str, Any] = {}
+        self._closed = False
+        self._t = threading.Thread(target=self._run, name="usdm-native", daemon=True)
         self._t.start()
 
     # -- OrderSender ---------------------------------------------------------------------------
 
     def submit(self, order: HedgeOrder) -> None:
-        """Sends a hedge order (``LIMIT`` + ``GTX`` or ``IOC`` only).
+        """Queues a hedge order (``LIMIT`` + ``GTX`` or ``IOC`` only) for the gateway.
 
         Raises:
             ValueError: not a LIMIT GTX/IOC order, or another symbol (nothing is sent).
@@ -114,47 +139,42 @@ class UsdmNativeSender:
             )
         if order.symbol != self.gateway.symbol:
             raise ValueError(f"symbol {order.symbol!r}: this gateway trades {self.gateway.symbol!r}")
-        out = self.gateway.place(
-            order.side.value, order.price_text, order.qty_text, order.time_in_force, order.reduce_only
-        )
-        gid = out["client_order_id"]
-        with self._lock:
-            if gid is not None:
-                self._to_gateway[order.client_order_id] = gid
-                self._to_service[gid] = order.client_order_id
-            early = self._orphans.pop(gid, []) if gid is not None else []
-        refusal = out["refusal"]
-        if refusal is not None and refusal != "venue":
-            # Refused before anything reached the venue: no event will follow.
-            self.refusals[refusal] = self.refusals.get(refusal, 0) + 1
-            log.warning("hedge order %s not sent: %s %s", order.client_order_id, refusal, out["msg"])
-            self._emit(OrderUpdate(order.client_order_id, OrderStatus.REJECTED, Decimal(0), self.clock_ns()))
-        for ev in early:
-            self._deliver(order.client_order_id, ev)
+        # Rendezvous with an idle worker: waiting here releases the GIL, so the worker takes the
+        # order now rather than whenever the caller's thread next lets go of the interpreter (the
+        # rest of the fill callback and the loop's other work). A busy worker (another order's round
+        # trip) is not waited for.
+        taken = threading.Event() if self._handoff_s > 0 and self._worker_idle else None
+        self._commands.put(("place", (order, taken)))
+        if taken is not None:
+            taken.wait(self._handoff_s)
 
     def cancel(self, client_order_id: str) -> None:
-        """Cancels one of our orders (by the service's id); the answer arrives as events."""
-        with self._lock:
-            gid = self._to_gateway.get(client_order_id)
-        if gid is None:
-            return
-        out = self.gateway.cancel(gid)
-        if out["refusal"] not in (None, "venue", "no_such_order"):
-            self.refusals[out["refusal"]] = self.refusals.get(out["refusal"], 0) + 1
-            log.warning("cancel of %s not sent: %s %s", client_order_id, out["refusal"], out["msg"])
+        """Queues a cancel of one of our orders (by the service's id); the answer arrives as events."""
+        self._commands.put(("cancel", client_order_id))
 
     # -- inputs from the leg ---------------------------------------------------------------------
 
     def set_reference(self, price: Decimal | str) -> None:
-        """The perp's reference price (mid or mark) for the gateway's collar and notional checks."""
-        self.gateway.set_reference(str(price))
+        """The perp's reference price (mid or mark, on the tick grid) for the gateway's collar and
+        notional checks."""
+        self._commands.put(("reference", str(price)))
 
     def set_position(self, qty: Decimal | str) -> None:
         """The venue's perp position (signed base units) for the gateway's position limits."""
-        self.gateway.set_position(str(qty))
+        self._commands.put(("position", str(qty)))
+
+    def sync(self, timeout: float = 10.0) -> bool:
+        """Waits until every command queued before this call has run (False on timeout)."""
+        done = threading.Event()
+        self._commands.put(("sync", done))
+        return done.wait(timeout)
+
+    def is_ours(self, venue_text: str) -> bool:
+        """Whether a venue ``clientOrderId`` has this gateway's form (sent by it, in any run)."""
+        return self.gateway.parse_client_order_text(venue_text) is not None
 
     def service_client_id(self, venue_text: str) -> str | None:
-        """The service's id of a venue ``clientOrderId`` this gateway sent, or None."""
+        """The service's id of a venue ``clientOrderId`` this sender sent, or None."""
         gid = self.gateway.parse_client_order_text(venue_text)
         if gid is None:
             return None
@@ -167,23 +187,100 @@ class UsdmNativeSender:
             gid = self._to_gateway.get(client_order_id)
         return None if gid is None else self.gateway.client_order_text(gid)
 
-    # -- events ------------------------------------------------------------------------------------
+    # -- the worker --------------------------------------------------------------------------------
 
-    def _pump(self) -> None:
-        while not self._stop.is_set():
+    def _run(self) -> None:
+        next_status = 0.0
+        while True:
+            self._worker_idle = True
             try:
-                events = self.gateway.events(1024, self._poll_s)
+                cmd: tuple[str, Any] | None = self._commands.get(timeout=self._poll_s)
+            except queue.Empty:
+                cmd = None
+            self._worker_idle = False
+            while cmd is not None:
+                if cmd[0] == "stop":
+                    self._drain()
+                    return
+                try:
+                    self._command(*cmd)
+                except RuntimeError:
+                    log.exception("usdm gateway command %s failed", cmd[0])
+                try:
+                    cmd = self._commands.get_nowait()
+                except queue.Empty:
+                    cmd = None
+            try:
+                self._drain()
+                if time.monotonic() >= next_status:
+                    next_status = time.monotonic() + self._status_every_s
+                    self.last_status = self.gateway.status()
             except RuntimeError:
-                return  # the gateway was closed
+                return  # the gateway was closed under us
+
+    def _command(self, kind: str, arg: Any) -> None:
+        if kind == "place":
+            self._place(*arg)
+        elif kind == "cancel":
+            self._cancel(arg)
+        elif kind == "reference":
+            self.gateway.set_reference(arg)
+        elif kind == "position":
+            self.gateway.set_position(arg)
+        elif kind == "sync":
+            self._drain()
+            arg.set()
+
+    def _place(self, order: HedgeOrder, taken: threading.Event | None) -> None:
+        sid = order.client_order_id
+        ns = self.clock_ns()
+        if taken is not None:
+            taken.set()
+        try:
+            out = self.gateway.place(
+                order.side.value, order.price_text, order.qty_text, order.time_in_force, order.reduce_only
+            )
+        except (RuntimeError, ValueError) as e:
+            # Refused by the binding (bad text) or the gateway is gone: nothing reached the venue.
+            self._refused(sid, "gateway", str(e))
+            return
+        if self.on_written is not None:
+            self.on_written(sid, ns)
+        gid = out["client_order_id"]
+        if gid is not None:
+            with self._lock:
+                self._to_gateway[sid] = gid
+                self._to_service[gid] = sid
+            if self.on_mapped is not None:
+                self.on_mapped(str(out["client_order_text"]), sid)
+        refusal = out["refusal"]
+        if refusal is not None and refusal != "venue":
+            self._refused(sid, str(refusal), str(out["msg"]))
+
+    def _refused(self, sid: str, why: str, msg: str) -> None:
+        # Refused before anything reached the venue: no event will follow.
+        self.refusals[why] = self.refusals.get(why, 0) + 1
+        log.warning("hedge order %s not sent: %s %s", sid, why, msg)
+        self._emit(OrderUpdate(sid, OrderStatus.REJECTED, Decimal(0), self.clock_ns()))
+
+    def _cancel(self, sid: str) -> None:
+        with self._lock:
+            gid = self._to_gateway.get(sid)
+        if gid is None:
+            return
+        out = self.gateway.cancel(gid)
+        if out["refusal"] not in (None, "venue", "no_such_order"):
+            self.refusals[out["refusal"]] = self.refusals.get(out["refusal"], 0) + 1
+            log.warning("cancel of %s not sent: %s %s", sid, out["refusal"], out["msg"])
+
+    def _drain(self) -> None:
+        while events := self.gateway.events(1024, 0.0):
             for ev in events:
-                gid = int(ev["client_order_id"])
                 with self._lock:
-                    sid = self._to_service.get(gid)
-                    if sid is None:
-                        # Its submit has not recorded the id yet: delivered by submit.
-                        if len(self._orphans) < _MAX_ORPHANS:
-                            self._orphans.setdefault(gid, []).append(ev)
-                        continue
+                    sid = self._to_service.get(int(ev["client_order_id"]))
+                if sid is None:
+                    self.foreign_events += 1  # placed on the gateway directly, not by the service
+                    continue
                 self._deliver(sid, ev)
 
     def _deliver(self, sid: str, ev: dict[str, Any]) -> None:
@@ -200,8 +297,11 @@ class UsdmNativeSender:
                 log.exception("hedge order update handler failed")
 
     def close(self, *, close_gateway: bool = True) -> None:
-        """Stops the event thread (and the gateway, unless told otherwise)."""
-        self._stop.set()
-        self._t.join(5)
+        """Runs the commands already queued, stops the worker (and the gateway, unless told
+        otherwise)."""
+        if not self._closed:
+            self._closed = True
+            self._commands.put(("stop", None))
+            self._t.join(30)
         if close_gateway:
             self.gateway.close()

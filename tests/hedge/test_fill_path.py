@@ -280,4 +280,6 @@ def test_hop_trace_splits_the_path_from_the_stamps():
     assert s["written_to_venue"]["count"] == 1 and s["written_to_venue"]["p50"] == pytest.approx(
         2000, rel=1e-3
     )
+    assert s["exec_to_venue"]["count"] == 1 and s["exec_to_venue"]["p50"] == pytest.approx(5000, rel=1e-3)
+    assert s["written"] == "kernel" and HopTrace(written_means="gateway").summary()["written"] == "gateway"
     assert set(t.encoded()) == set(t.hists)

@@ -45,6 +45,18 @@ def test_defaults_and_exact_decimals(tmp_path: Path) -> None:
     assert h.collar_bps == Decimal("12.5") and h.max_order_qty == Decimal(50_000)
     assert (h.no_trade_band, h.active_band, h.hard_band) == (Decimal(10), Decimal(150), Decimal(1500))
     assert (h.margin_type, h.leverage, h.hedge_venue) == ("CROSSED", 1, "binance-usdm")
+    assert (h.gateway, h.max_order_notional, h.max_position_notional) == ("python", None, None)
+
+
+def test_gateway_choice(tmp_path: Path) -> None:
+    cfg = load_config(
+        _with_hedge(
+            tmp_path,
+            'max_order_qty = 1\nmax_position_qty = 1\ngateway = "native"\nmax_position_notional = "8000"\n',
+        )
+    )
+    h = cfg.hedge
+    assert h is not None and h.gateway == "native" and h.max_position_notional == Decimal(8000)
 
 
 def test_risk_limits_have_no_default() -> None:
@@ -62,6 +74,9 @@ def test_risk_limits_have_no_default() -> None:
         ("collar_bps = 0", "hedge.collar_bps"),
         ("bogus = 1", "hedge.bogus"),
         ('hedge_venue = "binance-spot"', "hedge.hedge_venue"),
+        ('gateway = "rust"', "hedge.gateway"),
+        ('max_order_notional = "0"', "hedge.max_order_notional"),
+        ("gateway_request_timeout_ms = 10", "hedge.gateway_request_timeout_ms"),
     ],
 )
 def test_refusals_name_the_field(tmp_path: Path, line: str, field: str) -> None:

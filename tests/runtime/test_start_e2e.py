@@ -10,11 +10,14 @@ import json
 import signal
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
+from pymm._native import RequestSigner
 from pymm.runtime.kill import load_private_key, sign_approval
 from pymm.runtime.wsapi import WsApiClient
+from pymm.venues.binance_usdm import UsdmRestClient
 from tests.runtime.conftest import Running, launch
 
 START_BALANCES = {"USDT": Decimal("10000"), "DOGE": Decimal("100000")}  # SimVenueConfig's default
@@ -153,3 +156,38 @@ def test_execution_throttle_latches_survives_kill_9_until_two_operators_approve(
     assert not out["latched"], out
     st = r2.wait_until("quoting again", lambda s: _two_sided(s, 1), 15.0)
     assert st["kill"]["latch_id"] == latch_id
+
+
+def _perp_position(r: Running) -> Decimal:
+    """The venue's own USD-M position for the run's key (signed REST, positionRisk)."""
+    pem = (r.state / "api_key.pem").read_text()
+    api_key = (r.state / "api_key.toml").read_text().split('api_key = "', 1)[1].split('"', 1)[0]
+    base = r.run_info()["venue"]["usdm_rest"].removesuffix("/fapi")
+    client = UsdmRestClient(base, api_key, RequestSigner.ed25519_pem(pem))
+    rows = client.request("GET", "/fapi/v2/positionRisk", {"symbol": "DOGEUSDT"})
+    return sum((Decimal(str(x["positionAmt"])) for x in rows), Decimal(0))
+
+
+@pytest.mark.parametrize("pymm_instance", [{'gateway = "python"': 'gateway = "native"'}], indirect=True)
+def test_hedges_through_the_native_gateway_and_books_the_venue_perp_position(pymm_instance: Running):
+    """Issue #7 through ``pymm start`` with ``[hedge] gateway = "native"``: the spot fills are hedged
+    through ``pymm._native.UsdmGateway``; once quoting is stopped (kill) and the last hedge order is
+    answered, the perp position the hedge leg booked equals the venue's ``positionAmt``."""
+    r = pymm_instance
+    st = r.wait_until("hedge orders", lambda s: s["hedge"] and s["hedge"].get("intents", 0) >= 2, 120.0)
+    assert st["hedge"]["gateway"] == "native"
+    assert r.api("POST", "/api/kill", {"reason": "e2e hedge"})["latched"]
+
+    def settled(s: dict[str, Any]) -> bool:
+        h = s["hedge"]
+        if h["in_flight"] or h["native"]["parked_fills"]:
+            return False
+        venue = _perp_position(r)
+        again = r.status()["hedge"]
+        return not again["in_flight"] and Decimal(again["perp_booked"]) == Decimal(h["perp_booked"]) == venue
+
+    st = r.wait_until("the booked perp position to equal the venue's", settled, 60.0)
+    h = st["hedge"]
+    assert h["intents"] >= 2, h
+    assert h["native"]["unknown_now"] in (0, None) and h["native"]["refusals"] == {}, h["native"]
+    assert (r.state / "usdm_client_ids").exists(), "the gateway's client ids persist in the state dir"

@@ -378,6 +378,7 @@ def test_hedge_adapter_reports_under_the_service_ids(venue: Venue, gw: UsdmGatew
         wait_for(lambda: updates[-1].status is OrderStatus.CANCELED, "CANCELED")
         assert {u.client_order_id for u in updates} == {"pymmh-1"}
         sender.submit(_hedge("pymmh-2", Side.BUY, "0.5"))  # outside the collar: never sent
+        wait_for(lambda: updates[-1].client_order_id == "pymmh-2", "the refusal")
         assert updates[-1] == OrderUpdate("pymmh-2", OrderStatus.REJECTED, Decimal(0), updates[-1].ts_event)
         assert sender.refusals == {"price_collar": 1}
         with pytest.raises(ValueError, match="GTX or IOC"):
