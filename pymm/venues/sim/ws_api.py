@@ -261,10 +261,10 @@ def _handle(venue: SimVenue, session: Session, req: dict[str, Any]) -> dict[str,
             session.subscriptions[sub] = account
             status, body = 200, {"subscriptionId": sub}
         elif method == "userDataStream.unsubscribe":
-            sub = params.get("subscriptionId")
-            if sub is None:
+            wanted = params.get("subscriptionId")
+            if wanted is None:
                 session.subscriptions.clear()
-            elif session.subscriptions.pop(int(sub), None) is None:
+            elif session.subscriptions.pop(int(wanted), None) is None:
                 raise ApiError(400, -2036, "User Data Stream subscription not active.")
             status, body = 200, {}
         elif method in (methods := _signed_methods(venue)):
