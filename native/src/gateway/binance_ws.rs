@@ -740,9 +740,9 @@ mod tests {
         );
         assert_eq!(
             (&p["price"], &p["quantity"]),
-            (&serde_json::json!("0.1005"), &serde_json::json!("120"))
+            (&serde_json::json!("0.10050"), &serde_json::json!("120"))
         );
-        let payload = "apiKey=k&newClientOrderId=pmf-77&newOrderRespType=RESULT&price=0.1005&quantity=120&recvWindow=5000&reduceOnly=true&side=SELL&symbol=DOGEUSDT&timeInForce=GTX&timestamp=1700000000000&type=LIMIT";
+        let payload = "apiKey=k&newClientOrderId=pmf-77&newOrderRespType=RESULT&price=0.10050&quantity=120&recvWindow=5000&reduceOnly=true&side=SELL&symbol=DOGEUSDT&timeInForce=GTX&timestamp=1700000000000&type=LIMIT";
         let mut sig = [0u8; MAX_SIGNATURE_LEN];
         let k = signer.sign(payload.as_bytes(), &mut sig);
         assert_eq!(p["signature"].as_str().unwrap().as_bytes(), &sig[..k]);
