@@ -102,7 +102,8 @@ def venue(
             typer.echo(f"sim venue: REST {running.rest_url}/api/v3  streams {running.ws_url}/ws")
             typer.echo(
                 f"usd-m futures: REST {urls['usdm_rest']}  streams {urls['usdm_ws']} "
-                f"{urls['usdm_ws_public']} {urls['usdm_ws_market']}  user {urls['usdm_ws_private']}"
+                f"{urls['usdm_ws_public']} {urls['usdm_ws_market']}  user {urls['usdm_ws_private']}  "
+                f"WS API {urls['usdm_ws_api']}"
             )
             if itch_venue is not None:
                 typer.echo(

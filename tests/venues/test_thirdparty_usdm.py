@@ -243,3 +243,37 @@ def test_python_binance_futures_streams(busy_venue):
     depth, user = asyncio.run(run())
     assert all(d["data"]["e"] == "depthUpdate" and len(d["data"]["b"]) <= 5 for d in depth)
     assert user[0]["e"] == "ORDER_TRADE_UPDATE" and user[0]["o"]["x"] == "NEW"
+
+
+def test_ccxt_pro_orders_over_the_futures_ws_api(venue):
+    """ccxt.pro's ``create_order_ws`` / ``fetch_order_ws`` / ``edit_order_ws`` / ``cancel_order_ws``
+    on a linear market use ``urls['api']['ws']['ws-api']['linear']`` (``/ws-fapi/v1``)."""
+    ccxtpro = pytest.importorskip(
+        "ccxt.pro", reason="pip install '.[thirdparty]' for the third-party client tests"
+    )
+    v = venue
+
+    async def run() -> tuple[dict, dict, dict, dict]:
+        ex = ccxtpro.binance({"apiKey": v.key.api_key, "secret": v.key.hmac_secret, "options": _OPTIONS})
+        _point(ex, v)
+        ex.urls["api"]["ws"]["ws-api"]["linear"] = v.usdm_ws + "/ws-fapi/v1"
+        try:
+            await ex.load_markets()
+            placed = await ex.create_order_ws(PERP, "limit", "buy", 100, 0.19, {"postOnly": True})
+            fetched = await ex.fetch_order_ws(placed["id"], PERP)
+            edited = await ex.edit_order_ws(placed["id"], PERP, "limit", "buy", 120, 0.191)
+            canceled = await ex.cancel_order_ws(placed["id"], PERP)
+            return placed, fetched, edited, canceled
+        finally:
+            await ex.close()
+
+    placed, fetched, edited, canceled = asyncio.run(run())
+    assert placed["status"] == "open" and placed["price"] == 0.19 and placed["amount"] == 100
+    assert placed["timeInForce"] == "PO" or placed["info"]["timeInForce"] == "GTX"
+    assert fetched["id"] == placed["id"] and fetched["remaining"] == 100
+    assert (edited["id"], edited["price"], edited["amount"]) == (placed["id"], 0.191, 120)
+    assert canceled["id"] == placed["id"] and canceled["status"] == "canceled"
+    rows = v.call("GET", "/fapi/v1/allOrders", {"symbol": "DOGEUSDT"}, signed=True, base=v.usdm_url)[1]
+    assert [(r["orderId"], r["status"], r["origQty"]) for r in rows] == [
+        (int(placed["id"]), "CANCELED", "120")
+    ], "one venue order, modified in place, then cancelled"

@@ -190,6 +190,14 @@ fn status_dict<'py>(py: Python<'py>, s: &GatewayStatus) -> PyResult<Bound<'py, P
     h.set_item("stale", s.http.stale)?;
     h.set_item("failed_after_send", s.http.failed_after_send)?;
     d.set_item("http", h)?;
+    let w = PyDict::new(py);
+    w.set_item("connects", s.ws_api.connects)?;
+    w.set_item("requests", s.ws_api.requests)?;
+    w.set_item("timeouts", s.ws_api.timeouts)?;
+    w.set_item("late_answers", s.ws_api.late_answers)?;
+    w.set_item("up", s.ws_api.up)?;
+    w.set_item("logged_on", s.ws_api.logged_on)?;
+    d.set_item("ws_api", w)?;
     let r = PyDict::new(py);
     let now = crate::time::posix_clock::PosixClock::Realtime.now_ns();
     r.set_item("used_weight_1m", s.rate.used_weight_1m)?;

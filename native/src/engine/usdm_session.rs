@@ -1,4 +1,5 @@
-//! The Binance USD-M order gateway: one thread that owns a keep-alive REST connection, the
+//! The Binance USD-M order gateway: one thread that owns its order-entry transport (a keep-alive
+//! REST connection, or the futures WebSocket API `/ws-fapi/v1` with `transport = "ws"`), the
 //! listenKey user stream, pre-trade risk, the order table and its state machine, the venue rate
 //! account and the persisted client-id counter. `pymm._native.UsdmGateway` sends it commands over
 //! a bounded channel and waits for each answer; every order change also goes out as a fixed-size
@@ -17,7 +18,14 @@
 //!   answer and holds requests back at its guard; after a 429 nothing is sent until `Retry-After`
 //!   (so the 418 ban is never earned).
 //!
-//! Not a quoting hot path: the thread blocks on each REST round trip. The steady state allocates
+//! Over the WebSocket API (`transport = "ws"`, ADR 0007 "WebSocket transport") the same rules hold
+//! per request: an Ed25519 key logs the connection on (`session.logon`) and requests go unsigned, an
+//! HMAC secret signs every request; `-1007`/`-1006`/5xx, a dropped connection or no answer within
+//! `request_timeout_ms` after the frame was written make the order UNKNOWN (resolved by the user
+//! stream or `order.status`, never resent); the rate account reads each answer's `rateLimits`. The
+//! WS API has no batch: a batch command sends its orders one request each.
+//!
+//! Not a quoting hot path: the thread blocks on each round trip. The steady state allocates
 //! nothing per order (buffers, the order table and the channels are allocated at start); see the
 //! ADR for what does allocate (connects, listenKey, error text).
 
@@ -35,6 +43,11 @@ use crate::feed::binance::scanner::{Scanner, Value};
 use crate::gateway::binance_usdm::{
     decode_error, decode_order, decode_user_event, for_each_batch_item, RateAccount, RateBlock,
     UsdmEncoder, UsdmMarket, UsdmOrder, UsdmRateLimits, UsdmUserEvent, MAX_BATCH,
+};
+use crate::gateway::binance_user::{self, WsApiMessage};
+use crate::gateway::binance_ws::{
+    encode_api_key_request, encode_futures_order_modify, encode_futures_order_place,
+    encode_order_cancel, encode_session_logon, encode_symbol_request, Auth, FuturesOrderPlace,
 };
 use crate::gateway::{transition, ClientIdAllocator, OrderEventKind, OrderState, Signer};
 use crate::model::{ClientOrderId, InstrumentId, Price, Qty, Scale, Side, UnixNanos, VenueOrderId};
@@ -76,12 +89,31 @@ fn d_orders_1m() -> u64 {
     1_200
 }
 
+/// How orders reach the venue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// `/fapi/v1` REST over one keep-alive connection (batches up to five orders).
+    #[default]
+    Rest,
+    /// The futures WebSocket API (`ws_api`, `/ws-fapi/v1`): one request per order.
+    Ws,
+}
+
 /// The gateway's config, as `pymm._native.UsdmGateway` takes it (a dict).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsdmConfig {
-    /// REST base URL (`https://fapi.binance.com`, or the simulated venue's futures host).
+    /// REST base URL (`https://fapi.binance.com`, or the simulated venue's futures host); not used
+    /// with `transport = "ws"`.
     pub rest: String,
+    /// Order entry over `rest` (default) or the WebSocket API `ws_api`.
+    #[serde(default)]
+    pub transport: Transport,
+    /// The futures WebSocket API URL (`wss://ws-fapi.binance.com/ws-fapi/v1`); required with
+    /// `transport = "ws"`.
+    #[serde(default)]
+    pub ws_api: Option<String>,
     /// User-stream WebSocket base (`wss://fstream.binance.com/private/ws`); `?listenKey=` is
     /// appended. None: no user stream (UNKNOWN orders are resolved by queries alone).
     #[serde(default)]
@@ -232,7 +264,8 @@ pub enum Source {
     Reply,
     /// The listenKey user stream.
     UserStream,
-    /// A `GET /fapi/v1/order` query (UNKNOWN resolution or a reconnect's reconciliation).
+    /// A `GET /fapi/v1/order` (or WS API `order.status`) query (UNKNOWN resolution or a
+    /// reconnect's reconciliation).
     Query,
     /// Our own timeout / transport failure.
     Local,
@@ -343,6 +376,8 @@ pub struct GatewayStatus {
     pub unknown_now: u64,
     /// Whether the user stream is connected.
     pub user_stream_up: bool,
+    /// The WebSocket API connection's counters (`transport = "ws"`).
+    pub ws_api: WsApiStats,
     /// Kill latched in risk.
     pub killed: bool,
 }
@@ -403,12 +438,29 @@ pub enum StartError {
     UserStream,
 }
 
+/// Counters of the WebSocket API transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WsApiStats {
+    /// Connections opened (each logged on with an Ed25519 key).
+    pub connects: u64,
+    /// Requests written.
+    pub requests: u64,
+    /// Requests with no answer within `request_timeout_ms`.
+    pub timeouts: u64,
+    /// Answers that came after we stopped waiting for them (or to no request of ours).
+    pub late_answers: u64,
+    /// Whether the connection is open now.
+    pub up: bool,
+    /// Whether it is logged on (`session.logon`).
+    pub logged_on: bool,
+}
+
 impl StartError {
     /// What failed.
     pub const fn as_str(self) -> &'static str {
         match self {
             StartError::ClientIds => "client ids: the high-water mark could not be persisted",
-            StartError::ListenKey => "POST /fapi/v1/listenKey failed",
+            StartError::ListenKey => "POST /fapi/v1/listenKey (userDataStream.start) failed",
             StartError::UserStream => "the listenKey user stream did not connect",
         }
     }
@@ -432,6 +484,7 @@ pub struct UsdmParts {
     ids: ClientIdAllocator,
     risk: PreTradeRisk,
     rest: Url,
+    ws_api: Option<Url>,
     user: Option<Url>,
 }
 
@@ -508,6 +561,11 @@ pub fn prepare(cfg: UsdmConfig) -> Result<UsdmParts, String> {
     let mut risk = PreTradeRisk::new(1, rates, now);
     risk.set_limits(INST, limits);
     let rest = Url::parse(&cfg.rest).map_err(|e| format!("rest {:?}: {e}", cfg.rest))?;
+    let ws_api = match (cfg.transport, &cfg.ws_api) {
+        (Transport::Ws, None) => return Err("ws_api: required with transport \"ws\"".into()),
+        (Transport::Ws, Some(u)) => Some(Url::parse(u).map_err(|e| format!("ws_api {u:?}: {e}"))?),
+        (Transport::Rest, _) => None,
+    };
     let user = match &cfg.user_ws {
         Some(u) => Some(Url::parse(u).map_err(|e| format!("user_ws {u:?}: {e}"))?),
         None => None,
@@ -524,6 +582,7 @@ pub fn prepare(cfg: UsdmConfig) -> Result<UsdmParts, String> {
         ids,
         risk,
         rest,
+        ws_api,
         user,
     })
 }
@@ -656,6 +715,8 @@ struct Gateway {
     id_end: u64,
     risk: PreTradeRisk,
     http: KeepAlive,
+    wsapi: Option<WsApi>,
+    ws_req: WsReq,
     user_url: Option<Url>,
     user: Option<WsClient>,
     listen_key: String,
@@ -674,6 +735,105 @@ enum Sent<'a> {
     Failed(RequestFailure),
 }
 
+/// The request [`Gateway::send`] puts on the WebSocket API (REST sends what the encoder holds).
+#[derive(Clone, Copy, Debug)]
+enum WsReq {
+    Place(ClientOrderId, UsdmOrder),
+    Cancel(ClientOrderId),
+    Modify(ClientOrderId, Side, Price, Qty),
+    Query(ClientOrderId),
+    /// `userDataStream.start` / `ping` (API key only).
+    Key(&'static [u8]),
+}
+
+/// Request buffer of the WebSocket API transport.
+const WS_REQ_LEN: usize = 2048;
+/// Answers kept for decoding (one answer; larger ones are copied after a one-time growth).
+const WS_RESP_LEN: usize = 16 << 10;
+
+/// The futures WebSocket API connection (`transport = "ws"`): opened lazily, logged on with an
+/// Ed25519 key, one request in flight at a time.
+struct WsApi {
+    url: Url,
+    conn: Option<WsClient>,
+    req: Box<[u8; WS_REQ_LEN]>,
+    resp: Vec<u8>,
+    next_id: u64,
+    logon: bool,
+    logged_on: bool,
+    st: WsApiStats,
+}
+
+/// Why a WS API round trip failed.
+fn io_err(kind: std::io::ErrorKind, what: &'static str) -> std::io::Error {
+    std::io::Error::new(kind, what)
+}
+
+impl WsApi {
+    /// Waits for the answer to request `rid` (other frames are late answers: counted, dropped).
+    /// `Err(TimedOut)` leaves the connection open; any other error closes it.
+    fn await_answer(&mut self, rid: u64, timeout_ns: u64) -> std::io::Result<()> {
+        let deadline = now_ns() + timeout_ns;
+        let mut idle = 0u32;
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Err(io_err(std::io::ErrorKind::NotConnected, "not connected"));
+            };
+            let (resp, late) = (&mut self.resp, &mut self.st.late_answers);
+            let mut found = false;
+            let r = conn.poll_until(|msg| {
+                if let Ok(WsApiMessage::Response(a)) = binance_user::decode(msg) {
+                    if a.id == Some(rid) {
+                        resp.clear();
+                        resp.extend_from_slice(msg);
+                        found = true;
+                        return false;
+                    }
+                }
+                *late += 1;
+                true
+            });
+            match r {
+                Err(e) => {
+                    self.drop_conn();
+                    return Err(e);
+                }
+                Ok(_) if found => return Ok(()),
+                Ok(n) if n > 0 => idle = 0,
+                Ok(_) => {}
+            }
+            if now_ns() >= deadline {
+                self.st.timeouts += 1;
+                return Err(io_err(std::io::ErrorKind::TimedOut, "no answer in time"));
+            }
+            idle += 1;
+            if idle > 200 {
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    fn drop_conn(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            c.close();
+        }
+        self.logged_on = false;
+    }
+
+    /// Reads what arrived between requests (late answers, pings); a closed connection is dropped
+    /// (reopened by the next request).
+    fn service(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            let late = &mut self.st.late_answers;
+            if conn.poll(|_| *late += 1).is_err() {
+                self.drop_conn();
+            }
+        }
+    }
+}
+
 impl Gateway {
     fn new(p: UsdmParts, events: SyncSender<UsdmEvent>) -> Self {
         let timeout = Duration::from_millis(p.cfg.request_timeout_ms);
@@ -684,6 +844,7 @@ impl Gateway {
             orders_per_minute: p.cfg.orders_per_minute,
             guard_pct: p.cfg.risk.venue_rate_guard_pct.clamp(1, 100),
         });
+        let logon = matches!(p.signer, Signer::Ed25519(_));
         Self {
             enc: UsdmEncoder::new(p.market)
                 .unwrap_or_else(|_| unreachable!("validated in prepare")),
@@ -693,6 +854,17 @@ impl Gateway {
             id_end: 0,
             risk: p.risk,
             http: KeepAlive::new(p.rest, timeout, idle),
+            wsapi: p.ws_api.map(|url| WsApi {
+                url,
+                conn: None,
+                req: Box::new([0u8; WS_REQ_LEN]),
+                resp: Vec::with_capacity(WS_RESP_LEN),
+                next_id: 1,
+                logon,
+                logged_on: false,
+                st: WsApiStats::default(),
+            }),
+            ws_req: WsReq::Key(b""),
             user_url: p.user,
             user: None,
             listen_key: String::new(),
@@ -723,8 +895,12 @@ impl Gateway {
         self.slots.iter().rposition(|s| s.id == id)
     }
 
-    /// Sends the encoder's request (signed when `signed`), notes the rate headers.
+    /// Sends the encoder's request (signed when `signed`) — or, over the WebSocket API,
+    /// `self.ws_req` — and notes the venue's rate usage.
     fn send(&mut self, signed: bool) -> Sent<'_> {
+        if self.wsapi.is_some() {
+            return self.ws_send();
+        }
         let now = now_ns();
         if signed {
             self.enc
@@ -758,6 +934,188 @@ impl Gateway {
             }
             Err(e) => Sent::Failed(e),
         }
+    }
+
+    /// Opens the WebSocket API connection and, with an Ed25519 key, logs it on.
+    fn ws_connect(&mut self) -> std::io::Result<()> {
+        let timeout_ns = self.cfg.request_timeout_ms * MS;
+        let Some(ws) = self.wsapi.as_mut() else {
+            return Err(io_err(std::io::ErrorKind::NotConnected, "no ws_api"));
+        };
+        self.seed = self.seed.wrapping_add(0x9E37_79B9);
+        let conn = WsClient::connect(
+            &ws.url,
+            Duration::from_nanos(timeout_ns),
+            1 << 20,
+            self.seed,
+        )?;
+        ws.conn = Some(conn);
+        ws.logged_on = false;
+        ws.st.connects += 1;
+        if !ws.logon {
+            return Ok(());
+        }
+        let rid = ws.next_id;
+        ws.next_id += 1;
+        let n = encode_session_logon(
+            rid,
+            self.cfg.api_key.as_bytes(),
+            now_ns() / MS,
+            &self.signer,
+            &mut ws.req[..],
+        )
+        .map_err(|_| io_err(std::io::ErrorKind::InvalidInput, "session.logon encoding"))?;
+        let sent = match ws.conn.as_mut() {
+            Some(c) => c.send_text(&ws.req[..n]),
+            None => Err(io_err(std::io::ErrorKind::NotConnected, "not connected")),
+        };
+        if let Err(e) = sent.and_then(|()| ws.await_answer(rid, timeout_ns)) {
+            ws.drop_conn();
+            return Err(e);
+        }
+        let ok = matches!(
+            binance_user::decode(&ws.resp),
+            Ok(WsApiMessage::Response(r)) if r.status == 200
+        );
+        if !ok {
+            ws.drop_conn();
+            return Err(io_err(
+                std::io::ErrorKind::PermissionDenied,
+                "session.logon refused",
+            ));
+        }
+        ws.logged_on = true;
+        Ok(())
+    }
+
+    /// One WebSocket API round trip for `self.ws_req`. A failure to connect, log on, encode or
+    /// write the frame is "not sent" (the venue cannot act on an incomplete frame); after that, no
+    /// answer in time or a closed connection is "after send".
+    fn ws_send(&mut self) -> Sent<'_> {
+        let needs_connect = match self.wsapi.as_mut() {
+            Some(ws) => {
+                // A connection the venue closed while idle is reopened, not written to.
+                ws.service();
+                ws.conn.is_none()
+            }
+            None => true,
+        };
+        if needs_connect {
+            if let Err(e) = self.ws_connect() {
+                return Sent::Failed(RequestFailure::NotSent(e));
+            }
+        }
+        let now = now_ns();
+        let timeout_ns = self.cfg.request_timeout_ms * MS;
+        let m = self.enc.market();
+        let Some(ws) = self.wsapi.as_mut() else {
+            return Sent::Failed(RequestFailure::NotSent(io_err(
+                std::io::ErrorKind::NotConnected,
+                "no ws_api",
+            )));
+        };
+        let rid = ws.next_id;
+        ws.next_id += 1;
+        let key = self.cfg.api_key.as_bytes();
+        let auth = Auth {
+            api_key: (!ws.logged_on).then_some(key),
+            timestamp_ms: now / MS,
+            recv_window_ms: u32::try_from(self.cfg.recv_window_ms).ok(),
+        };
+        let signer = (!ws.logged_on).then_some(&self.signer);
+        let (sym, prefix) = (m.symbol.as_bytes(), m.prefix.as_bytes());
+        let out = &mut ws.req[..];
+        let place = |id, side: Side, o: &UsdmOrder, price: Price, qty: Qty| FuturesOrderPlace {
+            request_id: rid,
+            symbol: sym,
+            side,
+            tif: o.tif.as_str().as_bytes(),
+            price_ticks: price.ticks(),
+            tick: m.tick,
+            qty_lots: qty.lots(),
+            lot: m.lot,
+            reduce_only: o.reduce_only,
+            client_id: id,
+            client_prefix: prefix,
+        };
+        let enc = match self.ws_req {
+            WsReq::Place(id, o) => encode_futures_order_place(
+                &place(id, o.side, &o, o.price, o.qty),
+                &auth,
+                signer,
+                out,
+            ),
+            WsReq::Modify(id, side, price, qty) => {
+                let o = UsdmOrder {
+                    side,
+                    tif: crate::gateway::binance_usdm::UsdmTif::Gtc,
+                    price,
+                    qty,
+                    reduce_only: false,
+                };
+                encode_futures_order_modify(&place(id, side, &o, price, qty), &auth, signer, out)
+            }
+            WsReq::Cancel(id) => encode_order_cancel(rid, sym, id, prefix, &auth, signer, out),
+            WsReq::Query(id) => encode_symbol_request(
+                rid,
+                b"order.status",
+                sym,
+                Some(id),
+                prefix,
+                &auth,
+                signer,
+                out,
+            ),
+            WsReq::Key(method) => encode_api_key_request(rid, method, key, out),
+        };
+        let n = match enc {
+            Ok(n) => n,
+            Err(_) => {
+                return Sent::Failed(RequestFailure::NotSent(io_err(
+                    std::io::ErrorKind::InvalidInput,
+                    "request encoding",
+                )))
+            }
+        };
+        let written = match ws.conn.as_mut() {
+            Some(c) => c.send_text(&ws.req[..n]),
+            None => Err(io_err(std::io::ErrorKind::NotConnected, "not connected")),
+        };
+        if let Err(e) = written {
+            ws.drop_conn();
+            return Sent::Failed(RequestFailure::NotSent(e));
+        }
+        ws.st.requests += 1;
+        if let Err(e) = ws.await_answer(rid, timeout_ns) {
+            return Sent::Failed(RequestFailure::AfterSend(e));
+        }
+        let Ok(WsApiMessage::Response(a)) = binance_user::decode(&ws.resp) else {
+            return Sent::Failed(RequestFailure::AfterSend(io_err(
+                std::io::ErrorKind::InvalidData,
+                "unreadable answer",
+            )));
+        };
+        let retry_ms = a
+            .retry_after_ms
+            .or_else(|| a.error_data.and_then(retry_after_of));
+        let retry_after_s = retry_ms.map(|t| t.saturating_sub(now / MS).div_ceil(1000).max(1));
+        let reply = Reply {
+            status: a.status,
+            used_weight_1m: a.rate.weight_1m.map(|r| r.0),
+            order_count_10s: a.rate.orders_10s.map(|r| r.0),
+            order_count_1m: a.rate.orders_1m.map(|r| r.0),
+            retry_after_s,
+            body: a.error_obj.or(a.result).unwrap_or(b"{}"),
+        };
+        self.rate.on_response(
+            reply.status,
+            reply.used_weight_1m,
+            reply.order_count_10s,
+            reply.order_count_1m,
+            reply.retry_after_s,
+            now_ns(),
+        );
+        Sent::Answer(reply)
     }
 
     fn emit(&mut self, i: usize, source: Source, ts_ns: u64, last_qty: Qty, last_price: Price) {
@@ -948,6 +1306,7 @@ impl Gateway {
         if n_ok == 0 {
             return orders.len();
         }
+        self.ws_req = WsReq::Place(batch[0].0, batch[0].1);
         let enc = if n_ok == 1 {
             self.enc.new_order(batch[0].0, &batch[0].1)
         } else {
@@ -1051,6 +1410,7 @@ impl Gateway {
         }
         self.risk.on_cancel_sent(UnixNanos(now));
         self.enc.cancel(id);
+        self.ws_req = WsReq::Cancel(id);
         self.st.cancels_sent += 1;
         self.answer_one(id, Source::Reply, true)
     }
@@ -1092,6 +1452,7 @@ impl Gateway {
             o.refusal = Some(Refusal::RateBlocked(b));
             return o;
         }
+        self.ws_req = WsReq::Modify(id, old.side, price, qty);
         if self.enc.modify(id, old.side, price, qty).is_err() {
             let mut o = self.outcome_of(i);
             o.refusal = Some(Refusal::Encode);
@@ -1126,6 +1487,7 @@ impl Gateway {
         self.slots[i].queries += 1;
         self.st.queries_sent += 1;
         self.enc.query(id);
+        self.ws_req = WsReq::Query(id);
         self.answer_one(id, Source::Query, false)
     }
 
@@ -1260,17 +1622,36 @@ impl Gateway {
         self.user_retry_ns = now_ns() + 500 * MS;
     }
 
-    /// `POST /fapi/v1/listenKey` (API key only).
-    fn create_listen_key(&mut self) -> bool {
-        let r = self.http.request(
-            "POST",
+    /// `POST` (`create`) or `PUT /fapi/v1/listenKey` (API key only), or over the WebSocket API
+    /// `userDataStream.start` / `userDataStream.ping`.
+    fn listen_key_request(&mut self, create: bool) -> Sent<'_> {
+        if self.wsapi.is_some() {
+            self.ws_req = WsReq::Key(if create {
+                b"userDataStream.start"
+            } else {
+                b"userDataStream.ping"
+            });
+            return self.ws_send();
+        }
+        let method = if create { "POST" } else { "PUT" };
+        match self.http.request(
+            method,
             "/fapi/v1/listenKey",
             b"",
             Some(b""),
             &self.cfg.api_key,
             now_ns(),
-        );
-        let Ok(reply) = r else { return false };
+        ) {
+            Ok(r) => Sent::Answer(r),
+            Err(e) => Sent::Failed(e),
+        }
+    }
+
+    /// Creates (or fetches the account's live) listenKey.
+    fn create_listen_key(&mut self) -> bool {
+        let Sent::Answer(reply) = self.listen_key_request(true) else {
+            return false;
+        };
         if reply.status != 200 {
             return false;
         }
@@ -1329,8 +1710,12 @@ impl Gateway {
         }
     }
 
-    /// Background work between commands: user stream, UNKNOWN queries, listenKey keep-alive.
+    /// Background work between commands: user stream, UNKNOWN queries, listenKey keep-alive, the
+    /// WebSocket API connection's pings.
     fn service(&mut self) {
+        if let Some(ws) = self.wsapi.as_mut() {
+            ws.service();
+        }
         if let Some(mut ws) = self.user.take() {
             // `ws` is out of `self` while it delivers, so each message is applied in place.
             let r = ws.poll(|payload| self.on_user_message(payload));
@@ -1349,15 +1734,8 @@ impl Gateway {
             && !self.listen_key.is_empty()
             && now.saturating_sub(self.listen_key_at_ns) >= self.cfg.listen_key_keepalive_ms * MS
         {
-            let r = self.http.request(
-                "PUT",
-                "/fapi/v1/listenKey",
-                b"",
-                Some(b""),
-                &self.cfg.api_key,
-                now,
-            );
-            if matches!(r, Ok(ref reply) if reply.status == 200) {
+            let r = self.listen_key_request(false);
+            if matches!(r, Sent::Answer(ref reply) if reply.status == 200) {
                 self.listen_key_at_ns = now;
             } else {
                 self.drop_user_stream();
@@ -1391,9 +1769,28 @@ impl Gateway {
             .filter(|s| s.state == OrderState::Unknown)
             .count() as u64;
         st.user_stream_up = self.user.is_some();
+        if let Some(ws) = &self.wsapi {
+            st.ws_api = ws.st;
+            st.ws_api.up = ws.conn.is_some();
+            st.ws_api.logged_on = ws.logged_on;
+        }
         st.killed = self.risk.is_killed();
         st
     }
+}
+
+/// `retryAfter` (ms since the epoch) in a WS API error's `data` object.
+fn retry_after_of(data: &[u8]) -> Option<u64> {
+    let mut out = None;
+    let _ = Scanner::new(data).object(|k, v| {
+        if k == b"retryAfter" {
+            if let Value::Num(n) = v {
+                out = crate::feed::binance::scanner::parse_u64(n, "retryAfter").ok();
+            }
+        }
+        Ok(())
+    });
+    out
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -1539,6 +1936,14 @@ fn run(
                 let mut out = [Outcome::EMPTY; MAX_BATCH];
                 let n = if n == 0 {
                     0
+                } else if gw.wsapi.is_some() {
+                    // The WS API has no batch: one request per order, each its own outcome.
+                    let mut one = [Outcome::EMPTY; MAX_BATCH];
+                    for k in 0..n {
+                        gw.place(&list[k..=k], &mut one);
+                        out[k] = one[0];
+                    }
+                    n
                 } else {
                     gw.place(&list[..n], &mut out)
                 };
@@ -1577,6 +1982,9 @@ fn run(
     }
     gw.drop_user_stream();
     gw.http.disconnect();
+    if let Some(ws) = gw.wsapi.as_mut() {
+        ws.drop_conn();
+    }
 }
 
 fn one(o: Outcome) -> Answer {

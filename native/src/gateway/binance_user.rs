@@ -33,6 +33,8 @@ pub struct RateUsage {
     pub orders_10s: Option<(u64, u64)>,
     /// `ORDERS` per day: (count, limit).
     pub orders_1d: Option<(u64, u64)>,
+    /// `ORDERS` per minute: (count, limit) (USD-M futures).
+    pub orders_1m: Option<(u64, u64)>,
     /// `REQUEST_WEIGHT` per minute: (count, limit).
     pub weight_1m: Option<(u64, u64)>,
 }
@@ -46,6 +48,8 @@ pub struct Response<'a> {
     pub status: u16,
     /// The venue's error `(code, msg)`, if any.
     pub error: Option<(i64, &'a [u8])>,
+    /// The raw `error` object (`{"code","msg",...}`), if any.
+    pub error_obj: Option<&'a [u8]>,
     /// The raw `result` value (object or array), if any.
     pub result: Option<&'a [u8]>,
     /// The raw `error.data` object (cancel-replace partial failures), if any.
@@ -279,6 +283,7 @@ pub fn decode(input: &[u8]) -> Result<WsApiMessage<'_>, DecodeError> {
         id,
         status,
         error: None,
+        error_obj: error,
         result,
         error_data: None,
         rate: RateUsage::default(),
@@ -345,6 +350,7 @@ fn decode_rate_limits(a: &[u8]) -> Result<RateUsage, DecodeError> {
         match (kind, interval, num) {
             (b"ORDERS", b"SECOND", 10) => out.orders_10s = Some((count, limit)),
             (b"ORDERS", b"DAY", 1) => out.orders_1d = Some((count, limit)),
+            (b"ORDERS", b"MINUTE", 1) => out.orders_1m = Some((count, limit)),
             (b"REQUEST_WEIGHT", b"MINUTE", 1) => out.weight_1m = Some((count, limit)),
             _ => {}
         }

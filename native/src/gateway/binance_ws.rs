@@ -1,5 +1,8 @@
-//! Binance spot WebSocket API request encoders: `session.logon`, `order.place`, `order.cancel`,
-//! `order.cancelReplace`.
+//! Binance WebSocket API request encoders: spot (`/ws-api/v3`) `session.logon`, `order.place`,
+//! `order.cancel`, `order.cancelReplace`; and the USD-M futures WebSocket API (`/ws-fapi/v1`, same
+//! envelope and signing): `order.place` / `order.modify` ([`FuturesOrderPlace`]) and the API-key-only
+//! `userDataStream.*` calls. `order.cancel`, `order.status` and `session.logon` are the same
+//! requests on both.
 //!
 //! The signature payload is every parameter except `signature`, **sorted by name**, joined as
 //! `k=v&...` without percent-encoding (Binance WebSocket API rules). After an Ed25519
@@ -435,6 +438,126 @@ pub fn encode_session_logon(
     )
 }
 
+/// A USD-M futures `order.place` (LIMIT with `GTX`/`IOC`/`GTC`, RESULT answer) or, for
+/// [`encode_futures_order_modify`], the new terms of `order.modify`.
+#[derive(Clone, Copy, Debug)]
+pub struct FuturesOrderPlace<'a> {
+    /// Request id (echoed in the response).
+    pub request_id: u64,
+    /// Venue symbol, e.g. `DOGEUSDT`.
+    pub symbol: &'a [u8],
+    /// Side.
+    pub side: Side,
+    /// `timeInForce` text: `GTX` (post-only), `IOC` or `GTC` (not sent by `order.modify`).
+    pub tif: &'a [u8],
+    /// Price in ticks, with the instrument's tick scale.
+    pub price_ticks: i64,
+    /// The instrument's tick size.
+    pub tick: Scale,
+    /// Quantity in lots.
+    pub qty_lots: i64,
+    /// The instrument's lot size.
+    pub lot: Scale,
+    /// `reduceOnly=true` (not sent by `order.modify`).
+    pub reduce_only: bool,
+    /// Our client order id.
+    pub client_id: ClientOrderId,
+    /// Prefix rendering client ids as venue text.
+    pub client_prefix: &'a [u8],
+}
+
+/// Encodes a USD-M `order.place`; signs when `signer` is given (omit it after `session.logon`).
+pub fn encode_futures_order_place(
+    o: &FuturesOrderPlace<'_>,
+    auth: &Auth<'_>,
+    signer: Option<&Signer>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    if !matches!(o.tif, b"GTX" | b"IOC" | b"GTC") {
+        return Err(EncodeError::Unsupported);
+    }
+    let mut ps = [("", Val::Int(0)); MAX_PARAMS];
+    let mut n = 0;
+    push(&mut ps, &mut n, "symbol", Val::Text(o.symbol));
+    push(
+        &mut ps,
+        &mut n,
+        "side",
+        Val::Text(o.side.as_str().as_bytes()),
+    );
+    push(&mut ps, &mut n, "type", Val::Text(b"LIMIT"));
+    push(&mut ps, &mut n, "timeInForce", Val::Text(o.tif));
+    push(&mut ps, &mut n, "price", Val::Units(o.price_ticks, o.tick));
+    push(&mut ps, &mut n, "quantity", Val::Units(o.qty_lots, o.lot));
+    if o.reduce_only {
+        push(&mut ps, &mut n, "reduceOnly", Val::Text(b"true"));
+    }
+    push(
+        &mut ps,
+        &mut n,
+        "newClientOrderId",
+        Val::ClientId(o.client_id),
+    );
+    push(&mut ps, &mut n, "newOrderRespType", Val::Text(b"RESULT"));
+    push_auth(&mut ps, &mut n, auth);
+    encode(
+        o.request_id,
+        b"order.place",
+        &mut ps[..n],
+        o.client_prefix,
+        signer,
+        out,
+    )
+}
+
+/// Encodes a USD-M `order.modify` of our order `o.client_id` to `o`'s price and quantity (same
+/// side; Binance requires it).
+pub fn encode_futures_order_modify(
+    o: &FuturesOrderPlace<'_>,
+    auth: &Auth<'_>,
+    signer: Option<&Signer>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut ps = [("", Val::Int(0)); MAX_PARAMS];
+    let mut n = 0;
+    push(&mut ps, &mut n, "symbol", Val::Text(o.symbol));
+    push(
+        &mut ps,
+        &mut n,
+        "origClientOrderId",
+        Val::ClientId(o.client_id),
+    );
+    push(
+        &mut ps,
+        &mut n,
+        "side",
+        Val::Text(o.side.as_str().as_bytes()),
+    );
+    push(&mut ps, &mut n, "price", Val::Units(o.price_ticks, o.tick));
+    push(&mut ps, &mut n, "quantity", Val::Units(o.qty_lots, o.lot));
+    push_auth(&mut ps, &mut n, auth);
+    encode(
+        o.request_id,
+        b"order.modify",
+        &mut ps[..n],
+        o.client_prefix,
+        signer,
+        out,
+    )
+}
+
+/// Encodes an API-key-only request (USD-M `userDataStream.start` / `ping` / `stop`): unsigned,
+/// no timestamp.
+pub fn encode_api_key_request(
+    request_id: u64,
+    method: &[u8],
+    api_key: &[u8],
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut ps = [("apiKey", Val::Text(api_key))];
+    encode(request_id, method, &mut ps, b"", None, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,6 +701,65 @@ mod tests {
         assert_eq!(
             encode_order_place(&bad, &auth, None, &mut out),
             Err(EncodeError::BadClientId)
+        );
+    }
+
+    #[test]
+    fn futures_place_modify_and_key_requests() {
+        let signer = Signer::hmac(b"secret").unwrap();
+        let o = FuturesOrderPlace {
+            request_id: 9,
+            symbol: b"DOGEUSDT",
+            side: Side::Sell,
+            tif: b"GTX",
+            price_ticks: 10_050,
+            tick: Scale::parse("0.00001").unwrap(),
+            qty_lots: 120,
+            lot: Scale::parse("1").unwrap(),
+            reduce_only: true,
+            client_id: ClientOrderId(77),
+            client_prefix: b"pmf-",
+        };
+        let auth = Auth {
+            api_key: Some(b"k"),
+            timestamp_ms: 1_700_000_000_000,
+            recv_window_ms: Some(5000),
+        };
+        let mut buf = [0u8; 1024];
+        let n = encode_futures_order_place(&o, &auth, Some(&signer), &mut buf).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text(&buf, n)).unwrap();
+        assert_eq!(v["method"], "order.place");
+        let p = &v["params"];
+        assert_eq!(
+            (&p["timeInForce"], &p["reduceOnly"], &p["newClientOrderId"]),
+            (
+                &serde_json::json!("GTX"),
+                &serde_json::json!("true"),
+                &serde_json::json!("pmf-77")
+            )
+        );
+        assert_eq!(
+            (&p["price"], &p["quantity"]),
+            (&serde_json::json!("0.10050"), &serde_json::json!("120"))
+        );
+        let payload = "apiKey=k&newClientOrderId=pmf-77&newOrderRespType=RESULT&price=0.10050&quantity=120&recvWindow=5000&reduceOnly=true&side=SELL&symbol=DOGEUSDT&timeInForce=GTX&timestamp=1700000000000&type=LIMIT";
+        let mut sig = [0u8; MAX_SIGNATURE_LEN];
+        let k = signer.sign(payload.as_bytes(), &mut sig);
+        assert_eq!(p["signature"].as_str().unwrap().as_bytes(), &sig[..k]);
+        let n = encode_futures_order_modify(&o, &auth, None, &mut buf).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text(&buf, n)).unwrap();
+        assert_eq!(v["method"], "order.modify");
+        assert_eq!(v["params"]["origClientOrderId"], "pmf-77");
+        assert!(v["params"].get("timeInForce").is_none() && v["params"].get("signature").is_none());
+        let n = encode_api_key_request(3, b"userDataStream.start", b"k", &mut buf).unwrap();
+        assert_eq!(
+            text(&buf, n),
+            r#"{"id":"3","method":"userDataStream.start","params":{"apiKey":"k"}}"#
+        );
+        let bad = FuturesOrderPlace { tif: b"FOK", ..o };
+        assert_eq!(
+            encode_futures_order_place(&bad, &auth, None, &mut buf),
+            Err(EncodeError::Unsupported)
         );
     }
 }

@@ -322,6 +322,7 @@ class RunningVenue:
             "usdm_ws_public": f"{self.usdm_ws_url}/public/ws",
             "usdm_ws_market": f"{self.usdm_ws_url}/market/ws",
             "usdm_ws_private": f"{self.usdm_ws_url}/private/ws",
+            "usdm_ws_api": f"{self.usdm_ws_url}/ws-fapi/v1",
         }
 
     async def stop(self) -> None:

@@ -16,10 +16,23 @@ minutes, POST returns the account's live key), then ``/private/ws?listenKey=``,
 ``/private/ws/<key>`` or the legacy ``/ws/<key>``, delivering ``ORDER_TRADE_UPDATE``,
 ``ACCOUNT_UPDATE`` and ``ACCOUNT_CONFIG_UPDATE`` for that account.
 
+The futures WebSocket API (brief §3.8) on the futures host at ``/ws-fapi/v1``: the spot WS API's
+envelope, signature rule and ``session.logon`` (:func:`pymm.venues.sim.ws_api.serve_api`) over the
+same order logic as REST (``order.place``/``cancel``/``modify``/``status`` run the REST routes'
+code in :class:`pymm._native.SimFutures`: same matching, errors and codes), plus ``account.status``,
+``account.balance``, ``account.position`` (and their ``v2/`` forms), ``depth``, ``ticker.book``,
+``ticker.price``, ``time``, ``ping`` and ``userDataStream.start``/``ping``/``stop`` (the listenKey,
+API key only). Every reply carries ``rateLimits`` (request weight per minute; order counts per 10 s
+and per minute on order requests) unless the request said ``returnRateLimits: false``.
+
 Fault injection (:class:`UsdmFaults`, off by default): an order request (new order, batch, modify,
 cancel) that the venue executed can be answered ``-1007`` (HTTP 503), answered HTTP 502 with no
 Binance body, answered only after a stall, or not answered at all (the connection is reset) — the
-cases a gateway must turn into UNKNOWN and resolve without resending.
+cases a gateway must turn into UNKNOWN and resolve without resending. The same counters apply to
+``order.place``/``order.modify``/``order.cancel`` on the WS API, except the 502 (REST only: no proxy
+answers for the venue inside a WebSocket): ``-1007`` comes as ``status: 503``, a stalled answer
+arrives late while the connection keeps serving, a reset closes the connection after the order
+was executed.
 """
 
 from __future__ import annotations
@@ -37,11 +50,12 @@ from aiohttp import WSMsgType, web
 
 from pymm.venues.sim import streams
 from pymm.venues.sim.rest import VENUE_KEY, ApiError, authenticate_key, public, reply, signed, weigh
+from pymm.venues.sim.ws_api import Session, authenticate, error_reply, logon, plain, serve_api
 
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["FUTURES_KINDS", "ListenKeys", "UsdmFaults", "futures_app", "rest_routes"]
+__all__ = ["FUTURES_KINDS", "ListenKeys", "UsdmFaults", "futures_app", "rest_routes", "ws_fapi_handler"]
 
 FUTURES_KINDS = streams.SPOT_KINDS | {"@markPrice"}
 """Futures stream kinds: spot's plus the mark price."""
@@ -101,15 +115,17 @@ _FAULT_ROUTES = frozenset(
 
 @dataclass
 class UsdmFaults:
-    """Fault injection on the USD-M REST order routes (off by default). Each counter applies to the
-    next that many successful order requests, in this order of precedence; the request is always
-    executed first (the order rests, fills and reports on the user stream as usual).
+    """Fault injection on the USD-M order routes, REST and WS API (off by default). Each counter
+    applies to the next that many successful order requests, in this order of precedence; the
+    request is always executed first (the order rests, fills and reports on the user stream as usual).
 
     Attributes:
         unknown_replies: answered ``-1007`` with HTTP 503 ("execution status unknown").
-        error_5xx_replies: answered HTTP 502 with a non-JSON body (a proxy in front of the venue).
-        reset_replies: never answered: the connection is reset.
-        stall_replies: answered only after ``stall_s`` seconds (the client times out first).
+        error_5xx_replies: answered HTTP 502 with a non-JSON body (a proxy in front of the venue;
+            REST only).
+        reset_replies: never answered: the connection (HTTP or WebSocket) is reset.
+        stall_replies: answered only after ``stall_s`` seconds (the client times out first; on the WS
+            API the connection serves other requests meanwhile).
         stall_s: how long a stalled answer is held.
         applied: faults applied so far.
     """
@@ -303,14 +319,180 @@ def rest_routes(app: web.Application, venue: SimVenue) -> None:
         add(method, "/fapi/v1/listenKey", listen_key)
 
 
+# WS API methods → (the REST route whose logic they run, weight, counts as an order).
+_WS_SIGNED: dict[str, tuple[str, int, bool]] = {
+    "order.place": ("POST /fapi/v1/order", 0, True),
+    "order.cancel": ("DELETE /fapi/v1/order", 1, False),
+    "order.modify": ("PUT /fapi/v1/order", 1, True),
+    "order.status": ("GET /fapi/v1/order", 1, False),
+    "account.status": ("GET /fapi/v2/account", 5, False),
+    "v2/account.status": ("GET /fapi/v3/account", 5, False),
+    "account.balance": ("GET /fapi/v2/balance", 5, False),
+    "v2/account.balance": ("GET /fapi/v3/balance", 5, False),
+    "account.position": ("GET /fapi/v2/positionRisk", 5, False),
+    "v2/account.position": ("GET /fapi/v3/positionRisk", 5, False),
+}
+_WS_PUBLIC: dict[str, tuple[str, Callable[[dict[str, str]], int]]] = {
+    "depth": ("GET /fapi/v1/depth", _depth_weight),
+    "ticker.book": ("GET /fapi/v1/ticker/bookTicker", lambda p: 2 if "symbol" in p else 5),
+    "ticker.price": ("GET /fapi/v2/ticker/price", lambda p: 1 if "symbol" in p else 2),
+}
+_WS_FAULTED = frozenset({"order.place", "order.cancel", "order.modify"})
+_ORDERS_PER_MINUTE = 1200  # Binance's USD-M default; the sim counts but does not enforce it
+_UNKNOWN_MSG = (
+    "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
+)
+
+
+def _rate(kind: str, interval: str, num: int, limit: int, count: int) -> dict[str, Any]:
+    return {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit, "count": count}
+
+
+def ws_fapi_handler(venue: SimVenue) -> Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+    """The ``/ws-fapi/v1`` request handler for :func:`pymm.venues.sim.ws_api.serve_api`."""
+    fut = venue.futures
+
+    async def handle(session: Session, req: dict[str, Any]) -> dict[str, Any] | None:
+        rid = req.get("id")
+        method = str(req.get("method", ""))
+        params = req.get("params") or {}
+        if not isinstance(params, dict):
+            return error_reply(
+                rid, 400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed."
+            )
+        want_limits = params.get("returnRateLimits", True) not in (False, "false")
+        limits = venue.limits
+        weight = 1
+        signed_route = _WS_SIGNED.get(method)
+        if signed_route is not None:
+            weight = signed_route[1]
+        elif method in _WS_PUBLIC:
+            weight = _WS_PUBLIC[method][1](plain(params))
+        elif method.startswith("userDataStream."):
+            weight = 1
+        headers, over = weigh(venue, session.request, weight)
+        rate = [
+            _rate(
+                "REQUEST_WEIGHT",
+                "MINUTE",
+                1,
+                limits.weight_per_minute,
+                int(headers.get("X-MBX-USED-WEIGHT-1M", "0")),
+            )
+        ]
+
+        def done(status: int, body: Any) -> dict[str, Any]:
+            if status != 200 and isinstance(body, dict) and "code" in body:
+                out = error_reply(rid, status, body["code"], body["msg"])
+            else:
+                out = {"id": rid, "status": status, "result": body}
+            if want_limits:
+                out["rateLimits"] = rate
+            return out
+
+        try:
+            if over is not None:
+                raise over
+            if method == "ping":
+                return done(200, {})
+            if method == "time":
+                return done(200, {"serverTime": venue.now_ms()})
+            if method == "session.logon":
+                return done(200, logon(venue, session, params))
+            if method == "session.status":
+                return done(200, {"apiKey": session.api_key, "serverTime": venue.now_ms()})
+            if method == "session.logout":
+                session.account = session.api_key = None
+                return done(200, {"apiKey": None, "serverTime": venue.now_ms()})
+            if method in _WS_PUBLIC:
+                return done(*fut.request(_WS_PUBLIC[method][0], 0, plain(params), venue.now_ns()))
+            if method in ("userDataStream.start", "userDataStream.ping", "userDataStream.stop"):
+                # USER_STREAM: the API key only (or the logged-on session's).
+                key = params.get("apiKey") or session.api_key
+                account = venue.keys.account(key) if isinstance(key, str) else None
+                if account is None:
+                    raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+                if method == "userDataStream.start":
+                    return done(200, {"listenKey": venue.listen_keys.create(account)})
+                if method == "userDataStream.ping":
+                    return done(200, {"listenKey": venue.listen_keys.keepalive(account, None)})
+                venue.listen_keys.close(account, None)
+                return done(200, {})
+            if signed_route is None:
+                return error_reply(
+                    rid,
+                    400,
+                    -1100,
+                    f"Illegal characters found in parameter 'method'; unknown method {method!r}.",
+                )
+            route, _, is_order = signed_route
+            account = authenticate(venue, session, params)
+            if is_order:
+                c10s, c1m, _c1d = limits.add_order(account)
+                rate.append(_rate("ORDERS", "SECOND", 10, limits.orders_per_10s, c10s))
+                rate.append(_rate("ORDERS", "MINUTE", 1, _ORDERS_PER_MINUTE, c1m))
+                if c10s > limits.orders_per_10s:
+                    raise ApiError(
+                        429,
+                        -1015,
+                        f"Too many new orders; current limit is {limits.orders_per_10s} orders "
+                        "per 10 SECOND.",
+                    )
+            if method in _WS_FAULTED:
+                await venue.order_entry()
+            status, body = fut.request(route, account, plain(params), venue.now_ns())
+            venue.pump()
+        except ApiError as e:
+            return done(e.status, {"code": e.code, "msg": e.msg})
+        out = done(status, body)
+        if method in _WS_FAULTED and status == 200:
+            return _ws_fault(venue, session, out)
+        return out
+
+    return handle
+
+
+def _ws_fault(venue: SimVenue, session: Session, out: dict[str, Any]) -> dict[str, Any] | None:
+    """Applies :class:`UsdmFaults` to an executed WS API order request (None: not answered now)."""
+    faults = venue.usdm_faults
+    if faults.unknown_replies > 0:
+        faults.unknown_replies -= 1
+        faults.applied += 1
+        late = error_reply(out["id"], 503, -1007, _UNKNOWN_MSG)
+        if "rateLimits" in out:
+            late["rateLimits"] = out["rateLimits"]
+        return late
+    if faults.reset_replies > 0:
+        faults.reset_replies -= 1
+        faults.applied += 1
+        transport = session.request.transport
+        if transport is not None:
+            transport.abort()
+        return None
+    if faults.stall_replies > 0:
+        faults.stall_replies -= 1
+        faults.applied += 1
+        text = json.dumps(out, separators=(",", ":"))
+        asyncio.get_running_loop().call_later(faults.stall_s, lambda: session.queue.put_nowait(text))
+        return None
+    return out
+
+
 def _form(raw: bytes) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)) if raw else {}
 
 
 def futures_app(venue: SimVenue) -> web.Application:
-    """The futures host: ``/fapi`` REST, market streams and the listenKey user stream."""
+    """The futures host: ``/fapi`` REST, the ``/ws-fapi/v1`` WS API, market streams and the listenKey
+    user stream."""
     app = web.Application()
     rest_routes(app, venue)
+    ws_fapi = ws_fapi_handler(venue)
+
+    async def ws_api(request: web.Request) -> web.StreamResponse:
+        return await serve_api(request, ws_fapi)
+
+    app.router.add_get("/ws-fapi/v1", ws_api)
     hub = venue.futures_hub
     users = venue.futures_users
 

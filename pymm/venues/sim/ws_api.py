@@ -9,6 +9,9 @@ requires) authenticates the connection, after which ``apiKey``/``signature`` may
 ``userDataStream.subscribe.signature`` (any key type: what ccxt and python-binance send) and, after
 logon, ``userDataStream.subscribe`` stream the account's events as
 ``{"subscriptionId": n, "event": {...}}``.
+
+The envelope, signature check, ``session.logon`` and the connection loop (:func:`serve_api`) are
+shared with the USD-M futures WebSocket API (``/ws-fapi/v1``, :mod:`pymm.venues.sim.usdm`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +30,18 @@ from pymm.venues.sim.rest import ApiError, check_timestamp
 if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
-__all__ = ["UserHub", "WsFaults", "routes", "ws_signature_payload"]
+__all__ = [
+    "Session",
+    "UserHub",
+    "WsFaults",
+    "authenticate",
+    "error_reply",
+    "logon",
+    "plain",
+    "routes",
+    "serve_api",
+    "ws_signature_payload",
+]
 
 _ORDER_METHODS = ("order.place", "order.cancelReplace")
 
@@ -60,7 +74,8 @@ class WsFaults:
 BAN_AFTER_STRIKES = 10
 
 
-_AUTH_KEYS = ("apiKey", "signature")
+# Request parameters that are not the endpoint's own (``returnRateLimits`` is what ccxt sends).
+_AUTH_KEYS = ("apiKey", "signature", "returnRateLimits")
 
 
 def ws_signature_payload(params: dict[str, Any]) -> bytes:
@@ -75,8 +90,11 @@ def _text(v: object) -> str:
 
 
 @dataclass(eq=False)
-class _Session:
+class Session:
+    """One WS API connection: its logon, user-data subscriptions and outgoing queue."""
+
     ws: web.WebSocketResponse
+    request: web.Request  # the upgrade request (its peer address carries the IP weight)
     account: int | None = None  # after session.logon
     api_key: str | None = None
     subscriptions: dict[int, int] = field(default_factory=dict)  # subscriptionId → account
@@ -91,7 +109,7 @@ class UserHub:
 
     def __init__(self) -> None:
         """No sessions."""
-        self._sessions: set[_Session] = set()
+        self._sessions: set[Session] = set()
 
     async def drop_all(self) -> int:
         """Closes every WS API connection abruptly (fault-matrix row 15); returns how many."""
@@ -109,25 +127,31 @@ class UserHub:
                 if acct == account:
                     s.queue.put_nowait(json.dumps({"subscriptionId": sub, "event": event}))
 
-    def sessions(self) -> list[_Session]:
+    def sessions(self) -> list[Session]:
         """The connected sessions."""
         return list(self._sessions)
 
-    def add(self, s: _Session) -> None:
+    def add(self, s: Session) -> None:
         """Registers a session."""
         self._sessions.add(s)
 
-    def remove(self, s: _Session) -> None:
+    def remove(self, s: Session) -> None:
         """Forgets a session."""
         self._sessions.discard(s)
 
 
-def _error(rid: object, status: int, code: int, msg: str) -> dict[str, Any]:
+def error_reply(rid: object, status: int, code: int, msg: str) -> dict[str, Any]:
+    """An error reply in the WS API envelope."""
     return {"id": rid, "status": status, "error": {"code": code, "msg": msg}}
 
 
-def _authenticate(venue: SimVenue, session: _Session, params: dict[str, Any]) -> int:
-    """The account of a signed WS API request (or of the logged-on session)."""
+def authenticate(venue: SimVenue, session: Session, params: dict[str, Any]) -> int:
+    """The account of a signed WS API request (or of the logged-on session).
+
+    Raises:
+        ApiError: -1102 (missing key, timestamp or signature), -2015 (unknown key), -1021
+            (timestamp), -1022 (bad signature).
+    """
     if "signature" not in params and session.account is not None:
         check_timestamp(venue.now_ms(), {k: _text(v) for k, v in params.items()})
         return session.account
@@ -148,8 +172,29 @@ def _authenticate(venue: SimVenue, session: _Session, params: dict[str, Any]) ->
     return account
 
 
-def _plain(params: dict[str, Any]) -> dict[str, str]:
+def plain(params: dict[str, Any]) -> dict[str, str]:
+    """The endpoint's own parameters as text (no key, signature or ``returnRateLimits``)."""
     return {k: _text(v) for k, v in params.items() if k not in _AUTH_KEYS}
+
+
+def logon(venue: SimVenue, session: Session, params: dict[str, Any]) -> dict[str, Any]:
+    """``session.logon``: authenticates the connection (any key type the venue verifies; Binance
+    itself takes Ed25519 only) and returns the session's status.
+
+    Raises:
+        ApiError: as :func:`authenticate`.
+    """
+    account = authenticate(venue, session, params)
+    session.account, session.api_key = account, params.get("apiKey")
+    now = venue.now_ms()
+    return {
+        "apiKey": session.api_key,
+        "authorizedSince": now,
+        "connectedSince": now,
+        "returnRateLimits": False,
+        "serverTime": now,
+        "userDataStream": bool(session.subscriptions),
+    }
 
 
 Call = Callable[["SimVenue", int, dict[str, str]], tuple[int, Any]]
@@ -175,13 +220,13 @@ def _signed_methods(venue: SimVenue) -> dict[str, Call]:
     }
 
 
-def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str, Any]:
+def _handle(venue: SimVenue, session: Session, req: dict[str, Any]) -> dict[str, Any]:
     rid = req.get("id")
     method = str(req.get("method", ""))
     method = method.removeprefix("v3/")
     params = req.get("params") or {}
     if not isinstance(params, dict):
-        return _error(
+        return error_reply(
             rid, 400, -1102, "Mandatory parameter 'params' was not sent, was empty/null, or malformed."
         )
     ex = venue.exchange
@@ -192,34 +237,22 @@ def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str
         if method == "time":
             return {"id": rid, "status": 200, "result": {"serverTime": venue.now_ms()}}
         if method == "exchangeInfo":
-            status, body = ex.exchange_info(_plain(params), venue.now_ns())
+            status, body = ex.exchange_info(plain(params), venue.now_ns())
         elif method == "depth":
-            status, body = ex.depth(_plain(params))
+            status, body = ex.depth(plain(params))
         elif method == "ticker.book":
-            status, body = ex.book_ticker(_plain(params))
+            status, body = ex.book_ticker(plain(params))
         elif method == "avgPrice":
-            status, body = ex.avg_price(_plain(params), venue.now_ns())
+            status, body = ex.avg_price(plain(params), venue.now_ns())
         elif method == "session.logon":
-            account = _authenticate(venue, session, params)
-            session.account, session.api_key = account, params.get("apiKey")
-            status, body = (
-                200,
-                {
-                    "apiKey": session.api_key,
-                    "authorizedSince": venue.now_ms(),
-                    "connectedSince": venue.now_ms(),
-                    "returnRateLimits": False,
-                    "serverTime": venue.now_ms(),
-                    "userDataStream": bool(session.subscriptions),
-                },
-            )
+            status, body = 200, logon(venue, session, params)
         elif method in ("userDataStream.subscribe.signature", "userDataStream.subscribe"):
             if method == "userDataStream.subscribe" and session.account is None:
                 raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
             account = (
                 session.account
                 if method == "userDataStream.subscribe"
-                else _authenticate(venue, session, params)
+                else authenticate(venue, session, params)
             )
             if account is None:  # unreachable: a missing logon was refused above
                 raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
@@ -228,29 +261,29 @@ def _handle(venue: SimVenue, session: _Session, req: dict[str, Any]) -> dict[str
             session.subscriptions[sub] = account
             status, body = 200, {"subscriptionId": sub}
         elif method == "userDataStream.unsubscribe":
-            sub = params.get("subscriptionId")
-            if sub is None:
+            wanted = params.get("subscriptionId")
+            if wanted is None:
                 session.subscriptions.clear()
-            elif session.subscriptions.pop(int(sub), None) is None:
+            elif session.subscriptions.pop(int(wanted), None) is None:
                 raise ApiError(400, -2036, "User Data Stream subscription not active.")
             status, body = 200, {}
         elif method in (methods := _signed_methods(venue)):
-            account = _authenticate(venue, session, params)
+            account = authenticate(venue, session, params)
             if method in _ORDER_METHODS:
                 rate = _count_order(venue, account)
                 if isinstance(rate, dict):
                     return rate | {"id": rid}
                 rate_limits = rate
-            status, body = methods[method](venue, account, _plain(params))
+            status, body = methods[method](venue, account, plain(params))
             venue.pump()
         else:
-            return _error(
+            return error_reply(
                 rid, 400, -1100, f"Illegal characters found in parameter 'method'; unknown method {method!r}."
             )
     except ApiError as e:
-        return _error(rid, e.status, e.code, e.msg)
+        return error_reply(rid, e.status, e.code, e.msg)
     if status != 200 and isinstance(body, dict) and "code" in body:
-        reply = _error(rid, status, body["code"], body["msg"])
+        reply = error_reply(rid, status, body["code"], body["msg"])
         if "data" in body:
             reply["error"]["data"] = body["data"]
         return reply
@@ -303,7 +336,7 @@ def _count_order(venue: SimVenue, account: int) -> list[dict[str, Any]] | dict[s
     return rate_limits
 
 
-def _faulted(venue: SimVenue, session: _Session, req: dict[str, Any], reply: dict[str, Any]) -> bool:
+def _faulted(venue: SimVenue, session: Session, req: dict[str, Any], reply: dict[str, Any]) -> bool:
     """Applies ``venue.ws_faults`` to an executed order request; True when the reply is handled."""
     faults = venue.ws_faults
     method = str(req.get("method", "")).removeprefix("v3/")
@@ -314,7 +347,7 @@ def _faulted(venue: SimVenue, session: _Session, req: dict[str, Any], reply: dic
         return True
     if faults.unknown_replies > 0:
         faults.unknown_replies -= 1
-        late = _error(
+        late = error_reply(
             reply.get("id"),
             503,
             -1007,
@@ -327,48 +360,59 @@ def _faulted(venue: SimVenue, session: _Session, req: dict[str, Any], reply: dic
     return False
 
 
+Handler = Callable[[Session, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+async def serve_api(request: web.Request, handle: Handler, hub: UserHub | None = None) -> web.StreamResponse:
+    """Runs one WS API connection: each text frame is a request, ``handle`` returns its reply (or
+    None when it answers later or never: fault injection), replies and events go out in order."""
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    session = Session(ws=ws, request=request)
+    if hub is not None:
+        hub.add(session)
+
+    async def send() -> None:
+        while True:
+            text = await session.queue.get()
+            if ws.closed:
+                return
+            await ws.send_str(text)
+
+    sender = asyncio.create_task(send())
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                req = json.loads(msg.data)
+            except ValueError:
+                req = None
+            if not isinstance(req, dict):
+                reply: dict[str, Any] | None = error_reply(
+                    None, 400, -1102, "Mandatory parameter 'id' was not sent, was empty/null, or malformed."
+                )
+            else:
+                reply = await handle(session, req)
+            if reply is not None:
+                await session.queue.put(json.dumps(reply, separators=(",", ":")))
+    finally:
+        if hub is not None:
+            hub.remove(session)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+    return ws
+
+
 def routes(app: web.Application, venue: SimVenue) -> None:
     """Adds ``/ws-api/v3`` to ``app``."""
 
+    async def handle(session: Session, req: dict[str, Any]) -> dict[str, Any] | None:
+        reply = _handle(venue, session, req)
+        return None if _faulted(venue, session, req, reply) else reply
+
     async def serve(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=20.0)
-        await ws.prepare(request)
-        session = _Session(ws=ws)
-        venue.user_hub.add(session)
-
-        async def send() -> None:
-            while True:
-                text = await session.queue.get()
-                if ws.closed:
-                    return
-                await ws.send_str(text)
-
-        sender = asyncio.create_task(send())
-        try:
-            async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                try:
-                    req = json.loads(msg.data)
-                except ValueError:
-                    req = None
-                if not isinstance(req, dict):
-                    reply = _error(
-                        None,
-                        400,
-                        -1102,
-                        "Mandatory parameter 'id' was not sent, was empty/null, or malformed.",
-                    )
-                else:
-                    reply = _handle(venue, session, req)
-                    if _faulted(venue, session, req, reply):
-                        continue
-                await session.queue.put(json.dumps(reply, separators=(",", ":")))
-        finally:
-            venue.user_hub.remove(session)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
-        return ws
+        return await serve_api(request, handle, venue.user_hub)
 
     app.router.add_get("/ws-api/v3", serve)
