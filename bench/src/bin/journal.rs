@@ -2,7 +2,10 @@
 //! producer's `JournalHandle::append` latency (p50/p99/p99.9/max) next to an empty-timer floor
 //! measured in the same run.
 //!
-//! `cargo run --release -p pymm-bench --bin journal -- [--quick] [--records N] [--dir DIR] [--json] [--no-pin]`
+//! `cargo run --release -p pymm-bench --bin journal -- [--quick] [--records N] [--dir DIR] [--json] [--no-pin] [--ring N] [--writer-idle-us N]`
+//!
+//! `--ring N`: ring capacity in records (default `JournalConfig::default()`, 65 536); `--writer-idle-us N`:
+//! the writer's sleep when the ring is empty (default 100; 0 = the writer spins, yielding).
 //!
 //! Pinning: with 2+ allowed cores the producer (this thread) and the writer thread run on two
 //! different cores (the writer inherits the core this thread is on when `journal::open` spawns it,
@@ -25,10 +28,11 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use _native::engine::affinity;
-use _native::journal::record::{encode_frame, GENESIS};
+use _native::journal::record::{chain_next, encode_frame, GENESIS, HEADER_LEN};
 use _native::journal::synth::synthetic_stream;
 use _native::journal::{
     self, AppendError, FsyncPolicy, JournalConfig, JournalReader, JournalRecord, LedgerState,
@@ -125,6 +129,8 @@ struct PushCost {
     /// A burst of 64 appends per sample, ticks for the whole burst.
     burst64: Histogram<u64>,
     refused: u64,
+    /// The journal's counters at the end of the run (ring size and huge pages).
+    stats: journal::JournalStats,
 }
 
 fn tick_histogram() -> Histogram<u64> {
@@ -169,12 +175,13 @@ fn push_cost(dir: &Path, n: u64, pins: Option<Pins>, tpn: f64) -> PushCost {
         spin_ticks(gap * 64);
     }
     drop(h);
-    j.writer.close().expect("close");
+    let stats = j.writer.close().expect("close");
     PushCost {
         single,
         floor,
         burst64,
         refused,
+        stats,
     }
 }
 
@@ -195,6 +202,35 @@ fn encode_only(n: u64) -> f64 {
     }
     black_box(chain);
     t0.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Where `encode_only`'s time goes: ns per record for crc32c alone and the blake3 chain alone, over
+/// the same record bodies (header + payload), this thread.
+fn encode_split(n: u64) -> (f64, f64) {
+    let mut frame = Vec::with_capacity(256);
+    let bodies: Vec<Vec<u8>> = (0..1024)
+        .map(|i| {
+            frame.clear();
+            let mut rec = record(i);
+            rec.seq = i + 1;
+            encode_frame(&mut frame, &rec, &GENESIS);
+            frame[..HEADER_LEN + rec.payload().len()].to_vec()
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut acc = 0u32;
+    for i in 0..n {
+        acc ^= crc32c::crc32c(black_box(&bodies[(i & 1023) as usize]));
+    }
+    black_box(acc);
+    let crc = t0.elapsed().as_nanos() as f64 / n as f64;
+    let mut chain = GENESIS;
+    let t0 = Instant::now();
+    for i in 0..n {
+        chain = chain_next(&chain, black_box(&bodies[(i & 1023) as usize]));
+    }
+    black_box(chain);
+    (crc, t0.elapsed().as_nanos() as f64 / n as f64)
 }
 
 fn tick_summary(h: &Histogram<u64>, tpn: f64, per: f64) -> serde_json::Value {
@@ -220,10 +256,13 @@ fn record(i: u64) -> JournalRecord {
     })
 }
 
+/// The ring capacity and writer idle sleep every run uses (`--ring`, `--writer-idle-us`).
+static BASE: OnceLock<JournalConfig> = OnceLock::new();
+
 fn config(fsync: FsyncPolicy) -> JournalConfig {
     JournalConfig {
         fsync,
-        ..JournalConfig::default()
+        ..BASE.get().copied().unwrap_or_default()
     }
 }
 
@@ -420,6 +459,18 @@ fn main() {
         .map(|v| v.parse().expect("--records N"))
         .unwrap_or(if quick { 50_000 } else { 2_000_000 });
     let lat_n = if quick { 20_000 } else { 200_000 };
+    let defaults = JournalConfig::default();
+    let base_cfg = JournalConfig {
+        ring_capacity: value("--ring")
+            .map(|v| v.parse().expect("--ring N"))
+            .unwrap_or(defaults.ring_capacity),
+        idle_sleep: value("--writer-idle-us")
+            .map(|v| Duration::from_micros(v.parse().expect("--writer-idle-us N")))
+            .unwrap_or(defaults.idle_sleep),
+        ..defaults
+    };
+    base_cfg.validate().expect("--ring");
+    let _ = BASE.set(base_cfg);
     let base: PathBuf = value("--dir").map(PathBuf::from).unwrap_or_else(|| {
         std::env::temp_dir().join(format!("pymm-bench-journal-{}", std::process::id()))
     });
@@ -436,6 +487,8 @@ fn main() {
     let fl = floor(lat_n);
     let pc = push_cost(&base.join("push"), lat_n, pins, tpn);
     let enc_ns = encode_only(n);
+    let (crc_ns, chain_ns) = encode_split(n);
+    let ring_huge = pc.stats.ring_bytes > 0 && pc.stats.ring_huge_page_bytes >= pc.stats.ring_bytes;
     if !as_json {
         let q = |h: &Histogram<u64>, per: f64, x: f64| h.value_at_quantile(x) as f64 / tpn / per;
         println!(
@@ -466,7 +519,20 @@ fn main() {
             pc.refused
         );
         println!(
-            "writer encode only (frame + crc32c + blake3, no I/O): {enc_ns:.1} ns/record = {:.0} rec/s",
+            "ring: {} slots, {} KiB, {} KiB on huge pages ({}); writer idle sleep {} us",
+            base_cfg.ring_capacity.next_power_of_two(),
+            pc.stats.ring_bytes >> 10,
+            pc.stats.ring_huge_page_bytes >> 10,
+            if ring_huge {
+                "huge pages"
+            } else {
+                "NOT all on huge pages"
+            },
+            base_cfg.idle_sleep.as_micros(),
+        );
+        println!(
+            "writer encode only (frame + crc32c + blake3, no I/O): {enc_ns:.1} ns/record = {:.0} rec/s \
+             (of which crc32c {crc_ns:.1} ns, blake3 chain {chain_ns:.1} ns)",
             1e9 / enc_ns
         );
     }
@@ -526,7 +592,15 @@ fn main() {
             "burst64_per_push": tick_summary(&pc.burst64, tpn, 64.0),
             "refused": pc.refused,
         },
+        "ring": {
+            "capacity": base_cfg.ring_capacity.next_power_of_two(),
+            "bytes": pc.stats.ring_bytes,
+            "huge_page_bytes": pc.stats.ring_huge_page_bytes,
+            "huge_pages": ring_huge,
+        },
+        "writer_idle_us": base_cfg.idle_sleep.as_micros() as u64,
         "writer_encode_only_ns_per_record": enc_ns,
+        "writer_encode_split_ns": {"crc32c": crc_ns, "blake3_chain": chain_ns},
         "timer_floor": summary(&fl),
         "rows": rows,
         "replay": {

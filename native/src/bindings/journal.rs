@@ -64,6 +64,8 @@ fn stats_dict<'py>(py: Python<'py>, s: &JournalStats) -> PyResult<Bound<'py, PyD
     d.set_item("segments_created", s.segments_created)?;
     d.set_item("written_seq", s.written_seq)?;
     d.set_item("durable_seq", s.durable_seq)?;
+    d.set_item("ring_bytes", s.ring_bytes)?;
+    d.set_item("ring_huge_page_bytes", s.ring_huge_page_bytes)?;
     Ok(d)
 }
 
@@ -335,7 +337,8 @@ impl PyJournal {
     }
 
     /// The counters: appended, dropped_full, written, bytes_written, fsyncs, segments_created,
-    /// written_seq, durable_seq.
+    /// written_seq, durable_seq; and ring_bytes, ring_huge_page_bytes (the ring's slot array and how
+    /// much of it is on transparent huge pages).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (_, w) = self
             .inner

@@ -614,35 +614,58 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Bytes of `prev ‖ header ‖ payload` for the largest record: the chain hash's input.
+const CHAIN_INPUT_MAX: usize = CHAIN_LEN + HEADER_LEN + MAX_PAYLOAD_LEN;
+
 /// The next chain value: `blake3(prev ‖ header ‖ payload)[..16]`.
+///
+/// A body of a version-1 record (at most `HEADER_LEN + MAX_PAYLOAD_LEN` bytes) is hashed as one
+/// contiguous stack buffer with `blake3::hash` (no `Hasher`); anything longer streams through a
+/// `Hasher`. Both give the same value.
 pub fn chain_next(prev: &ChainHash, header_and_payload: &[u8]) -> ChainHash {
-    let mut h = blake3::Hasher::new();
-    h.update(prev);
-    h.update(header_and_payload);
+    let n = CHAIN_LEN + header_and_payload.len();
     let mut out = GENESIS;
-    out.copy_from_slice(&h.finalize().as_bytes()[..CHAIN_LEN]);
+    if n <= CHAIN_INPUT_MAX {
+        let mut buf = [0u8; CHAIN_INPUT_MAX];
+        buf[..CHAIN_LEN].copy_from_slice(prev);
+        buf[CHAIN_LEN..n].copy_from_slice(header_and_payload);
+        out.copy_from_slice(&blake3::hash(&buf[..n]).as_bytes()[..CHAIN_LEN]);
+    } else {
+        let mut h = blake3::Hasher::new();
+        h.update(prev);
+        h.update(header_and_payload);
+        out.copy_from_slice(&h.finalize().as_bytes()[..CHAIN_LEN]);
+    }
     out
 }
 
 /// Appends `rec`'s on-disk frame to `out` and returns its chain value (the next record's `prev`).
 /// Allocates only when `out` must grow.
+///
+/// The frame is assembled on the stack behind `prev` (`prev ‖ header ‖ payload ‖ trailer`), so the
+/// chain is one `blake3::hash` of a contiguous slice, crc32c runs over its middle, and `out` grows
+/// by one copy.
 pub fn encode_frame(out: &mut Vec<u8>, rec: &JournalRecord, prev: &ChainHash) -> ChainHash {
-    let start = out.len();
     let payload = rec.payload();
+    let body_end = CHAIN_LEN + HEADER_LEN + payload.len();
+    let mut buf = [0u8; CHAIN_INPUT_MAX + TRAILER_LEN];
+    buf[..CHAIN_LEN].copy_from_slice(prev);
+    let h = &mut buf[CHAIN_LEN..CHAIN_LEN + HEADER_LEN];
     // Fits: payload.len() <= MAX_PAYLOAD_LEN (96).
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&rec.kind.code().to_le_bytes());
-    out.push(rec.version);
-    out.push(rec.flags);
-    out.extend_from_slice(&rec.seq.to_le_bytes());
-    out.extend_from_slice(&rec.ts_recv.0.to_le_bytes());
-    out.extend_from_slice(&rec.ts_event.0.to_le_bytes());
-    out.extend_from_slice(payload);
-    let body = &out[start..];
-    let crc = crc32c::crc32c(body);
-    let chain = chain_next(prev, body);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&chain);
+    h[0..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    h[4..6].copy_from_slice(&rec.kind.code().to_le_bytes());
+    h[6] = rec.version;
+    h[7] = rec.flags;
+    h[8..16].copy_from_slice(&rec.seq.to_le_bytes());
+    h[16..24].copy_from_slice(&rec.ts_recv.0.to_le_bytes());
+    h[24..32].copy_from_slice(&rec.ts_event.0.to_le_bytes());
+    buf[CHAIN_LEN + HEADER_LEN..body_end].copy_from_slice(payload);
+    let crc = crc32c::crc32c(&buf[CHAIN_LEN..body_end]);
+    let mut chain = GENESIS;
+    chain.copy_from_slice(&blake3::hash(&buf[..body_end]).as_bytes()[..CHAIN_LEN]);
+    buf[body_end..body_end + 4].copy_from_slice(&crc.to_le_bytes());
+    buf[body_end + 4..body_end + TRAILER_LEN].copy_from_slice(&chain);
+    out.extend_from_slice(&buf[CHAIN_LEN..body_end + TRAILER_LEN]);
     chain
 }
 
@@ -825,6 +848,62 @@ mod tests {
         // The chain depends on the previous value.
         let mut other = Vec::new();
         assert_ne!(encode_frame(&mut other, &rec, &c1), c1);
+    }
+
+    /// The format before the stack-buffer encoder: field-by-field into the Vec, chain by a
+    /// streaming `Hasher` over `prev` then the body. The fast path must produce the same bytes.
+    fn reference_frame(out: &mut Vec<u8>, rec: &JournalRecord, prev: &ChainHash) -> ChainHash {
+        let start = out.len();
+        let payload = rec.payload();
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&rec.kind.code().to_le_bytes());
+        out.push(rec.version);
+        out.push(rec.flags);
+        out.extend_from_slice(&rec.seq.to_le_bytes());
+        out.extend_from_slice(&rec.ts_recv.0.to_le_bytes());
+        out.extend_from_slice(&rec.ts_event.0.to_le_bytes());
+        out.extend_from_slice(payload);
+        let crc = crc32c::crc32c(&out[start..]);
+        let mut h = blake3::Hasher::new();
+        h.update(prev);
+        h.update(&out[start..]);
+        let mut chain = GENESIS;
+        chain.copy_from_slice(&h.finalize().as_bytes()[..CHAIN_LEN]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&chain);
+        chain
+    }
+
+    #[test]
+    fn encoder_matches_the_reference_format_for_every_length() {
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        let (mut cf, mut cs) = (GENESIS, GENESIS);
+        for len in 0..=MAX_PAYLOAD_LEN {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+            let mut rec = JournalRecord::new(
+                RecordKind::Fill,
+                UnixNanos(7 + len as u64),
+                UnixNanos(3),
+                &payload,
+            )
+            .unwrap();
+            rec.seq = len as u64 + 1;
+            cf = encode_frame(&mut fast, &rec, &cf);
+            cs = reference_frame(&mut slow, &rec, &cs);
+            assert_eq!(cf, cs, "len {len}");
+            let f = parse_frame(&fast, fast.len() - (HEADER_LEN + len + TRAILER_LEN)).unwrap();
+            assert_eq!(f.record, rec);
+        }
+        assert_eq!(fast, slow);
+        // A body longer than any v1 record takes the streaming path of `chain_next`.
+        let long = [5u8; 300];
+        let mut h = blake3::Hasher::new();
+        h.update(&cf);
+        h.update(&long);
+        assert_eq!(
+            chain_next(&cf, &long)[..],
+            h.finalize().as_bytes()[..CHAIN_LEN]
+        );
     }
 
     #[test]

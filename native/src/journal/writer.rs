@@ -20,7 +20,7 @@ use super::reader::Recovery;
 use super::record::{encode_frame, ChainHash, JournalRecord, MAX_RECORD_LEN};
 use super::segment::{FsyncPolicy, SegmentFile, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
 use super::JournalError;
-use crate::net::ring::{channel, Consumer, Producer};
+use crate::net::ring::{channel, Consumer, Producer, RingMemory};
 
 /// How a journal is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +152,8 @@ struct Shared {
     /// record it encodes.
     tap_pending: AtomicBool,
     tap_slot: std::sync::Mutex<Option<Box<dyn WriterTap>>>,
+    /// Where the ring's slots live (fixed at open).
+    ring: RingMemory,
 }
 
 /// A snapshot of a journal's counters.
@@ -173,6 +175,11 @@ pub struct JournalStats {
     pub written_seq: u64,
     /// The last seq on stable storage (0: none yet).
     pub durable_seq: u64,
+    /// Bytes of the ring's slot array.
+    pub ring_bytes: u64,
+    /// Bytes of it on transparent huge pages at open (see [`RingMemory`]); equal to `ring_bytes`
+    /// when the whole ring is on huge pages.
+    pub ring_huge_page_bytes: u64,
 }
 
 impl Shared {
@@ -188,6 +195,8 @@ impl Shared {
             segments_created: w.segments_created.load(Ordering::Relaxed),
             written_seq: w.written_seq.load(Ordering::Relaxed),
             durable_seq: w.durable_seq.load(Ordering::Acquire),
+            ring_bytes: self.ring.bytes as u64,
+            ring_huge_page_bytes: (self.ring.huge_page_bytes.min(self.ring.bytes)) as u64,
         }
     }
 }
@@ -419,7 +428,10 @@ pub fn open(dir: &Path, cfg: JournalConfig) -> Result<OpenJournal, JournalError>
         None => None,
     };
     let (producer, consumer) = channel(cfg.ring_capacity);
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        ring: producer.memory(),
+        ..Shared::default()
+    });
     let last_seq = recovery.next_seq - 1;
     shared.writer.written_seq.store(last_seq, Ordering::Relaxed);
     shared.writer.durable_seq.store(last_seq, Ordering::Relaxed);
