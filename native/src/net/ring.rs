@@ -360,8 +360,8 @@ mod tests {
 
     /// The mapped path: a 4 MiB ring of 128-byte records (the journal's slot size) is mapped,
     /// 2 MiB-aligned, pre-faulted, works as a ring across wrap-around, and drops what it holds. Huge
-    /// pages themselves are up to the kernel (THP mode, free memory): asserted only where
-    /// `/sys/kernel/mm/transparent_hugepage/enabled` offers them, and never beyond the ring's size.
+    /// pages themselves are up to the kernel (THP mode, free memory): never beyond the ring's size,
+    /// and reported (not failed) when THP is offered but none was obtained.
     #[test]
     fn big_rings_are_mapped_aligned_and_prefer_huge_pages() {
         static DROPS: AtomicUsize = AtomicUsize::new(0);
@@ -379,8 +379,10 @@ mod tests {
         assert!(m.huge_page_bytes <= m.bytes);
         let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
             .unwrap_or_default();
-        if thp.contains("[always]") || thp.contains("[madvise]") {
-            assert!(m.huge_page_bytes > 0, "THP offered ({thp:?}) but {m:?}");
+        if (thp.contains("[always]") || thp.contains("[madvise]")) && m.huge_page_bytes == 0 {
+            // Not a failure: the kernel may find no free 2 MiB page (fragmented memory). The bench
+            // reports what a run got (`ring.huge_page_bytes`).
+            eprintln!("THP offered ({}) but no huge page obtained: {m:?}", thp.trim());
         }
         let n = (1u64 << 15) + 1000;
         for i in 0..n {
