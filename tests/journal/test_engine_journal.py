@@ -45,7 +45,8 @@ def _run(cfg: dict[str, Any], until_fills: int, sim: Venue) -> dict[str, Any]:
 
 def test_engine_journal_replays_to_the_live_digest_and_decodes(venue: Venue, keypair, tmp_path: Path) -> None:  # noqa: F811
     jdir = tmp_path / "journal"
-    cfg = engine_config(venue, keypair[0], tmp_path, journal_dir=str(jdir))
+    # The writer naps 10 µs instead of 100 (journal_idle_sleep_us; 0 spins: a writer with its own core).
+    cfg = engine_config(venue, keypair[0], tmp_path, journal_dir=str(jdir), journal_idle_sleep_us=10)
     st = _run(cfg, 2, venue)
     live = st["journal"]
     assert live["seq"] > 0 and st["counters"]["journal_dropped"] == 0

@@ -313,10 +313,11 @@ impl PyEngine {
         })?;
         let journal = match &cfg.journal_dir {
             Some(d) => {
-                let opened = crate::journal::open(
-                    std::path::Path::new(d),
-                    crate::journal::JournalConfig::default(),
-                )
+                let mut jc = crate::journal::JournalConfig::default();
+                if let Some(us) = cfg.journal_idle_sleep_us {
+                    jc.idle_sleep = std::time::Duration::from_micros(us);
+                }
+                let opened = crate::journal::open(std::path::Path::new(d), jc)
                 .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
                 Some((opened.handle, opened.writer))
             }

@@ -292,6 +292,11 @@ pub struct EngineConfig {
     /// [`DEFAULT_IDLE_SLEEP_US`] with the thread's timer slack at 1 ns.
     #[serde(default)]
     pub idle_sleep_us: Option<u64>,
+    /// The journal writer thread's sleep when its ring is empty, µs (default 100; 0: it spins,
+    /// for a host that gives the writer a core of its own — the ring push's p99 is then lowest,
+    /// `bench/README.md` journal section).
+    #[serde(default)]
+    pub journal_idle_sleep_us: Option<u64>,
     /// Depth stream suffix (default `@depth@100ms`).
     #[serde(default)]
     pub depth_stream: Option<String>,
