@@ -318,7 +318,7 @@ impl PyEngine {
                     jc.idle_sleep = std::time::Duration::from_micros(us);
                 }
                 let opened = crate::journal::open(std::path::Path::new(d), jc)
-                .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
+                    .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
                 Some((opened.handle, opened.writer))
             }
             None => None,

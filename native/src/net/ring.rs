@@ -382,7 +382,10 @@ mod tests {
         if (thp.contains("[always]") || thp.contains("[madvise]")) && m.huge_page_bytes == 0 {
             // Not a failure: the kernel may find no free 2 MiB page (fragmented memory). The bench
             // reports what a run got (`ring.huge_page_bytes`).
-            eprintln!("THP offered ({}) but no huge page obtained: {m:?}", thp.trim());
+            eprintln!(
+                "THP offered ({}) but no huge page obtained: {m:?}",
+                thp.trim()
+            );
         }
         let n = (1u64 << 15) + 1000;
         for i in 0..n {
