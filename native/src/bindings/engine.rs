@@ -140,11 +140,7 @@ fn replay_engine_journal<'py>(
     stop_seq: Option<u64>,
     seed: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let text: String = py
-        .import("json")?
-        .call_method1("dumps", (config,))?
-        .extract()?;
-    let cfg: EngineConfig = serde_json::from_str(&text)
+    let cfg: EngineConfig = super::config_from_dict(py, config)?
         .map_err(|e| PyValueError::new_err(format!("engine config: {e}")))?;
     let dir = std::path::PathBuf::from(journal_dir);
     let r = py
@@ -281,11 +277,7 @@ impl PyEngine {
     /// Builds the engine from a session config dict (ADR 0005); nothing runs until `start()`.
     #[new]
     fn new(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let text: String = py
-            .import("json")?
-            .call_method1("dumps", (config,))?
-            .extract()?;
-        let cfg: EngineConfig = serde_json::from_str(&text)
+        let cfg: EngineConfig = super::config_from_dict(py, config)?
             .map_err(|e| PyValueError::new_err(format!("engine config: {e}")))?;
         let (inst, assets) = live::instrument_from_config(&cfg).map_err(PyValueError::new_err)?;
         let (limits, rates) =

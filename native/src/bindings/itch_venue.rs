@@ -35,10 +35,8 @@ impl PyItchVenue {
     fn new(py: Python<'_>, config: Option<Bound<'_, PyDict>>) -> PyResult<Self> {
         let config: ItchVenueConfig = match config {
             None => ItchVenueConfig::default(),
-            Some(d) => {
-                let text: String = py.import("json")?.call_method1("dumps", (d,))?.extract()?;
-                serde_json::from_str(&text).map_err(|e| SimVenueError::new_err(e.to_string()))?
-            }
+            Some(d) => super::config_from_dict(py, &d)?
+                .map_err(|e| SimVenueError::new_err(e.to_string()))?,
         };
         config
             .front_params()

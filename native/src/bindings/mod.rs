@@ -1,6 +1,7 @@
 //! The PyO3 layer: converts arguments, calls the core, maps errors. No logic lives here.
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 mod engine;
 mod errors;
@@ -13,6 +14,19 @@ mod ouch_session;
 mod time;
 mod usdm_gateway;
 mod venue;
+
+/// A config dict as `T`: Python's `json.dumps` of it, then serde. The outer error is Python's (the
+/// dict does not serialise), the inner one serde's, for the caller to name its config in.
+pub(crate) fn config_from_dict<T: serde::de::DeserializeOwned>(
+    py: Python<'_>,
+    config: &Bound<'_, PyDict>,
+) -> PyResult<Result<T, serde_json::Error>> {
+    let text: String = py
+        .import("json")?
+        .call_method1("dumps", (config,))?
+        .extract()?;
+    Ok(serde_json::from_str(&text))
+}
 
 /// `pymm._native`: the compiled core.
 #[pymodule]

@@ -86,12 +86,8 @@ impl PyOuchSession {
     /// A session from a config dict (keys of `OuchConfig`).
     #[new]
     fn new(py: Python<'_>, config: Bound<'_, PyDict>) -> PyResult<Self> {
-        let text: String = py
-            .import("json")?
-            .call_method1("dumps", (config,))?
-            .extract()?;
-        let cfg: OuchConfig =
-            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let cfg: OuchConfig = super::config_from_dict(py, &config)?
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let tick = cfg.instrument().map_err(PyValueError::new_err)?.tick;
         let s = OuchSession::new(&cfg).map_err(PymmError::new_err)?;
         Ok(Self {

@@ -222,11 +222,7 @@ impl PyUsdmGateway {
     /// creates the listenKey and connects the user stream.
     #[new]
     fn new(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let text: String = py
-            .import("json")?
-            .call_method1("dumps", (config,))?
-            .extract()?;
-        let cfg: UsdmConfig = serde_json::from_str(&text)
+        let cfg: UsdmConfig = super::config_from_dict(py, config)?
             .map_err(|e| PyValueError::new_err(format!("usdm gateway config: {e}")))?;
         let parts = prepare(cfg).map_err(PyValueError::new_err)?;
         let handle = py
