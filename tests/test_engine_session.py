@@ -290,6 +290,8 @@ def test_order_connection_drop_unknown_reconcile_requote(venue: Venue, keypair, 
     engine.start()
     try:
         wait_for(lambda: quoting_both_sides(venue, 3), 10, "quotes")
+        # The status snapshot is published every few ms and can lag what the venue already shows.
+        wait_for(lambda: engine.status()["orders"]["working"] > 0, 10, "working orders in the status")
         before = engine.status()
         drop = venue.running.venue.user_hub.drop_all()
         dropped = asyncio.run_coroutine_threadsafe(drop, venue.loop).result(5)

@@ -456,7 +456,7 @@ class Instance:
             if latch.latched:
                 continue
             st = self.engine.status()
-            if st.get("risk", {}).get("throttled"):
+            if throttle_tripped(st):
                 # Fault-matrix row 19: the engine's repeated-execution throttle latched. Carry it in
                 # the durable kill latch so it survives kill -9 and a fresh journal, and only the
                 # two-person lift re-enables quoting (the engine's lift re-arms the throttle).
@@ -693,3 +693,16 @@ async def _json(req: web.Request) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def throttle_tripped(engine_status: dict[str, Any]) -> bool:
+    """Whether the engine's repeated-execution throttle latched and the durable kill latch must
+    follow it (fault-matrix row 19).
+
+    Only while the engine's own kill flag is clear: the engine clears the throttle and its kill flag
+    in one step when the lift reaches it, and publishes both in one status snapshot. A snapshot taken
+    between the two-person lift and that step still shows the throttle latched next to the kill flag;
+    reading it as a new trip would latch the switch again right after the lift."""
+    return bool(engine_status.get("risk", {}).get("throttled")) and not engine_status.get("kill", {}).get(
+        "latched"
+    )
