@@ -9,6 +9,8 @@
 //! Runs on the session's pinned thread after every book change. Fixed-size arrays only; no
 //! allocation, no clock read (time is the event's `now`).
 
+use arrayvec::ArrayVec;
+
 use crate::engine::params::Words;
 use crate::model::{ClientOrderId, Price, Qty, Side, UnixNanos};
 
@@ -171,41 +173,27 @@ pub enum QuoteAction {
     },
 }
 
-/// A fixed-capacity list of actions.
-#[derive(Clone, Copy, Debug)]
+/// A fixed-capacity list of actions (inline, not initialised past its length: building one costs
+/// nothing per unused slot).
+#[derive(Clone, Debug, Default)]
 pub struct Actions {
-    buf: [QuoteAction; MAX_ACTIONS],
-    len: usize,
-}
-
-impl Default for Actions {
-    fn default() -> Self {
-        Self {
-            buf: [QuoteAction::Cancel {
-                id: ClientOrderId(0),
-            }; MAX_ACTIONS],
-            len: 0,
-        }
-    }
+    buf: ArrayVec<QuoteAction, MAX_ACTIONS>,
 }
 
 impl Actions {
     fn push(&mut self, a: QuoteAction) {
         // Capacity: at most MAX_QUOTES cancels/replaces per side and MAX_LEVELS news per side.
-        if self.len < MAX_ACTIONS {
-            self.buf[self.len] = a;
-            self.len += 1;
-        }
+        let _ = self.buf.try_push(a);
     }
 
     /// The actions, in the order to send them (cancels first, then replaces, then new quotes).
     pub fn as_slice(&self) -> &[QuoteAction] {
-        &self.buf[..self.len]
+        &self.buf
     }
 
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.is_empty()
     }
 }
 
@@ -301,14 +289,35 @@ pub fn anchor_mt(params: &QuoteParams, top: &Top) -> Option<i64> {
         0 => Some(params.fair_value_mt),
         1 => {
             let ((b, bq), (a, aq)) = (top.bid?, top.ask?);
-            let den = i128::from(bq.lots()) + i128::from(aq.lots());
-            if den <= 0 || b >= a {
+            if b >= a {
                 return None;
             }
-            let num = (i128::from(b.ticks()) * i128::from(aq.lots())
-                + i128::from(a.ticks()) * i128::from(bq.lots()))
-                * 1000;
-            i64::try_from(num / den).ok()
+            // In i64 when it fits (every real book: a 128-bit division costs tens of ns), else in
+            // i128; both truncate toward zero, so they agree wherever both are defined.
+            let fast = || {
+                let den = bq.lots().checked_add(aq.lots())?;
+                let num = b
+                    .ticks()
+                    .checked_mul(aq.lots())?
+                    .checked_add(a.ticks().checked_mul(bq.lots())?)?
+                    .checked_mul(1000)?;
+                Some((num, den))
+            };
+            match fast() {
+                Some((_, den)) if den <= 0 => None,
+                Some((num, den)) => Some(num / den),
+                None => {
+                    let den = i128::from(bq.lots()) + i128::from(aq.lots());
+                    if den <= 0 {
+                        return None;
+                    }
+                    // Checked: two products near 2^126 would overflow even i128 (no real book).
+                    let num = (i128::from(b.ticks()) * i128::from(aq.lots()))
+                        .checked_add(i128::from(a.ticks()) * i128::from(bq.lots()))?
+                        .checked_mul(1000)?;
+                    i64::try_from(num / den).ok()
+                }
+            }
         }
         2 => {
             let ((b, _), (a, _)) = (top.bid?, top.ask?);
@@ -363,6 +372,20 @@ pub fn desired(params: &QuoteParams, top: &Top, inventory: i64) -> Option<(Ladde
         }
     }
     Some((bids, asks))
+}
+
+/// One side's diff as indices (see [`Quoter::plan_side`]).
+#[derive(Clone, Copy, Default)]
+struct SidePlan {
+    /// (desired level, working-quote slot) pairs to cancel-replace.
+    replace: [(u8, u8); MAX_LEVELS],
+    n_replace: usize,
+    /// Desired levels to place new.
+    new: [u8; MAX_LEVELS],
+    n_new: usize,
+    /// Working-quote slots to cancel.
+    cancel: [u8; MAX_QUOTES],
+    n_cancel: usize,
 }
 
 impl Quoter {
@@ -421,28 +444,54 @@ impl Quoter {
             return out;
         };
         self.stats.updates += 1;
-        let mut replaces = Actions::default();
-        let mut news = Actions::default();
-        for (side, ladder) in [(Side::Buy, bids), (Side::Sell, asks)] {
-            self.diff_side(
-                side,
-                &ladder,
-                params,
-                now,
-                &mut out,
-                &mut replaces,
-                &mut news,
-            );
+        let plans = [
+            self.plan_side(Side::Buy, &bids, params, now),
+            self.plan_side(Side::Sell, &asks, params, now),
+        ];
+        // Cancels first (both sides), then replaces, then new quotes: what leaves the book goes
+        // before what joins it.
+        for (side, plan) in [Side::Buy, Side::Sell].into_iter().zip(&plans) {
+            let quotes = self.side(side);
+            for &qi in &plan.cancel[..plan.n_cancel] {
+                if let Some(q) = &quotes[qi as usize] {
+                    out.push(QuoteAction::Cancel { id: q.id });
+                }
+            }
         }
-        for a in replaces.as_slice().iter().chain(news.as_slice()) {
-            out.push(*a);
+        for ((side, ladder), plan) in [(Side::Buy, &bids), (Side::Sell, &asks)]
+            .into_iter()
+            .zip(&plans)
+        {
+            let quotes = self.side(side);
+            for &(di, qi) in &plan.replace[..plan.n_replace] {
+                if let Some(q) = &quotes[qi as usize] {
+                    out.push(QuoteAction::Replace {
+                        id: q.id,
+                        side,
+                        price: ladder.prices[di as usize],
+                        qty: ladder.qty(),
+                    });
+                }
+            }
+        }
+        for ((side, ladder), plan) in [(Side::Buy, &bids), (Side::Sell, &asks)]
+            .into_iter()
+            .zip(&plans)
+        {
+            for &di in &plan.new[..plan.n_new] {
+                out.push(QuoteAction::New {
+                    side,
+                    price: ladder.prices[di as usize],
+                    qty: ladder.qty(),
+                });
+            }
         }
         out
     }
 
     fn cancel_all(&mut self, out: &mut Actions) {
         for side in [Side::Buy, Side::Sell] {
-            for q in self.side_mut(side).iter_mut().flatten() {
+            for q in self.side(side).iter().flatten() {
                 if !q.pending {
                     out.push(QuoteAction::Cancel { id: q.id });
                 }
@@ -450,18 +499,28 @@ impl Quoter {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn diff_side(
+    fn side(&self, side: Side) -> &[Option<WorkingQuote>; MAX_QUOTES] {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    /// How one side's working quotes become `ladder`: which quotes stay (matched within the
+    /// requote tolerance, keeping their queue priority), which are replaced by which level, which
+    /// levels are new and which quotes are cancelled. Indices only: the actions are written once,
+    /// in their sending order, by [`Quoter::update`].
+    fn plan_side(
         &mut self,
         side: Side,
         ladder: &Ladder,
         params: &QuoteParams,
         now: UnixNanos,
-        cancels: &mut Actions,
-        replaces: &mut Actions,
-        news: &mut Actions,
-    ) {
-        let quotes = *self.side_mut(side);
+    ) -> SidePlan {
+        let quotes = match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        };
         let mut matched_q = [false; MAX_QUOTES];
         let mut matched_d = [false; MAX_LEVELS];
         let fresh = |q: &WorkingQuote| {
@@ -472,12 +531,12 @@ impl Quoter {
             Side::Buy => -1,
             Side::Sell => 1,
         };
-        let mut cand = [(0i64, 0usize); MAX_QUOTES];
+        let mut cand = [(0i64, 0u8); MAX_QUOTES];
         let mut n = 0;
         for (qi, q) in quotes.iter().enumerate() {
             if let Some(q) = q {
                 if !q.pending && q.qty == ladder.qty() && fresh(q) {
-                    cand[n] = (dir * q.price.ticks(), qi);
+                    cand[n] = (dir * q.price.ticks(), qi as u8);
                     n += 1;
                 }
             }
@@ -486,14 +545,14 @@ impl Quoter {
         // Two pointers over both best-first lists: the greedy matching of points within the requote
         // tolerance keeps the most quotes (and their queue priority); with tolerance 0 it is exact.
         let tol = params.requote_ticks;
-        let (mut i, mut j) = (0, 0);
+        let (mut i, mut j, mut kept) = (0, 0, 0);
         while i < ladder.len && j < n {
             let kd = dir * ladder.prices[i].ticks();
             let (kc, qi) = cand[j];
             if (kd - kc).abs() <= tol {
                 matched_d[i] = true;
-                matched_q[qi] = true;
-                self.stats.kept += 1;
+                matched_q[qi as usize] = true;
+                kept += 1;
                 i += 1;
                 j += 1;
             } else if kc < kd {
@@ -502,31 +561,35 @@ impl Quoter {
                 i += 1;
             }
         }
-        let mut unmatched_q = quotes
-            .iter()
-            .enumerate()
-            .filter_map(|(qi, q)| q.filter(|q| !matched_q[qi] && !q.pending));
-        for (di, &px) in ladder.prices().iter().enumerate() {
-            if matched_d[di] {
+        // Unmatched levels take the unmatched, settled quotes in slot order (replace), then are new;
+        // the quotes left over are cancelled.
+        let unmatched = |qi: usize| quotes[qi].is_some_and(|q| !matched_q[qi] && !q.pending);
+        let mut plan = SidePlan::default();
+        let mut qi = 0;
+        for (di, &matched) in matched_d.iter().enumerate().take(ladder.len) {
+            if matched {
                 continue;
             }
-            match unmatched_q.next() {
-                Some(q) => replaces.push(QuoteAction::Replace {
-                    id: q.id,
-                    side,
-                    price: px,
-                    qty: ladder.qty(),
-                }),
-                None => news.push(QuoteAction::New {
-                    side,
-                    price: px,
-                    qty: ladder.qty(),
-                }),
+            while qi < MAX_QUOTES && !unmatched(qi) {
+                qi += 1;
+            }
+            if qi < MAX_QUOTES {
+                plan.replace[plan.n_replace] = (di as u8, qi as u8);
+                plan.n_replace += 1;
+                qi += 1;
+            } else {
+                plan.new[plan.n_new] = di as u8;
+                plan.n_new += 1;
             }
         }
-        for q in unmatched_q {
-            cancels.push(QuoteAction::Cancel { id: q.id });
+        for qi in qi..MAX_QUOTES {
+            if unmatched(qi) {
+                plan.cancel[plan.n_cancel] = qi as u8;
+                plan.n_cancel += 1;
+            }
         }
+        self.stats.kept += kept;
+        plan
     }
 
     /// Whether `side` can track one more working quote (check before sending a new one).
@@ -605,12 +668,14 @@ impl Quoter {
 
     /// Quote `id` left the book (filled, cancelled, expired, rejected).
     pub fn on_done(&mut self, id: ClientOrderId) {
-        for side in [Side::Buy, Side::Sell] {
-            for slot in self.side_mut(side).iter_mut() {
-                if slot.is_some_and(|q| q.id == id) {
-                    *slot = None;
-                }
-            }
+        // Client ids are unique forever: at most one slot holds `id`.
+        if let Some(slot) = self
+            .bids
+            .iter_mut()
+            .chain(self.asks.iter_mut())
+            .find(|s| s.is_some_and(|q| q.id == id))
+        {
+            *slot = None;
         }
     }
 
@@ -837,6 +902,33 @@ mod tests {
     }
 
     proptest! {
+        /// The microprice in i64 (the fast path) equals the i128 formula wherever the inputs fit,
+        /// and falls back to it (same answer) near the edges of the integer range.
+        #[test]
+        fn microprice_matches_the_wide_formula(
+            b in prop_oneof![1i64..1_000_000, 1i64..i64::MAX / 2],
+            width in 1i64..1_000,
+            bq in prop_oneof![0i64..10_000_000, 0i64..i64::MAX / 2],
+            aq in prop_oneof![0i64..10_000_000, 0i64..i64::MAX / 2],
+        ) {
+            let a = b.saturating_add(width);
+            let p = QuoteParams { anchor: Anchor::Microprice as i64, ..params() };
+            let t = Top {
+                bid: Some((Price::from_ticks(b), Qty::from_lots(bq))),
+                ask: Some((Price::from_ticks(a), Qty::from_lots(aq))),
+            };
+            let den = i128::from(bq) + i128::from(aq);
+            let wide = (den > 0 && b < a)
+                .then(|| {
+                    (i128::from(b) * i128::from(aq))
+                        .checked_add(i128::from(a) * i128::from(bq))?
+                        .checked_mul(1000)
+                })
+                .flatten()
+                .and_then(|v| i64::try_from(v / den).ok());
+            prop_assert_eq!(anchor_mt(&p, &t), wide);
+        }
+
         /// After sending the actions, our quotes are exactly the desired ladders; bids < asks; the
         /// post-only quotes never cross the touch.
         #[test]
