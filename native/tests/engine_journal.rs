@@ -171,6 +171,7 @@ fn live_run_snapshotting(
             ring_capacity: 1024,
             batch_bytes: 64 << 10,
             idle_sleep: Duration::from_micros(50),
+            core: None,
         },
     )
     .unwrap();

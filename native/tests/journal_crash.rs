@@ -36,6 +36,7 @@ fn config() -> JournalConfig {
         ring_capacity: 1 << 14,
         batch_bytes: 512 << 10,
         idle_sleep: Duration::from_micros(50),
+        core: None,
     }
 }
 

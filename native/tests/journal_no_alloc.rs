@@ -105,6 +105,7 @@ fn appending_does_not_allocate() {
         ring_capacity: 256,
         batch_bytes: 16 << 10,
         idle_sleep: Duration::from_micros(20),
+        core: None,
     };
     let j = journal::open(&dir, cfg).unwrap();
     let mut h = j.handle;

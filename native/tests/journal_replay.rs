@@ -53,6 +53,7 @@ fn write(dir: &Path, recs: &[JournalRecord], segment_bytes: u64) {
             ring_capacity: 1024,
             batch_bytes: 64 << 10,
             idle_sleep: Duration::from_micros(50),
+            core: None,
         },
     )
     .unwrap();

@@ -248,11 +248,6 @@ class Instance:
         assert self.venue is not None
         r = self.risk
         s = self.sessions[0]
-        cores = None
-        if self.cores is not None:
-            from pymm.config import parse_cores
-
-            cores = list(parse_cores(self.cores))
         return {
             "market_ws": self.venue.url("spot_ws"),
             "rest": self.venue.url("spot_rest").removesuffix("/api/v3"),
@@ -260,7 +255,7 @@ class Instance:
             "api_key": api_key,
             "ed25519_private_pem": private_pem,
             "instrument": str(s.ref.definition),
-            "core": cores[0] if cores else None,
+            **core_layout(self.cores),
             "client_id_file": str(self.state.client_id_file),
             "client_prefix": "pm",
             "journal_dir": str(self.state.journal_dir),
@@ -706,3 +701,16 @@ def throttle_tripped(engine_status: dict[str, Any]) -> bool:
     return bool(engine_status.get("risk", {}).get("throttled")) and not engine_status.get("kill", {}).get(
         "latched"
     )
+
+
+def core_layout(spec: str | None) -> dict[str, int | None]:
+    """The engine's cores from ``pymm start --cores`` (DESIGN §3's order): the session's loop on the
+    first (it busy-polls it), the journal writer on the second (it spins: the core is its own). With
+    one core the writer is left to the scheduler; cores past the second are not used yet."""
+    from pymm.config import parse_cores
+
+    cores = parse_cores(spec) if spec else ()
+    return {
+        "core": cores[0] if cores else None,
+        "journal_core": cores[1] if len(cores) > 1 else None,
+    }

@@ -130,3 +130,40 @@ def test_recover_keeps_the_kill_latch(venue: Venue, keypair, tmp_path: Path) -> 
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+def _journal_thread_cores() -> list[str]:
+    """``Cpus_allowed_list`` of every journal writer thread of this process."""
+    out = []
+    for t in Path("/proc/self/task").iterdir():
+        try:
+            if (t / "comm").read_text().strip() != "pymm-journal":
+                continue
+            status = (t / "status").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out += [
+            line.split(":", 1)[1].strip()
+            for line in status.splitlines()
+            if line.startswith("Cpus_allowed_list:")
+        ]
+    return out
+
+
+def test_journal_core_pins_the_writer_and_a_bad_core_is_refused(
+    venue: Venue,  # noqa: F811
+    keypair,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``journal_core`` (what ``pymm start --cores A,B`` sets to B): the writer thread runs on that core
+    only, and the status says so; a core the kernel refuses names the field."""
+    jdir = tmp_path / "journal"
+    engine = Engine(engine_config(venue, keypair[0], tmp_path, journal_dir=str(jdir), journal_core=1))
+    try:
+        assert engine.status()["journal"]["writer_core"] == 1
+        assert "1" in _journal_thread_cores()
+    finally:
+        del engine
+    bad = engine_config(venue, keypair[0], tmp_path, journal_dir=str(tmp_path / "j2"), journal_core=100_000)
+    with pytest.raises(ValueError, match=r"journal_core: .*core 100000"):
+        Engine(bad)

@@ -1,4 +1,5 @@
-"""The guard loop's reading of the engine's status snapshot (fault-matrix row 19)."""
+"""Small pure pieces of the runtime: the guard loop's reading of the engine's status (fault-matrix row
+19) and the core layout of `pymm start --cores`."""
 
 from pymm.runtime.instance import throttle_tripped
 
@@ -21,3 +22,12 @@ def test_nothing_latched_or_no_risk_block() -> None:
     assert not throttle_tripped(snap(throttled=False, killed=False))
     assert not throttle_tripped(snap(throttled=False, killed=True))
     assert not throttle_tripped({})
+
+
+def test_core_layout_follows_design_order() -> None:
+    from pymm.runtime.instance import core_layout
+
+    assert core_layout(None) == {"core": None, "journal_core": None}
+    assert core_layout("3") == {"core": 3, "journal_core": None}
+    assert core_layout("2-5") == {"core": 2, "journal_core": 3}
+    assert core_layout("5,2") == {"core": 2, "journal_core": 5}

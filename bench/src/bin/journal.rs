@@ -67,9 +67,10 @@ fn pins(enabled: bool) -> Option<Pins> {
 /// Opens the journal with its writer thread on `pins.writer` and leaves this thread on
 /// `pins.producer` (a spawned thread inherits its parent's affinity).
 fn open_pinned(dir: &Path, cfg: JournalConfig, pins: Option<Pins>) -> journal::OpenJournal {
-    if let Some(p) = pins {
-        affinity::pin_current_thread(p.writer).expect("pin writer core");
-    }
+    let cfg = JournalConfig {
+        core: pins.map(|p| p.writer),
+        ..cfg
+    };
     let j = journal::open(dir, cfg).expect("open");
     if let Some(p) = pins {
         affinity::pin_current_thread(p.producer).expect("pin producer core");

@@ -305,12 +305,26 @@ impl PyEngine {
         })?;
         let journal = match &cfg.journal_dir {
             Some(d) => {
-                let mut jc = crate::journal::JournalConfig::default();
-                if let Some(us) = cfg.journal_idle_sleep_us {
-                    jc.idle_sleep = std::time::Duration::from_micros(us);
+                let mut jc = crate::journal::JournalConfig {
+                    core: cfg.journal_core,
+                    ..Default::default()
+                };
+                // A writer on a core of its own spins: nothing else wants that core.
+                match (cfg.journal_idle_sleep_us, cfg.journal_core) {
+                    (Some(us), _) => jc.idle_sleep = std::time::Duration::from_micros(us),
+                    (None, Some(_)) => jc.idle_sleep = std::time::Duration::ZERO,
+                    (None, None) => {}
                 }
-                let opened = crate::journal::open(std::path::Path::new(d), jc)
-                    .map_err(|e| PyValueError::new_err(format!("journal_dir {d}: {e}")))?;
+                let opened = crate::journal::open(std::path::Path::new(d), jc).map_err(|e| {
+                    PyValueError::new_err(match e {
+                        crate::journal::JournalError::Config { .. }
+                            if cfg.journal_core.is_some() =>
+                        {
+                            format!("journal_core: {e}")
+                        }
+                        _ => format!("journal_dir {d}: {e}"),
+                    })
+                })?;
                 Some((opened.handle, opened.writer))
             }
             None => None,
@@ -621,6 +635,7 @@ impl PyEngine {
         }
         let jd = PyDict::new(py);
         jd.set_item("seq", j[0])?;
+        jd.set_item("writer_core", self.cfg.journal_core)?;
         jd.set_item("digest", hex(&digest))?;
         let halt = self.shared.journal_halt.lock().ok().and_then(|g| g.clone());
         jd.set_item("halted", halt)?;

@@ -297,6 +297,10 @@ pub struct EngineConfig {
     /// `bench/README.md` journal section).
     #[serde(default)]
     pub journal_idle_sleep_us: Option<u64>,
+    /// Pin the journal writer thread to this core, its own (DESIGN §3). With a core of its own the
+    /// writer spins when idle unless `journal_idle_sleep_us` says otherwise. `None`: unpinned.
+    #[serde(default)]
+    pub journal_core: Option<usize>,
     /// Depth stream suffix (default `@depth@100ms`).
     #[serde(default)]
     pub depth_stream: Option<String>,

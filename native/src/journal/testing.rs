@@ -46,6 +46,7 @@ pub fn small(segment_bytes: u64, fsync: FsyncPolicy) -> JournalConfig {
         ring_capacity: 64,
         batch_bytes: 512,
         idle_sleep: Duration::from_micros(50),
+        core: None,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct JournalConfig {
     pub batch_bytes: usize,
     /// How long the writer sleeps when the ring is empty (the producer never wakes it: no syscall).
     pub idle_sleep: Duration,
+    /// Pins the writer thread to this core (its own one, ideally isolated: DESIGN §3's layout);
+    /// `None` leaves it to the scheduler. [`open`] fails, naming the core, if the kernel refuses.
+    pub core: Option<usize>,
 }
 
 impl Default for JournalConfig {
@@ -45,6 +48,7 @@ impl Default for JournalConfig {
             ring_capacity: 1 << 16,
             batch_bytes: 256 << 10,
             idle_sleep: Duration::from_micros(100),
+            core: None,
         }
     }
 }
@@ -450,9 +454,19 @@ pub fn open(dir: &Path, cfg: JournalConfig) -> Result<OpenJournal, JournalError>
         last_sync: writer_clock(),
         tap: None,
     };
+    // The writer pins itself first and reports how that went before `open` returns.
+    let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
     let thread = std::thread::Builder::new()
         .name("pymm-journal".into())
         .spawn(move || {
+            if let Some(core) = w.cfg.core {
+                if let Err(e) = crate::engine::affinity::pin_current_thread(core) {
+                    let reason = format!("core {core}: the writer thread cannot be pinned: {e}");
+                    let _ = pinned_tx.send(Err(reason.clone()));
+                    return Err(JournalError::Config { reason });
+                }
+            }
+            let _ = pinned_tx.send(Ok(()));
             let r = w.run();
             if let Err(e) = &r {
                 let errno = match e {
@@ -467,6 +481,10 @@ pub fn open(dir: &Path, cfg: JournalConfig) -> Result<OpenJournal, JournalError>
             r
         })
         .map_err(|e| JournalError::io("spawn writer for", dir, e))?;
+    if let Ok(Err(reason)) = pinned_rx.recv() {
+        let _ = thread.join();
+        return Err(JournalError::Config { reason });
+    }
     Ok(OpenJournal {
         handle: JournalHandle {
             producer,
