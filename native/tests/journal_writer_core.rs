@@ -1,9 +1,7 @@
 //! `JournalConfig::core` pins the journal's writer thread, and only it (DESIGN §3: the writer on a
 //! core of its own). Alone in its test binary so no other journal's writer runs beside it.
 
-use std::time::Duration;
-
-use _native::journal::{self, FsyncPolicy, JournalConfig};
+use _native::journal::{self, JournalConfig};
 
 /// The `Cpus_allowed_list` of every thread of this process named `name`.
 fn allowed(name: &str) -> Vec<String> {
@@ -21,12 +19,8 @@ fn allowed(name: &str) -> Vec<String> {
 
 fn config(core: usize) -> JournalConfig {
     JournalConfig {
-        fsync: FsyncPolicy::Never,
-        segment_bytes: 1 << 20,
-        ring_capacity: 1024,
-        batch_bytes: 64 << 10,
-        idle_sleep: Duration::from_micros(50),
         core: Some(core),
+        ..JournalConfig::default()
     }
 }
 
