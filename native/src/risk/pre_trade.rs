@@ -471,7 +471,7 @@ impl PreTradeRisk {
             .instruments
             .get(o.instrument.0 as usize)
             .ok_or(DenyReason::NotAllowed)?;
-        let lim = r.limits.ok_or(DenyReason::NotAllowed)?;
+        let lim = r.limits.as_ref().ok_or(DenyReason::NotAllowed)?;
         if o.qty.lots() <= 0 || o.price.ticks() <= 0 {
             return Err(DenyReason::InvalidOrder);
         }
