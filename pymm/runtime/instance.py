@@ -492,10 +492,15 @@ class Instance:
     # ---------------------------------------------------------------- control
 
     async def kill(self, reason: str) -> dict[str, Any]:
-        """Latch (durably first), then block entry and cancel everything at the venue."""
+        """Block entry and cancel everything at the venue, latch durably, then wait for the venue.
+
+        The engine is told first: its mass cancel is on the wire while the latch file is written and
+        synced (two fsyncs: milliseconds, more on a busy disk). Both happen before this returns, on
+        this loop's thread, so no other task sees the engine killed and the latch not yet on disk."""
         t0 = time.monotonic()
-        st = self.latch.latch(reason)
         self.engine.kill(reason, 0.0)
+        st = self.latch.latch(reason)
+        durable_ms = (time.monotonic() - t0) * 1e3
         if self.hedge is not None:
             self.hedge.halt(reason)  # every venue: the perp leg's resting hedges are cancelled too
         # Wait (without blocking the loop) until the venue confirmed the mass cancel, or 1 s.
@@ -514,6 +519,7 @@ class Instance:
             "reason": st.reason,
             "venue_confirmed": bool(confirmed),
             "ms": (time.monotonic() - t0) * 1e3,
+            "latch_durable_ms": durable_ms,
         }
 
     async def approve(self, a: Approval) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def test_quotes_fills_reconciles_and_kills(pymm_instance: Running):
     assert opens == [], opens
     print(
         f"quoted two-sided after {quoted_after:.2f} s; kill confirmed by the venue {out['ms']:.1f} ms "
-        f"after the latch ({answered_ms:.1f} ms round trip over HTTP); venue then shows 0 open orders"
+        f"after the engine was told (latch durable after {out['latch_durable_ms']:.1f} ms; "
+        f"{answered_ms:.1f} ms round trip over HTTP); venue then shows 0 open orders"
     )
     assert out["ms"] <= 50.0, out
     # Every venue: the hedge leg on the perp is halted at once (resting hedges cancelled, none sent).
