@@ -1713,7 +1713,8 @@ impl OuchSession {
         self.core.on_disconnected(t);
     }
 
-    fn flush(&mut self) {
+    /// Writes what the core has pending (the engine loop calls it after handing the core orders).
+    pub fn flush(&mut self) {
         let Some(c) = self.conn.as_mut() else { return };
         while !self.core.pending_out().is_empty() {
             match c.send(self.core.pending_out()) {
