@@ -921,3 +921,188 @@ impl ItchLoop {
         self.shared.finished.store(true, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ouch_session::testing::{core as ouch_core, login, server};
+    use crate::feed::itch::ItchHeader;
+    use crate::feed::itch_encode::{add_order, order_delete, stock};
+    use crate::feed::moldudp64::PacketWriter;
+    use crate::gateway::ouch::Outbound;
+    use crate::quoter::Anchor;
+
+    const T: UnixNanos = UnixNanos(1_000_000_000);
+    const SESSION: [u8; 10] = *b"PYMMITCH01";
+    const HDR: ItchHeader = ItchHeader {
+        locate: 1,
+        tracking: 0,
+        timestamp: 0,
+    };
+
+    /// One datagram at `seq` with one ITCH message per `(order_ref, side, price in cents)`; a
+    /// negative price deletes `order_ref`.
+    fn packet(seq: u64, msgs: &[(u64, Side, i64)]) -> Vec<u8> {
+        let mut buf = vec![0u8; 1500];
+        let mut w = PacketWriter::new(&mut buf, &SESSION, seq).unwrap();
+        for &(r, side, cents) in msgs {
+            let mut m = [0u8; 64];
+            let n = if cents < 0 {
+                order_delete(&mut m, HDR, r).unwrap()
+            } else {
+                let px = Price::from_ticks(cents * 100);
+                add_order(&mut m, HDR, r, side, 100, stock("PYMM"), px).unwrap()
+            };
+            assert!(w.push(&m[..n]));
+        }
+        let n = w.finish();
+        buf.truncate(n);
+        buf
+    }
+
+    fn params() -> QuoteParams {
+        QuoteParams {
+            enabled: 1,
+            anchor: Anchor::Mid as i64,
+            fair_value_mt: 0,
+            half_spread_mt: 1_000,
+            skew_mt_per_lot: 0,
+            levels: 2,
+            level_spacing_ticks: 1,
+            size_lots: 10,
+            max_inventory_lots: 1_000,
+            requote_ticks: 0,
+            ttl_ns: 0,
+            post_only: 1,
+        }
+    }
+
+    fn quoting() -> (ItchLiveCore, OuchCore) {
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        let mut o = ouch_core();
+        login(&mut o, T);
+        assert_eq!(o.phase(), Phase::Ready);
+        let p = packet(1, &[(1, Side::Buy, 9_890), (2, Side::Sell, 9_910)]);
+        assert_eq!(c.on_datagram(&p, T), FeedStep::Applied);
+        (c, o)
+    }
+
+    fn accept_all(o: &mut OuchCore) {
+        let pending: Vec<_> = o
+            .orders()
+            .filter(|x| x.state == OrderState::PendingNew)
+            .copied()
+            .collect();
+        for (i, x) in pending.into_iter().enumerate() {
+            let m = Outbound::Accepted {
+                timestamp: 0,
+                token: x.id,
+                side: x.side,
+                shares: x.qty.lots() as u32,
+                price: (x.price.ticks() * 100) as u32,
+                order_ref: 100 + i as u64,
+                order_state: b'L',
+            };
+            server(o, m, T);
+        }
+    }
+
+    #[test]
+    fn a_gap_is_stale_until_the_re_sent_messages_fill_it_and_duplicates_are_dropped() {
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        let p1 = packet(1, &[(1, Side::Buy, 9_890)]);
+        let p2 = packet(2, &[(2, Side::Sell, 9_910)]);
+        let p3 = packet(3, &[(3, Side::Sell, 9_920)]);
+        assert_eq!(c.on_datagram(&p1, T), FeedStep::Applied);
+        assert_eq!(c.on_datagram(&p3, T), FeedStep::Gap { from: 2, to: 4 });
+        assert!(c.is_stale());
+        assert_eq!(c.top(), Top::default(), "no top while stale");
+        assert_eq!(c.on_datagram(&p2, T), FeedStep::Applied);
+        assert!(c.is_stale(), "3 is still missing");
+        assert_eq!(c.on_datagram(&p3, T), FeedStep::Applied);
+        assert!(!c.is_stale());
+        assert_eq!(c.on_datagram(&p2, T), FeedStep::Nothing);
+        assert_eq!(c.feed_counters().duplicates, 1);
+        assert_eq!(c.next_seq(), 4);
+        let top = c.top();
+        assert_eq!(top.bid.map(|b| b.0), Some(Price::from_ticks(9_890)));
+        assert_eq!(top.ask.map(|a| a.0), Some(Price::from_ticks(9_910)));
+        // A heartbeat ahead of us shows loss at the tail.
+        let mut hb = [0u8; 20];
+        crate::feed::moldudp64::encode_header(&mut hb, &SESSION, 6, 0);
+        assert_eq!(c.on_datagram(&hb, T), FeedStep::Gap { from: 4, to: 6 });
+        assert!(c.is_stale());
+        // Deleting an order we never saw is an integrity error: stale for good.
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        c.on_datagram(&packet(1, &[(9, Side::Buy, -1)]), T);
+        assert!(c.is_broken() && c.is_stale());
+    }
+
+    #[test]
+    fn quotes_go_through_the_session_and_follow_its_order_table() {
+        let (mut c, mut o) = quoting();
+        assert_eq!(c.requote(&params(), &mut o, T), 4);
+        assert_eq!(o.open_orders(), 4);
+        assert_eq!(o.counters().entered, 4);
+        accept_all(&mut o);
+        // Nothing moved: nothing is sent again.
+        assert_eq!(c.requote(&params(), &mut o, T), 0);
+        // The best bid fills in full: the quote is done and the position moves.
+        let best = c
+            .quoter()
+            .working(Side::Buy)
+            .max_by_key(|q| q.price)
+            .copied()
+            .unwrap();
+        server(
+            &mut o,
+            Outbound::Executed {
+                timestamp: 0,
+                token: best.id,
+                shares: 10,
+                price: 0,
+                liquidity: b'A',
+                match_number: 1,
+            },
+            T,
+        );
+        c.sync_orders(&mut o, T);
+        assert!(c.quoter().working(Side::Buy).all(|q| q.id != best.id));
+        assert_eq!(o.risk().position(INST), Some(10));
+        // A stale book pulls every quote through the session.
+        c.on_datagram(&packet(5, &[]), T);
+        let sent = c.requote(&params(), &mut o, T);
+        assert_eq!(sent, 3);
+        assert!(o.orders().all(|x| x.cancel_no != 0));
+    }
+
+    #[test]
+    fn a_drop_leaves_unknown_orders_reserved_and_never_resent_and_orphans_are_cancelled() {
+        let (mut c, mut o) = quoting();
+        c.requote(&params(), &mut o, T);
+        accept_all(&mut o);
+        o.on_disconnected(T);
+        assert!(o.orders().all(|x| x.state == OrderState::Unknown));
+        // Not ready: the quoter wants to pull (phase), the session cannot send; nothing new.
+        let entered = o.counters().entered;
+        assert_eq!(c.requote(&params(), &mut o, T), 0);
+        assert_eq!(o.counters().entered, entered);
+        assert_eq!(c.quoter().working(Side::Buy).count(), 2);
+        assert_eq!(o.risk().open_orders(INST), 4, "UNKNOWN stays reserved");
+        // An order the quoter does not own (entered by hand) is cancelled on the next sync.
+        let (mut c, mut o) = quoting();
+        let id = o
+            .enter(
+                Side::Buy,
+                Price::from_ticks(9_880),
+                Qty::from_lots(5),
+                true,
+                T,
+            )
+            .unwrap();
+        accept_all(&mut o);
+        c.sync_orders(&mut o, T);
+        assert_eq!(c.quote_counters().orphans, 1);
+        assert_ne!(o.order(id).unwrap().cancel_no, 0);
+    }
+}
