@@ -155,5 +155,10 @@ def test_quotes_fills_drop_and_kill(setup: tuple[ItchEngine, ItchVenue]) -> None
     assert st["ouch"]["executions"] >= 3
     stats = venue.stats()
     assert stats["ouch_bad"] == 0 and stats["protocol_errors"] == 0
+    # Lift: quoting resumes; an orderly stop cancels everything and logs out.
+    eng.lift()
+    _until(eng, "quoting after the lift", lambda s: not s["killed"] and all(len(x) >= 2 for x in _sides(s)))
     assert eng.stop(10.0)
-    assert eng.status()["finished"]
+    st = eng.status()
+    assert st["finished"] and st["phase"] == "stopped" and st["open_orders"] == 0, st
+    assert venue.user_view("PYMM")["open_orders"] == 0

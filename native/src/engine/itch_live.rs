@@ -772,7 +772,9 @@ impl ItchLoop {
             }
         }
         if dirty {
+            // Decide on the book change before anything else touches a socket (tick-to-trade).
             work = true;
+            self.decide(t);
         }
         self.recover(gap, t);
         // Session.
@@ -780,22 +782,26 @@ impl ItchLoop {
         self.session.poll();
         let t = now();
         if self.session.core().counters().applied != before {
-            dirty = true;
             work = true;
-        }
-        if dirty || t.0.saturating_sub(self.last_requote) >= self.requote_ns {
-            self.last_requote = t.0;
-            self.core.sync_orders(self.session.core_mut(), t);
-            if !self.stopping {
-                self.core.requote(&self.current, self.session.core_mut(), t);
-            }
-            self.session.flush();
+            self.decide(t);
+        } else if t.0.saturating_sub(self.last_requote) >= self.requote_ns {
+            self.decide(t);
         }
         if work || t.0.saturating_sub(self.last_status) >= 1_000_000 {
             self.last_status = t.0;
             self.publish();
         }
         work
+    }
+
+    /// The quoter follows the session's order table, re-quotes, and the session writes.
+    fn decide(&mut self, t: UnixNanos) {
+        self.last_requote = t.0;
+        self.core.sync_orders(self.session.core_mut(), t);
+        if !self.stopping {
+            self.core.requote(&self.current, self.session.core_mut(), t);
+        }
+        self.session.flush();
     }
 
     fn recover(&mut self, gap: Option<(u64, u64)>, t: UnixNanos) {
