@@ -194,7 +194,7 @@ use crate::net::ring::{self, Producer};
 use crate::quoter::{QuoteParams, QUOTE_PARAM_WORDS};
 use crate::time::latency::{LatencyConfig, LatencyTracker};
 
-const PARAM_FIELDS: [&str; QUOTE_PARAM_WORDS] = [
+pub(crate) const PARAM_FIELDS: [&str; QUOTE_PARAM_WORDS] = [
     "enabled",
     "anchor",
     "fair_value_mt",

@@ -142,6 +142,76 @@ impl PyItchVenue {
         let (d, next) = v.digest();
         Ok((d.iter().map(|b| format!("{b:02x}")).collect(), next))
     }
+
+    /// The venue's own view of one OUCH user, from its sequenced message log and its book:
+    /// `{"position"` (shares bought minus sold), `"open_orders"` (the user's orders resting now),
+    /// `"tokens"` (distinct tokens that arrived as new orders), `"tokens_repeated"` (tokens that
+    /// arrived more than once, on the wire)`}`.
+    fn user_view<'py>(&self, py: Python<'py>, user: &str) -> PyResult<Bound<'py, PyDict>> {
+        use crate::gateway::ouch::Outbound;
+        use std::collections::BTreeMap;
+        let v = self
+            .running
+            .as_ref()
+            .ok_or_else(|| SimVenueError::new_err("ItchVenue is not running"))?;
+        let idx = self
+            .config
+            .users
+            .iter()
+            .position(|u| u.user == user)
+            .ok_or_else(|| SimVenueError::new_err(format!("no OUCH user {user:?}")))?;
+        let (position, open) = v.with_front(|f| {
+            let mut sides: BTreeMap<u64, crate::model::Side> = BTreeMap::new();
+            let mut refs: BTreeMap<u64, u64> = BTreeMap::new();
+            let mut position = 0i64;
+            for m in f.ouch_log(idx, 1) {
+                match Outbound::decode(m) {
+                    Ok(Outbound::Accepted {
+                        token,
+                        side,
+                        order_ref,
+                        ..
+                    }) => {
+                        sides.insert(token.0, side);
+                        refs.insert(token.0, order_ref);
+                    }
+                    Ok(Outbound::Replaced {
+                        replacement,
+                        side,
+                        order_ref,
+                        previous,
+                        ..
+                    }) => {
+                        sides.insert(replacement.0, side);
+                        refs.insert(replacement.0, order_ref);
+                        refs.remove(&previous.0);
+                    }
+                    Ok(Outbound::Executed { token, shares, .. }) => {
+                        let sign = sides.get(&token.0).map_or(0, |s| s.sign());
+                        position += sign * i64::from(shares);
+                    }
+                    _ => {}
+                }
+            }
+            let open = refs
+                .values()
+                .filter(|r| f.engine().open_qty(**r).is_some_and(|q| q.lots() > 0))
+                .count();
+            (position, open)
+        });
+        let (tokens, repeated) = v.ouch_hooks(|h| {
+            (
+                h.tokens.len(),
+                h.tokens.values().filter(|c| **c > 1).count(),
+            )
+        });
+        let d = PyDict::new(py);
+        d.set_item("position", position)?;
+        d.set_item("open_orders", open)?;
+        d.set_item("tokens", tokens)?;
+        d.set_item("tokens_repeated", repeated)?;
+        Ok(d)
+    }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -6,6 +6,7 @@ use pyo3::types::PyDict;
 mod engine;
 mod errors;
 mod feed;
+mod itch_engine;
 mod itch_venue;
 mod journal;
 mod l3;
@@ -42,6 +43,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     time::register(m)?;
     venue::register(m)?;
     itch_venue::register(m)?;
+    itch_engine::register(m)?;
     usdm_gateway::register(m)?;
     ouch_session::register(m)?;
     Ok(())

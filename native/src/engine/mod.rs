@@ -4,6 +4,7 @@
 pub mod affinity;
 pub mod events;
 pub mod http;
+pub mod itch_live;
 pub mod live;
 pub mod ouch_session;
 pub mod params;

@@ -1713,7 +1713,8 @@ impl OuchSession {
         self.core.on_disconnected(t);
     }
 
-    fn flush(&mut self) {
+    /// Writes what the core has pending (the engine loop calls it after handing the core orders).
+    pub fn flush(&mut self) {
         let Some(c) = self.conn.as_mut() else { return };
         while !self.core.pending_out().is_empty() {
             match c.send(self.core.pending_out()) {
@@ -1826,11 +1827,11 @@ pub fn fuzz_ouch_client(data: &[u8]) {
 }
 
 /// Fixtures shared by the unit tests and the fuzz entry.
-mod testing {
+pub(crate) mod testing {
     use super::*;
     use crate::gateway::soupbintcp::write_login_accepted;
 
-    pub(super) fn settings() -> OuchSettings {
+    pub(crate) fn settings() -> OuchSettings {
         OuchSettings {
             user: *b"PYMM  ",
             user_len: 4,
@@ -1851,7 +1852,7 @@ mod testing {
         }
     }
 
-    pub(super) fn core() -> OuchCore {
+    pub(crate) fn core() -> OuchCore {
         let limits = RiskLimits {
             max_order_qty: Qty::from_lots(1_000),
             max_order_notional: i128::MAX,
@@ -1888,7 +1889,7 @@ mod testing {
     }
 
     /// Connects, accepts the login at sequence 1 and answers the probe (sequence 1).
-    pub(super) fn login(c: &mut OuchCore, t: UnixNanos) {
+    pub(crate) fn login(c: &mut OuchCore, t: UnixNanos) {
         c.on_connected(t);
         let mut b = [0u8; 64];
         if let Ok(n) = write_login_accepted(b"PYMMITCH01", 1, &mut b) {
@@ -1910,7 +1911,7 @@ mod testing {
     }
 
     /// Feeds one sequenced message.
-    pub(super) fn server(c: &mut OuchCore, m: Outbound, t: UnixNanos) {
+    pub(crate) fn server(c: &mut OuchCore, m: Outbound, t: UnixNanos) {
         let mut msg = [0u8; crate::gateway::ouch::MAX_OUTBOUND];
         let mut b = [0u8; 96];
         if let Ok(n) = m.encode(&mut msg) {

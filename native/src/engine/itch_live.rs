@@ -1,0 +1,1114 @@
+//! The live ITCH/OUCH quoting engine: one thread that receives MoldUDP64 datagrams from the ITCH
+//! feed, fills sequence gaps through the MoldUDP64 re-request server, applies the messages to an L3
+//! book, runs the quoter on the top of book, and sends the quoter's orders **through the live
+//! [`OuchSession`]** (so its pre-trade risk, persisted tokens, UNKNOWN and barrier rules apply), polling
+//! the session on the same thread. Python talks to it as to the Binance engine: the parameter block
+//! (seqlock), the command ring (SPSC), the status block (seqlock).
+//!
+//! Rules (`docs/architecture/itch-live-engine.md`):
+//! - The feed is sequenced from message 1: a datagram ahead of the next expected number is dropped
+//!   and the missing range re-requested; while a gap is open (or after the re-request client gave up)
+//!   the book is stale and every quote is pulled.
+//! - The quoter's working quotes follow the session's order table ([`ItchLiveCore::sync_orders`]):
+//!   an order that left the table is done, a fill reduces the quote, an order the session holds live
+//!   that the quoter does not own (a refused replacement's original) is cancelled.
+//! - Kill, lift and stop go to the session (kill = one Cancel per token).
+//!
+//! # Hot path
+//! Per datagram: one `recvmmsg` into preallocated buffers, in-place MoldUDP64/ITCH decoding, the L3
+//! book, the quoter (fixed arrays), the session's fixed-buffer encoding and one `write`. No
+//! allocation, no lock, no logging (`native/tests/itch_live_no_alloc.rs`). Connecting and client-id
+//! refills happen on the same thread, rarely, and may allocate.
+//!
+//! Not done: the inputs are not journalled (issue #11), so a restart logs in from the session's
+//! in-memory sequence (1 for a new process) and relies on the SoupBinTCP replay.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::affinity;
+use super::ouch_session::{now, OuchConfig, OuchCore, OuchSession, Phase, Refusal, INST};
+use super::params::ParamReader;
+use crate::book::{L3Book, L3Config};
+use crate::feed::itch;
+use crate::feed::moldudp64::{
+    MoldPacket, PacketKind, RerequestAction, RerequestClient, RerequestConfig,
+};
+use crate::gateway::OrderState;
+use crate::model::{ClientOrderId, InstrumentId, Price, Qty, Side, UnixNanos};
+use crate::net::ring::Consumer;
+use crate::net::transport::RxTransport;
+use crate::net::udp::{KernelUdpRx, UdpRxConfig};
+use crate::quoter::{QuoteAction, QuoteParams, Quoter, Top, MAX_QUOTES, QUOTE_PARAM_WORDS};
+use crate::time::seqlock::SeqLock;
+
+/// Commands from the owner (through the SPSC ring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Latch the kill switch: entry denied, one Cancel per open token, quotes pulled.
+    Kill,
+    /// Clear the kill latch (the two-person rule is enforced before this).
+    Lift,
+    /// Orderly stop: cancel all, log out, finish.
+    Stop,
+    /// Drop the OUCH connection now, as a reset would (operators and fault tests): working orders
+    /// become UNKNOWN until the reconnect's replay and barrier resolve them.
+    DropLink,
+}
+
+/// Words of the status block.
+pub const STATUS_WORDS: usize = 128;
+/// First word of the quotes table (4 words per quote: id, side (1 buy, 2 sell), price ticks, qty).
+pub const STATUS_QUOTES_AT: usize = 48;
+/// Quotes in the status table.
+pub const STATUS_QUOTES: usize = 2 * MAX_QUOTES;
+
+/// Status block word indexes.
+pub mod sw {
+    /// The OUCH session's [`super::Phase`] code.
+    pub const PHASE: usize = 0;
+    /// Flag bits: 1 OUCH link up, 2 book stale, 4 killed, 8 feed gave up (stale until restart),
+    /// 16 thread running, 32 finished.
+    pub const FLAGS: usize = 1;
+    /// Datagrams received.
+    pub const DATAGRAMS: usize = 2;
+    /// ITCH messages applied to the book.
+    pub const APPLIED: usize = 3;
+    /// Next expected feed sequence number.
+    pub const NEXT_SEQ: usize = 4;
+    /// Gaps seen.
+    pub const GAPS: usize = 5;
+    /// Re-requests sent.
+    pub const REREQUESTS: usize = 6;
+    /// Position in shares (risk's view, i64 as u64).
+    pub const POSITION: usize = 7;
+    /// Orders the session tracks (working, pending, UNKNOWN).
+    pub const OPEN_ORDERS: usize = 8;
+    /// Of those, UNKNOWN.
+    pub const UNKNOWN_ORDERS: usize = 9;
+    /// Best bid ticks, shares; best ask ticks, shares; flags (1 bid, 2 ask).
+    pub const BID: usize = 10;
+    /// See [`BID`].
+    pub const BID_QTY: usize = 11;
+    /// See [`BID`].
+    pub const ASK: usize = 12;
+    /// See [`BID`].
+    pub const ASK_QTY: usize = 13;
+    /// See [`BID`].
+    pub const TOP_FLAGS: usize = 14;
+    /// Quotes in the table at [`super::STATUS_QUOTES_AT`].
+    pub const QUOTES: usize = 15;
+    /// Requotes run.
+    pub const REQUOTES: usize = 16;
+    /// Orders the session refused (risk, not ready, ...).
+    pub const REFUSED: usize = 17;
+    /// Orders the quoter did not own, cancelled.
+    pub const ORPHANS: usize = 18;
+    /// Datagrams that did not parse, or ITCH messages that did not decode.
+    pub const DECODE_ERRORS: usize = 19;
+    /// Parameter block version last read.
+    pub const PARAM_VERSION: usize = 20;
+    /// Feed datagrams dropped as duplicates.
+    pub const DUPLICATES: usize = 21;
+    /// Book integrity errors (the book is stale until restart).
+    pub const BOOK_ERRORS: usize = 22;
+    /// First word of the session's counters ([`super::OUCH_COUNTERS`] in order).
+    pub const OUCH: usize = 24;
+}
+
+/// The session counters copied into the status block from [`sw::OUCH`], in order.
+pub const OUCH_COUNTERS: [&str; 17] = [
+    "connects",
+    "disconnects",
+    "logins",
+    "applied",
+    "entered",
+    "replaces",
+    "cancels",
+    "cancels_resent",
+    "denied",
+    "accepted",
+    "rejected",
+    "canceled",
+    "executions",
+    "unknown",
+    "resolved_never_live",
+    "resolved_live",
+    "barriers",
+];
+
+fn ouch_counters(c: &super::ouch_session::OuchCounters) -> [u64; 17] {
+    [
+        c.connects,
+        c.disconnects,
+        c.logins,
+        c.applied,
+        c.entered,
+        c.replaces,
+        c.cancels,
+        c.cancels_resent,
+        c.denied,
+        c.accepted,
+        c.rejected,
+        c.canceled,
+        c.executions,
+        c.unknown,
+        c.resolved_never_live,
+        c.resolved_live,
+        c.barriers,
+    ]
+}
+
+fn d_interface() -> String {
+    "127.0.0.1".into()
+}
+fn d_locate() -> u16 {
+    1
+}
+fn d_requote_ms() -> u64 {
+    5
+}
+fn d_rerequest_retry_ms() -> u64 {
+    30
+}
+
+/// The engine's config, as `pymm._native.ItchEngine` takes it (a dict).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItchEngineConfig {
+    /// The OUCH session (the same dict as `pymm._native.OuchSession`'s).
+    pub ouch: OuchConfig,
+    /// The ITCH feed, `group:port` (a multicast group) or `ip:port` (unicast, bound locally).
+    pub feed: String,
+    /// Interface address to join the group on.
+    #[serde(default = "d_interface")]
+    pub interface: String,
+    /// MoldUDP64 re-request server, `ip:port` (`None`: a gap leaves the book stale for good).
+    #[serde(default)]
+    pub rerequest: Option<String>,
+    /// ITCH stock locate code of the quoted stock.
+    #[serde(default = "d_locate")]
+    pub locate: u16,
+    /// Requote on a timer this often even without feed or session input (ms).
+    #[serde(default = "d_requote_ms")]
+    pub requote_ms: u64,
+    /// Ask for a gap again after this long without the reply (ms).
+    #[serde(default = "d_rerequest_retry_ms")]
+    pub rerequest_retry_ms: u64,
+    /// Pin the thread to this core.
+    #[serde(default)]
+    pub core: Option<usize>,
+    /// Nap this long when a pass found nothing to do (µs; default 0 when pinned, 20 otherwise).
+    #[serde(default)]
+    pub idle_sleep_us: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The deterministic part: feed sequencing, book, quoter ↔ session.
+
+/// What one datagram did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedStep {
+    /// Nothing that changes the quotes.
+    Nothing,
+    /// The book changed (or a heartbeat confirmed it).
+    Applied,
+    /// Messages `[from, to)` are missing: re-request them.
+    Gap {
+        /// First missing number.
+        from: u64,
+        /// One past the last missing number.
+        to: u64,
+    },
+}
+
+/// Counters of the feed side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeedCounters {
+    /// Datagrams seen.
+    pub datagrams: u64,
+    /// ITCH messages applied to the book.
+    pub applied: u64,
+    /// Gaps seen.
+    pub gaps: u64,
+    /// Datagrams entirely before the next expected number.
+    pub duplicates: u64,
+    /// Datagrams or messages that did not decode.
+    pub decode_errors: u64,
+    /// Book integrity errors.
+    pub book_errors: u64,
+}
+
+/// Counters of the quoting side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuoteCounters {
+    /// Requotes run.
+    pub requotes: u64,
+    /// Orders the session refused.
+    pub refused: u64,
+    /// Session orders the quoter did not own, cancelled.
+    pub orphans: u64,
+}
+
+/// Book + quoter, in front of an [`OuchCore`] (see the module docs). No I/O, time as an argument.
+pub struct ItchLiveCore {
+    book: L3Book,
+    locate: u16,
+    /// Next feed sequence number to apply (the feed starts at 1).
+    next_seq: u64,
+    /// One past the highest sequence number seen (a gap is open while `next_seq < seen_to`).
+    seen_to: u64,
+    /// The book cannot be trusted until restart (integrity error, or the gap could not be filled).
+    broken: bool,
+    session: Option<[u8; 10]>,
+    midnight: UnixNanos,
+    units_per_tick: i64,
+    quoter: Quoter,
+    /// When the feed last confirmed the book.
+    top_at: UnixNanos,
+    feed: FeedCounters,
+    quotes: QuoteCounters,
+}
+
+impl ItchLiveCore {
+    /// A core for the stock with ITCH `locate`, whose ITCH prices are `units_per_tick` per tick.
+    pub fn new(locate: u16, units_per_tick: u32, book: L3Config) -> Self {
+        Self {
+            book: L3Book::new(InstrumentId(u32::from(locate)), book),
+            locate,
+            next_seq: 1,
+            seen_to: 1,
+            broken: false,
+            session: None,
+            midnight: UnixNanos(0),
+            units_per_tick: i64::from(units_per_tick.max(1)),
+            quoter: Quoter::new(),
+            top_at: UnixNanos(0),
+            feed: FeedCounters::default(),
+            quotes: QuoteCounters::default(),
+        }
+    }
+
+    /// Whether the book is stale (a gap open, or broken).
+    pub fn is_stale(&self) -> bool {
+        self.broken || self.next_seq < self.seen_to
+    }
+
+    /// Whether the book is stale until restart.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The gap could not be filled: stale until restart.
+    pub fn give_up(&mut self) {
+        self.broken = true;
+    }
+
+    /// The MoldUDP64 session name, once a packet was seen.
+    pub fn mold_session(&self) -> Option<[u8; 10]> {
+        self.session
+    }
+
+    /// Next feed sequence number expected.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Feed counters.
+    pub fn feed_counters(&self) -> FeedCounters {
+        self.feed
+    }
+
+    /// Quoting counters.
+    pub fn quote_counters(&self) -> QuoteCounters {
+        self.quotes
+    }
+
+    /// The quoter (working quotes).
+    pub fn quoter(&self) -> &Quoter {
+        &self.quoter
+    }
+
+    /// The top of book in ticks (empty while stale).
+    pub fn top(&self) -> Top {
+        if self.is_stale() {
+            return Top::default();
+        }
+        let u = self.units_per_tick;
+        Top {
+            // Bids round down, asks up: a sub-tick level never makes a quote cross.
+            bid: self
+                .book
+                .best_bid()
+                .map(|l| (Price::from_ticks(l.price.ticks().div_euclid(u)), l.qty)),
+            ask: self.book.best_ask().map(|l| {
+                let t = l.price.ticks();
+                (
+                    Price::from_ticks(t.div_euclid(u) + i64::from(t % u != 0)),
+                    l.qty,
+                )
+            }),
+        }
+    }
+
+    /// Applies one MoldUDP64 datagram received at `ts_recv`.
+    ///
+    /// # Hot path
+    /// In-place parsing; no allocation.
+    pub fn on_datagram(&mut self, datagram: &[u8], ts_recv: UnixNanos) -> FeedStep {
+        self.feed.datagrams += 1;
+        let Ok(packet) = MoldPacket::parse(datagram) else {
+            self.feed.decode_errors += 1;
+            return FeedStep::Nothing;
+        };
+        if self.session.is_none() {
+            self.session = Some(*packet.session);
+        }
+        let end = match packet.kind {
+            PacketKind::Data => packet.sequence + u64::from(packet.count),
+            // A heartbeat's sequence is the next one to be sent: it shows loss at the tail.
+            PacketKind::Heartbeat => packet.sequence,
+            _ => return FeedStep::Nothing,
+        };
+        if end > self.seen_to {
+            self.seen_to = end;
+        }
+        if packet.sequence > self.next_seq {
+            self.feed.gaps += 1;
+            return FeedStep::Gap {
+                from: self.next_seq,
+                to: self.seen_to,
+            };
+        }
+        if packet.kind == PacketKind::Heartbeat {
+            if self.is_stale() {
+                return FeedStep::Nothing;
+            }
+            self.top_at = ts_recv;
+            return FeedStep::Applied;
+        }
+        if end <= self.next_seq {
+            self.feed.duplicates += 1;
+            return FeedStep::Nothing;
+        }
+        for (seq, msg) in packet.messages() {
+            if seq < self.next_seq {
+                continue; // the overlapping head of a re-sent packet
+            }
+            self.next_seq = seq + 1;
+            let Ok(m) = itch::decode(msg) else {
+                self.feed.decode_errors += 1;
+                continue;
+            };
+            if m.header().locate != self.locate {
+                continue;
+            }
+            if let Some(ev) = m.order_event(self.midnight, seq, ts_recv) {
+                match self.book.apply(&ev) {
+                    Ok(_) => self.feed.applied += 1,
+                    Err(_) => {
+                        self.feed.book_errors += 1;
+                        self.broken = true;
+                    }
+                }
+            }
+        }
+        self.top_at = ts_recv;
+        FeedStep::Applied
+    }
+
+    /// Brings the quoter's working quotes in line with the session's order table: an order gone
+    /// from the table is done, fills reduce the quote, a pending cancel the session no longer has
+    /// (the venue never received it, or refused the replacement) makes the quote matchable again,
+    /// and a live order the quoter does not own is cancelled.
+    ///
+    /// # Hot path
+    /// O(quotes × orders); no allocation.
+    pub fn sync_orders(&mut self, ouch: &mut OuchCore, now: UnixNanos) {
+        let mut ids = [ClientOrderId(0); 2 * MAX_QUOTES];
+        let mut n = 0;
+        for side in [Side::Buy, Side::Sell] {
+            for q in self.quoter.working(side) {
+                if n < ids.len() {
+                    ids[n] = q.id;
+                    n += 1;
+                }
+            }
+        }
+        for &id in &ids[..n] {
+            let Some(o) = ouch.order(id) else {
+                self.quoter.on_done(id);
+                continue;
+            };
+            let Some(q) = self.find(id) else { continue };
+            if o.leaves.lots() < q.qty.lots() && o.state != OrderState::PendingNew {
+                self.quoter
+                    .on_fill(id, Qty::from_lots(q.qty.lots() - o.leaves.lots()));
+            }
+            let live = matches!(o.state, OrderState::New | OrderState::PartiallyFilled);
+            if q.pending && live && o.cancel_no == 0 && o.replaced_by.0 == 0 {
+                self.quoter.on_cancel_rejected(id);
+            }
+        }
+        // Orders the quoter does not own (at most a few; cancels are never denied).
+        let mut orphans = [ClientOrderId(0); 8];
+        let mut k = 0;
+        for o in ouch.orders() {
+            let open = matches!(o.state, OrderState::New | OrderState::PartiallyFilled);
+            if k < orphans.len()
+                && open
+                && !o.foreign
+                && o.cancel_no == 0
+                && o.replaced_by.0 == 0
+                && self.find(o.id).is_none()
+            {
+                orphans[k] = o.id;
+                k += 1;
+            }
+        }
+        for &id in &orphans[..k] {
+            if ouch.cancel(id, now).is_ok() {
+                self.quotes.orphans += 1;
+            }
+        }
+    }
+
+    fn find(&self, id: ClientOrderId) -> Option<crate::quoter::WorkingQuote> {
+        [Side::Buy, Side::Sell]
+            .into_iter()
+            .find_map(|s| self.quoter.working(s).find(|q| q.id == id).copied())
+    }
+
+    /// Re-quotes from the book and sends what changed through the session (risk, tokens and the
+    /// UNKNOWN rules are the session's). Quotes are pulled while the book is stale or the session
+    /// cannot enter orders. Returns the messages the session took.
+    ///
+    /// # Hot path
+    /// Fixed arrays; no allocation.
+    pub fn requote(&mut self, params: &QuoteParams, ouch: &mut OuchCore, now: UnixNanos) -> usize {
+        self.quotes.requotes += 1;
+        let top = self.top();
+        if let (Some((b, _)), Some((a, _))) = (top.bid, top.ask) {
+            let mid = Price::from_ticks(b.ticks() + (a.ticks() - b.ticks()) / 2);
+            ouch.risk_mut().set_reference(INST, mid, self.top_at);
+        }
+        let pull = self.is_stale() || ouch.phase() != Phase::Ready;
+        let inventory = ouch.risk().position(INST).unwrap_or(0);
+        let actions = self.quoter.update(params, &top, inventory, pull, now);
+        let post_only = params.post_only != 0;
+        let mut sent = 0;
+        for a in actions.as_slice() {
+            match *a {
+                QuoteAction::New { side, price, qty } => {
+                    if !self.quoter.has_room(side) {
+                        continue;
+                    }
+                    match ouch.enter(side, price, qty, post_only, now) {
+                        Ok(id) => {
+                            self.quoter.on_sent(id, side, price, qty, now);
+                            sent += 1;
+                        }
+                        Err(_) => self.quotes.refused += 1,
+                    }
+                }
+                QuoteAction::Replace {
+                    id,
+                    side,
+                    price,
+                    qty,
+                } => {
+                    if !self.quoter.has_room(side) {
+                        continue;
+                    }
+                    match ouch.replace(id, price, qty, now) {
+                        Ok(new_id) => {
+                            self.quoter
+                                .on_replace_sent(id, new_id, side, price, qty, now);
+                            sent += 1;
+                        }
+                        Err(Refusal::NoSuchOrder) => self.settle_missing(id, ouch),
+                        Err(_) => self.quotes.refused += 1,
+                    }
+                }
+                QuoteAction::Cancel { id } => match ouch.cancel(id, now) {
+                    Ok(()) => {
+                        self.quoter.on_cancel_sent(id);
+                        sent += 1;
+                    }
+                    Err(Refusal::NoSuchOrder) => self.settle_missing(id, ouch),
+                    Err(_) => {}
+                },
+            }
+        }
+        sent
+    }
+
+    /// The session refused a command on `id`: the order is gone (done) or already being cancelled.
+    fn settle_missing(&mut self, id: ClientOrderId, ouch: &OuchCore) {
+        match ouch.order(id) {
+            None => self.quoter.on_done(id),
+            Some(o) if o.cancel_no != 0 || o.state.is_terminal() => self.quoter.on_cancel_sent(id),
+            // UNKNOWN or pending new: wait for the session to resolve it.
+            Some(_) => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The thread.
+
+/// What the running thread shares with its owner.
+pub struct ItchShared {
+    /// The status snapshot.
+    pub status: SeqLock<STATUS_WORDS>,
+    /// Set by the thread when it exits.
+    pub finished: AtomicBool,
+    /// Asks the thread to exit at once (no orderly stop).
+    pub abort: AtomicBool,
+    /// Last error (written off the hot path).
+    pub last_error: Mutex<String>,
+}
+
+impl ItchShared {
+    /// A fresh shared block.
+    pub fn new() -> Self {
+        Self {
+            status: SeqLock::new([0; STATUS_WORDS]),
+            finished: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
+            last_error: Mutex::new(String::new()),
+        }
+    }
+
+    fn error(&self, e: impl std::fmt::Display) {
+        if let Ok(mut g) = self.last_error.lock() {
+            *g = e.to_string();
+        }
+    }
+}
+
+impl Default for ItchShared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The engine loop: sockets, session, core. Built on the owner's thread, then [`ItchLoop::run`]
+/// (or [`ItchLoop::step`] from a test) on the engine's.
+pub struct ItchLoop {
+    core: ItchLiveCore,
+    session: OuchSession,
+    feed: KernelUdpRx,
+    recovery: Option<(UdpSocket, SocketAddrV4)>,
+    rr: Option<RerequestClient>,
+    rr_cfg: RerequestConfig,
+    rx_buf: [u8; 2048],
+    params: ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
+    current: QuoteParams,
+    param_version: u64,
+    commands: Consumer<Command>,
+    shared: Arc<ItchShared>,
+    requote_ns: u64,
+    last_requote: u64,
+    last_status: u64,
+    stopping: bool,
+    pin: Option<usize>,
+    idle_sleep_us: Option<u64>,
+}
+
+fn parse_v4(text: &str, what: &str) -> Result<SocketAddrV4, String> {
+    text.parse().map_err(|e| format!("{what} {text:?}: {e}"))
+}
+
+impl ItchLoop {
+    /// Opens the feed socket (joining the group) and the re-request socket and builds the session
+    /// (not connected yet).
+    pub fn new(
+        cfg: &ItchEngineConfig,
+        params: ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
+        commands: Consumer<Command>,
+        shared: Arc<ItchShared>,
+    ) -> Result<Self, String> {
+        let session = OuchSession::new(&cfg.ouch)?;
+        let units = crate::engine::pipeline::OuchEncoder::new(
+            *b"        ",
+            *b"    ",
+            cfg.ouch.instrument()?.tick,
+        )
+        .map(|e| e.units_per_tick())
+        .ok_or("tick does not fit OUCH price units")?;
+        let feed = parse_v4(&cfg.feed, "feed")?;
+        let interface: Ipv4Addr = cfg
+            .interface
+            .parse()
+            .map_err(|e| format!("interface {:?}: {e}", cfg.interface))?;
+        let group = feed.ip().is_multicast().then_some(*feed.ip());
+        let rx = KernelUdpRx::open(&UdpRxConfig {
+            port: feed.port(),
+            group,
+            interface,
+            recv_buffer: Some(4 << 20),
+            ..UdpRxConfig::default()
+        })
+        .map_err(|e| format!("feed {feed}: {e}"))?;
+        let recovery = match &cfg.rerequest {
+            Some(a) => {
+                let server = parse_v4(a, "rerequest")?;
+                let s = UdpSocket::bind(SocketAddrV4::new(interface, 0))
+                    .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                    .map_err(|e| format!("rerequest socket: {e}"))?;
+                Some((s, server))
+            }
+            None => None,
+        };
+        let ms = |v: u64| v.saturating_mul(1_000_000);
+        Ok(Self {
+            core: ItchLiveCore::new(cfg.locate, units, L3Config::default()),
+            session,
+            feed: rx,
+            recovery,
+            rr: None,
+            rr_cfg: RerequestConfig {
+                retry_after_ns: ms(cfg.rerequest_retry_ms.max(1)),
+                max_retries: 50,
+                ..RerequestConfig::default()
+            },
+            rx_buf: [0; 2048],
+            current: params.read(),
+            param_version: params.version(),
+            params,
+            commands,
+            shared,
+            requote_ns: ms(cfg.requote_ms.max(1)),
+            last_requote: 0,
+            last_status: 0,
+            stopping: false,
+            pin: cfg.core,
+            idle_sleep_us: cfg.idle_sleep_us,
+        })
+    }
+
+    /// The feed port the loop listens on.
+    pub fn feed_port(&self) -> u16 {
+        self.feed.local_port()
+    }
+
+    /// The core (book, quoter, counters).
+    pub fn core(&self) -> &ItchLiveCore {
+        &self.core
+    }
+
+    /// The session.
+    pub fn session(&self) -> &OuchSession {
+        &self.session
+    }
+
+    /// Whether an orderly stop has finished (logged out, or the session is over).
+    pub fn done(&self) -> bool {
+        self.stopping
+            && matches!(
+                self.session.core().phase(),
+                Phase::Stopped | Phase::Ended | Phase::Failed
+            )
+            && !self.session.connected()
+    }
+
+    /// One pass: commands, parameters, feed, re-requests, session, requote, status. Returns whether
+    /// anything arrived.
+    ///
+    /// # Hot path
+    /// No allocation once connected (see the module docs).
+    pub fn step(&mut self) -> bool {
+        let mut work = false;
+        let mut dirty = false;
+        while let Some(c) = self.commands.pop() {
+            work = true;
+            dirty = true;
+            match c {
+                Command::Kill => {
+                    self.session.kill();
+                }
+                Command::Lift => self.session.core_mut().lift_kill(),
+                Command::Stop => {
+                    self.stopping = true;
+                    self.session.stop();
+                }
+                Command::DropLink => self.session.disconnect(),
+            }
+        }
+        let v = self.params.version();
+        if v != self.param_version {
+            self.param_version = v;
+            self.current = self.params.read();
+            dirty = true;
+            work = true;
+        }
+        // Feed.
+        let t = now();
+        let core = &mut self.core;
+        let mut gap = None;
+        let _ = self.feed.poll(|d, ts| {
+            let at = if ts.ts.0 == 0 { t } else { ts.ts };
+            match core.on_datagram(d, at) {
+                FeedStep::Nothing => {}
+                FeedStep::Applied => dirty = true,
+                FeedStep::Gap { from, to } => {
+                    dirty = true;
+                    gap = Some((from, to));
+                }
+            }
+        });
+        if let Some((s, _)) = &self.recovery {
+            while let Ok((n, _)) = s.recv_from(&mut self.rx_buf) {
+                work = true;
+                if let FeedStep::Gap { from, to } = core.on_datagram(&self.rx_buf[..n], t) {
+                    gap = Some((from, to));
+                }
+                dirty = true;
+            }
+        }
+        if dirty {
+            // Decide on the book change before anything else touches a socket (tick-to-trade).
+            work = true;
+            self.decide(t);
+        }
+        self.recover(gap, t);
+        // Session.
+        let before = self.session.core().counters().applied;
+        self.session.poll();
+        let t = now();
+        if self.session.core().counters().applied != before {
+            work = true;
+            self.decide(t);
+        } else if t.0.saturating_sub(self.last_requote) >= self.requote_ns {
+            self.decide(t);
+        }
+        if work || t.0.saturating_sub(self.last_status) >= 1_000_000 {
+            self.last_status = t.0;
+            self.publish();
+        }
+        work
+    }
+
+    /// The quoter follows the session's order table, re-quotes, and the session writes.
+    fn decide(&mut self, t: UnixNanos) {
+        self.last_requote = t.0;
+        self.core.sync_orders(self.session.core_mut(), t);
+        if !self.stopping {
+            self.core.requote(&self.current, self.session.core_mut(), t);
+        }
+        self.session.flush();
+    }
+
+    fn recover(&mut self, gap: Option<(u64, u64)>, t: UnixNanos) {
+        let Some((sock, server)) = &self.recovery else {
+            if gap.is_some() && !self.core.is_broken() {
+                self.core.give_up();
+            }
+            return;
+        };
+        if self.rr.is_none() {
+            match self.core.mold_session() {
+                Some(s) => self.rr = Some(RerequestClient::new(s, self.rr_cfg)),
+                None => return,
+            }
+        }
+        let Some(rr) = self.rr.as_mut() else { return };
+        rr.on_progress(self.core.next_seq());
+        let action = match gap {
+            Some((from, to)) => rr.on_gap(from, to, t.0),
+            None => rr.poll(t.0),
+        };
+        match action {
+            RerequestAction::Idle => {}
+            RerequestAction::Send(req) => {
+                let _ = sock.send_to(&req.encode(), *server);
+            }
+            RerequestAction::GiveUp { .. } => self.core.give_up(),
+        }
+    }
+
+    fn publish(&self) {
+        let mut w = [0u64; STATUS_WORDS];
+        let oc = self.session.core();
+        let fc = self.core.feed_counters();
+        let qc = self.core.quote_counters();
+        w[sw::PHASE] = oc.phase() as u64;
+        let link_up = oc.link() == super::ouch_session::Link::Up;
+        w[sw::FLAGS] = u64::from(link_up)
+            | u64::from(self.core.is_stale()) << 1
+            | u64::from(oc.risk().is_killed()) << 2
+            | u64::from(self.core.is_broken()) << 3
+            | 1 << 4;
+        w[sw::DATAGRAMS] = fc.datagrams;
+        w[sw::APPLIED] = fc.applied;
+        w[sw::NEXT_SEQ] = self.core.next_seq();
+        w[sw::GAPS] = fc.gaps;
+        w[sw::REREQUESTS] = self.rr.as_ref().map_or(0, |r| r.requests);
+        w[sw::POSITION] = oc.risk().position(INST).unwrap_or(0) as u64;
+        w[sw::OPEN_ORDERS] = oc.open_orders() as u64;
+        w[sw::UNKNOWN_ORDERS] = oc
+            .orders()
+            .filter(|o| o.state == OrderState::Unknown)
+            .count() as u64;
+        let top = self.core.top();
+        if let Some((p, q)) = top.bid {
+            w[sw::BID] = p.ticks() as u64;
+            w[sw::BID_QTY] = q.lots() as u64;
+            w[sw::TOP_FLAGS] |= 1;
+        }
+        if let Some((p, q)) = top.ask {
+            w[sw::ASK] = p.ticks() as u64;
+            w[sw::ASK_QTY] = q.lots() as u64;
+            w[sw::TOP_FLAGS] |= 2;
+        }
+        w[sw::REQUOTES] = qc.requotes;
+        w[sw::REFUSED] = qc.refused;
+        w[sw::ORPHANS] = qc.orphans;
+        w[sw::DECODE_ERRORS] = fc.decode_errors;
+        w[sw::PARAM_VERSION] = self.param_version;
+        w[sw::DUPLICATES] = fc.duplicates;
+        w[sw::BOOK_ERRORS] = fc.book_errors;
+        for (i, c) in ouch_counters(&oc.counters()).into_iter().enumerate() {
+            w[sw::OUCH + i] = c;
+        }
+        let mut n = 0;
+        for side in [Side::Buy, Side::Sell] {
+            for q in self.core.quoter().working(side) {
+                if n < STATUS_QUOTES {
+                    let at = STATUS_QUOTES_AT + 4 * n;
+                    w[at] = q.id.0;
+                    w[at + 1] = if side == Side::Buy { 1 } else { 2 };
+                    w[at + 2] = q.price.ticks() as u64;
+                    w[at + 3] = q.qty.lots() as u64;
+                    n += 1;
+                }
+            }
+        }
+        w[sw::QUOTES] = n as u64;
+        self.shared.status.write(w);
+    }
+
+    /// Runs until an orderly stop finishes or `shared.abort` is set (pinned if configured).
+    pub fn run(mut self) {
+        let _ = affinity::set_timer_slack_ns(1);
+        let mut pinned = false;
+        if let Some(core) = self.pin {
+            match affinity::pin_current_thread(core) {
+                Ok(()) => pinned = true,
+                Err(e) => self.shared.error(format!("pinning to core {core}: {e}")),
+            }
+        }
+        let idle_us = self.idle_sleep_us.unwrap_or(if pinned { 0 } else { 20 });
+        let mut seen_failures = 0;
+        while !self.shared.abort.load(Ordering::Acquire) && !self.done() {
+            let work = self.step();
+            // Errors change only with a failed connect (off the hot path).
+            let failures = self.session.core().counters().connect_failures;
+            if failures != seen_failures {
+                seen_failures = failures;
+                if let Some(e) = self.session.last_error() {
+                    self.shared.error(e);
+                }
+            }
+            if !work && idle_us > 0 {
+                std::thread::sleep(Duration::from_micros(idle_us));
+            }
+        }
+        self.session.disconnect();
+        self.publish();
+        let mut w = self.shared.status.read();
+        w[sw::FLAGS] = (w[sw::FLAGS] & !(1 << 4)) | 1 << 5;
+        self.shared.status.write(w);
+        self.shared.finished.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ouch_session::testing::{core as ouch_core, login, server};
+    use crate::feed::itch::ItchHeader;
+    use crate::feed::itch_encode::{add_order, order_delete, stock};
+    use crate::feed::moldudp64::PacketWriter;
+    use crate::gateway::ouch::Outbound;
+    use crate::quoter::Anchor;
+
+    const T: UnixNanos = UnixNanos(1_000_000_000);
+    const SESSION: [u8; 10] = *b"PYMMITCH01";
+    const HDR: ItchHeader = ItchHeader {
+        locate: 1,
+        tracking: 0,
+        timestamp: 0,
+    };
+
+    /// One datagram at `seq` with one ITCH message per `(order_ref, side, price in cents)`; a
+    /// negative price deletes `order_ref`.
+    fn packet(seq: u64, msgs: &[(u64, Side, i64)]) -> Vec<u8> {
+        let mut buf = vec![0u8; 1500];
+        let mut w = PacketWriter::new(&mut buf, &SESSION, seq).unwrap();
+        for &(r, side, cents) in msgs {
+            let mut m = [0u8; 64];
+            let n = if cents < 0 {
+                order_delete(&mut m, HDR, r).unwrap()
+            } else {
+                let px = Price::from_ticks(cents * 100);
+                add_order(&mut m, HDR, r, side, 100, stock("PYMM"), px).unwrap()
+            };
+            assert!(w.push(&m[..n]));
+        }
+        let n = w.finish();
+        buf.truncate(n);
+        buf
+    }
+
+    fn params() -> QuoteParams {
+        QuoteParams {
+            enabled: 1,
+            anchor: Anchor::Mid as i64,
+            fair_value_mt: 0,
+            half_spread_mt: 1_000,
+            skew_mt_per_lot: 0,
+            levels: 2,
+            level_spacing_ticks: 1,
+            size_lots: 10,
+            max_inventory_lots: 1_000,
+            requote_ticks: 0,
+            ttl_ns: 0,
+            post_only: 1,
+        }
+    }
+
+    fn quoting() -> (ItchLiveCore, OuchCore) {
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        let mut o = ouch_core();
+        login(&mut o, T);
+        assert_eq!(o.phase(), Phase::Ready);
+        let p = packet(1, &[(1, Side::Buy, 9_890), (2, Side::Sell, 9_910)]);
+        assert_eq!(c.on_datagram(&p, T), FeedStep::Applied);
+        (c, o)
+    }
+
+    fn accept_all(o: &mut OuchCore) {
+        let pending: Vec<_> = o
+            .orders()
+            .filter(|x| x.state == OrderState::PendingNew)
+            .copied()
+            .collect();
+        for (i, x) in pending.into_iter().enumerate() {
+            let m = Outbound::Accepted {
+                timestamp: 0,
+                token: x.id,
+                side: x.side,
+                shares: x.qty.lots() as u32,
+                price: (x.price.ticks() * 100) as u32,
+                order_ref: 100 + i as u64,
+                order_state: b'L',
+            };
+            server(o, m, T);
+        }
+    }
+
+    #[test]
+    fn a_gap_is_stale_until_the_re_sent_messages_fill_it_and_duplicates_are_dropped() {
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        let p1 = packet(1, &[(1, Side::Buy, 9_890)]);
+        let p2 = packet(2, &[(2, Side::Sell, 9_910)]);
+        let p3 = packet(3, &[(3, Side::Sell, 9_920)]);
+        assert_eq!(c.on_datagram(&p1, T), FeedStep::Applied);
+        assert_eq!(c.on_datagram(&p3, T), FeedStep::Gap { from: 2, to: 4 });
+        assert!(c.is_stale());
+        assert_eq!(c.top(), Top::default(), "no top while stale");
+        assert_eq!(c.on_datagram(&p2, T), FeedStep::Applied);
+        assert!(c.is_stale(), "3 is still missing");
+        assert_eq!(c.on_datagram(&p3, T), FeedStep::Applied);
+        assert!(!c.is_stale());
+        assert_eq!(c.on_datagram(&p2, T), FeedStep::Nothing);
+        assert_eq!(c.feed_counters().duplicates, 1);
+        assert_eq!(c.next_seq(), 4);
+        let top = c.top();
+        assert_eq!(top.bid.map(|b| b.0), Some(Price::from_ticks(9_890)));
+        assert_eq!(top.ask.map(|a| a.0), Some(Price::from_ticks(9_910)));
+        // A heartbeat ahead of us shows loss at the tail.
+        let mut hb = [0u8; 20];
+        crate::feed::moldudp64::encode_header(&mut hb, &SESSION, 6, 0);
+        assert_eq!(c.on_datagram(&hb, T), FeedStep::Gap { from: 4, to: 6 });
+        assert!(c.is_stale());
+        // Deleting an order we never saw is an integrity error: stale for good.
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        c.on_datagram(&packet(1, &[(9, Side::Buy, -1)]), T);
+        assert!(c.is_broken() && c.is_stale());
+    }
+
+    #[test]
+    fn quotes_go_through_the_session_and_follow_its_order_table() {
+        let (mut c, mut o) = quoting();
+        assert_eq!(c.requote(&params(), &mut o, T), 4);
+        assert_eq!(o.open_orders(), 4);
+        assert_eq!(o.counters().entered, 4);
+        accept_all(&mut o);
+        // Nothing moved: nothing is sent again.
+        assert_eq!(c.requote(&params(), &mut o, T), 0);
+        // The best bid fills in full: the quote is done and the position moves.
+        let best = c
+            .quoter()
+            .working(Side::Buy)
+            .max_by_key(|q| q.price)
+            .copied()
+            .unwrap();
+        server(
+            &mut o,
+            Outbound::Executed {
+                timestamp: 0,
+                token: best.id,
+                shares: 10,
+                price: 0,
+                liquidity: b'A',
+                match_number: 1,
+            },
+            T,
+        );
+        c.sync_orders(&mut o, T);
+        assert!(c.quoter().working(Side::Buy).all(|q| q.id != best.id));
+        assert_eq!(o.risk().position(INST), Some(10));
+        // A stale book pulls every quote through the session.
+        c.on_datagram(&packet(5, &[]), T);
+        let sent = c.requote(&params(), &mut o, T);
+        assert_eq!(sent, 3);
+        assert!(o.orders().all(|x| x.cancel_no != 0));
+    }
+
+    #[test]
+    fn a_drop_leaves_unknown_orders_reserved_and_never_resent_and_orphans_are_cancelled() {
+        let (mut c, mut o) = quoting();
+        c.requote(&params(), &mut o, T);
+        accept_all(&mut o);
+        o.on_disconnected(T);
+        assert!(o.orders().all(|x| x.state == OrderState::Unknown));
+        // Not ready: the quoter wants to pull (phase), the session cannot send; nothing new.
+        let entered = o.counters().entered;
+        assert_eq!(c.requote(&params(), &mut o, T), 0);
+        assert_eq!(o.counters().entered, entered);
+        assert_eq!(c.quoter().working(Side::Buy).count(), 2);
+        assert_eq!(o.risk().open_orders(INST), 4, "UNKNOWN stays reserved");
+        // An order the quoter does not own (entered by hand) is cancelled on the next sync.
+        let (mut c, mut o) = quoting();
+        let id = o
+            .enter(
+                Side::Buy,
+                Price::from_ticks(9_880),
+                Qty::from_lots(5),
+                true,
+                T,
+            )
+            .unwrap();
+        accept_all(&mut o);
+        c.sync_orders(&mut o, T);
+        assert_eq!(c.quote_counters().orphans, 1);
+        assert_ne!(o.order(id).unwrap().cancel_no, 0);
+    }
+}

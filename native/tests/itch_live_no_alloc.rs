@@ -1,0 +1,159 @@
+//! The live ITCH/OUCH engine loop makes no allocation per pass after warm-up: multicast datagrams
+//! (with loss on the line, so re-requests and their replies are in the window), the L3 book, the
+//! quoter, orders through the OUCH session over a real loopback TCP connection, the venue's answers
+//! and fills, parameter pushes and status publishing — all driven by `ItchLoop::step` on the test
+//! thread against the simulated exchange.
+//!
+//! The counting global allocator counts per thread: the venue's threads (which allocate freely) do
+//! not disturb the count of the test thread, which owns and steps the loop.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::sync::Arc;
+
+use _native::engine::itch_live::{Command, ItchEngineConfig, ItchLoop, ItchShared};
+use _native::engine::ouch_session::Phase;
+use _native::engine::params::param_block;
+use _native::net::ring;
+use _native::quoter::{Anchor, QuoteParams};
+use _native::time::posix_clock::PosixClock;
+use _native::venue::itch_venue::{ItchVenue, ItchVenueConfig, LineFaultConfig};
+
+#[global_allocator]
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
+
+fn free_port(tcp: bool) -> u16 {
+    if tcp {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    } else {
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+}
+
+fn params(half_spread_mt: i64) -> QuoteParams {
+    QuoteParams {
+        enabled: 1,
+        anchor: Anchor::Mid as i64,
+        fair_value_mt: 0,
+        half_spread_mt,
+        skew_mt_per_lot: 0,
+        levels: 3,
+        level_spacing_ticks: 1,
+        size_lots: 10,
+        max_inventory_lots: 1000,
+        requote_ticks: 1,
+        ttl_ns: 0,
+        post_only: 1,
+    }
+}
+
+#[test]
+fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
+    common::assert_counting();
+    let (ouch_port, rr_port) = (free_port(true), free_port(false));
+    let dir = std::env::temp_dir().join(format!("pymm-itchlive-noalloc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg: ItchEngineConfig = serde_json::from_value(serde_json::json!({
+        "feed": "239.1.24.1:0",
+        "rerequest": format!("127.0.0.1:{rr_port}"),
+        "ouch": {
+            "addr": format!("127.0.0.1:{ouch_port}"),
+            "user": "PYMM", "password": "pymm", "symbol": "PYMM", "tick": "0.01",
+            "client_id_file": dir.join("ids").to_string_lossy(),
+            "heartbeat_ms": 20,
+            "risk": {
+                "max_order_qty": "1000", "max_order_notional": "500000", "price_collar_bps": 500,
+                "max_reference_age_ms": 600000, "max_long": "100000", "max_short": "100000",
+                "max_position_notional": "100000000", "max_open_orders": 40,
+                "venue_orders_per_second": 100000, "venue_orders_burst": 100000,
+                "messages_per_second": 100000, "messages_burst": 100000
+            }
+        }
+    }))
+    .unwrap();
+    let (mut writer, reader) = param_block(QuoteParams::DISABLED);
+    let (mut cmd_tx, cmd_rx) = ring::channel::<Command>(16);
+    let shared = Arc::new(ItchShared::new());
+    let mut lp = ItchLoop::new(&cfg, reader, cmd_rx, Arc::clone(&shared)).unwrap();
+    let venue = ItchVenue::start(
+        ItchVenueConfig {
+            itch_a: SocketAddrV4::new(Ipv4Addr::new(239, 1, 24, 1), lp.feed_port()),
+            itch_b: SocketAddrV4::new(Ipv4Addr::new(239, 1, 24, 2), 9),
+            rerequest: SocketAddrV4::new(Ipv4Addr::LOCALHOST, rr_port),
+            ouch: SocketAddrV4::new(Ipv4Addr::LOCALHOST, ouch_port),
+            heartbeat_ms: 50,
+            interval_us: 300,
+            faults_a: LineFaultConfig {
+                seed: 11,
+                drop: 0.02,
+                ..LineFaultConfig::default()
+            },
+            ..ItchVenueConfig::default()
+        },
+        None,
+    )
+    .unwrap();
+    writer.write(params(1_000));
+    let mono = || PosixClock::Monotonic.now_ns();
+    let run_until = |lp: &mut ItchLoop, what: &str, cond: &dyn Fn(&ItchLoop) -> bool| {
+        let deadline = mono() + 60_000_000_000;
+        while !cond(lp) {
+            lp.step();
+            assert!(mono() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    };
+    // Warm-up: connect, log in, reconcile, quote, a few fills and a filled gap.
+    run_until(&mut lp, "warm-up", &|lp| {
+        let c = lp.session().core().counters();
+        lp.session().core().phase() == Phase::Ready
+            && c.executions >= 2
+            && lp.core().feed_counters().gaps >= 1
+    });
+    let before = common::allocations();
+    let (f0, o0) = (lp.core().feed_counters(), lp.session().core().counters());
+    let end = mono() + 3_000_000_000;
+    let mut pushes = 0;
+    while mono() < end {
+        lp.step();
+        // A parameter push every ~100 ms (wider, then tighter) moves every quote.
+        if (mono() / 100_000_000) % 2 == pushes % 2 {
+            pushes += 1;
+            writer.write(params(if pushes % 2 == 0 { 1_000 } else { 3_000 }));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+    let allocs = common::allocations() - before;
+    let (f1, o1) = (lp.core().feed_counters(), lp.session().core().counters());
+    let feed = f1.applied - f0.applied;
+    let gaps = f1.gaps - f0.gaps;
+    let orders = o1.entered + o1.replaces + o1.cancels - o0.entered - o0.replaces - o0.cancels;
+    assert!(
+        feed > 100 && orders > 10,
+        "too little traffic: {f1:?} {o1:?}"
+    );
+    assert_eq!(o1.disconnects, 0, "{o1:?}");
+    assert_eq!(
+        allocs, 0,
+        "allocations over {feed} ITCH messages, {gaps} gaps, {orders} orders, {pushes} pushes"
+    );
+    // Kill then an orderly stop, through the command ring.
+    cmd_tx.push(Command::Kill).unwrap();
+    run_until(&mut lp, "kill", &|lp| {
+        lp.session().core().open_orders() == 0 && lp.session().core().risk().is_killed()
+    });
+    cmd_tx.push(Command::Stop).unwrap();
+    run_until(&mut lp, "stop", &|lp| lp.done());
+    drop(venue);
+    let _ = std::fs::remove_dir_all(&dir);
+}
