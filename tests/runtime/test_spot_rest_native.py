@@ -303,3 +303,16 @@ def test_spot_config_errors(venue: Venue, keypair: tuple[str, str], tmp_path: Pa
     ]:
         with pytest.raises(ValueError, match=field):
             UsdmGateway(config(venue, keypair[0], tmp_path, **over))
+
+
+def test_a_kill_held_back_by_a_429_cancels_once_retry_after_passed(venue: Venue, gw: UsdmGateway) -> None:
+    cid = gw.place("BUY", "0.0991", "100", "LIMIT_MAKER")["client_order_id"]
+    faults = venue.running.venue.spot_faults
+    faults.rate_429_replies, faults.retry_after_s = 1, 1
+    assert gw.place("BUY", "0.0992", "100", "LIMIT_MAKER")["http_status"] == 429
+    gw.kill()
+    st = gw.status()
+    assert (st["mass_cancels"], state(gw, cid)) == (0, "NEW"), "nothing is sent inside Retry-After"
+    wait_for(lambda: state(gw, cid) == "CANCELED", "the held-back mass cancel")
+    st = gw.status()
+    assert (st["mass_cancels"], st["rate"]["http_418"]) == (1, 0)

@@ -795,6 +795,8 @@ struct Gateway {
     listen_key_at_ns: u64,
     user_retry_ns: u64,
     user_expired: bool,
+    /// A spot kill's mass cancel still to send at this wall-clock ns (0: none).
+    mass_cancel_due_ns: u64,
     slots: Vec<OrderSlot>,
     rate: RateAccount,
     events: SyncSender<UsdmEvent>,
@@ -967,6 +969,7 @@ impl Gateway {
             listen_key_at_ns: 0,
             user_retry_ns: 0,
             user_expired: false,
+            mass_cancel_due_ns: 0,
             slots: Vec::with_capacity(ORDER_TABLE),
             rate,
             events,
@@ -1618,11 +1621,14 @@ impl Gateway {
 
     /// Spot kill: `DELETE /api/v3/openOrders` (every open order on the symbol, ours or not). Each
     /// cancelled order in the answer is applied; when the answer is lost, every live order is
-    /// queried soon.
+    /// queried soon. Held back by a rate block or not sent, it is retried between commands once
+    /// the block ends (every 500 ms while it cannot be sent).
     fn cancel_all(&mut self) {
         let now = now_ns();
+        self.mass_cancel_due_ns = 0;
         if self.rate.check(false, now).is_err() || self.enc.cancel_all().is_err() {
             self.st.rate_blocked += 1;
+            self.mass_cancel_due_ns = self.rate.blocked_until(now).max(now + 500 * MS);
             return;
         }
         self.risk.on_cancel_sent(UnixNanos(now));
@@ -1635,8 +1641,9 @@ impl Gateway {
         let mut done = [(ClientOrderId(0), None::<VenueView>); ORDER_TABLE];
         let mut n = 0;
         let mut lost = false;
+        let mut not_sent = false;
         match self.send(true) {
-            Sent::Failed(RequestFailure::NotSent(_)) => {}
+            Sent::Failed(RequestFailure::NotSent(_)) => not_sent = true,
             Sent::Failed(RequestFailure::AfterSend(_)) => lost = true,
             Sent::Answer(r) if r.status >= 500 => lost = true,
             Sent::Answer(r) if r.status == 200 => {
@@ -1662,6 +1669,9 @@ impl Gateway {
             if let (Some(i), Some(v)) = (self.find(*id), v) {
                 self.apply(i, v, Source::Reply);
             }
+        }
+        if not_sent {
+            self.mass_cancel_due_ns = now_ns() + 500 * MS;
         }
         if lost {
             let t = now_ns();
@@ -2145,6 +2155,10 @@ impl Gateway {
                 self.drop_user_stream();
                 self.listen_key.clear();
             }
+        }
+        if self.mass_cancel_due_ns != 0 && now >= self.mass_cancel_due_ns && self.risk.is_killed() {
+            self.cancel_all();
+            return;
         }
         // One query per pass keeps command latency bounded.
         let due = self.slots.iter().position(|s| {
