@@ -316,3 +316,33 @@ def test_a_kill_held_back_by_a_429_cancels_once_retry_after_passed(venue: Venue,
     wait_for(lambda: state(gw, cid) == "CANCELED", "the held-back mass cancel")
     st = gw.status()
     assert (st["mass_cancels"], st["rate"]["http_418"]) == (1, 0)
+
+
+def test_a_user_stream_reconnect_reconciles_from_the_open_orders_list(venue: Venue, gw: UsdmGateway) -> None:
+    full = gw.place("SELL", "0.101", "50", "LIMIT_MAKER")["client_order_id"]
+    part = gw.place("SELL", "0.102", "100", "LIMIT_MAKER")["client_order_id"]
+    v = venue.running.venue
+
+    async def drop_then_fill() -> None:
+        # One step on the venue's loop: both fills happen while the stream is down (its reports lost).
+        await v.user_hub.drop_all()
+        for qty, px in (("50", "0.101"), ("40", "0.102")):
+            p = {
+                "symbol": SYM,
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "IOC",
+                "quantity": qty,
+                "price": px,
+            }
+            v.exchange.new_order(OTHER, p, v.now_ns())
+        v.pump()
+
+    asyncio.run_coroutine_threadsafe(drop_then_fill(), venue.loop).result(timeout=10)
+    wait_for(lambda: gw.status()["user_connects"] >= 2, "the stream to reconnect")
+    wait_for(lambda: state(gw, full) == "FILLED", "the order that ended while down, by its query")
+    assert state(gw, part) == "PARTIALLY_FILLED" and gw.order(part)["cum_filled"] == "40"
+    st = gw.status()
+    assert st["reconciles"] == 1 and st["queries_sent"] == 1, (
+        "one list, one query for the order missing from it"
+    )

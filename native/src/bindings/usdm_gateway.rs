@@ -171,6 +171,7 @@ fn status_dict<'py>(py: Python<'py>, s: &GatewayStatus) -> PyResult<Bound<'py, P
         ("cancels_sent", s.cancels_sent),
         ("modifies_sent", s.modifies_sent),
         ("mass_cancels", s.mass_cancels),
+        ("reconciles", s.reconciles),
         ("queries_sent", s.queries_sent),
         ("unknown", s.unknown),
         ("unknown_resolved", s.unknown_resolved),

@@ -381,6 +381,9 @@ pub struct GatewayStatus {
     pub modifies_sent: u64,
     /// Mass cancels sent (spot `DELETE /api/v3/openOrders`, on kill).
     pub mass_cancels: u64,
+    /// Open-order lists read to reconcile (spot `GET /api/v3/openOrders`, after a user-stream
+    /// reconnect).
+    pub reconciles: u64,
     /// Queries sent.
     pub queries_sent: u64,
     /// Orders that became UNKNOWN.
@@ -762,6 +765,46 @@ struct VenueView {
     ts_ns: u64,
     last_qty: Qty,
     last_price: Price,
+}
+
+/// What a request answered by a list of orders came to.
+enum OrderList {
+    /// Answered (our ids in it are in the caller's [`ListedIds`]).
+    Listed,
+    /// Not sent (connect or write failed).
+    NotSent,
+    /// Sent, but the answer was lost, a 5xx or unreadable.
+    Lost,
+    /// Refused by the venue (e.g. `-2011`: no open orders to cancel).
+    Refused,
+}
+
+/// Our client ids in a list answer (at most the order table's size).
+struct ListedIds {
+    ids: [ClientOrderId; ORDER_TABLE],
+    n: usize,
+}
+
+impl Default for ListedIds {
+    fn default() -> Self {
+        Self {
+            ids: [ClientOrderId(0); ORDER_TABLE],
+            n: 0,
+        }
+    }
+}
+
+impl ListedIds {
+    fn push(&mut self, id: ClientOrderId) {
+        if self.n < ORDER_TABLE {
+            self.ids[self.n] = id;
+            self.n += 1;
+        }
+    }
+
+    fn contains(&self, id: ClientOrderId) -> bool {
+        self.ids[..self.n].contains(&id)
+    }
 }
 
 /// An order update from a user stream (USD-M `ORDER_TRADE_UPDATE` or spot `executionReport`),
@@ -1633,19 +1676,56 @@ impl Gateway {
         }
         self.risk.on_cancel_sent(UnixNanos(now));
         self.st.mass_cancels += 1;
+        let mut listed = ListedIds::default();
+        match self.send_order_list(Source::Reply, &mut listed) {
+            OrderList::NotSent => self.mass_cancel_due_ns = now_ns() + 500 * MS,
+            OrderList::Lost => self.recheck_live(),
+            OrderList::Listed | OrderList::Refused => {}
+        }
+    }
+
+    /// Spot reconciliation after a user-stream reconnect: one `GET /api/v3/openOrders`. Our orders
+    /// in it are applied (fills, status); live orders missing from it ended while the stream was
+    /// down and are queried once; without a readable answer every live order is queried.
+    fn reconcile_open_orders(&mut self) {
+        let now = now_ns();
+        if self.rate.check(false, now).is_err() || self.enc.open_orders().is_err() {
+            self.recheck_live();
+            return;
+        }
+        self.st.reconciles += 1;
+        let mut listed = ListedIds::default();
+        if !matches!(
+            self.send_order_list(Source::Query, &mut listed),
+            OrderList::Listed
+        ) {
+            self.recheck_live();
+            return;
+        }
+        let t = now_ns();
+        for s in &mut self.slots {
+            if !s.state.is_terminal() && !listed.contains(s.id) {
+                s.recheck = true;
+                s.next_query_ns = s.next_query_ns.min(t);
+            }
+        }
+    }
+
+    /// Sends the encoded request whose answer is an array of order objects (spot `DELETE` or
+    /// `GET /api/v3/openOrders`) and applies each of ours, learnt from `source`; their ids go to
+    /// `listed`.
+    fn send_order_list(&mut self, source: Source, listed: &mut ListedIds) -> OrderList {
         let lot = self.enc.market().lot;
         // The prefix is copied out: the answer borrows `self` while it is read.
         let mut pfx = [0u8; 8];
         let plen = self.enc.market().prefix.len().min(8);
         pfx[..plen].copy_from_slice(&self.enc.market().prefix.as_bytes()[..plen]);
-        let mut done = [(ClientOrderId(0), None::<VenueView>); ORDER_TABLE];
+        let mut seen = [(ClientOrderId(0), None::<VenueView>); ORDER_TABLE];
         let mut n = 0;
-        let mut lost = false;
-        let mut not_sent = false;
-        match self.send(true) {
-            Sent::Failed(RequestFailure::NotSent(_)) => not_sent = true,
-            Sent::Failed(RequestFailure::AfterSend(_)) => lost = true,
-            Sent::Answer(r) if r.status >= 500 => lost = true,
+        let result = match self.send(true) {
+            Sent::Failed(RequestFailure::NotSent(_)) => OrderList::NotSent,
+            Sent::Failed(RequestFailure::AfterSend(_)) => OrderList::Lost,
+            Sent::Answer(r) if r.status >= 500 => OrderList::Lost,
             Sent::Answer(r) if r.status == 200 => {
                 let parsed = for_each_batch_item(r.body, |item| {
                     if let Ok(a) = item {
@@ -1653,33 +1733,35 @@ impl Gateway {
                             &pfx[..plen],
                             a.order_client_id(),
                         );
-                        if let Some(id) = ours {
-                            if n < ORDER_TABLE {
-                                done[n] = (id, Some(view_of(&a, lot)));
-                                n += 1;
-                            }
+                        if let (Some(id), true) = (ours, n < ORDER_TABLE) {
+                            seen[n] = (id, Some(view_of(&a, lot)));
+                            n += 1;
                         }
                     }
                 });
-                lost = parsed.is_err();
-            }
-            Sent::Answer(_) => {}
-        }
-        for (id, v) in done.iter().take(n) {
-            if let (Some(i), Some(v)) = (self.find(*id), v) {
-                self.apply(i, v, Source::Reply);
-            }
-        }
-        if not_sent {
-            self.mass_cancel_due_ns = now_ns() + 500 * MS;
-        }
-        if lost {
-            let t = now_ns();
-            for s in &mut self.slots {
-                if !s.state.is_terminal() {
-                    s.recheck = true;
-                    s.next_query_ns = s.next_query_ns.min(t);
+                match parsed {
+                    Ok(()) => OrderList::Listed,
+                    Err(_) => OrderList::Lost,
                 }
+            }
+            Sent::Answer(_) => OrderList::Refused,
+        };
+        for (id, v) in seen.iter().take(n) {
+            listed.push(*id);
+            if let (Some(i), Some(v)) = (self.find(*id), v) {
+                self.apply(i, v, source);
+            }
+        }
+        result
+    }
+
+    /// Every live order is queried once soon (events or an answer may have been missed).
+    fn recheck_live(&mut self) {
+        let t = now_ns();
+        for s in &mut self.slots {
+            if !s.state.is_terminal() {
+                s.recheck = true;
+                s.next_query_ns = s.next_query_ns.min(t);
             }
         }
     }
@@ -2105,13 +2187,12 @@ impl Gateway {
                 self.user = Some(ws);
                 self.st.user_connects += 1;
                 if self.st.user_connects > 1 {
-                    // Events may have been missed while down: re-read every live order once.
-                    let t = now_ns();
-                    for s in &mut self.slots {
-                        if !s.state.is_terminal() {
-                            s.recheck = true;
-                            s.next_query_ns = s.next_query_ns.min(t);
-                        }
+                    // Events may have been missed while down: re-read every live order once (spot:
+                    // one list of open orders first).
+                    if self.is_spot() {
+                        self.reconcile_open_orders();
+                    } else {
+                        self.recheck_live();
                     }
                 }
                 true

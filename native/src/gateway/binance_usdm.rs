@@ -352,6 +352,15 @@ impl UsdmEncoder {
         Ok(())
     }
 
+    /// Spot `GET /api/v3/openOrders`: our open orders on the symbol (weight 6).
+    pub fn open_orders(&mut self) -> Result<(), EncodeError> {
+        if self.market.kind != MarketKind::Spot {
+            return Err(EncodeError::Unsupported);
+        }
+        self.start(Method::Get, "/api/v3/openOrders");
+        Ok(())
+    }
+
     /// Spot `DELETE /api/v3/openOrders`: cancel every open order on the symbol.
     pub fn cancel_all(&mut self) -> Result<(), EncodeError> {
         if self.market.kind != MarketKind::Spot {
@@ -1091,6 +1100,7 @@ mod tests {
         );
         let mut f = UsdmEncoder::new(market()).unwrap();
         assert_eq!(f.cancel_all(), Err(EncodeError::Unsupported));
+        assert_eq!(f.open_orders(), Err(EncodeError::Unsupported));
         assert_eq!(
             f.cancel_replace(ClientOrderId(1), ClientOrderId(2), &one[0].1),
             Err(EncodeError::Unsupported)
