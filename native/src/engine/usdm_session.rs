@@ -25,6 +25,11 @@
 //! stream or `order.status`, never resent); the rate account reads each answer's `rateLimits`. The
 //! WS API has no batch: a batch command sends its orders one request each.
 //!
+//! With `market = "spot"` (ADR 0009) the same thread trades Binance spot over REST (`/api/v3`):
+//! batches go one request per order, modify is a cancel-replace under a new client id, kill also
+//! cancels every open order (`DELETE /api/v3/openOrders`), the user stream is the spot WS API's
+//! `executionReport` subscription, and a reconnect reconciles from `GET /api/v3/openOrders`.
+//!
 //! Not a quoting hot path: the thread blocks on each round trip. The steady state allocates
 //! nothing per order (buffers, the order table and the channels are allocated at start); see the
 //! ADR for what does allocate (connects, listenKey, error text).
