@@ -475,11 +475,15 @@ class OuchSession:
 class UsdmGateway:
     """The Binance USD-M order gateway thread: signed REST on one keep-alive connection, pre-trade
     risk, the order state machine with UNKNOWN (never resent), the listenKey user stream, the venue
-    rate guard and client ids unique forever (``docs/adr/0007-usdm-gateway.md``)."""
+    rate guard and client ids unique forever (``docs/adr/0007-usdm-gateway.md``). With
+    ``market = "spot"``: the same thread on spot REST ``/api/v3`` with the WS API user stream
+    (``docs/adr/0009-spot-rest-gateway.md``)."""
 
     def __new__(cls, config: dict[str, Any]) -> UsdmGateway: ...
     @property
     def symbol(self) -> str: ...
+    @property
+    def market(self) -> str: ...
     def place(
         self, side: str, price: str, qty: str, tif: str = "GTX", reduce_only: bool = False
     ) -> dict[str, Any]: ...

@@ -1,4 +1,5 @@
-//! Bindings for `engine::usdm_session`: `UsdmGateway`, the Binance USD-M order gateway thread.
+//! Bindings for `engine::usdm_session`: `UsdmGateway`, the Binance USD-M (or, with
+//! `market = "spot"`, spot REST) order gateway thread.
 //! Conversion only: the config dict goes through JSON into `UsdmConfig`, decimal text to ticks and
 //! lots with the instrument's scales, outcomes and events back to dicts. Every call that talks to
 //! the venue detaches from the interpreter.
@@ -13,7 +14,7 @@ use pyo3::types::{PyDict, PyList};
 use crate::engine::usdm_session::{
     prepare, Answer, Command, GatewayStatus, OrderSlot, Outcome, UsdmConfig, UsdmEvent, UsdmHandle,
 };
-use crate::gateway::binance_usdm::{UsdmMarket, UsdmOrder, UsdmTif, MAX_BATCH};
+use crate::gateway::binance_usdm::{MarketKind, UsdmMarket, UsdmOrder, MAX_BATCH};
 use crate::gateway::OrderState;
 use crate::model::{ClientOrderId, Price, Qty, Side};
 
@@ -64,10 +65,15 @@ impl PyUsdmGateway {
         tif: &str,
         reduce_only: bool,
     ) -> PyResult<UsdmOrder> {
+        let kind = self.market.kind;
+        if kind == MarketKind::Spot && reduce_only {
+            return Err(PyValueError::new_err("reduce_only: spot has no reduceOnly"));
+        }
         Ok(UsdmOrder {
             side: side_of(side)?,
-            tif: UsdmTif::parse(tif).ok_or_else(|| {
-                PyValueError::new_err(format!("tif {tif:?}: must be GTX, IOC or GTC"))
+            tif: kind.parse_tif(tif).ok_or_else(|| {
+                let post = kind.tif_text(crate::gateway::binance_usdm::UsdmTif::Gtx);
+                PyValueError::new_err(format!("tif {tif:?}: must be {post}, IOC or GTC"))
             })?,
             price: self.price(price)?,
             qty: self.qty(qty)?,
@@ -127,7 +133,7 @@ impl PyUsdmGateway {
         d.set_item("client_order_text", text(&self.market, s.id))?;
         d.set_item("state", s.state.as_str())?;
         d.set_item("side", s.order.side.as_str())?;
-        d.set_item("tif", s.order.tif.as_str())?;
+        d.set_item("tif", self.market.kind.tif_text(s.order.tif))?;
         d.set_item(
             "price",
             self.market.tick.format_units(s.order.price.ticks()),
@@ -164,6 +170,8 @@ fn status_dict<'py>(py: Python<'py>, s: &GatewayStatus) -> PyResult<Bound<'py, P
         ("batches_sent", s.batches_sent),
         ("cancels_sent", s.cancels_sent),
         ("modifies_sent", s.modifies_sent),
+        ("mass_cancels", s.mass_cancels),
+        ("reconciles", s.reconciles),
         ("queries_sent", s.queries_sent),
         ("unknown", s.unknown),
         ("unknown_resolved", s.unknown_resolved),
@@ -203,6 +211,7 @@ fn status_dict<'py>(py: Python<'py>, s: &GatewayStatus) -> PyResult<Bound<'py, P
     r.set_item("used_weight_1m", s.rate.used_weight_1m)?;
     r.set_item("order_count_10s", s.rate.order_count_10s)?;
     r.set_item("order_count_1m", s.rate.order_count_1m)?;
+    r.set_item("order_count_1d", s.rate.order_count_1d)?;
     r.set_item("http_429", s.rate.http_429)?;
     r.set_item("http_418", s.rate.http_418)?;
     r.set_item("refused", s.rate.refused)?;
@@ -211,6 +220,7 @@ fn status_dict<'py>(py: Python<'py>, s: &GatewayStatus) -> PyResult<Bound<'py, P
     r.set_item("weight_per_minute", s.rate.limits.weight_per_minute)?;
     r.set_item("orders_per_10s", s.rate.limits.orders_per_10s)?;
     r.set_item("orders_per_minute", s.rate.limits.orders_per_minute)?;
+    r.set_item("orders_per_day", s.rate.limits.orders_per_day)?;
     r.set_item("guard_pct", s.rate.limits.guard_pct)?;
     d.set_item("rate", r)?;
     Ok(d)
@@ -235,13 +245,20 @@ impl PyUsdmGateway {
         })
     }
 
-    /// The perp's symbol.
+    /// The traded symbol.
     #[getter]
     fn symbol(&self) -> String {
         self.market.symbol.clone()
     }
 
-    /// Places one LIMIT order (`tif` GTX, IOC or GTC); returns its outcome.
+    /// `"usdm"` or `"spot"`.
+    #[getter]
+    fn market(&self) -> &'static str {
+        self.market.kind.as_str()
+    }
+
+    /// Places one LIMIT order (`tif` GTX, IOC or GTC; spot: LIMIT_MAKER, IOC or GTC); returns its
+    /// outcome.
     #[pyo3(signature = (side, price, qty, tif = "GTX", reduce_only = false))]
     fn place<'py>(
         &self,
@@ -258,8 +275,9 @@ impl PyUsdmGateway {
         self.first(py, a)
     }
 
-    /// Places 1..=5 orders `(side, price, qty, tif, reduce_only)` in one `batchOrders` request;
-    /// returns one outcome per order, in order.
+    /// Places 1..=5 orders `(side, price, qty, tif, reduce_only)` in one `batchOrders` request
+    /// (spot REST has no batch endpoint: one request each); returns one outcome per order, in
+    /// order.
     fn place_batch<'py>(
         &self,
         py: Python<'py>,
@@ -285,7 +303,9 @@ impl PyUsdmGateway {
         self.first(py, a)
     }
 
-    /// Amends a resting order's price and quantity in place (`PUT /fapi/v1/order`).
+    /// Amends a resting order's price and quantity in place (`PUT /fapi/v1/order`). Spot:
+    /// `cancelReplace` (STOP_ON_FAILURE) by a new order of `qty` at `price` under a new client id;
+    /// returns the replacement's outcome (the old order's state: `order(old_id)` and events).
     fn modify<'py>(
         &self,
         py: Python<'py>,
@@ -321,7 +341,8 @@ impl PyUsdmGateway {
             .map(|_| ())
     }
 
-    /// Latches the kill switch in risk: new orders and modifies are denied; cancels still go.
+    /// Latches the kill switch in risk: new orders and modifies are denied; cancels still go. Spot:
+    /// then cancels every open order on the symbol (`DELETE /api/v3/openOrders`).
     fn kill(&self, py: Python<'_>) -> PyResult<()> {
         self.call(py, Command::Kill).map(|_| ())
     }

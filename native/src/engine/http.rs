@@ -2,7 +2,7 @@
 //! off-hot-path requests; `Connection: close`, headers kept for the venue's rate-limit accounting),
 //! and [`KeepAlive`], one persistent connection for signed order entry (the USD-M gateway): the
 //! request is written from a reused buffer, the answer parsed in place, and the headers the venue's
-//! rate accounting needs (`X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`/`-1M`, `Retry-After`)
+//! rate accounting needs (`X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`/`-1M`/`-1D`, `Retry-After`)
 //! picked out without allocating.
 //!
 //! [`get`] runs on the session thread while the book is stale (a snapshot is needed exactly then),
@@ -182,8 +182,10 @@ pub struct Reply<'a> {
     pub used_weight_1m: Option<u64>,
     /// `X-MBX-ORDER-COUNT-10S`.
     pub order_count_10s: Option<u64>,
-    /// `X-MBX-ORDER-COUNT-1M`.
+    /// `X-MBX-ORDER-COUNT-1M` (USD-M).
     pub order_count_1m: Option<u64>,
+    /// `X-MBX-ORDER-COUNT-1D` (spot).
+    pub order_count_1d: Option<u64>,
     /// `Retry-After` (seconds).
     pub retry_after_s: Option<u64>,
     /// The body (de-chunked).
@@ -210,6 +212,7 @@ struct Head {
     used_weight_1m: Option<u64>,
     order_count_10s: Option<u64>,
     order_count_1m: Option<u64>,
+    order_count_1d: Option<u64>,
     retry_after_s: Option<u64>,
     content_length: Option<usize>,
     chunked: bool,
@@ -242,6 +245,7 @@ fn parse_head(raw: &[u8]) -> io::Result<Option<Head>> {
         used_weight_1m: None,
         order_count_10s: None,
         order_count_1m: None,
+        order_count_1d: None,
         retry_after_s: None,
         content_length: None,
         chunked: false,
@@ -267,6 +271,8 @@ fn parse_head(raw: &[u8]) -> io::Result<Option<Head>> {
             h.order_count_10s = num(v);
         } else if is(b"x-mbx-order-count-1m") {
             h.order_count_1m = num(v);
+        } else if is(b"x-mbx-order-count-1d") {
+            h.order_count_1d = num(v);
         } else if is(b"retry-after") {
             h.retry_after_s = num(v);
         }
@@ -462,6 +468,7 @@ impl KeepAlive {
                     used_weight_1m: h.used_weight_1m,
                     order_count_10s: h.order_count_10s,
                     order_count_1m: h.order_count_1m,
+                    order_count_1d: h.order_count_1d,
                     retry_after_s: h.retry_after_s,
                     body,
                 })
@@ -551,7 +558,7 @@ mod tests {
             let (mut s, _) = l.accept().unwrap();
             let n = s.read(&mut buf).unwrap();
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            s.write_all(b"HTTP/1.1 200 OK\r\nX-MBX-USED-WEIGHT-1M: 7\r\nX-MBX-ORDER-COUNT-10S: 2\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+            s.write_all(b"HTTP/1.1 200 OK\r\nX-MBX-USED-WEIGHT-1M: 7\r\nX-MBX-ORDER-COUNT-10S: 2\r\nX-MBX-ORDER-COUNT-1D: 9\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
                 .unwrap();
             let n = s.read(&mut buf).unwrap();
             assert!(buf[..n].starts_with(b"DELETE /fapi/v1/order?x=1 HTTP/1.1\r\n"));
@@ -569,8 +576,14 @@ mod tests {
             .request("POST", "/fapi/v1/order", b"", Some(b"a=1"), "key", 1)
             .unwrap();
         assert_eq!(
-            (r.status, r.body, r.used_weight_1m, r.order_count_10s),
-            (200, &b"abc"[..], Some(7), Some(2))
+            (
+                r.status,
+                r.body,
+                r.used_weight_1m,
+                r.order_count_10s,
+                r.order_count_1d
+            ),
+            (200, &b"abc"[..], Some(7), Some(2), Some(9))
         );
         let r = k
             .request("DELETE", "/fapi/v1/order", b"x=1", None, "key", 2)

@@ -25,6 +25,11 @@
 //! stream or `order.status`, never resent); the rate account reads each answer's `rateLimits`. The
 //! WS API has no batch: a batch command sends its orders one request each.
 //!
+//! With `market = "spot"` (ADR 0009) the same thread trades Binance spot over REST (`/api/v3`):
+//! batches go one request per order, modify is a cancel-replace under a new client id, kill also
+//! cancels every open order (`DELETE /api/v3/openOrders`), the user stream is the spot WS API's
+//! `executionReport` subscription, and a reconnect reconciles from `GET /api/v3/openOrders`.
+//!
 //! Not a quoting hot path: the thread blocks on each round trip. The steady state allocates
 //! nothing per order (buffers, the order table and the channels are allocated at start); see the
 //! ADR for what does allocate (connects, listenKey, error text).
@@ -41,13 +46,15 @@ use super::pipeline::PipelineInstrument;
 use super::ws_client::{Url, WsClient};
 use crate::feed::binance::scanner::{Scanner, Value};
 use crate::gateway::binance_usdm::{
-    decode_error, decode_order, decode_user_event, for_each_batch_item, RateAccount, RateBlock,
-    UsdmEncoder, UsdmMarket, UsdmOrder, UsdmRateLimits, UsdmUserEvent, MAX_BATCH,
+    decode_cancel_replace, decode_error, decode_order, decode_user_event, for_each_batch_item,
+    BatchItem, MarketKind, RateAccount, RateBlock, UsdmEncoder, UsdmMarket, UsdmOrder,
+    UsdmOrderAck, UsdmRateLimits, UsdmUserEvent, MAX_BATCH,
 };
 use crate::gateway::binance_user::{self, WsApiMessage};
 use crate::gateway::binance_ws::{
     encode_api_key_request, encode_futures_order_modify, encode_futures_order_place,
-    encode_order_cancel, encode_session_logon, encode_symbol_request, Auth, FuturesOrderPlace,
+    encode_order_cancel, encode_plain_request, encode_session_logon, encode_signed_request,
+    encode_symbol_request, Auth, FuturesOrderPlace,
 };
 use crate::gateway::{transition, ClientIdAllocator, OrderEventKind, OrderState, Signer};
 use crate::model::{ClientOrderId, InstrumentId, Price, Qty, Scale, Side, UnixNanos, VenueOrderId};
@@ -88,6 +95,9 @@ fn d_orders_10s() -> u64 {
 fn d_orders_1m() -> u64 {
     1_200
 }
+fn d_orders_1d() -> u64 {
+    160_000
+}
 
 /// How orders reach the venue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -104,8 +114,11 @@ pub enum Transport {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsdmConfig {
-    /// REST base URL (`https://fapi.binance.com`, or the simulated venue's futures host); not used
-    /// with `transport = "ws"`.
+    /// `usdm` (default: USD-M futures, `/fapi/v1`) or `spot` (`/api/v3`, REST only; ADR 0009).
+    #[serde(default)]
+    pub market: MarketKind,
+    /// REST base URL (`https://fapi.binance.com`, `https://api.binance.com` for spot, or the
+    /// simulated venue's host); not used with `transport = "ws"`.
     pub rest: String,
     /// Order entry over `rest` (default) or the WebSocket API `ws_api`.
     #[serde(default)]
@@ -114,8 +127,11 @@ pub struct UsdmConfig {
     /// `transport = "ws"`.
     #[serde(default)]
     pub ws_api: Option<String>,
-    /// User-stream WebSocket base (`wss://fstream.binance.com/private/ws`); `?listenKey=` is
-    /// appended. None: no user stream (UNKNOWN orders are resolved by queries alone).
+    /// USD-M: user-stream WebSocket base (`wss://fstream.binance.com/private/ws`); `?listenKey=`
+    /// is appended. Spot: the WebSocket API (`wss://ws-api.binance.com:443/ws-api/v3`), subscribed
+    /// with `session.logon` + `userDataStream.subscribe` (Ed25519) or
+    /// `userDataStream.subscribe.signature` (HMAC). None: no user stream (UNKNOWN orders are
+    /// resolved by queries alone).
     #[serde(default)]
     pub user_ws: Option<String>,
     /// API key.
@@ -161,6 +177,13 @@ pub struct UsdmConfig {
     /// Venue `ORDERS` per minute.
     #[serde(default = "d_orders_1m")]
     pub orders_per_minute: u64,
+    /// Venue `ORDERS` per day (spot's `X-MBX-ORDER-COUNT-1D`).
+    #[serde(default = "d_orders_1d")]
+    pub orders_per_day: u64,
+    /// Risk's position at start, signed base units (spot: the base asset held, so the position is
+    /// this plus the net of fills since start). None: zero.
+    #[serde(default)]
+    pub start_position: Option<String>,
 }
 
 /// Why an order was not sent, or how the venue answered it.
@@ -331,6 +354,25 @@ pub struct OrderSlot {
     pub recheck: bool,
 }
 
+impl OrderSlot {
+    /// A new order about to be sent at wall-clock `sent_ns`.
+    fn pending(id: ClientOrderId, order: UsdmOrder, sent_ns: u64) -> Self {
+        Self {
+            id,
+            order,
+            state: OrderState::PendingNew,
+            cum: Qty::ZERO,
+            venue_id: 0,
+            acked: false,
+            sent_ns,
+            next_query_ns: 0,
+            backoff_ns: 0,
+            queries: 0,
+            recheck: false,
+        }
+    }
+}
+
 /// Counters and rate state for `status()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GatewayStatus {
@@ -340,8 +382,13 @@ pub struct GatewayStatus {
     pub batches_sent: u64,
     /// Cancels sent.
     pub cancels_sent: u64,
-    /// Modifies sent.
+    /// Modifies sent (spot: cancel-replaces).
     pub modifies_sent: u64,
+    /// Mass cancels sent (spot `DELETE /api/v3/openOrders`, on kill).
+    pub mass_cancels: u64,
+    /// Open-order lists read to reconcile (spot `GET /api/v3/openOrders`, after a user-stream
+    /// reconnect).
+    pub reconciles: u64,
     /// Queries sent.
     pub queries_sent: u64,
     /// Orders that became UNKNOWN.
@@ -385,11 +432,11 @@ pub struct GatewayStatus {
 /// A command from Python.
 #[derive(Clone, Copy, Debug)]
 pub enum Command {
-    /// Place 1..=5 orders (more than one: one `batchOrders` request).
+    /// Place 1..=5 orders (more than one: one `batchOrders` request; spot: one request each).
     Place([Option<UsdmOrder>; MAX_BATCH]),
     /// Cancel by our id.
     Cancel(ClientOrderId),
-    /// Amend price and quantity in place.
+    /// Amend price and quantity in place (spot: cancel-replace under a new id).
     Modify(ClientOrderId, Price, Qty),
     /// Query the venue now.
     Query(ClientOrderId),
@@ -397,7 +444,8 @@ pub enum Command {
     SetReference(Price),
     /// The venue position (lots, signed) after reconciliation.
     SetPosition(i64),
-    /// Latch the kill switch in risk (cancels are still allowed).
+    /// Latch the kill switch in risk (cancels are still allowed); on spot, then cancel every open
+    /// order on the symbol (`DELETE /api/v3/openOrders`).
     Kill,
     /// Lift it.
     Lift,
@@ -461,7 +509,9 @@ impl StartError {
         match self {
             StartError::ClientIds => "client ids: the high-water mark could not be persisted",
             StartError::ListenKey => "POST /fapi/v1/listenKey (userDataStream.start) failed",
-            StartError::UserStream => "the listenKey user stream did not connect",
+            StartError::UserStream => {
+                "the user stream did not connect (listenKey stream, or spot WS API subscription)"
+            }
         }
     }
 }
@@ -521,7 +571,14 @@ pub fn prepare(cfg: UsdmConfig) -> Result<UsdmParts, String> {
         tick,
         lot,
         prefix: cfg.client_prefix.clone(),
+        kind: cfg.market,
     };
+    if cfg.market == MarketKind::Spot && cfg.transport == Transport::Ws {
+        return Err(
+            "transport \"ws\": USD-M only (spot order entry over the WS API is the quoting engine's)"
+                .into(),
+        );
+    }
     UsdmEncoder::new(market.clone())
         .map_err(|e| format!("client_prefix {:?}: {e}", cfg.client_prefix))?;
     let signer = match (&cfg.ed25519_private_pem, &cfg.hmac_secret) {
@@ -560,6 +617,16 @@ pub fn prepare(cfg: UsdmConfig) -> Result<UsdmParts, String> {
     let now = UnixNanos(PosixClock::Realtime.now_ns());
     let mut risk = PreTradeRisk::new(1, rates, now);
     risk.set_limits(INST, limits);
+    if let Some(p) = &cfg.start_position {
+        let (neg, t) = match p.strip_prefix('-') {
+            Some(t) => (true, t),
+            None => (false, p.as_str()),
+        };
+        let lots = lot
+            .parse_units(t.as_bytes())
+            .map_err(|e| format!("start_position {p:?}: {e}"))?;
+        risk.set_position(INST, if neg { -lots } else { lots });
+    }
     let rest = Url::parse(&cfg.rest).map_err(|e| format!("rest {:?}: {e}", cfg.rest))?;
     let ws_api = match (cfg.transport, &cfg.ws_api) {
         (Transport::Ws, None) => return Err("ws_api: required with transport \"ws\"".into()),
@@ -705,6 +772,59 @@ struct VenueView {
     last_price: Price,
 }
 
+/// What a request answered by a list of orders came to.
+enum OrderList {
+    /// Answered (our ids in it are in the caller's [`ListedIds`]).
+    Listed,
+    /// Not sent (connect or write failed).
+    NotSent,
+    /// Sent, but the answer was lost, a 5xx or unreadable.
+    Lost,
+    /// Refused by the venue (e.g. `-2011`: no open orders to cancel).
+    Refused,
+}
+
+/// Our client ids in a list answer (at most the order table's size).
+struct ListedIds {
+    ids: [ClientOrderId; ORDER_TABLE],
+    n: usize,
+}
+
+impl Default for ListedIds {
+    fn default() -> Self {
+        Self {
+            ids: [ClientOrderId(0); ORDER_TABLE],
+            n: 0,
+        }
+    }
+}
+
+impl ListedIds {
+    fn push(&mut self, id: ClientOrderId) {
+        if self.n < ORDER_TABLE {
+            self.ids[self.n] = id;
+            self.n += 1;
+        }
+    }
+
+    fn contains(&self, id: ClientOrderId) -> bool {
+        self.ids[..self.n].contains(&id)
+    }
+}
+
+/// An order update from a user stream (USD-M `ORDER_TRADE_UPDATE` or spot `executionReport`),
+/// fields as the venue's text.
+struct UserReport<'a> {
+    symbol: &'a [u8],
+    client_id: &'a [u8],
+    status: &'a [u8],
+    cum_qty: &'a [u8],
+    order_id: u64,
+    ts_ms: u64,
+    last_qty: &'a [u8],
+    last_price: &'a [u8],
+}
+
 /// The gateway state, owned by its thread.
 struct Gateway {
     cfg: UsdmConfig,
@@ -723,6 +843,8 @@ struct Gateway {
     listen_key_at_ns: u64,
     user_retry_ns: u64,
     user_expired: bool,
+    /// A spot kill's mass cancel still to send at this wall-clock ns (0: none).
+    mass_cancel_due_ns: u64,
     slots: Vec<OrderSlot>,
     rate: RateAccount,
     events: SyncSender<UsdmEvent>,
@@ -769,48 +891,71 @@ fn io_err(kind: std::io::ErrorKind, what: &'static str) -> std::io::Error {
     std::io::Error::new(kind, what)
 }
 
+/// Waits on `conn` for the answer to WS API request `rid`, copied into `resp`; other frames are
+/// counted in `late` and dropped. `Ok(false)`: no answer within `timeout_ns` (the connection is
+/// still open); `Err`: the connection failed.
+fn await_ws_answer(
+    conn: &mut WsClient,
+    rid: u64,
+    timeout_ns: u64,
+    resp: &mut Vec<u8>,
+    late: &mut u64,
+) -> std::io::Result<bool> {
+    let deadline = now_ns() + timeout_ns;
+    let mut idle = 0u32;
+    loop {
+        let mut found = false;
+        let r = conn.poll_until(|msg| {
+            if let Ok(WsApiMessage::Response(a)) = binance_user::decode(msg) {
+                if a.id == Some(rid) {
+                    resp.clear();
+                    resp.extend_from_slice(msg);
+                    found = true;
+                    return false;
+                }
+            }
+            *late += 1;
+            true
+        });
+        match r? {
+            _ if found => return Ok(true),
+            n if n > 0 => idle = 0,
+            _ => {}
+        }
+        if now_ns() >= deadline {
+            return Ok(false);
+        }
+        idle += 1;
+        if idle > 200 {
+            std::thread::sleep(Duration::from_micros(50));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 impl WsApi {
     /// Waits for the answer to request `rid` (other frames are late answers: counted, dropped).
     /// `Err(TimedOut)` leaves the connection open; any other error closes it.
     fn await_answer(&mut self, rid: u64, timeout_ns: u64) -> std::io::Result<()> {
-        let deadline = now_ns() + timeout_ns;
-        let mut idle = 0u32;
-        loop {
-            let Some(conn) = self.conn.as_mut() else {
-                return Err(io_err(std::io::ErrorKind::NotConnected, "not connected"));
-            };
-            let (resp, late) = (&mut self.resp, &mut self.st.late_answers);
-            let mut found = false;
-            let r = conn.poll_until(|msg| {
-                if let Ok(WsApiMessage::Response(a)) = binance_user::decode(msg) {
-                    if a.id == Some(rid) {
-                        resp.clear();
-                        resp.extend_from_slice(msg);
-                        found = true;
-                        return false;
-                    }
-                }
-                *late += 1;
-                true
-            });
-            match r {
-                Err(e) => {
-                    self.drop_conn();
-                    return Err(e);
-                }
-                Ok(_) if found => return Ok(()),
-                Ok(n) if n > 0 => idle = 0,
-                Ok(_) => {}
-            }
-            if now_ns() >= deadline {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(io_err(std::io::ErrorKind::NotConnected, "not connected"));
+        };
+        match await_ws_answer(
+            conn,
+            rid,
+            timeout_ns,
+            &mut self.resp,
+            &mut self.st.late_answers,
+        ) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
                 self.st.timeouts += 1;
-                return Err(io_err(std::io::ErrorKind::TimedOut, "no answer in time"));
+                Err(io_err(std::io::ErrorKind::TimedOut, "no answer in time"))
             }
-            idle += 1;
-            if idle > 200 {
-                std::thread::sleep(Duration::from_micros(50));
-            } else {
-                std::hint::spin_loop();
+            Err(e) => {
+                self.drop_conn();
+                Err(e)
             }
         }
     }
@@ -842,6 +987,7 @@ impl Gateway {
             weight_per_minute: p.cfg.weight_per_minute,
             orders_per_10s: p.cfg.orders_per_10s,
             orders_per_minute: p.cfg.orders_per_minute,
+            orders_per_day: p.cfg.orders_per_day,
             guard_pct: p.cfg.risk.venue_rate_guard_pct.clamp(1, 100),
         });
         let logon = matches!(p.signer, Signer::Ed25519(_));
@@ -871,6 +1017,7 @@ impl Gateway {
             listen_key_at_ns: 0,
             user_retry_ns: 0,
             user_expired: false,
+            mass_cancel_due_ns: 0,
             slots: Vec::with_capacity(ORDER_TABLE),
             rate,
             events,
@@ -927,6 +1074,7 @@ impl Gateway {
                     reply.used_weight_1m,
                     reply.order_count_10s,
                     reply.order_count_1m,
+                    reply.order_count_1d,
                     reply.retry_after_s,
                     now_ns(),
                 );
@@ -1104,6 +1252,7 @@ impl Gateway {
             used_weight_1m: a.rate.weight_1m.map(|r| r.0),
             order_count_10s: a.rate.orders_10s.map(|r| r.0),
             order_count_1m: a.rate.orders_1m.map(|r| r.0),
+            order_count_1d: a.rate.orders_1d.map(|r| r.0),
             retry_after_s,
             body: a.error_obj.or(a.result).unwrap_or(b"{}"),
         };
@@ -1112,6 +1261,7 @@ impl Gateway {
             reply.used_weight_1m,
             reply.order_count_10s,
             reply.order_count_1m,
+            reply.order_count_1d,
             reply.retry_after_s,
             now_ns(),
         );
@@ -1281,20 +1431,7 @@ impl Gateway {
                 out[k] = Outcome::refused(Some(id), Refusal::RateBlocked(b));
                 continue;
             }
-            let slot = OrderSlot {
-                id,
-                order: *o,
-                state: OrderState::PendingNew,
-                cum: Qty::ZERO,
-                venue_id: 0,
-                acked: false,
-                sent_ns: now,
-                next_query_ns: 0,
-                backoff_ns: 0,
-                queries: 0,
-                recheck: false,
-            };
-            if !self.insert(slot) {
+            if !self.insert(OrderSlot::pending(id, *o, now)) {
                 self.risk.on_done(INST, id);
                 out[k] = Outcome::refused(Some(id), Refusal::TableFull);
                 continue;
@@ -1379,6 +1516,259 @@ impl Gateway {
             out[k] = o;
         }
         orders.len()
+    }
+
+    fn is_spot(&self) -> bool {
+        self.enc.market().kind == MarketKind::Spot
+    }
+
+    /// Spot's modify: `POST /api/v3/order/cancelReplace` (`STOP_ON_FAILURE`) of order `id` by a
+    /// new order with `price` and `qty` under a new client id. Returns the replacement's outcome,
+    /// then the old order's.
+    ///
+    /// Fail closed: the replacement passes risk as a new order while the old one is still
+    /// reserved; the old reservation ends when the venue confirms the cancel. The old order keeps
+    /// its state until the answer says what happened to it: cancelled (applied), the cancel refused
+    /// (queried at once: it may have filled), or unknown (UNKNOWN, like the replacement).
+    fn cancel_replace(&mut self, id: ClientOrderId, price: Price, qty: Qty) -> (Outcome, Outcome) {
+        let Some(i) = self.find(id) else {
+            let o = Outcome::refused(Some(id), Refusal::NoSuchOrder);
+            return (o, o);
+        };
+        let mut old_out = self.outcome_of(i);
+        if !matches!(
+            self.slots[i].state,
+            OrderState::New | OrderState::PartiallyFilled
+        ) {
+            old_out.refusal = Some(Refusal::NoSuchOrder);
+            return (old_out, old_out);
+        }
+        let now = now_ns();
+        let o = UsdmOrder {
+            price,
+            qty,
+            ..self.slots[i].order
+        };
+        let Some(new) = self.next_id() else {
+            return (Outcome::refused(None, Refusal::ClientIds), old_out);
+        };
+        let check = OrderCheck {
+            instrument: INST,
+            client_id: new,
+            side: o.side,
+            price,
+            qty,
+        };
+        if let Err(d) = self.risk.check_new(&check, UnixNanos(now)) {
+            self.st.denied += 1;
+            return (Outcome::refused(Some(new), Refusal::Denied(d)), old_out);
+        }
+        let refused = match self.rate.check(true, now) {
+            Err(b) => {
+                self.st.rate_blocked += 1;
+                Some(Refusal::RateBlocked(b))
+            }
+            Ok(()) if self.enc.cancel_replace(id, new, &o).is_err() => Some(Refusal::Encode),
+            Ok(()) => None,
+        };
+        let slot = OrderSlot::pending(new, o, now);
+        let refused = refused.or_else(|| (!self.insert(slot)).then_some(Refusal::TableFull));
+        if let Some(r) = refused {
+            self.risk.on_done(INST, new);
+            return (Outcome::refused(Some(new), r), old_out);
+        }
+        self.risk.on_cancel_sent(UnixNanos(now));
+        self.st.modifies_sent += 1;
+        self.st.orders_sent += 1;
+        let lot = self.enc.market().lot;
+        let (mut old_r, mut new_r) = (ItemResult::Unknown, ItemResult::Unknown);
+        let mut msg = [0u8; MSG_LEN];
+        let mut msg_len = 0;
+        let mut put = |m: &[u8]| {
+            msg_len = m.len().min(MSG_LEN);
+            msg[..msg_len].copy_from_slice(&m[..msg_len]);
+        };
+        let (mut http_status, mut code, mut not_sent) = (0u16, 0i64, false);
+        let half = |h: Option<BatchItem<'_>>, none: ItemResult| match h {
+            Some(Ok(a)) => ItemResult::Ack(view_of(&a, lot)),
+            Some(Err((c, _))) if unknown_code(c) => ItemResult::Unknown,
+            Some(Err((c, _))) => ItemResult::Refused(c),
+            None => none,
+        };
+        match self.send(true) {
+            Sent::Failed(RequestFailure::NotSent(e)) => {
+                not_sent = true;
+                put(e.to_string().as_bytes());
+            }
+            Sent::Failed(RequestFailure::AfterSend(_)) => {}
+            Sent::Answer(r) => {
+                http_status = r.status;
+                match decode_cancel_replace(r.body) {
+                    _ if r.status >= 500 => put(b"HTTP 5xx: execution status unknown"),
+                    Ok(a) if !unknown_code(a.code) && (r.status == 200 || a.code != 0) => {
+                        code = a.code;
+                        put(a.msg);
+                        // An error without halves refused the whole request: nothing happened.
+                        let nothing = ItemResult::Refused(a.code);
+                        let unknown = if r.status == 200 {
+                            ItemResult::Unknown
+                        } else {
+                            nothing
+                        };
+                        old_r = half(a.cancel, nothing);
+                        new_r = half(a.new_order, unknown);
+                    }
+                    Ok(a) => {
+                        code = a.code;
+                        put(a.msg);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if not_sent {
+            self.drop_unsent(new);
+            let mut out = Outcome::refused(Some(new), Refusal::NotSent);
+            out.set_msg(&msg[..msg_len]);
+            return (out, old_out);
+        }
+        if let Some(i) = self.find(id) {
+            match old_r {
+                ItemResult::Unknown => self.unknown(i),
+                ItemResult::Ack(v) => self.apply(i, &v, Source::Reply),
+                // The cancel was refused (the order may have filled or gone): ask the venue now.
+                ItemResult::Refused(_) => {
+                    self.slots[i].recheck = true;
+                    self.slots[i].next_query_ns = now_ns();
+                }
+            }
+            old_out = self.outcome_of(i);
+        }
+        let Some(j) = self.find(new) else {
+            return (Outcome::refused(Some(new), Refusal::NoSuchOrder), old_out);
+        };
+        let mut refusal = None;
+        match new_r {
+            ItemResult::Unknown => self.unknown(j),
+            ItemResult::Ack(v) => self.apply(j, &v, Source::Reply),
+            ItemResult::Refused(c) => {
+                if self.step(j, OrderEventKind::Rejected) {
+                    self.emit(j, Source::Reply, now_ns(), Qty::ZERO, Price::ZERO);
+                }
+                refusal = Some(Refusal::Venue);
+                code = c;
+            }
+        }
+        let mut out = self.outcome_of(j);
+        out.refusal = refusal;
+        out.code = code;
+        out.http_status = http_status;
+        out.set_msg(&msg[..msg_len]);
+        (out, old_out)
+    }
+
+    /// Spot kill: `DELETE /api/v3/openOrders` (every open order on the symbol, ours or not). Each
+    /// cancelled order in the answer is applied; when the answer is lost, every live order is
+    /// queried soon. Held back by a rate block or not sent, it is retried between commands once
+    /// the block ends (every 500 ms while it cannot be sent).
+    fn cancel_all(&mut self) {
+        let now = now_ns();
+        self.mass_cancel_due_ns = 0;
+        if self.rate.check(false, now).is_err() || self.enc.cancel_all().is_err() {
+            self.st.rate_blocked += 1;
+            self.mass_cancel_due_ns = self.rate.blocked_until(now).max(now + 500 * MS);
+            return;
+        }
+        self.risk.on_cancel_sent(UnixNanos(now));
+        self.st.mass_cancels += 1;
+        let mut listed = ListedIds::default();
+        match self.send_order_list(Source::Reply, &mut listed) {
+            OrderList::NotSent => self.mass_cancel_due_ns = now_ns() + 500 * MS,
+            OrderList::Lost => self.recheck_live(),
+            OrderList::Listed | OrderList::Refused => {}
+        }
+    }
+
+    /// Spot reconciliation after a user-stream reconnect: one `GET /api/v3/openOrders`. Our orders
+    /// in it are applied (fills, status); live orders missing from it ended while the stream was
+    /// down and are queried once; without a readable answer every live order is queried.
+    fn reconcile_open_orders(&mut self) {
+        let now = now_ns();
+        if self.rate.check(false, now).is_err() || self.enc.open_orders().is_err() {
+            self.recheck_live();
+            return;
+        }
+        self.st.reconciles += 1;
+        let mut listed = ListedIds::default();
+        if !matches!(
+            self.send_order_list(Source::Query, &mut listed),
+            OrderList::Listed
+        ) {
+            self.recheck_live();
+            return;
+        }
+        let t = now_ns();
+        for s in &mut self.slots {
+            if !s.state.is_terminal() && !listed.contains(s.id) {
+                s.recheck = true;
+                s.next_query_ns = s.next_query_ns.min(t);
+            }
+        }
+    }
+
+    /// Sends the encoded request whose answer is an array of order objects (spot `DELETE` or
+    /// `GET /api/v3/openOrders`) and applies each of ours, learnt from `source`; their ids go to
+    /// `listed`.
+    fn send_order_list(&mut self, source: Source, listed: &mut ListedIds) -> OrderList {
+        let lot = self.enc.market().lot;
+        // The prefix is copied out: the answer borrows `self` while it is read.
+        let mut pfx = [0u8; 8];
+        let plen = self.enc.market().prefix.len().min(8);
+        pfx[..plen].copy_from_slice(&self.enc.market().prefix.as_bytes()[..plen]);
+        let mut seen = [(ClientOrderId(0), None::<VenueView>); ORDER_TABLE];
+        let mut n = 0;
+        let result = match self.send(true) {
+            Sent::Failed(RequestFailure::NotSent(_)) => OrderList::NotSent,
+            Sent::Failed(RequestFailure::AfterSend(_)) => OrderList::Lost,
+            Sent::Answer(r) if r.status >= 500 => OrderList::Lost,
+            Sent::Answer(r) if r.status == 200 => {
+                let parsed = for_each_batch_item(r.body, |item| {
+                    if let Ok(a) = item {
+                        let ours = crate::gateway::client_id::parse_binance_client_id(
+                            &pfx[..plen],
+                            a.order_client_id(),
+                        );
+                        if let (Some(id), true) = (ours, n < ORDER_TABLE) {
+                            seen[n] = (id, Some(view_of(&a, lot)));
+                            n += 1;
+                        }
+                    }
+                });
+                match parsed {
+                    Ok(()) => OrderList::Listed,
+                    Err(_) => OrderList::Lost,
+                }
+            }
+            Sent::Answer(_) => OrderList::Refused,
+        };
+        for (id, v) in seen.iter().take(n) {
+            listed.push(*id);
+            if let (Some(i), Some(v)) = (self.find(*id), v) {
+                self.apply(i, v, source);
+            }
+        }
+        result
+    }
+
+    /// Every live order is queried once soon (events or an answer may have been missed).
+    fn recheck_live(&mut self) {
+        let t = now_ns();
+        for s in &mut self.slots {
+            if !s.state.is_terminal() {
+                s.recheck = true;
+                s.next_query_ns = s.next_query_ns.min(t);
+            }
+        }
     }
 
     /// An order that never left: forget its reservation and slot.
@@ -1576,7 +1966,125 @@ impl Gateway {
         }
     }
 
+    /// A spot WS API user-data message: `executionReport` applied, `eventStreamTerminated` ends
+    /// the stream (reconnected and re-subscribed), answers to our requests ignored.
+    fn on_spot_user_message(&mut self, msg: &[u8]) {
+        let r = match binance_user::decode(msg) {
+            Ok(WsApiMessage::Execution(r)) => r,
+            Ok(WsApiMessage::OtherEvent(b"eventStreamTerminated")) => {
+                self.user_expired = true;
+                return;
+            }
+            Ok(_) => return,
+            Err(_) => {
+                self.st.user_decode_errors += 1;
+                return;
+            }
+        };
+        self.on_user_report(&UserReport {
+            symbol: r.symbol,
+            client_id: r.order_client_id(),
+            status: r.status,
+            cum_qty: r.cum_qty,
+            order_id: r.order_id,
+            ts_ms: r.trade_time_ms.max(r.event_time_ms),
+            last_qty: r.last_qty,
+            last_price: r.last_price,
+        });
+    }
+
+    /// Applies an order update from either user stream (ours only, on our symbol).
+    fn on_user_report(&mut self, r: &UserReport<'_>) {
+        if r.symbol != self.enc.market().symbol.as_bytes() {
+            self.st.foreign_events += 1;
+            return;
+        }
+        let Some(i) = self
+            .enc
+            .parse_client_id(r.client_id)
+            .and_then(|id| self.find(id))
+        else {
+            self.st.foreign_events += 1;
+            return;
+        };
+        self.st.user_events += 1;
+        let m = self.enc.market();
+        let v = VenueView {
+            status: venue_status(r.status),
+            cum: Qty::from_lots(m.lot.parse_units(r.cum_qty).unwrap_or(0)),
+            venue_id: r.order_id,
+            ts_ns: r.ts_ms.saturating_mul(MS),
+            last_qty: Qty::from_lots(m.lot.parse_units(r.last_qty).unwrap_or(0)),
+            last_price: Price::from_ticks(m.tick.parse_units(r.last_price).unwrap_or(0)),
+        };
+        self.apply(i, &v, Source::UserStream);
+    }
+
+    /// Spot user stream: connect to the WS API, then `session.logon` + `userDataStream.subscribe`
+    /// (Ed25519) or `userDataStream.subscribe.signature` (HMAC), each answered 200 in time.
+    fn connect_spot_user(&mut self, url: &Url) -> std::io::Result<WsClient> {
+        let timeout_ns = self.cfg.request_timeout_ms * MS;
+        self.seed = self.seed.wrapping_add(0x9E37_79B9);
+        let mut ws = WsClient::connect(url, Duration::from_nanos(timeout_ns), 1 << 20, self.seed)?;
+        let mut buf = [0u8; 1024];
+        let mut resp = Vec::with_capacity(1024);
+        let mut late = 0u64;
+        let key = self.cfg.api_key.as_bytes();
+        let auth = Auth {
+            api_key: Some(key),
+            timestamp_ms: now_ns() / MS,
+            recv_window_ms: u32::try_from(self.cfg.recv_window_ms).ok(),
+        };
+        let enc_err = |_| {
+            io_err(
+                std::io::ErrorKind::InvalidInput,
+                "user stream request encoding",
+            )
+        };
+        let steps: [(u64, usize); 2] = if matches!(self.signer, Signer::Ed25519(_)) {
+            let n = encode_session_logon(1, key, auth.timestamp_ms, &self.signer, &mut buf)
+                .map_err(enc_err)?;
+            [(1, n), (2, 0)]
+        } else {
+            let n = encode_signed_request(
+                1,
+                b"userDataStream.subscribe.signature",
+                &auth,
+                &self.signer,
+                &mut buf,
+            )
+            .map_err(enc_err)?;
+            [(1, n), (0, 0)]
+        };
+        for (rid, n) in steps {
+            let n = match rid {
+                0 => break,
+                2 => encode_plain_request(2, b"userDataStream.subscribe", &mut buf)
+                    .map_err(enc_err)?,
+                _ => n,
+            };
+            ws.send_text(&buf[..n])?;
+            let answered = await_ws_answer(&mut ws, rid, timeout_ns, &mut resp, &mut late)?;
+            let ok = answered
+                && matches!(
+                    binance_user::decode(&resp),
+                    Ok(WsApiMessage::Response(r)) if r.status == 200
+                );
+            if !ok {
+                ws.close();
+                return Err(io_err(
+                    std::io::ErrorKind::PermissionDenied,
+                    "user data subscription refused or not answered",
+                ));
+            }
+        }
+        Ok(ws)
+    }
+
     fn on_user_message(&mut self, msg: &[u8]) {
+        if self.is_spot() {
+            return self.on_spot_user_message(msg);
+        }
         let u = match decode_user_event(msg) {
             Ok(UsdmUserEvent::Order(u)) => u,
             Ok(UsdmUserEvent::ListenKeyExpired) => {
@@ -1590,29 +2098,16 @@ impl Gateway {
                 return;
             }
         };
-        if u.symbol != self.enc.market().symbol.as_bytes() {
-            self.st.foreign_events += 1;
-            return;
-        }
-        let Some(i) = self
-            .enc
-            .parse_client_id(u.client_id)
-            .and_then(|id| self.find(id))
-        else {
-            self.st.foreign_events += 1;
-            return;
-        };
-        self.st.user_events += 1;
-        let m = self.enc.market();
-        let v = VenueView {
-            status: venue_status(u.status),
-            cum: Qty::from_lots(m.lot.parse_units(u.cum_qty).unwrap_or(0)),
-            venue_id: u.order_id,
-            ts_ns: u.trade_time_ms.max(u.event_time_ms).saturating_mul(MS),
-            last_qty: Qty::from_lots(m.lot.parse_units(u.last_qty).unwrap_or(0)),
-            last_price: Price::from_ticks(m.tick.parse_units(u.last_price).unwrap_or(0)),
-        };
-        self.apply(i, &v, Source::UserStream);
+        self.on_user_report(&UserReport {
+            symbol: u.symbol,
+            client_id: u.client_id,
+            status: u.status,
+            cum_qty: u.cum_qty,
+            order_id: u.order_id,
+            ts_ms: u.trade_time_ms.max(u.event_time_ms),
+            last_qty: u.last_qty,
+            last_price: u.last_price,
+        });
     }
 
     fn drop_user_stream(&mut self) {
@@ -1676,29 +2171,33 @@ impl Gateway {
         let Some(base) = self.user_url.clone() else {
             return true;
         };
-        if self.listen_key.is_empty() && !self.create_listen_key() {
-            return false;
-        }
-        let sep = if base.path.contains('?') { '&' } else { '?' };
-        let url = base.with_path(&format!("{}{sep}listenKey={}", base.path, self.listen_key));
-        self.seed = self.seed.wrapping_add(0x9E37_79B9);
-        match WsClient::connect(
-            &url,
-            Duration::from_millis(self.cfg.request_timeout_ms),
-            1 << 20,
-            self.seed,
-        ) {
+        let connected = if self.is_spot() {
+            self.connect_spot_user(&base)
+        } else {
+            if self.listen_key.is_empty() && !self.create_listen_key() {
+                return false;
+            }
+            let sep = if base.path.contains('?') { '&' } else { '?' };
+            let url = base.with_path(&format!("{}{sep}listenKey={}", base.path, self.listen_key));
+            self.seed = self.seed.wrapping_add(0x9E37_79B9);
+            WsClient::connect(
+                &url,
+                Duration::from_millis(self.cfg.request_timeout_ms),
+                1 << 20,
+                self.seed,
+            )
+        };
+        match connected {
             Ok(ws) => {
                 self.user = Some(ws);
                 self.st.user_connects += 1;
                 if self.st.user_connects > 1 {
-                    // Events may have been missed while down: re-read every live order once.
-                    let t = now_ns();
-                    for s in &mut self.slots {
-                        if !s.state.is_terminal() {
-                            s.recheck = true;
-                            s.next_query_ns = s.next_query_ns.min(t);
-                        }
+                    // Events may have been missed while down: re-read every live order once (spot:
+                    // one list of open orders first).
+                    if self.is_spot() {
+                        self.reconcile_open_orders();
+                    } else {
+                        self.recheck_live();
                     }
                 }
                 true
@@ -1731,6 +2230,7 @@ impl Gateway {
         }
         let now = now_ns();
         if self.user.is_some()
+            && !self.is_spot()
             && !self.listen_key.is_empty()
             && now.saturating_sub(self.listen_key_at_ns) >= self.cfg.listen_key_keepalive_ms * MS
         {
@@ -1741,6 +2241,10 @@ impl Gateway {
                 self.drop_user_stream();
                 self.listen_key.clear();
             }
+        }
+        if self.mass_cancel_due_ns != 0 && now >= self.mass_cancel_due_ns && self.risk.is_killed() {
+            self.cancel_all();
+            return;
         }
         // One query per pass keeps command latency bounded.
         let due = self.slots.iter().position(|s| {
@@ -1800,6 +2304,18 @@ enum ItemResult {
     Ack(VenueView),
 }
 
+/// What an order object in a REST answer says, in our units.
+fn view_of(a: &UsdmOrderAck<'_>, lot: Scale) -> VenueView {
+    VenueView {
+        status: venue_status(a.status),
+        cum: Qty::from_lots(lot.parse_units(a.executed_qty).unwrap_or(0)),
+        venue_id: a.order_id,
+        ts_ns: a.update_time_ms.saturating_mul(MS),
+        last_qty: Qty::ZERO,
+        last_price: Price::ZERO,
+    }
+}
+
 /// Sorts an answer into per-order results: an ack, a refusal (with code), or UNKNOWN.
 fn classify(
     r: &Reply<'_>,
@@ -1814,14 +2330,7 @@ fn classify(
         msgs[j][..k].copy_from_slice(&m[..k]);
         lens[j] = k;
     };
-    let view = |a: &crate::gateway::binance_usdm::UsdmOrderAck<'_>| VenueView {
-        status: venue_status(a.status),
-        cum: Qty::from_lots(lot.parse_units(a.executed_qty).unwrap_or(0)),
-        venue_id: a.order_id,
-        ts_ns: a.update_time_ms.saturating_mul(MS),
-        last_qty: Qty::ZERO,
-        last_price: Price::ZERO,
-    };
+    let view = |a: &UsdmOrderAck<'_>| view_of(a, lot);
     if r.status >= 500 {
         // 5xx: the venue may have executed it.
         for (j, item) in results.iter_mut().enumerate().take(n) {
@@ -1900,7 +2409,7 @@ fn run(
         gw.id_next -= 1;
         match gw.user_url.is_some() {
             false => Ok(()),
-            true if !gw.create_listen_key() => Err(StartError::ListenKey),
+            true if !gw.is_spot() && !gw.create_listen_key() => Err(StartError::ListenKey),
             true if !gw.connect_user_stream() => Err(StartError::UserStream),
             true => Ok(()),
         }
@@ -1936,8 +2445,9 @@ fn run(
                 let mut out = [Outcome::EMPTY; MAX_BATCH];
                 let n = if n == 0 {
                     0
-                } else if gw.wsapi.is_some() {
-                    // The WS API has no batch: one request per order, each its own outcome.
+                } else if gw.wsapi.is_some() || gw.is_spot() {
+                    // The futures WS API and spot REST have no batch: one request per order, each
+                    // its own outcome.
                     let mut one = [Outcome::EMPTY; MAX_BATCH];
                     for k in 0..n {
                         gw.place(&list[k..=k], &mut one);
@@ -1950,6 +2460,13 @@ fn run(
                 Answer::Outcomes(out, n)
             }
             Command::Cancel(id) => one(gw.cancel(id)),
+            Command::Modify(id, p, q) if gw.is_spot() => {
+                let (new, old) = gw.cancel_replace(id, p, q);
+                let mut out = [Outcome::EMPTY; MAX_BATCH];
+                out[0] = new;
+                out[1] = old;
+                Answer::Outcomes(out, 2)
+            }
             Command::Modify(id, p, q) => one(gw.modify(id, p, q)),
             Command::Query(id) => one(gw.query(id)),
             Command::SetReference(p) => {
@@ -1962,6 +2479,9 @@ fn run(
             }
             Command::Kill => {
                 gw.risk.kill();
+                if gw.is_spot() {
+                    gw.cancel_all();
+                }
                 Answer::Done
             }
             Command::Lift => {
@@ -2003,6 +2523,7 @@ mod tests {
             used_weight_1m: None,
             order_count_10s: None,
             order_count_1m: None,
+            order_count_1d: None,
             retry_after_s: None,
             body,
         }

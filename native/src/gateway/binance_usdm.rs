@@ -3,6 +3,11 @@
 //! bodies, batch results and the listenKey `ORDER_TRADE_UPDATE` event; and the venue's rate-limit
 //! accounting from response headers ([`RateAccount`]).
 //!
+//! The same encoder speaks Binance **spot** REST (`/api/v3`, [`MarketKind::Spot`], ADR 0009): new
+//! order (`LIMIT` GTC/IOC, or `LIMIT_MAKER` for post-only), cancel, query, cancel-replace
+//! (`STOP_ON_FAILURE`, spot's modify) and cancel-all (`DELETE /api/v3/openOrders`); spot has no
+//! batch endpoint, no `reduceOnly` and no in-place modify, so those are refused here.
+//!
 //! Wire rules (research brief `binance_protocol.md` §1.3, §3.2-§3.4): every signed request carries
 //! `recvWindow` and `timestamp` and is signed over the exact bytes sent (the query of a GET/DELETE,
 //! the form body of a POST/PUT); `batchOrders` is a URL-encoded JSON array of at most
@@ -113,6 +118,55 @@ pub enum EncodeError {
     /// Price or quantity is not positive.
     #[error("price and quantity must be positive")]
     NotPositive,
+    /// The request does not exist on this market (spot: batch, modify, reduceOnly; USD-M:
+    /// cancel-replace, cancel-all).
+    #[error("not available on this market")]
+    Unsupported,
+}
+
+/// Which Binance REST API the encoder speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarketKind {
+    /// USD-M futures, `/fapi/v1`.
+    #[default]
+    Usdm,
+    /// Spot, `/api/v3`.
+    Spot,
+}
+
+impl MarketKind {
+    /// A stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MarketKind::Usdm => "usdm",
+            MarketKind::Spot => "spot",
+        }
+    }
+
+    /// The venue's spelling of a time in force on this market (spot post-only is `LIMIT_MAKER`).
+    pub const fn tif_text(self, tif: UsdmTif) -> &'static str {
+        match (self, tif) {
+            (MarketKind::Spot, UsdmTif::Gtx) => "LIMIT_MAKER",
+            _ => tif.as_str(),
+        }
+    }
+
+    /// Parses a time in force as this market spells it.
+    pub fn parse_tif(self, text: &str) -> Option<UsdmTif> {
+        match (self, text) {
+            (MarketKind::Spot, "LIMIT_MAKER") => Some(UsdmTif::Gtx),
+            (MarketKind::Spot, "GTX") => None,
+            _ => UsdmTif::parse(text),
+        }
+    }
+
+    fn order_path(self) -> &'static str {
+        match self {
+            MarketKind::Usdm => "/fapi/v1/order",
+            MarketKind::Spot => "/api/v3/order",
+        }
+    }
 }
 
 /// The instrument an encoder trades and its client-id prefix.
@@ -126,6 +180,8 @@ pub struct UsdmMarket {
     pub lot: Scale,
     /// Client order id prefix (`newClientOrderId` = prefix + decimal id).
     pub prefix: String,
+    /// USD-M futures or spot.
+    pub kind: MarketKind,
 }
 
 /// One request's parameters, signed, in a buffer reused for every request.
@@ -233,31 +289,85 @@ impl UsdmEncoder {
         Ok(())
     }
 
-    /// `POST /fapi/v1/order`: a LIMIT order with our client id, answered with the RESULT shape.
-    pub fn new_order(&mut self, id: ClientOrderId, o: &UsdmOrder) -> Result<(), EncodeError> {
-        self.start(Method::Post, "/fapi/v1/order");
+    /// `side`, `type` (and `timeInForce`), `quantity`, `price` of a new order. Spot post-only is
+    /// `type=LIMIT_MAKER` without a time in force; spot has no `reduceOnly`.
+    fn order_terms(&mut self, o: &UsdmOrder) -> Result<(), EncodeError> {
+        let spot = self.market.kind == MarketKind::Spot;
+        if spot && o.reduce_only {
+            return Err(EncodeError::Unsupported);
+        }
         self.kv(b"side", o.side.as_str().as_bytes());
-        self.kv(b"type", b"LIMIT");
-        self.kv(b"timeInForce", o.tif.as_str().as_bytes());
+        if spot && o.tif == UsdmTif::Gtx {
+            self.kv(b"type", b"LIMIT_MAKER");
+        } else {
+            self.kv(b"type", b"LIMIT");
+            self.kv(b"timeInForce", o.tif.as_str().as_bytes());
+        }
         self.px_qty(o.price, o.qty)?;
         if o.reduce_only {
             self.kv(b"reduceOnly", b"true");
         }
+        Ok(())
+    }
+
+    /// `POST /fapi/v1/order` (spot: `/api/v3/order`): a LIMIT order (spot post-only:
+    /// `LIMIT_MAKER`) with our client id, answered with the RESULT shape.
+    pub fn new_order(&mut self, id: ClientOrderId, o: &UsdmOrder) -> Result<(), EncodeError> {
+        self.start(Method::Post, self.market.kind.order_path());
+        self.order_terms(o)?;
         self.cid_kv(b"newClientOrderId", id);
         self.kv(b"newOrderRespType", b"RESULT");
         Ok(())
     }
 
-    /// `DELETE /fapi/v1/order` by our client id.
+    /// `DELETE /fapi/v1/order` (spot: `/api/v3/order`) by our client id.
     pub fn cancel(&mut self, id: ClientOrderId) {
-        self.start(Method::Delete, "/fapi/v1/order");
+        self.start(Method::Delete, self.market.kind.order_path());
         self.cid_kv(b"origClientOrderId", id);
     }
 
-    /// `GET /fapi/v1/order` by our client id.
+    /// `GET /fapi/v1/order` (spot: `/api/v3/order`) by our client id.
     pub fn query(&mut self, id: ClientOrderId) {
-        self.start(Method::Get, "/fapi/v1/order");
+        self.start(Method::Get, self.market.kind.order_path());
         self.cid_kv(b"origClientOrderId", id);
+    }
+
+    /// Spot `POST /api/v3/order/cancelReplace` with `STOP_ON_FAILURE`: cancel our order `old`,
+    /// then (only if the cancel succeeded) place `o` under the new id `new`.
+    pub fn cancel_replace(
+        &mut self,
+        old: ClientOrderId,
+        new: ClientOrderId,
+        o: &UsdmOrder,
+    ) -> Result<(), EncodeError> {
+        if self.market.kind != MarketKind::Spot {
+            return Err(EncodeError::Unsupported);
+        }
+        self.start(Method::Post, "/api/v3/order/cancelReplace");
+        self.kv(b"cancelReplaceMode", b"STOP_ON_FAILURE");
+        self.cid_kv(b"cancelOrigClientOrderId", old);
+        self.order_terms(o)?;
+        self.cid_kv(b"newClientOrderId", new);
+        self.kv(b"newOrderRespType", b"RESULT");
+        Ok(())
+    }
+
+    /// Spot `GET /api/v3/openOrders`: our open orders on the symbol (weight 6).
+    pub fn open_orders(&mut self) -> Result<(), EncodeError> {
+        if self.market.kind != MarketKind::Spot {
+            return Err(EncodeError::Unsupported);
+        }
+        self.start(Method::Get, "/api/v3/openOrders");
+        Ok(())
+    }
+
+    /// Spot `DELETE /api/v3/openOrders`: cancel every open order on the symbol.
+    pub fn cancel_all(&mut self) -> Result<(), EncodeError> {
+        if self.market.kind != MarketKind::Spot {
+            return Err(EncodeError::Unsupported);
+        }
+        self.start(Method::Delete, "/api/v3/openOrders");
+        Ok(())
     }
 
     /// `PUT /fapi/v1/order`: new price and quantity for a resting LIMIT order (same client id).
@@ -268,6 +378,9 @@ impl UsdmEncoder {
         price: Price,
         qty: Qty,
     ) -> Result<(), EncodeError> {
+        if self.market.kind != MarketKind::Usdm {
+            return Err(EncodeError::Unsupported);
+        }
         self.start(Method::Put, "/fapi/v1/order");
         self.cid_kv(b"origClientOrderId", id);
         self.kv(b"side", side.as_str().as_bytes());
@@ -276,6 +389,9 @@ impl UsdmEncoder {
 
     /// `POST /fapi/v1/batchOrders`: 1..=5 LIMIT orders as one URL-encoded JSON array.
     pub fn batch(&mut self, orders: &[(ClientOrderId, UsdmOrder)]) -> Result<(), EncodeError> {
+        if self.market.kind != MarketKind::Usdm {
+            return Err(EncodeError::Unsupported);
+        }
         if orders.is_empty() || orders.len() > MAX_BATCH {
             return Err(EncodeError::BatchSize(orders.len()));
         }
@@ -346,8 +462,10 @@ impl UsdmEncoder {
 /// An order object from a REST answer (new, cancel, modify, query, a batch element).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UsdmOrderAck<'a> {
-    /// `clientOrderId`.
+    /// `clientOrderId` (of a spot cancel answer: the cancel request's id).
     pub client_id: &'a [u8],
+    /// `origClientOrderId` (spot cancel answers: the cancelled order's id; empty otherwise).
+    pub orig_client_id: &'a [u8],
     /// `orderId`.
     pub order_id: u64,
     /// `status`.
@@ -358,8 +476,19 @@ pub struct UsdmOrderAck<'a> {
     pub orig_qty: &'a [u8],
     /// `executedQty`.
     pub executed_qty: &'a [u8],
-    /// `updateTime` (ms).
+    /// `updateTime` (ms), else spot's `transactTime`.
     pub update_time_ms: u64,
+}
+
+impl UsdmOrderAck<'_> {
+    /// The id of the order itself (`origClientOrderId` of a spot cancel, else `clientOrderId`).
+    pub fn order_client_id(&self) -> &[u8] {
+        if self.orig_client_id.is_empty() {
+            self.client_id
+        } else {
+            self.orig_client_id
+        }
+    }
 }
 
 const KIND_ORDER: &str = "usdm order";
@@ -373,9 +502,13 @@ pub fn decode_order(obj: &[u8]) -> Result<UsdmOrderAck<'_>, DecodeError> {
     Scanner::new(obj).object(|k, v| {
         match k {
             b"clientOrderId" => r.client_id = str_of(v, KIND_ORDER, "clientOrderId")?,
+            b"origClientOrderId" => r.orig_client_id = str_of(v, KIND_ORDER, "origClientOrderId")?,
             b"orderId" => {
                 r.order_id = num_of(v, KIND_ORDER, "orderId")?;
                 seen_id = true;
+            }
+            b"transactTime" if r.update_time_ms == 0 => {
+                r.update_time_ms = num_of(v, KIND_ORDER, "transactTime")?;
             }
             b"status" => r.status = str_of(v, KIND_ORDER, "status")?,
             b"price" => r.price = str_of(v, KIND_ORDER, "price")?,
@@ -450,6 +583,67 @@ pub fn for_each_batch_item<'a>(
         sc.expect(b']', "',' or ']'")?;
         return Ok(());
     }
+}
+
+/// A spot `POST /api/v3/order/cancelReplace` answer: the whole request's error (if any) and each
+/// half as the venue reported it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CancelReplaceAnswer<'a> {
+    /// The request's error code (`-2022` cancel failed, `-2021` new order failed; 0: success).
+    pub code: i64,
+    /// The request's error message.
+    pub msg: &'a [u8],
+    /// The cancel half: the cancelled order, or the venue's refusal of the cancel (absent: `None`).
+    pub cancel: Option<BatchItem<'a>>,
+    /// The new-order half (`None`: not attempted).
+    pub new_order: Option<BatchItem<'a>>,
+}
+
+fn half(v: Value<'_>) -> Result<Option<BatchItem<'_>>, DecodeError> {
+    Ok(match v {
+        Value::Obj(o) => Some(match decode_error(o) {
+            Some((code, msg)) if code != 0 && code != 200 => Err((code, msg)),
+            _ => Ok(decode_order(o)?),
+        }),
+        _ => None,
+    })
+}
+
+fn set_half<'a>(
+    r: &mut CancelReplaceAnswer<'a>,
+    k: &[u8],
+    v: Value<'a>,
+) -> Result<(), DecodeError> {
+    match k {
+        b"cancelResponse" => r.cancel = half(v)?,
+        b"newOrderResponse" => r.new_order = half(v)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Decodes a cancel-replace answer, success (`cancelResponse`/`newOrderResponse` at the top) or
+/// failure (`{code,msg,data:{...}}`).
+pub fn decode_cancel_replace(body: &[u8]) -> Result<CancelReplaceAnswer<'_>, DecodeError> {
+    let mut r = CancelReplaceAnswer::default();
+    let mut data: Option<&[u8]> = None;
+    Scanner::new(body).object(|k, v| {
+        match k {
+            b"code" => r.code = i64_of(v, KIND_ERROR, "code")?,
+            b"msg" => r.msg = str_of(v, KIND_ERROR, "msg")?,
+            b"data" => {
+                if let Value::Obj(o) = v {
+                    data = Some(o);
+                }
+            }
+            _ => set_half(&mut r, k, v)?,
+        }
+        Ok(())
+    })?;
+    if let Some(d) = data {
+        Scanner::new(d).object(|k, v| set_half(&mut r, k, v))?;
+    }
+    Ok(r)
 }
 
 /// An `ORDER_TRADE_UPDATE`'s order part, fields as the venue's text.
@@ -573,6 +767,8 @@ pub struct UsdmRateLimits {
     pub orders_per_10s: u64,
     /// `ORDERS` per minute (1200).
     pub orders_per_minute: u64,
+    /// `ORDERS` per day (spot: 160 000; 0: not checked).
+    pub orders_per_day: u64,
     /// Percent of any limit at which we stop sending until its window rolls over.
     pub guard_pct: u64,
 }
@@ -583,6 +779,7 @@ impl Default for UsdmRateLimits {
             weight_per_minute: 2400,
             orders_per_10s: 300,
             orders_per_minute: 1200,
+            orders_per_day: 0,
             guard_pct: 80,
         }
     }
@@ -628,6 +825,8 @@ pub struct RateAccount {
     pub order_count_10s: u64,
     /// Last `X-MBX-ORDER-COUNT-1M`.
     pub order_count_1m: u64,
+    /// Last `X-MBX-ORDER-COUNT-1D` (spot).
+    pub order_count_1d: u64,
     /// Wall-clock ns of the last header reading.
     pub updated_ns: u64,
     /// 429 answers seen.
@@ -664,12 +863,14 @@ impl RateAccount {
     }
 
     /// Notes one answer's headers and status at wall-clock `now_ns`.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_response(
         &mut self,
         status: u16,
         used_weight_1m: Option<u64>,
         orders_10s: Option<u64>,
         orders_1m: Option<u64>,
+        orders_1d: Option<u64>,
         retry_after_s: Option<u64>,
         now_ns: u64,
     ) {
@@ -690,6 +891,12 @@ impl RateAccount {
             self.order_count_1m = c;
             if self.over(c, self.limits.orders_per_minute) {
                 self.block_orders(window_end(now_ns, 60 * SEC));
+            }
+        }
+        if let Some(c) = orders_1d {
+            self.order_count_1d = c;
+            if self.over(c, self.limits.orders_per_day) {
+                self.block_orders(window_end(now_ns, 86_400 * SEC));
             }
         }
         match status {
@@ -752,6 +959,7 @@ pub fn exercise(data: &[u8]) {
     let _ = decode_order(data);
     let _ = decode_error(data);
     let _ = for_each_batch_item(data, |_| {});
+    let _ = decode_cancel_replace(data);
     let _ = decode_user_event(data);
 }
 
@@ -765,6 +973,7 @@ mod tests {
             tick: Scale::parse("0.00001").unwrap(),
             lot: Scale::parse("1").unwrap(),
             prefix: "pymmf-".into(),
+            kind: MarketKind::Usdm,
         }
     }
 
@@ -820,6 +1029,123 @@ mod tests {
             ..market()
         };
         assert!(UsdmEncoder::new(bad).is_err());
+    }
+
+    #[test]
+    fn spot_paths_limit_maker_cancel_replace_and_what_spot_lacks() {
+        let spot = UsdmMarket {
+            kind: MarketKind::Spot,
+            prefix: "pms-".into(),
+            ..market()
+        };
+        let mut e = UsdmEncoder::new(spot).unwrap();
+        e.new_order(
+            ClientOrderId(7),
+            &order(Side::Buy, 16_123, 100, UsdmTif::Gtx),
+        )
+        .unwrap();
+        assert_eq!((e.method(), e.path()), (Method::Post, "/api/v3/order"));
+        assert_eq!(
+            std::str::from_utf8(e.params()).unwrap(),
+            "symbol=DOGEUSDT&side=BUY&type=LIMIT_MAKER&quantity=100&price=0.16123&newClientOrderId=pms-7&newOrderRespType=RESULT"
+        );
+        e.new_order(
+            ClientOrderId(8),
+            &order(Side::Sell, 16_000, 5, UsdmTif::Ioc),
+        )
+        .unwrap();
+        assert!(std::str::from_utf8(e.params())
+            .unwrap()
+            .contains("&type=LIMIT&timeInForce=IOC&"));
+        e.cancel(ClientOrderId(7));
+        assert_eq!((e.method(), e.path()), (Method::Delete, "/api/v3/order"));
+        e.query(ClientOrderId(7));
+        assert_eq!((e.method(), e.path()), (Method::Get, "/api/v3/order"));
+        e.cancel_replace(
+            ClientOrderId(7),
+            ClientOrderId(9),
+            &order(Side::Buy, 16_200, 50, UsdmTif::Gtx),
+        )
+        .unwrap();
+        assert_eq!(e.path(), "/api/v3/order/cancelReplace");
+        assert_eq!(
+            std::str::from_utf8(e.params()).unwrap(),
+            "symbol=DOGEUSDT&cancelReplaceMode=STOP_ON_FAILURE&cancelOrigClientOrderId=pms-7&side=BUY&type=LIMIT_MAKER&quantity=50&price=0.16200&newClientOrderId=pms-9&newOrderRespType=RESULT"
+        );
+        e.cancel_all().unwrap();
+        assert_eq!(
+            (e.method(), e.path(), e.params()),
+            (
+                Method::Delete,
+                "/api/v3/openOrders",
+                &b"symbol=DOGEUSDT"[..]
+            )
+        );
+        let mut ro = order(Side::Sell, 16_000, 5, UsdmTif::Gtc);
+        ro.reduce_only = true;
+        assert_eq!(
+            e.new_order(ClientOrderId(1), &ro),
+            Err(EncodeError::Unsupported)
+        );
+        let one = [(ClientOrderId(1), order(Side::Buy, 1, 1, UsdmTif::Gtc))];
+        assert_eq!(e.batch(&one), Err(EncodeError::Unsupported));
+        assert_eq!(
+            e.modify(
+                ClientOrderId(1),
+                Side::Buy,
+                Price::from_ticks(1),
+                Qty::from_lots(1)
+            ),
+            Err(EncodeError::Unsupported)
+        );
+        let mut f = UsdmEncoder::new(market()).unwrap();
+        assert_eq!(f.cancel_all(), Err(EncodeError::Unsupported));
+        assert_eq!(f.open_orders(), Err(EncodeError::Unsupported));
+        assert_eq!(
+            f.cancel_replace(ClientOrderId(1), ClientOrderId(2), &one[0].1),
+            Err(EncodeError::Unsupported)
+        );
+        assert_eq!(MarketKind::Spot.parse_tif("GTX"), None);
+        assert_eq!(
+            MarketKind::Spot.parse_tif("LIMIT_MAKER"),
+            Some(UsdmTif::Gtx)
+        );
+        assert_eq!(MarketKind::Usdm.parse_tif("LIMIT_MAKER"), None);
+    }
+
+    #[test]
+    fn cancel_replace_answers_decode_both_halves() {
+        let ok = br#"{"cancelResult":"SUCCESS","newOrderResult":"SUCCESS","cancelResponse":{"symbol":"DOGEUSDT","origClientOrderId":"pms-7","orderId":3,"clientOrderId":"cx","transactTime":1700,"status":"CANCELED","executedQty":"10"},"newOrderResponse":{"symbol":"DOGEUSDT","orderId":4,"clientOrderId":"pms-9","transactTime":1701,"status":"NEW","executedQty":"0"}}"#;
+        let a = decode_cancel_replace(ok).unwrap();
+        assert_eq!(a.code, 0);
+        let c = a.cancel.unwrap().unwrap();
+        assert_eq!(
+            (c.order_client_id(), c.status, c.update_time_ms),
+            (&b"pms-7"[..], &b"CANCELED"[..], 1700)
+        );
+        assert_eq!(a.new_order.unwrap().unwrap().order_id, 4);
+        let failed = br#"{"code":-2022,"msg":"Order cancel-replace failed.","data":{"cancelResult":"FAILURE","newOrderResult":"NOT_ATTEMPTED","cancelResponse":{"code":-2011,"msg":"Unknown order sent."},"newOrderResponse":null}}"#;
+        let a = decode_cancel_replace(failed).unwrap();
+        assert_eq!(a.code, -2022);
+        assert_eq!(a.cancel, Some(Err((-2011, &b"Unknown order sent."[..]))));
+        assert_eq!(a.new_order, None);
+        let partial = br#"{"code":-2021,"msg":"partially","data":{"cancelResponse":{"orderId":3,"status":"CANCELED","executedQty":"0","origClientOrderId":"pms-7"},"newOrderResponse":{"code":-2010,"msg":"Order would immediately match and take."}}}"#;
+        let a = decode_cancel_replace(partial).unwrap();
+        assert!(matches!(a.cancel, Some(Ok(_))));
+        assert_eq!(
+            a.new_order.map(|r| r.map(|_| ())),
+            Some(Err((
+                -2010,
+                &b"Order would immediately match and take."[..]
+            )))
+        );
+        let whole =
+            decode_cancel_replace(br#"{"code":-1015,"msg":"Too many new orders"}"#).unwrap();
+        assert_eq!(
+            (whole.code, whole.cancel, whole.new_order),
+            (-1015, None, None)
+        );
+        assert!(decode_cancel_replace(b"<html>").is_err());
     }
 
     #[test]
@@ -933,12 +1259,13 @@ mod tests {
             weight_per_minute: 100,
             orders_per_10s: 10,
             orders_per_minute: 1000,
+            orders_per_day: 100,
             guard_pct: 80,
         });
         let t0 = 1_000 * SEC + 5;
-        r.on_response(200, Some(10), Some(1), Some(1), None, t0);
+        r.on_response(200, Some(10), Some(1), Some(1), None, None, t0);
         assert_eq!(r.check(true, t0), Ok(()));
-        r.on_response(200, Some(11), Some(8), Some(8), None, t0);
+        r.on_response(200, Some(11), Some(8), Some(8), None, None, t0);
         assert_eq!(r.check(true, t0), Err(RateBlock::Orders));
         assert_eq!(r.check(false, t0), Ok(()), "cancels and queries still go");
         assert_eq!(
@@ -946,12 +1273,20 @@ mod tests {
             Ok(()),
             "the 10 s window rolled over"
         );
-        r.on_response(200, Some(80), None, None, None, 1_010 * SEC);
+        r.on_response(200, Some(80), None, None, None, None, 1_010 * SEC);
         assert_eq!(r.check(false, 1_010 * SEC), Err(RateBlock::Weight));
         assert_eq!(r.check(false, 1_020 * SEC), Ok(()), "next minute");
-        r.on_response(429, None, None, None, Some(3), 1_030 * SEC);
+        r.on_response(429, None, None, None, None, Some(3), 1_030 * SEC);
         assert_eq!(r.check(false, 1_032 * SEC), Err(RateBlock::TooManyRequests));
         assert_eq!(r.check(false, 1_033 * SEC), Ok(()));
         assert_eq!((r.http_429, r.refused), (1, 3));
+        r.on_response(200, None, Some(1), None, Some(80), None, 1_040 * SEC);
+        assert_eq!(
+            r.check(true, 1_050 * SEC),
+            Err(RateBlock::Orders),
+            "spot's daily order count reached the guard"
+        );
+        assert_eq!(r.check(false, 1_050 * SEC), Ok(()));
+        assert_eq!(r.check(true, 86_400 * SEC), Ok(()), "the next day");
     }
 }

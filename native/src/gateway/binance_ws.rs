@@ -407,6 +407,21 @@ pub fn encode_symbol_request(
     encode(request_id, method, &mut ps[..n], client_prefix, signer, out)
 }
 
+/// Encodes a signed request whose only parameters are the authentication
+/// (`userDataStream.subscribe.signature`: `apiKey`, `recvWindow`, `timestamp`, `signature`).
+pub fn encode_signed_request(
+    request_id: u64,
+    method: &[u8],
+    auth: &Auth<'_>,
+    signer: &Signer,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut ps = [("", Val::Int(0)); MAX_PARAMS];
+    let mut n = 0;
+    push_auth(&mut ps, &mut n, auth);
+    encode(request_id, method, &mut ps[..n], b"", Some(signer), out)
+}
+
 /// Encodes a request without parameters (`userDataStream.subscribe` after `session.logon`).
 pub fn encode_plain_request(
     request_id: u64,
@@ -660,6 +675,23 @@ mod tests {
         let sig = v["params"]["signature"].as_str().unwrap();
         let verifier = Verifier::ed25519_bytes(&s.ed25519_public().unwrap()).unwrap();
         assert!(verifier.verify(b"apiKey=KEY&timestamp=5", sig.as_bytes()));
+        let signed = Auth {
+            api_key: Some(b"KEY"),
+            timestamp_ms: 6,
+            recv_window_ms: Some(5000),
+        };
+        let n = encode_signed_request(
+            3,
+            b"userDataStream.subscribe.signature",
+            &signed,
+            &s,
+            &mut out,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out[..n]).unwrap();
+        assert_eq!(v["method"], "userDataStream.subscribe.signature");
+        let sig = v["params"]["signature"].as_str().unwrap();
+        assert!(verifier.verify(b"apiKey=KEY&recvWindow=5000&timestamp=6", sig.as_bytes()));
         let auth = Auth {
             api_key: None,
             timestamp_ms: 9,

@@ -18,8 +18,10 @@ rule and renders Binance's JSON.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -29,9 +31,12 @@ if TYPE_CHECKING:
     from pymm.venues.sim.server import SimVenue
 
 __all__ = [
+    "UNKNOWN_MSG",
     "ApiError",
+    "OrderFaults",
     "authenticate_key",
     "check_timestamp",
+    "faulted",
     "public",
     "reply",
     "routes",
@@ -266,6 +271,87 @@ def signed(
     return handler
 
 
+@dataclass
+class OrderFaults:
+    """Fault injection on a front's order routes (off by default): the spot REST front's
+    (``SimVenue.spot_faults``) and the USD-M REST and WS API's (``SimVenue.usdm_faults``). Each
+    counter applies to the next that many order requests, in this order of precedence. A 429 refuses
+    the request before it executes; every other fault applies after the request executed (the order
+    rests, fills and reports on the user stream as usual).
+
+    Attributes:
+        rate_429_replies: refused HTTP 429 ``-1015`` with ``Retry-After: retry_after_s``, not executed
+            (REST only).
+        retry_after_s: the ``Retry-After`` of those answers.
+        unknown_replies: answered ``-1007`` with HTTP 503 ("execution status unknown").
+        error_5xx_replies: answered HTTP 502 with a non-JSON body (a proxy in front of the venue;
+            REST only).
+        reset_replies: never answered: the connection (HTTP or WebSocket) is reset.
+        stall_replies: answered only after ``stall_s`` seconds (the client times out first; on the WS
+            API the connection serves other requests meanwhile).
+        stall_s: how long a stalled answer is held.
+        applied: faults applied so far.
+    """
+
+    rate_429_replies: int = 0
+    retry_after_s: int = 10
+    unknown_replies: int = 0
+    error_5xx_replies: int = 0
+    reset_replies: int = 0
+    stall_replies: int = 0
+    stall_s: float = 10.0
+    applied: int = 0
+
+
+UNKNOWN_MSG = (
+    "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
+)
+
+
+def faulted(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    faults_of: Callable[[SimVenue], OrderFaults],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wraps an order route with the :class:`OrderFaults` ``faults_of`` picks from the venue."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        faults = faults_of(request.app[VENUE_KEY])
+        if faults.rate_429_replies > 0:
+            faults.rate_429_replies -= 1
+            faults.applied += 1
+            msg = "Too many new orders; current limit is 50 orders per 10 SECOND."
+            return reply(429, {"code": -1015, "msg": msg}, {"Retry-After": str(faults.retry_after_s)})
+        resp = await handler(request)
+        if resp.status != 200:
+            return resp
+        headers = {k: v for k, v in resp.headers.items() if k.upper().startswith("X-MBX-")}
+        if faults.unknown_replies > 0:
+            faults.unknown_replies -= 1
+            faults.applied += 1
+            return reply(503, {"code": -1007, "msg": UNKNOWN_MSG}, headers)
+        if faults.error_5xx_replies > 0:
+            faults.error_5xx_replies -= 1
+            faults.applied += 1
+            return web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html")
+        if faults.reset_replies > 0:
+            faults.reset_replies -= 1
+            faults.applied += 1
+            if request.transport is not None:
+                request.transport.abort()
+            return resp
+        if faults.stall_replies > 0:
+            faults.stall_replies -= 1
+            faults.applied += 1
+            await asyncio.sleep(faults.stall_s)
+        return resp
+
+    return wrapped
+
+
+def _spot_faults(venue: SimVenue) -> OrderFaults:
+    return venue.spot_faults
+
+
 def _depth_weight(p: dict[str, str]) -> int:
     try:
         limit = int(p.get("limit", "100") or "100")
@@ -287,11 +373,15 @@ def routes(app: web.Application, venue: SimVenue) -> None:
     add("GET", "/api/v3/time", public(lambda p: 1, lambda v, p: (200, {"serverTime": v.now_ms()})))
     add("GET", "/api/v3/exchangeInfo", public(lambda p: 20, lambda v, p: ex.exchange_info(p, ns())))
     add("GET", "/api/v3/depth", public(_depth_weight, lambda v, p: ex.depth(p)))
-    add("POST", "/api/v3/order", signed(1, lambda v, a, p: ex.new_order(a, p, ns()), order=True))
-    add("DELETE", "/api/v3/order", signed(1, lambda v, a, p: ex.cancel_order(a, p, ns())))
+    # The order routes carry the spot fault hooks (``SimVenue.spot_faults``, off by default).
+    new_order = signed(1, lambda v, a, p: ex.new_order(a, p, ns()), order=True)
+    add("POST", "/api/v3/order", faulted(new_order, _spot_faults))
+    cancel = signed(1, lambda v, a, p: ex.cancel_order(a, p, ns()))
+    add("DELETE", "/api/v3/order", faulted(cancel, _spot_faults))
     add("GET", "/api/v3/order", signed(4, lambda v, a, p: ex.query_order(a, p)))
     add("GET", "/api/v3/openOrders", signed(6, lambda v, a, p: ex.open_orders(a, p)))
-    add("DELETE", "/api/v3/openOrders", signed(1, lambda v, a, p: ex.cancel_open_orders(a, p, ns())))
+    cancel_all = signed(1, lambda v, a, p: ex.cancel_open_orders(a, p, ns()))
+    add("DELETE", "/api/v3/openOrders", faulted(cancel_all, _spot_faults))
     add("GET", "/api/v3/account", signed(20, lambda v, a, p: ex.account(a, p, ns())))
     add("GET", "/api/v3/myTrades", signed(20, lambda v, a, p: ex.my_trades(a, p)))
     add("GET", "/api/v3/allOrders", signed(20, lambda v, a, p: ex.all_orders(a, p)))
@@ -302,11 +392,8 @@ def routes(app: web.Application, venue: SimVenue) -> None:
         public(lambda p: 2 if "symbol" in p else 4, lambda v, p: ex.book_ticker(p)),
     )
     add("GET", "/api/v3/avgPrice", public(lambda p: 2, lambda v, p: ex.avg_price(p, ns())))
-    add(
-        "POST",
-        "/api/v3/order/cancelReplace",
-        signed(1, lambda v, a, p: ex.cancel_replace(a, p, ns()), order=True),
-    )
+    cancel_replace = signed(1, lambda v, a, p: ex.cancel_replace(a, p, ns()), order=True)
+    add("POST", "/api/v3/order/cancelReplace", faulted(cancel_replace, _spot_faults))
     # What a client loading markets with default options also asks for (brief §4.4): the venue has
     # no margin, no wallet endpoints and no COIN-M futures, so these answer empty (USD-M lives in
     # :mod:`pymm.venues.sim.usdm`, mounted on this host too).

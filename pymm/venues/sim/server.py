@@ -198,6 +198,7 @@ class SimVenue:
         self.futures_users = usdm.FuturesUserHub()
         self.listen_keys = usdm.ListenKeys(self.now_ms)
         self.usdm_faults = usdm.UsdmFaults()
+        self.spot_faults = rest.OrderFaults()
         self.limits = Limits(
             self.now_ms,
             config.weight_per_minute,

@@ -25,10 +25,11 @@ code in :class:`pymm._native.SimFutures`: same matching, errors and codes), plus
 API key only). Every reply carries ``rateLimits`` (request weight per minute; order counts per 10 s
 and per minute on order requests) unless the request said ``returnRateLimits: false``.
 
-Fault injection (:class:`UsdmFaults`, off by default): an order request (new order, batch, modify,
-cancel) that the venue executed can be answered ``-1007`` (HTTP 503), answered HTTP 502 with no
-Binance body, answered only after a stall, or not answered at all (the connection is reset) — the
-cases a gateway must turn into UNKNOWN and resolve without resending. The same counters apply to
+Fault injection (:class:`UsdmFaults`, the spot REST front's :class:`~pymm.venues.sim.rest.OrderFaults`,
+off by default): an order request (new order, batch, modify, cancel) that the venue executed can be
+answered ``-1007`` (HTTP 503), answered HTTP 502 with no Binance body, answered only after a stall,
+or not answered at all (the connection is reset) — the cases a gateway must turn into UNKNOWN and
+resolve without resending; or refused 429 with ``Retry-After`` before it executes. The same counters apply to
 ``order.place``/``order.modify``/``order.cancel`` on the WS API, except the 502 (REST only: no proxy
 answers for the venue inside a WebSocket): ``-1007`` comes as ``status: 503``, a stalled answer
 arrives late while the connection keeps serving, a reset closes the connection after the order
@@ -49,7 +50,18 @@ from urllib.parse import parse_qsl
 from aiohttp import WSMsgType, web
 
 from pymm.venues.sim import streams
-from pymm.venues.sim.rest import VENUE_KEY, ApiError, authenticate_key, public, reply, signed, weigh
+from pymm.venues.sim.rest import (
+    UNKNOWN_MSG,
+    VENUE_KEY,
+    ApiError,
+    OrderFaults,
+    authenticate_key,
+    faulted,
+    public,
+    reply,
+    signed,
+    weigh,
+)
 from pymm.venues.sim.ws_api import Session, authenticate, error_reply, logon, plain, serve_api
 
 if TYPE_CHECKING:
@@ -113,67 +125,12 @@ _FAULT_ROUTES = frozenset(
 )
 
 
-@dataclass
-class UsdmFaults:
-    """Fault injection on the USD-M order routes, REST and WS API (off by default). Each counter
-    applies to the next that many successful order requests, in this order of precedence; the
-    request is always executed first (the order rests, fills and reports on the user stream as usual).
-
-    Attributes:
-        unknown_replies: answered ``-1007`` with HTTP 503 ("execution status unknown").
-        error_5xx_replies: answered HTTP 502 with a non-JSON body (a proxy in front of the venue;
-            REST only).
-        reset_replies: never answered: the connection (HTTP or WebSocket) is reset.
-        stall_replies: answered only after ``stall_s`` seconds (the client times out first; on the WS
-            API the connection serves other requests meanwhile).
-        stall_s: how long a stalled answer is held.
-        applied: faults applied so far.
-    """
-
-    unknown_replies: int = 0
-    error_5xx_replies: int = 0
-    reset_replies: int = 0
-    stall_replies: int = 0
-    stall_s: float = 10.0
-    applied: int = 0
+UsdmFaults = OrderFaults
+"""The USD-M order routes' fault hooks: :class:`pymm.venues.sim.rest.OrderFaults` (shared with spot)."""
 
 
-def _faulted(
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """Wraps an order route with the venue's :class:`UsdmFaults`."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        resp = await handler(request)
-        faults = request.app[VENUE_KEY].usdm_faults
-        if resp.status != 200:
-            return resp
-        headers = {k: v for k, v in resp.headers.items() if k.upper().startswith("X-MBX-")}
-        if faults.unknown_replies > 0:
-            faults.unknown_replies -= 1
-            faults.applied += 1
-            msg = (
-                "Timeout waiting for response from backend server. "
-                "Send status unknown; execution status unknown."
-            )
-            return reply(503, {"code": -1007, "msg": msg}, headers)
-        if faults.error_5xx_replies > 0:
-            faults.error_5xx_replies -= 1
-            faults.applied += 1
-            return web.Response(status=502, text="<html>502 Bad Gateway</html>", content_type="text/html")
-        if faults.reset_replies > 0:
-            faults.reset_replies -= 1
-            faults.applied += 1
-            if request.transport is not None:
-                request.transport.abort()
-            return resp
-        if faults.stall_replies > 0:
-            faults.stall_replies -= 1
-            faults.applied += 1
-            await asyncio.sleep(faults.stall_s)
-        return resp
-
-    return wrapped
+def _usdm_faults(venue: SimVenue) -> OrderFaults:
+    return venue.usdm_faults
 
 
 def _depth_weight(p: dict[str, str]) -> int:
@@ -293,7 +250,7 @@ def rest_routes(app: web.Application, venue: SimVenue) -> None:
         add(method, path, public(weight, route_public(f"{method} {path}")))
     for method, path, w, order in _SIGNED:
         handler = signed(w, route_signed(f"{method} {path}"), order=order, futures=True)
-        add(method, path, _faulted(handler) if (method, path) in _FAULT_ROUTES else handler)
+        add(method, path, faulted(handler, _usdm_faults) if (method, path) in _FAULT_ROUTES else handler)
 
     async def listen_key(request: web.Request) -> web.Response:
         v = request.app[VENUE_KEY]
@@ -339,9 +296,6 @@ _WS_PUBLIC: dict[str, tuple[str, Callable[[dict[str, str]], int]]] = {
 }
 _WS_FAULTED = frozenset({"order.place", "order.cancel", "order.modify"})
 _ORDERS_PER_MINUTE = 1200  # Binance's USD-M default; the sim counts but does not enforce it
-_UNKNOWN_MSG = (
-    "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
-)
 
 
 def _rate(kind: str, interval: str, num: int, limit: int, count: int) -> dict[str, Any]:
@@ -458,7 +412,7 @@ def _ws_fault(venue: SimVenue, session: Session, out: dict[str, Any]) -> dict[st
     if faults.unknown_replies > 0:
         faults.unknown_replies -= 1
         faults.applied += 1
-        late = error_reply(out["id"], 503, -1007, _UNKNOWN_MSG)
+        late = error_reply(out["id"], 503, -1007, UNKNOWN_MSG)
         if "rateLimits" in out:
             late["rateLimits"] = out["rateLimits"]
         return late

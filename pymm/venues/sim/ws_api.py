@@ -377,7 +377,10 @@ async def serve_api(request: web.Request, handle: Handler, hub: UserHub | None =
             text = await session.queue.get()
             if ws.closed:
                 return
-            await ws.send_str(text)
+            try:
+                await ws.send_str(text)
+            except ConnectionError:  # the peer is gone (or the transport was aborted): stop sending
+                return
 
     sender = asyncio.create_task(send())
     try:
