@@ -4,6 +4,9 @@
 //! and fills, parameter pushes and status publishing — all driven by `ItchLoop::step` on the test
 //! thread against the simulated exchange.
 //!
+//! The journal is on: every input is appended on the test thread (the writer thread allocates
+//! freely), and the journal is verified at the end.
+//!
 //! The counting global allocator counts per thread: the venue's threads (which allocate freely) do
 //! not disturb the count of the test thread, which owns and steps the loop.
 
@@ -66,6 +69,7 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
     let cfg: ItchEngineConfig = serde_json::from_value(serde_json::json!({
         "feed": "239.1.24.1:0",
         "rerequest": format!("127.0.0.1:{rr_port}"),
+        "journal_dir": dir.join("journal").to_string_lossy(),
         "ouch": {
             "addr": format!("127.0.0.1:{ouch_port}"),
             "user": "PYMM", "password": "pymm", "symbol": "PYMM", "tick": "0.01",
@@ -134,6 +138,7 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
         std::thread::sleep(std::time::Duration::from_micros(50));
     }
     let allocs = common::allocations() - before;
+    let journalled = lp.journal_seq();
     let (f1, o1) = (lp.core().feed_counters(), lp.session().core().counters());
     let feed = f1.applied - f0.applied;
     let gaps = f1.gaps - f0.gaps;
@@ -147,6 +152,11 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
         allocs, 0,
         "allocations over {feed} ITCH messages, {gaps} gaps, {orders} orders, {pushes} pushes"
     );
+    assert!(!lp.journal_halted(), "the journal refused a record");
+    assert!(
+        journalled > feed,
+        "{journalled} records for {feed} ITCH messages"
+    );
     // Kill then an orderly stop, through the command ring.
     cmd_tx.push(Command::Kill).unwrap();
     run_until(&mut lp, "kill", &|lp| {
@@ -154,6 +164,11 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
     });
     cmd_tx.push(Command::Stop).unwrap();
     run_until(&mut lp, "stop", &|lp| lp.done());
+    let last = lp.journal_seq();
+    lp.close_journal().unwrap().unwrap();
+    let report = _native::journal::verify(&dir.join("journal")).unwrap();
+    assert!(report.is_intact(), "{:?}", report.first_bad);
+    assert_eq!(report.last_seq, Some(last));
     drop(venue);
     let _ = std::fs::remove_dir_all(&dir);
 }

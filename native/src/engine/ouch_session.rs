@@ -631,6 +631,21 @@ impl OuchCore {
     /// # Hot path
     /// Copies into the fixed receive buffer, parses in place; no allocation.
     pub fn on_bytes(&mut self, data: &[u8], now: UnixNanos) -> usize {
+        self.on_bytes_with(data, now, &mut |_, _| {})
+    }
+
+    /// [`Self::on_bytes`], handing `tap` each sequenced message the session is about to apply (its
+    /// stream number and bytes; replayed ones it skips are not handed) before it is applied: the
+    /// engine journals them there.
+    ///
+    /// # Hot path
+    /// As [`Self::on_bytes`].
+    pub fn on_bytes_with(
+        &mut self,
+        data: &[u8],
+        now: UnixNanos,
+        tap: &mut impl FnMut(u64, &[u8]),
+    ) -> usize {
         if self.link == Link::Down || data.is_empty() {
             return 0;
         }
@@ -654,7 +669,7 @@ impl OuchCore {
                     }
                 };
                 at = end;
-                applied += self.on_packet(kind, start, end, now);
+                applied += self.on_packet(kind, start, end, now, tap);
                 if self.link == Link::Down || self.drop_link {
                     self.in_len = 0;
                     return applied;
@@ -666,7 +681,14 @@ impl OuchCore {
         applied
     }
 
-    fn on_packet(&mut self, kind: PacketType, start: usize, end: usize, now: UnixNanos) -> usize {
+    fn on_packet(
+        &mut self,
+        kind: PacketType,
+        start: usize,
+        end: usize,
+        now: UnixNanos,
+        tap: &mut impl FnMut(u64, &[u8]),
+    ) -> usize {
         match kind {
             PacketType::LoginAccepted => {
                 let mut session = [b' '; 10];
@@ -701,6 +723,7 @@ impl OuchCore {
                     return 0;
                 }
                 self.applied_through = n;
+                tap(n, &self.inbuf[start..end]);
                 match Outbound::decode(&self.inbuf[start..end]) {
                     Ok(m) => {
                         self.counters.applied += 1;
@@ -1670,6 +1693,15 @@ impl OuchSession {
     /// # Hot path
     /// Connected and reconciled: one non-blocking `read`, the core's in-place parsing, one `write`.
     pub fn poll(&mut self) -> usize {
+        self.poll_with(&mut |_, _| {})
+    }
+
+    /// [`Self::poll`], handing `tap` each sequenced message before the core applies it (see
+    /// [`OuchCore::on_bytes_with`]).
+    ///
+    /// # Hot path
+    /// As [`Self::poll`].
+    pub fn poll_with(&mut self, tap: &mut impl FnMut(u64, &[u8])) -> usize {
         let t = now();
         if self.conn.is_none() && self.core.wants_connect(t) {
             self.connect(t);
@@ -1677,7 +1709,7 @@ impl OuchSession {
         let mut applied = 0;
         if let Some(c) = self.conn.as_mut() {
             let core = &mut self.core;
-            let r = c.poll(|data, _| applied += core.on_bytes(data, t));
+            let r = c.poll(|data, _| applied += core.on_bytes_with(data, t, tap));
             if r.is_err() {
                 self.close(t);
             }
