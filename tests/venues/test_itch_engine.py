@@ -7,6 +7,7 @@ passes ``pymm ledger verify`` and holds every kind of input in input order (#11)
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import struct
@@ -197,7 +198,7 @@ def _check_journal(journal: Path, st: dict[str, Any]) -> None:
     assert {ITCH_MESSAGE, FEED_STATE, OUCH_MESSAGE, OUCH_LINK, DROP_LINK} <= set(tags), set(tags)
     # ITCH messages in feed order: MoldUDP64 numbers strictly increasing, each message whole.
     mold = [struct.unpack_from("<Q", x["payload"], 8)[0] for x in tags[ITCH_MESSAGE]]
-    assert all(a < b for a, b in zip(mold, mold[1:], strict=False)), "ITCH messages out of feed order"
+    assert all(a < b for a, b in itertools.pairwise(mold)), "ITCH messages out of feed order"
     assert all(len(x["payload"]) == 16 + x["payload"][1] for x in tags[ITCH_MESSAGE])
     assert len(mold) >= st["feed"]["applied"]
     # OUCH sequenced messages: stream numbers increase within each login (a replay after the drop
