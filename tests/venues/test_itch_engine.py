@@ -28,7 +28,7 @@ ITCH_MESSAGE, FEED_STATE, OUCH_MESSAGE, OUCH_LINK, DROP_LINK = 0x51, 0x52, 0x61,
 GROUP_A, GROUP_B = "239.1.23.1", "239.1.23.2"
 
 
-def _free_port(kind: int) -> int:
+def free_port(kind: int) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -53,48 +53,67 @@ def _sides(st: dict[str, Any]) -> tuple[set[str], set[str]]:
     return bids, asks
 
 
+QUOTING = {
+    "enabled": 1,
+    "anchor": 2,  # mid
+    "half_spread_mt": 1000,
+    "levels": 3,
+    "level_spacing_ticks": 1,
+    "size_lots": 10,
+    "max_inventory_lots": 1000,
+    "requote_ticks": 1,
+    "post_only": 1,
+}
+
+
+def engine_config(tmp_path: Path, feed: str, ouch_port: int, rr_port: int) -> dict[str, Any]:
+    """The engine's config (journal in ``tmp_path / "journal"``)."""
+    return {
+        "feed": feed,
+        "rerequest": f"127.0.0.1:{rr_port}",
+        "locate": 1,
+        "journal_dir": str(tmp_path / "journal"),
+        "ouch": {
+            "addr": f"127.0.0.1:{ouch_port}",
+            "user": "PYMM",
+            "password": "pymm",
+            "symbol": "PYMM",
+            "tick": "0.01",
+            "client_id_file": str(tmp_path / "client_ids"),
+            # Long enough that the UNKNOWN window after a drop is seen in the status.
+            "reconnect_min_ms": 300,
+            "risk": {
+                "max_order_qty": "1000",
+                "max_order_notional": "500000",
+                "price_collar_bps": 500,
+                "max_reference_age_ms": 600000,
+                "max_long": "2000",
+                "max_short": "2000",
+                "max_position_notional": "1000000",
+                "max_open_orders": 40,
+            },
+        },
+    }
+
+
+def venue_config(feed_port: int, ouch_port: int, rr_port: int) -> dict[str, Any]:
+    """The simulated exchange's config: line A lossy, filled by re-request."""
+    return {
+        "itch_a": f"{GROUP_A}:{feed_port}",
+        "itch_b": f"{GROUP_B}:9",
+        "rerequest": f"127.0.0.1:{rr_port}",
+        "ouch": f"127.0.0.1:{ouch_port}",
+        "heartbeat_ms": 100,
+        "interval_us": 500,
+        "faults_a": {"seed": 5, "drop": 0.02},
+    }
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[ItchEngine, ItchVenue, Path]]:
-    ouch_port, rr_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
-    eng = ItchEngine(
-        {
-            "feed": f"{GROUP_A}:0",
-            "rerequest": f"127.0.0.1:{rr_port}",
-            "locate": 1,
-            "journal_dir": str(tmp_path / "journal"),
-            "ouch": {
-                "addr": f"127.0.0.1:{ouch_port}",
-                "user": "PYMM",
-                "password": "pymm",
-                "symbol": "PYMM",
-                "tick": "0.01",
-                "client_id_file": str(tmp_path / "client_ids"),
-                # Long enough that the UNKNOWN window after a drop is seen in the status.
-                "reconnect_min_ms": 300,
-                "risk": {
-                    "max_order_qty": "1000",
-                    "max_order_notional": "500000",
-                    "price_collar_bps": 500,
-                    "max_reference_age_ms": 600000,
-                    "max_long": "2000",
-                    "max_short": "2000",
-                    "max_position_notional": "1000000",
-                    "max_open_orders": 40,
-                },
-            },
-        }
-    )
-    venue = ItchVenue(
-        {
-            "itch_a": f"{GROUP_A}:{eng.feed_port}",
-            "itch_b": f"{GROUP_B}:9",
-            "rerequest": f"127.0.0.1:{rr_port}",
-            "ouch": f"127.0.0.1:{ouch_port}",
-            "heartbeat_ms": 100,
-            "interval_us": 500,
-            "faults_a": {"seed": 5, "drop": 0.02},
-        }
-    )
+    ouch_port, rr_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
+    eng = ItchEngine(engine_config(tmp_path, f"{GROUP_A}:0", ouch_port, rr_port))
+    venue = ItchVenue(venue_config(eng.feed_port, ouch_port, rr_port))
     venue.start()
     eng.start()
     yield eng, venue, tmp_path / "journal"
@@ -104,19 +123,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[ItchEngine, ItchVenue, Path]]:
 
 def test_quotes_fills_drop_and_kill(setup: tuple[ItchEngine, ItchVenue, Path]) -> None:
     eng, venue, journal = setup
-    eng.push_params(
-        {
-            "enabled": 1,
-            "anchor": 2,  # mid
-            "half_spread_mt": 1000,
-            "levels": 3,
-            "level_spacing_ticks": 1,
-            "size_lots": 10,
-            "max_inventory_lots": 1000,
-            "requote_ticks": 1,
-            "post_only": 1,
-        }
-    )
+    eng.push_params(QUOTING)
     st = _until(eng, "two-sided quotes on several levels", lambda s: all(len(x) >= 2 for x in _sides(s)))
     bids, asks = _sides(st)
     assert max(bids) < min(asks), st
