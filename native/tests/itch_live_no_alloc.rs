@@ -15,7 +15,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::sync::Arc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use _native::engine::itch_live::{Command, ItchEngineConfig, ItchLoop, ItchShared};
 use _native::engine::ouch_session::Phase;
@@ -148,6 +148,16 @@ fn rig(name: &str, group: u8, journal: Option<JournalConfig>) -> Rig {
     }
 }
 
+/// Closes the journal (everything appended written) and checks it is intact up to `last`.
+fn close_and_verify(mut lp: ItchLoop, venue: ItchVenue, dir: &Path, last: u64) {
+    lp.close_journal().unwrap().unwrap();
+    let report = _native::journal::verify(&dir.join("journal")).unwrap();
+    assert!(report.is_intact(), "{:?}", report.first_bad);
+    assert_eq!(report.last_seq, Some(last));
+    drop(venue);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_refused_journal_append_latches_the_kill_and_nothing_new_is_sent() {
     // A writer that naps 2 s behind a 4096-record ring: the feed fills the ring in about a second
@@ -190,12 +200,7 @@ fn a_refused_journal_append_latches_the_kill_and_nothing_new_is_sent() {
     assert!(lp.core().quoter().working(Side::Buy).next().is_none());
     assert_eq!(lp.journal_seq(), at_halt, "journalled after the halt");
     // What was journalled is an intact prefix ending at the halt.
-    lp.close_journal().unwrap().unwrap();
-    let report = _native::journal::verify(&dir.join("journal")).unwrap();
-    assert!(report.is_intact(), "{:?}", report.first_bad);
-    assert_eq!(report.last_seq, Some(at_halt));
-    drop(venue);
-    let _ = std::fs::remove_dir_all(&dir);
+    close_and_verify(lp, venue, &dir, at_halt);
 }
 
 #[test]
@@ -256,10 +261,5 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
     cmd_tx.push(Command::Stop).unwrap();
     run_until(&mut lp, "stop", &|lp| lp.done());
     let last = lp.journal_seq();
-    lp.close_journal().unwrap().unwrap();
-    let report = _native::journal::verify(&dir.join("journal")).unwrap();
-    assert!(report.is_intact(), "{:?}", report.first_bad);
-    assert_eq!(report.last_seq, Some(last));
-    drop(venue);
-    let _ = std::fs::remove_dir_all(&dir);
+    close_and_verify(lp, venue, &dir, last);
 }

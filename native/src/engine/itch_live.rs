@@ -1445,6 +1445,35 @@ mod tests {
     }
 
     #[test]
+    fn the_tap_sees_each_message_once_in_feed_order_before_the_book_and_records_carry_it_whole() {
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        let mut seen = Vec::new();
+        let mut tap = |seq: u64, m: &[u8]| seen.push((seq, m.len()));
+        let p1 = packet(1, &[(1, Side::Buy, 9_890), (2, Side::Sell, 9_910)]);
+        let p3 = packet(4, &[(3, Side::Sell, 9_920)]);
+        let p2 = packet(3, &[(2, Side::Sell, -1)]);
+        c.on_datagram_with(&p1, T, &mut tap);
+        // Ahead of the next number: dropped, nothing handed on.
+        c.on_datagram_with(&p3, T, &mut tap);
+        c.on_datagram_with(&p2, T, &mut tap);
+        c.on_datagram_with(&p3, T, &mut tap);
+        // A duplicate is not handed on again.
+        c.on_datagram_with(&p1, T, &mut tap);
+        let seqs: Vec<u64> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        assert_eq!(c.feed_counters().applied, 4);
+        // The record: tag, len, pad, the number, the bytes.
+        let msg = [7u8; 36];
+        let rec = session_record(T, jtag::ITCH_MESSAGE, 36, 0, &[42], &msg).unwrap();
+        let p = rec.payload();
+        assert_eq!((p[0], p[1], p.len()), (jtag::ITCH_MESSAGE, 36, 16 + 36));
+        assert_eq!(u64::from_le_bytes(p[8..16].try_into().unwrap()), 42);
+        assert_eq!(&p[16..], &msg);
+        assert!(session_record(T, jtag::OUCH_MESSAGE, 81, 0, &[1], &[0; 81]).is_none());
+        assert!(session_record(T, jtag::OUCH_MESSAGE, 80, 0, &[1], &[0; 80]).is_some());
+    }
+
+    #[test]
     fn quotes_go_through_the_session_and_follow_its_order_table() {
         let (mut c, mut o) = quoting();
         assert_eq!(c.requote(&params(), &mut o, T), 4);

@@ -1944,13 +1944,20 @@ pub(crate) mod testing {
 
     /// Feeds one sequenced message.
     pub(crate) fn server(c: &mut OuchCore, m: Outbound, t: UnixNanos) {
+        let (b, k) = sequenced(m);
+        c.on_bytes(&b[..k], t);
+    }
+
+    /// One sequenced-data packet holding `m` (`b[..k]`; empty if it does not encode).
+    pub(crate) fn sequenced(m: Outbound) -> ([u8; 96], usize) {
         let mut msg = [0u8; crate::gateway::ouch::MAX_OUTBOUND];
         let mut b = [0u8; 96];
-        if let Ok(n) = m.encode(&mut msg) {
-            if let Ok(k) = write_packet(PacketType::SequencedData, &msg[..n], &mut b) {
-                c.on_bytes(&b[..k], t);
-            }
-        }
+        let k = m
+            .encode(&mut msg)
+            .ok()
+            .and_then(|n| write_packet(PacketType::SequencedData, &msg[..n], &mut b).ok())
+            .unwrap_or(0);
+        (b, k)
     }
 }
 
@@ -2068,8 +2075,13 @@ mod tests {
         let mut b = [0u8; 64];
         let n = crate::gateway::soupbintcp::write_login_accepted(b"PYMMITCH01", 2, &mut b).unwrap();
         c.on_bytes(&b[..n], T);
-        server(&mut c, acc, T);
-        server(&mut c, fill, T);
+        // The tap (the engine's journal) sees only what is applied, before it is applied.
+        let mut tapped = Vec::new();
+        for m in [acc, fill] {
+            let (b, k) = super::testing::sequenced(m);
+            c.on_bytes_with(&b[..k], T, &mut |n, m| tapped.push((n, m.len())));
+        }
+        assert!(tapped.is_empty(), "replayed messages tapped: {tapped:?}");
         assert_eq!(c.counters().replay_skipped, 2);
         assert_eq!(c.risk().position(INST), Some(4));
         assert_eq!(
@@ -2078,15 +2090,13 @@ mod tests {
             "until the barrier"
         );
         let p = c.probe_token().unwrap();
-        server(
-            &mut c,
-            Outbound::Rejected {
-                timestamp: 0,
-                token: p,
-                reason: b'Z',
-            },
-            T,
-        );
+        let (b, k) = super::testing::sequenced(Outbound::Rejected {
+            timestamp: 0,
+            token: p,
+            reason: b'Z',
+        });
+        c.on_bytes_with(&b[..k], T, &mut |n, m| tapped.push((n, m.len())));
+        assert_eq!(tapped, [(4, k - 3)]);
         assert_eq!(c.order(a).unwrap().state, OrderState::New);
         assert_eq!(c.order(a).unwrap().leaves, Qty::from_lots(6));
     }
