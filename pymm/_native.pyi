@@ -434,8 +434,9 @@ class ItchEngine:
     """The live ITCH/OUCH quoting engine: one thread (pinnable) receives MoldUDP64 from the ITCH feed,
     fills gaps by re-request, keeps the L3 book, quotes and sends through the live OUCH session
     (risk, tokens, UNKNOWN and the barrier are the session's). Parameters through the seqlock block,
-    commands through the SPSC ring, ``status()`` from the seqlock status block
-    (``docs/architecture/itch-live-engine.md``)."""
+    commands through the SPSC ring, ``status()`` from the seqlock status block; with ``journal_dir``
+    every input is journalled and a refused append latches the kill (ADR 0009,
+    ``docs/architecture/itch-live-engine.md``)."""
 
     def __new__(cls, config: dict[str, Any]) -> ItchEngine: ...
     @property

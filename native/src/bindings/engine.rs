@@ -305,26 +305,13 @@ impl PyEngine {
         })?;
         let journal = match &cfg.journal_dir {
             Some(d) => {
-                let mut jc = crate::journal::JournalConfig {
-                    core: cfg.journal_core,
-                    ..Default::default()
-                };
-                // A writer on a core of its own spins: nothing else wants that core.
-                match (cfg.journal_idle_sleep_us, cfg.journal_core) {
-                    (Some(us), _) => jc.idle_sleep = std::time::Duration::from_micros(us),
-                    (None, Some(_)) => jc.idle_sleep = std::time::Duration::ZERO,
-                    (None, None) => {}
-                }
-                let opened = crate::journal::open(std::path::Path::new(d), jc).map_err(|e| {
-                    PyValueError::new_err(match e {
-                        crate::journal::JournalError::Config { .. }
-                            if cfg.journal_core.is_some() =>
-                        {
-                            format!("journal_core: {e}")
-                        }
-                        _ => format!("journal_dir {d}: {e}"),
-                    })
-                })?;
+                let opened = crate::journal::open_engine_journal(
+                    d,
+                    cfg.journal_core,
+                    cfg.journal_idle_sleep_us,
+                    crate::journal::JournalConfig::default(),
+                )
+                .map_err(PyValueError::new_err)?;
                 Some((opened.handle, opened.writer))
             }
             None => None,

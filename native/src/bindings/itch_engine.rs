@@ -29,6 +29,7 @@ use crate::time::posix_clock::PosixClock;
 #[pyclass(name = "ItchEngine", module = "pymm._native")]
 pub(crate) struct PyItchEngine {
     tick: Scale,
+    journal_core: Option<usize>,
     shared: Arc<ItchShared>,
     commands: Producer<Command>,
     params: ParamWriter<QuoteParams, QUOTE_PARAM_WORDS>,
@@ -66,8 +67,8 @@ impl PyItchEngine {
 
 #[pymethods]
 impl PyItchEngine {
-    /// Builds the engine (opens the feed and re-request sockets, reserves client ids); nothing
-    /// runs until `start()`.
+    /// Builds the engine (opens the journal if `journal_dir` is set, the feed and re-request
+    /// sockets, reserves client ids); nothing runs until `start()`.
     #[new]
     fn new(py: Python<'_>, config: &Bound<'_, PyDict>) -> PyResult<Self> {
         let cfg: ItchEngineConfig = super::config_from_dict(py, config)?
@@ -80,6 +81,7 @@ impl PyItchEngine {
             .map_err(PyValueError::new_err)?;
         Ok(Self {
             tick,
+            journal_core: cfg.journal_core,
             shared,
             commands: cmd_tx,
             params: writer,
@@ -248,6 +250,14 @@ impl PyItchEngine {
             c.set_item(*k, w[sw::OUCH + i])?;
         }
         d.set_item("ouch", c)?;
+        let j = PyDict::new(py);
+        j.set_item("enabled", f & 64 != 0)?;
+        j.set_item("seq", w[sw::JOURNAL_SEQ])?;
+        j.set_item("dropped", w[sw::JOURNAL_DROPPED])?;
+        j.set_item("writer_core", self.journal_core)?;
+        let halt = self.shared.journal_halt.lock().ok().and_then(|g| g.clone());
+        j.set_item("halted", halt)?;
+        d.set_item("journal", j)?;
         let err = self
             .shared
             .last_error

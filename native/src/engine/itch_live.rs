@@ -20,8 +20,18 @@
 //! allocation, no lock, no logging (`native/tests/itch_live_no_alloc.rs`). Connecting and client-id
 //! refills happen on the same thread, rarely, and may allocate.
 //!
-//! Not done: the inputs are not journalled (issue #11), so a restart logs in from the session's
-//! in-memory sequence (1 for a new process) and relies on the SoupBinTCP replay.
+//! # Journal (#11)
+//! With `journal_dir` set, every input that can change the engine's state is appended to the
+//! journal (ADR 0003; the records are in [`jtag`] and ADR 0010) on this thread, through the journal
+//! writer's SPSC ring: each ITCH message of the quoted stock in feed order, before the book applies
+//! it; each sequenced OUCH message, before the session applies it; feed-state changes (gap opened or
+//! filled, gave up); link changes; parameter pushes; commands; the requote timer. A refused append
+//! (ring full, writer failed) halts quoting fail-closed: the kill is latched, a later `lift` is
+//! refused until restart, and nothing more is journalled, so the journal stays a clean prefix.
+//!
+//! Not done: recovery from the journal at start (a restart logs in from the session's in-memory
+//! sequence, 1 for a new process, and relies on the SoupBinTCP replay), snapshots, and a replay
+//! driver for this engine's journal.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,12 +43,18 @@ use serde::Deserialize;
 use super::affinity;
 use super::ouch_session::{now, OuchConfig, OuchCore, OuchSession, Phase, Refusal, INST};
 use super::params::ParamReader;
+use super::session::{Command as SessionCommand, Input, RecordCtx, Stamped};
 use crate::book::{L3Book, L3Config};
 use crate::feed::itch;
 use crate::feed::moldudp64::{
     MoldPacket, PacketKind, RerequestAction, RerequestClient, RerequestConfig,
 };
 use crate::gateway::OrderState;
+use crate::journal::payloads::TimerTickV1;
+use crate::journal::{
+    open_engine_journal, AppendError, JournalConfig, JournalHandle, JournalRecord, JournalStats,
+    JournalWriter, OpenJournal, RecordKind,
+};
 use crate::model::{ClientOrderId, InstrumentId, Price, Qty, Side, UnixNanos};
 use crate::net::ring::Consumer;
 use crate::net::transport::RxTransport;
@@ -60,6 +76,31 @@ pub enum Command {
     DropLink,
 }
 
+/// The journal records of this engine that are not typed kinds: `RecordKind::SessionInput`
+/// payloads, the first byte a sub-tag (disjoint from the Binance session's, `engine::session`).
+/// Parameter pushes, kill/lift/stop and the requote timer use the typed `ParamPush`,
+/// `OperatorCommand` and `TimerTick` kinds. Layouts (little-endian) in ADR 0010.
+pub mod jtag {
+    /// An ITCH message of the quoted stock, in feed order, before the book applies it:
+    /// `tag u8, len u8, pad 6, mold_seq u64, message [u8; len]`.
+    pub const ITCH_MESSAGE: u8 = 0x51;
+    /// The feed's sequencing state changed (gap opened or filled, gave up):
+    /// `tag u8, flags u8 (1 stale, 2 broken), pad 6, next_seq u64, seen_to u64`.
+    pub const FEED_STATE: u8 = 0x52;
+    /// A sequenced OUCH message, before the session applies it:
+    /// `tag u8, len u8, pad 6, stream_seq u64, message [u8; len]`.
+    pub const OUCH_MESSAGE: u8 = 0x61;
+    /// The OUCH link changed (connected, logged in, disconnected):
+    /// `tag u8, phase u8, link_up u8, pad 5, connects u64, disconnects u64, logins u64`.
+    pub const OUCH_LINK: u8 = 0x62;
+    /// The operator command `drop_link`: `tag u8, pad 7`.
+    pub const DROP_LINK: u8 = 0x63;
+    /// Longest message a `*_MESSAGE` record carries whole.
+    pub const MAX_MESSAGE: usize = crate::journal::MAX_PAYLOAD_LEN - 16;
+    /// The timer id of the requote timer in `TimerTick` records.
+    pub const REQUOTE_TIMER: u32 = 2;
+}
+
 /// Words of the status block.
 pub const STATUS_WORDS: usize = 128;
 /// First word of the quotes table (4 words per quote: id, side (1 buy, 2 sell), price ticks, qty).
@@ -72,7 +113,7 @@ pub mod sw {
     /// The OUCH session's [`super::Phase`] code.
     pub const PHASE: usize = 0;
     /// Flag bits: 1 OUCH link up, 2 book stale, 4 killed, 8 feed gave up (stale until restart),
-    /// 16 thread running, 32 finished.
+    /// 16 thread running, 32 finished, 64 journal on, 128 the journal halted quoting.
     pub const FLAGS: usize = 1;
     /// Datagrams received.
     pub const DATAGRAMS: usize = 2;
@@ -118,6 +159,10 @@ pub mod sw {
     pub const BOOK_ERRORS: usize = 22;
     /// First word of the session's counters ([`super::OUCH_COUNTERS`] in order).
     pub const OUCH: usize = 24;
+    /// The last journal seq appended (0: none).
+    pub const JOURNAL_SEQ: usize = 42;
+    /// Inputs not journalled since the journal refused one (fail closed).
+    pub const JOURNAL_DROPPED: usize = 43;
 }
 
 /// The session counters copied into the status block from [`sw::OUCH`], in order.
@@ -205,6 +250,15 @@ pub struct ItchEngineConfig {
     /// Nap this long when a pass found nothing to do (µs; default 0 when pinned, 20 otherwise).
     #[serde(default)]
     pub idle_sleep_us: Option<u64>,
+    /// Journal directory (none: no journal).
+    #[serde(default)]
+    pub journal_dir: Option<String>,
+    /// Pin the journal writer thread to this core (its own). `None`: unpinned.
+    #[serde(default)]
+    pub journal_core: Option<usize>,
+    /// The journal writer's sleep when its ring is empty, µs (default 100; 0 when pinned).
+    #[serde(default)]
+    pub journal_idle_sleep_us: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,6 +372,11 @@ impl ItchLiveCore {
         self.next_seq
     }
 
+    /// One past the highest feed sequence number seen.
+    pub fn seen_to(&self) -> u64 {
+        self.seen_to
+    }
+
     /// Feed counters.
     pub fn feed_counters(&self) -> FeedCounters {
         self.feed
@@ -360,6 +419,20 @@ impl ItchLiveCore {
     /// # Hot path
     /// In-place parsing; no allocation.
     pub fn on_datagram(&mut self, datagram: &[u8], ts_recv: UnixNanos) -> FeedStep {
+        self.on_datagram_with(datagram, ts_recv, &mut |_, _| {})
+    }
+
+    /// [`Self::on_datagram`], handing `tap` each ITCH message of the quoted stock (its MoldUDP64
+    /// sequence number and bytes) in feed order, before the book applies it.
+    ///
+    /// # Hot path
+    /// As [`Self::on_datagram`].
+    pub fn on_datagram_with(
+        &mut self,
+        datagram: &[u8],
+        ts_recv: UnixNanos,
+        tap: &mut impl FnMut(u64, &[u8]),
+    ) -> FeedStep {
         self.feed.datagrams += 1;
         let Ok(packet) = MoldPacket::parse(datagram) else {
             self.feed.decode_errors += 1;
@@ -407,6 +480,7 @@ impl ItchLiveCore {
             if m.header().locate != self.locate {
                 continue;
             }
+            tap(seq, msg);
             if let Some(ev) = m.order_event(self.midnight, seq, ts_recv) {
                 match self.book.apply(&ev) {
                     Ok(_) => self.feed.applied += 1,
@@ -571,6 +645,8 @@ pub struct ItchShared {
     pub abort: AtomicBool,
     /// Last error (written off the hot path).
     pub last_error: Mutex<String>,
+    /// Why the journal halted quoting (fail closed), once it did.
+    pub journal_halt: Mutex<Option<String>>,
 }
 
 impl ItchShared {
@@ -581,6 +657,7 @@ impl ItchShared {
             finished: AtomicBool::new(false),
             abort: AtomicBool::new(false),
             last_error: Mutex::new(String::new()),
+            journal_halt: Mutex::new(None),
         }
     }
 
@@ -594,6 +671,141 @@ impl ItchShared {
 impl Default for ItchShared {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A `SessionInput` record of this engine: `tag, b1, pad 6`, then `words`, then `bytes`
+/// (`None` if it does not fit whole).
+fn session_record(
+    ts: UnixNanos,
+    tag: u8,
+    b1: u8,
+    b2: u8,
+    words: &[u64],
+    bytes: &[u8],
+) -> Option<JournalRecord> {
+    let mut buf = [0u8; crate::journal::MAX_PAYLOAD_LEN];
+    let n = 8 + 8 * words.len() + bytes.len();
+    if n > buf.len() {
+        return None;
+    }
+    buf[0] = tag;
+    buf[1] = b1;
+    buf[2] = b2;
+    for (i, w) in words.iter().enumerate() {
+        buf[8 + 8 * i..16 + 8 * i].copy_from_slice(&w.to_le_bytes());
+    }
+    buf[8 + 8 * words.len()..n].copy_from_slice(bytes);
+    JournalRecord::new(RecordKind::SessionInput, ts, ts, &buf[..n]).ok()
+}
+
+/// The feed's sequencing state as a [`jtag::FEED_STATE`] record carries it.
+fn feed_state(c: &ItchLiveCore) -> (u8, u64, u64) {
+    (
+        u8::from(c.is_stale()) | u8::from(c.is_broken()) << 1,
+        c.next_seq(),
+        c.seen_to(),
+    )
+}
+
+/// Journals the feed's state when its flags (stale, broken) or the gap's end moved.
+#[inline]
+fn journal_feed_state(journal: &mut Option<ItchJournal>, core: &ItchLiveCore, ts: UnixNanos) {
+    let Some(j) = journal.as_mut() else { return };
+    let now = feed_state(core);
+    let last = &mut j.last_feed;
+    let stale_now = now.0 != 0;
+    if now.0 != last.0 || (stale_now && now.2 != last.2) {
+        *last = now;
+        j.push(session_record(
+            ts,
+            jtag::FEED_STATE,
+            now.0,
+            0,
+            &[now.1, now.2],
+            &[],
+        ));
+    }
+    j.last_feed = now;
+}
+
+/// Why the journal refused an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    Append(AppendError),
+    /// A message longer than a record carries whole (cannot happen with ITCH 5.0 / OUCH 5.0).
+    TooLong,
+}
+
+/// The engine's journal producer (this thread) and the writer's owner.
+struct ItchJournal {
+    handle: JournalHandle,
+    writer: Option<JournalWriter>,
+    /// The first refusal (then nothing more is journalled this run).
+    refused: Option<Refused>,
+    /// Inputs not journalled since (counted, for the status).
+    dropped: u64,
+    halted: bool,
+    /// Link counters last journalled (connects, disconnects, logins).
+    link: [u64; 3],
+    /// The feed state last journalled ([`feed_state`]).
+    last_feed: (u8, u64, u64),
+}
+
+impl ItchJournal {
+    /// Appends `rec` (`None`: the input did not fit a record). After a refusal, only counts.
+    ///
+    /// # Hot path
+    /// One ring push; no allocation.
+    #[inline]
+    fn push(&mut self, rec: Option<JournalRecord>) {
+        if self.refused.is_some() {
+            self.dropped += 1;
+            return;
+        }
+        let r = match rec {
+            Some(r) => self.handle.append(r).err().map(Refused::Append),
+            None => Some(Refused::TooLong),
+        };
+        if r.is_some() {
+            self.refused = r;
+            self.dropped += 1;
+        }
+    }
+
+    /// A message record ([`jtag::ITCH_MESSAGE`], [`jtag::OUCH_MESSAGE`]).
+    #[inline]
+    fn message(&mut self, tag: u8, seq: u64, msg: &[u8], ts: UnixNanos) {
+        let rec = if msg.len() <= jtag::MAX_MESSAGE {
+            // Fits: at most MAX_MESSAGE (80) bytes.
+            session_record(ts, tag, msg.len() as u8, 0, &[seq], msg)
+        } else {
+            None
+        };
+        self.push(rec);
+    }
+
+    /// The records of an input the Binance session also has (parameters, kill/lift/stop): its
+    /// typed encoding.
+    fn input(&mut self, input: Input, param_version: u64, ts: UnixNanos) {
+        let s = Stamped {
+            ts_recv: ts,
+            ts_event: ts,
+            input,
+        };
+        let recs = s.to_records_with(&RecordCtx {
+            instrument: INST,
+            param_version,
+            ..RecordCtx::default()
+        });
+        for r in recs.as_slice() {
+            self.push(Some(*r));
+        }
+    }
+
+    /// The last seq appended (0: none).
+    fn seq(&self) -> u64 {
+        self.handle.next_seq().saturating_sub(1)
     }
 }
 
@@ -618,6 +830,7 @@ pub struct ItchLoop {
     stopping: bool,
     pin: Option<usize>,
     idle_sleep_us: Option<u64>,
+    journal: Option<ItchJournal>,
 }
 
 fn parse_v4(text: &str, what: &str) -> Result<SocketAddrV4, String> {
@@ -625,13 +838,33 @@ fn parse_v4(text: &str, what: &str) -> Result<SocketAddrV4, String> {
 }
 
 impl ItchLoop {
-    /// Opens the feed socket (joining the group) and the re-request socket and builds the session
-    /// (not connected yet).
+    /// Opens the journal (if `journal_dir` is set), the feed socket (joining the group) and the
+    /// re-request socket and builds the session (not connected yet).
     pub fn new(
         cfg: &ItchEngineConfig,
         params: ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
         commands: Consumer<Command>,
         shared: Arc<ItchShared>,
+    ) -> Result<Self, String> {
+        let journal = match &cfg.journal_dir {
+            Some(d) => Some(open_engine_journal(
+                d,
+                cfg.journal_core,
+                cfg.journal_idle_sleep_us,
+                JournalConfig::default(),
+            )?),
+            None => None,
+        };
+        Self::with_journal(cfg, params, commands, shared, journal)
+    }
+
+    /// [`Self::new`] with a journal opened by the caller (`cfg`'s journal fields are not used).
+    pub fn with_journal(
+        cfg: &ItchEngineConfig,
+        params: ParamReader<QuoteParams, QUOTE_PARAM_WORDS>,
+        commands: Consumer<Command>,
+        shared: Arc<ItchShared>,
+        journal: Option<OpenJournal>,
     ) -> Result<Self, String> {
         let session = OuchSession::new(&cfg.ouch)?;
         let units = crate::engine::pipeline::OuchEncoder::new(
@@ -689,7 +922,39 @@ impl ItchLoop {
             stopping: false,
             pin: cfg.core,
             idle_sleep_us: cfg.idle_sleep_us,
+            journal: journal.map(|j| ItchJournal {
+                handle: j.handle,
+                writer: Some(j.writer),
+                refused: None,
+                dropped: 0,
+                halted: false,
+                link: [0; 3],
+                last_feed: (0, 1, 1),
+            }),
         })
+    }
+
+    /// The last journal seq appended (0: none or no journal).
+    pub fn journal_seq(&self) -> u64 {
+        self.journal.as_ref().map_or(0, ItchJournal::seq)
+    }
+
+    /// Whether the journal halted quoting (fail closed).
+    pub fn journal_halted(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.halted)
+    }
+
+    /// Stops the journal writer after it wrote everything appended (the loop journals nothing
+    /// more); `None` without a journal or when already closed.
+    pub fn close_journal(&mut self) -> Option<Result<JournalStats, String>> {
+        let w = self.journal.as_mut()?.writer.take()?;
+        if let Some(j) = self.journal.as_mut() {
+            // Nothing more is appended to a closed writer: a later input only counts as dropped.
+            j.refused
+                .get_or_insert(Refused::Append(AppendError::Closed));
+            j.halted = true;
+        }
+        Some(w.close().map_err(|e| e.to_string()))
     }
 
     /// The feed port the loop listens on.
@@ -728,10 +993,22 @@ impl ItchLoop {
         while let Some(c) = self.commands.pop() {
             work = true;
             dirty = true;
+            let t = now();
+            if let Some(j) = self.journal.as_mut() {
+                match c {
+                    Command::Kill => j.input(Input::Command(SessionCommand::Kill), 0, t),
+                    Command::Lift => j.input(Input::Command(SessionCommand::Lift), 0, t),
+                    Command::Stop => j.input(Input::Command(SessionCommand::Stop), 0, t),
+                    Command::DropLink => j.push(session_record(t, jtag::DROP_LINK, 0, 0, &[], &[])),
+                }
+            }
+            self.check_journal();
             match c {
                 Command::Kill => {
                     self.session.kill();
                 }
+                // The latch a journal halt set holds until restart.
+                Command::Lift if self.journal_halted() => {}
                 Command::Lift => self.session.core_mut().lift_kill(),
                 Command::Stop => {
                     self.stopping = true;
@@ -739,21 +1016,39 @@ impl ItchLoop {
                 }
                 Command::DropLink => self.session.disconnect(),
             }
+            self.journal_link();
         }
         let v = self.params.version();
         if v != self.param_version {
             self.param_version = v;
             self.current = self.params.read();
+            if let Some(j) = self.journal.as_mut() {
+                j.input(
+                    Input::Params {
+                        params: self.current,
+                    },
+                    v,
+                    now(),
+                );
+            }
             dirty = true;
             work = true;
         }
         // Feed.
         let t = now();
         let core = &mut self.core;
+        let journal = &mut self.journal;
         let mut gap = None;
         let _ = self.feed.poll(|d, ts| {
             let at = if ts.ts.0 == 0 { t } else { ts.ts };
-            match core.on_datagram(d, at) {
+            let step = match journal.as_mut() {
+                Some(j) => core.on_datagram_with(d, at, &mut |seq, m| {
+                    j.message(jtag::ITCH_MESSAGE, seq, m, at);
+                }),
+                None => core.on_datagram(d, at),
+            };
+            journal_feed_state(journal, core, at);
+            match step {
                 FeedStep::Nothing => {}
                 FeedStep::Applied => dirty = true,
                 FeedStep::Gap { from, to } => {
@@ -765,26 +1060,56 @@ impl ItchLoop {
         if let Some((s, _)) = &self.recovery {
             while let Ok((n, _)) = s.recv_from(&mut self.rx_buf) {
                 work = true;
-                if let FeedStep::Gap { from, to } = core.on_datagram(&self.rx_buf[..n], t) {
+                let d = &self.rx_buf[..n];
+                let step = match journal.as_mut() {
+                    Some(j) => core.on_datagram_with(d, t, &mut |seq, m| {
+                        j.message(jtag::ITCH_MESSAGE, seq, m, t);
+                    }),
+                    None => core.on_datagram(d, t),
+                };
+                journal_feed_state(journal, core, t);
+                if let FeedStep::Gap { from, to } = step {
                     gap = Some((from, to));
                 }
                 dirty = true;
             }
         }
+        self.check_journal();
         if dirty {
             // Decide on the book change before anything else touches a socket (tick-to-trade).
             work = true;
             self.decide(t);
         }
         self.recover(gap, t);
+        journal_feed_state(&mut self.journal, &self.core, t);
         // Session.
         let before = self.session.core().counters().applied;
-        self.session.poll();
+        match self.journal.as_mut() {
+            Some(j) => {
+                let at = now();
+                self.session
+                    .poll_with(&mut |seq, m| j.message(jtag::OUCH_MESSAGE, seq, m, at));
+            }
+            None => {
+                self.session.poll();
+            }
+        }
+        self.journal_link();
+        self.check_journal();
         let t = now();
         if self.session.core().counters().applied != before {
             work = true;
             self.decide(t);
         } else if t.0.saturating_sub(self.last_requote) >= self.requote_ns {
+            if let Some(j) = self.journal.as_mut() {
+                j.push(Some(
+                    TimerTickV1 {
+                        timer_id: jtag::REQUOTE_TIMER,
+                    }
+                    .to_record(t),
+                ));
+            }
+            self.check_journal();
             self.decide(t);
         }
         if work || t.0.saturating_sub(self.last_status) >= 1_000_000 {
@@ -792,6 +1117,70 @@ impl ItchLoop {
             self.publish();
         }
         work
+    }
+
+    /// Journals a change of the OUCH link (the session applies connects, logins and disconnects
+    /// inside its calls; recorded right after them).
+    fn journal_link(&mut self) {
+        let Some(j) = self.journal.as_mut() else {
+            return;
+        };
+        let c = self.session.core().counters();
+        let link = [c.connects, c.disconnects, c.logins];
+        if link != j.link {
+            j.link = link;
+            let core = self.session.core();
+            let up = core.link() == super::ouch_session::Link::Up;
+            let rec = session_record(
+                now(),
+                jtag::OUCH_LINK,
+                core.phase() as u8,
+                u8::from(up),
+                &link,
+                &[],
+            );
+            j.push(rec);
+        }
+    }
+
+    /// Fail closed: the first refused append latches the kill (cancel all, no new orders; `lift`
+    /// refused until restart) and nothing more is journalled, so the journal stays a clean prefix
+    /// of what the engine did.
+    #[inline]
+    fn check_journal(&mut self) {
+        if let Some(j) = self.journal.as_ref() {
+            if j.refused.is_some() && !j.halted {
+                self.halt_journal();
+            }
+        }
+    }
+
+    #[cold]
+    fn halt_journal(&mut self) {
+        let Some(j) = self.journal.as_mut() else {
+            return;
+        };
+        j.halted = true;
+        let why = match j.refused {
+            Some(Refused::Append(AppendError::Full)) => {
+                "journal ring full (the writer is behind)".to_string()
+            }
+            Some(Refused::Append(AppendError::WriterFailed)) => format!(
+                "journal writer failed: {}",
+                std::io::Error::from_raw_os_error(j.handle.health().last_errno())
+            ),
+            Some(Refused::Append(AppendError::Closed)) => "journal closed".to_string(),
+            Some(Refused::TooLong) => "a message too long for a journal record".to_string(),
+            None => "journal refused a record".to_string(),
+        };
+        let text = format!(
+            "{why}; quoting halted at seq {} (kill latched, no new orders until restart)",
+            j.seq()
+        );
+        if let Ok(mut g) = self.shared.journal_halt.lock() {
+            g.get_or_insert(text);
+        }
+        self.session.kill();
     }
 
     /// The quoter follows the session's order table, re-quotes, and the session writes.
@@ -802,6 +1191,7 @@ impl ItchLoop {
             self.core.requote(&self.current, self.session.core_mut(), t);
         }
         self.session.flush();
+        self.journal_link();
     }
 
     fn recover(&mut self, gap: Option<(u64, u64)>, t: UnixNanos) {
@@ -843,7 +1233,13 @@ impl ItchLoop {
             | u64::from(self.core.is_stale()) << 1
             | u64::from(oc.risk().is_killed()) << 2
             | u64::from(self.core.is_broken()) << 3
-            | 1 << 4;
+            | 1 << 4
+            | u64::from(self.journal.is_some()) << 6
+            | u64::from(self.journal_halted()) << 7;
+        if let Some(j) = &self.journal {
+            w[sw::JOURNAL_SEQ] = j.seq();
+            w[sw::JOURNAL_DROPPED] = j.dropped;
+        }
         w[sw::DATAGRAMS] = fc.datagrams;
         w[sw::APPLIED] = fc.applied;
         w[sw::NEXT_SEQ] = self.core.next_seq();
@@ -920,7 +1316,11 @@ impl ItchLoop {
             }
         }
         self.session.disconnect();
+        self.journal_link();
         self.publish();
+        if let Some(Err(e)) = self.close_journal() {
+            self.shared.error(format!("journal: {e}"));
+        }
         let mut w = self.shared.status.read();
         w[sw::FLAGS] = (w[sw::FLAGS] & !(1 << 4)) | 1 << 5;
         self.shared.status.write(w);
@@ -1042,6 +1442,35 @@ mod tests {
         let mut c = ItchLiveCore::new(1, 100, L3Config::default());
         c.on_datagram(&packet(1, &[(9, Side::Buy, -1)]), T);
         assert!(c.is_broken() && c.is_stale());
+    }
+
+    #[test]
+    fn the_tap_sees_each_message_once_in_feed_order_before_the_book_and_records_carry_it_whole() {
+        let mut c = ItchLiveCore::new(1, 100, L3Config::default());
+        let mut seen = Vec::new();
+        let mut tap = |seq: u64, m: &[u8]| seen.push((seq, m.len()));
+        let p1 = packet(1, &[(1, Side::Buy, 9_890), (2, Side::Sell, 9_910)]);
+        let p3 = packet(4, &[(3, Side::Sell, 9_920)]);
+        let p2 = packet(3, &[(2, Side::Sell, -1)]);
+        c.on_datagram_with(&p1, T, &mut tap);
+        // Ahead of the next number: dropped, nothing handed on.
+        c.on_datagram_with(&p3, T, &mut tap);
+        c.on_datagram_with(&p2, T, &mut tap);
+        c.on_datagram_with(&p3, T, &mut tap);
+        // A duplicate is not handed on again.
+        c.on_datagram_with(&p1, T, &mut tap);
+        let seqs: Vec<u64> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        assert_eq!(c.feed_counters().applied, 4);
+        // The record: tag, len, pad, the number, the bytes.
+        let msg = [7u8; 36];
+        let rec = session_record(T, jtag::ITCH_MESSAGE, 36, 0, &[42], &msg).unwrap();
+        let p = rec.payload();
+        assert_eq!((p[0], p[1], p.len()), (jtag::ITCH_MESSAGE, 36, 16 + 36));
+        assert_eq!(u64::from_le_bytes(p[8..16].try_into().unwrap()), 42);
+        assert_eq!(&p[16..], &msg);
+        assert!(session_record(T, jtag::OUCH_MESSAGE, 81, 0, &[1], &[0; 81]).is_none());
+        assert!(session_record(T, jtag::OUCH_MESSAGE, 80, 0, &[1], &[0; 80]).is_some());
     }
 
     #[test]

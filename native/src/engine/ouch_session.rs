@@ -631,6 +631,21 @@ impl OuchCore {
     /// # Hot path
     /// Copies into the fixed receive buffer, parses in place; no allocation.
     pub fn on_bytes(&mut self, data: &[u8], now: UnixNanos) -> usize {
+        self.on_bytes_with(data, now, &mut |_, _| {})
+    }
+
+    /// [`Self::on_bytes`], handing `tap` each sequenced message the session is about to apply (its
+    /// stream number and bytes; replayed ones it skips are not handed) before it is applied: the
+    /// engine journals them there.
+    ///
+    /// # Hot path
+    /// As [`Self::on_bytes`].
+    pub fn on_bytes_with(
+        &mut self,
+        data: &[u8],
+        now: UnixNanos,
+        tap: &mut impl FnMut(u64, &[u8]),
+    ) -> usize {
         if self.link == Link::Down || data.is_empty() {
             return 0;
         }
@@ -654,7 +669,7 @@ impl OuchCore {
                     }
                 };
                 at = end;
-                applied += self.on_packet(kind, start, end, now);
+                applied += self.on_packet(kind, start, end, now, tap);
                 if self.link == Link::Down || self.drop_link {
                     self.in_len = 0;
                     return applied;
@@ -666,7 +681,14 @@ impl OuchCore {
         applied
     }
 
-    fn on_packet(&mut self, kind: PacketType, start: usize, end: usize, now: UnixNanos) -> usize {
+    fn on_packet(
+        &mut self,
+        kind: PacketType,
+        start: usize,
+        end: usize,
+        now: UnixNanos,
+        tap: &mut impl FnMut(u64, &[u8]),
+    ) -> usize {
         match kind {
             PacketType::LoginAccepted => {
                 let mut session = [b' '; 10];
@@ -701,6 +723,7 @@ impl OuchCore {
                     return 0;
                 }
                 self.applied_through = n;
+                tap(n, &self.inbuf[start..end]);
                 match Outbound::decode(&self.inbuf[start..end]) {
                     Ok(m) => {
                         self.counters.applied += 1;
@@ -1670,6 +1693,15 @@ impl OuchSession {
     /// # Hot path
     /// Connected and reconciled: one non-blocking `read`, the core's in-place parsing, one `write`.
     pub fn poll(&mut self) -> usize {
+        self.poll_with(&mut |_, _| {})
+    }
+
+    /// [`Self::poll`], handing `tap` each sequenced message before the core applies it (see
+    /// [`OuchCore::on_bytes_with`]).
+    ///
+    /// # Hot path
+    /// As [`Self::poll`].
+    pub fn poll_with(&mut self, tap: &mut impl FnMut(u64, &[u8])) -> usize {
         let t = now();
         if self.conn.is_none() && self.core.wants_connect(t) {
             self.connect(t);
@@ -1677,7 +1709,7 @@ impl OuchSession {
         let mut applied = 0;
         if let Some(c) = self.conn.as_mut() {
             let core = &mut self.core;
-            let r = c.poll(|data, _| applied += core.on_bytes(data, t));
+            let r = c.poll(|data, _| applied += core.on_bytes_with(data, t, tap));
             if r.is_err() {
                 self.close(t);
             }
@@ -1912,13 +1944,20 @@ pub(crate) mod testing {
 
     /// Feeds one sequenced message.
     pub(crate) fn server(c: &mut OuchCore, m: Outbound, t: UnixNanos) {
+        let (b, k) = sequenced(m);
+        c.on_bytes(&b[..k], t);
+    }
+
+    /// One sequenced-data packet holding `m` (`b[..k]`; empty if it does not encode).
+    pub(crate) fn sequenced(m: Outbound) -> ([u8; 96], usize) {
         let mut msg = [0u8; crate::gateway::ouch::MAX_OUTBOUND];
         let mut b = [0u8; 96];
-        if let Ok(n) = m.encode(&mut msg) {
-            if let Ok(k) = write_packet(PacketType::SequencedData, &msg[..n], &mut b) {
-                c.on_bytes(&b[..k], t);
-            }
-        }
+        let k = m
+            .encode(&mut msg)
+            .ok()
+            .and_then(|n| write_packet(PacketType::SequencedData, &msg[..n], &mut b).ok())
+            .unwrap_or(0);
+        (b, k)
     }
 }
 
@@ -2036,8 +2075,13 @@ mod tests {
         let mut b = [0u8; 64];
         let n = crate::gateway::soupbintcp::write_login_accepted(b"PYMMITCH01", 2, &mut b).unwrap();
         c.on_bytes(&b[..n], T);
-        server(&mut c, acc, T);
-        server(&mut c, fill, T);
+        // The tap (the engine's journal) sees only what is applied, before it is applied.
+        let mut tapped = Vec::new();
+        for m in [acc, fill] {
+            let (b, k) = super::testing::sequenced(m);
+            c.on_bytes_with(&b[..k], T, &mut |n, m| tapped.push((n, m.len())));
+        }
+        assert!(tapped.is_empty(), "replayed messages tapped: {tapped:?}");
         assert_eq!(c.counters().replay_skipped, 2);
         assert_eq!(c.risk().position(INST), Some(4));
         assert_eq!(
@@ -2046,15 +2090,13 @@ mod tests {
             "until the barrier"
         );
         let p = c.probe_token().unwrap();
-        server(
-            &mut c,
-            Outbound::Rejected {
-                timestamp: 0,
-                token: p,
-                reason: b'Z',
-            },
-            T,
-        );
+        let (b, k) = super::testing::sequenced(Outbound::Rejected {
+            timestamp: 0,
+            token: p,
+            reason: b'Z',
+        });
+        c.on_bytes_with(&b[..k], T, &mut |n, m| tapped.push((n, m.len())));
+        assert_eq!(tapped, [(4, k - 3)]);
         assert_eq!(c.order(a).unwrap().state, OrderState::New);
         assert_eq!(c.order(a).unwrap().leaves, Qty::from_lots(6));
     }

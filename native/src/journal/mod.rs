@@ -49,8 +49,8 @@ pub use segment::{FsyncPolicy, SegmentInfo};
 pub use state::{LedgerError, LedgerState};
 pub use verify::{verify, FirstBad, VerifyReport};
 pub use writer::{
-    open, AppendError, JournalConfig, JournalHandle, JournalHealth, JournalStats, JournalWriter,
-    OpenJournal, WriterTap,
+    open, open_engine_journal, AppendError, JournalConfig, JournalHandle, JournalHealth,
+    JournalStats, JournalWriter, OpenJournal, WriterTap,
 };
 
 #[cfg(test)]

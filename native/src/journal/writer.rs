@@ -418,6 +418,28 @@ pub struct OpenJournal {
     pub recovery: Recovery,
 }
 
+/// Opens an engine's journal from its config fields (`journal_dir`, `journal_core`,
+/// `journal_idle_sleep_us`; the Binance and ITCH engines share this): `base` with the writer pinned
+/// to `core`, sleeping `idle_sleep_us` when idle — by default spinning when it has a core of its own
+/// (nothing else wants that core), else `base.idle_sleep`. The error names the config field.
+pub fn open_engine_journal(
+    dir: &str,
+    core: Option<usize>,
+    idle_sleep_us: Option<u64>,
+    base: JournalConfig,
+) -> Result<OpenJournal, String> {
+    let mut cfg = JournalConfig { core, ..base };
+    match (idle_sleep_us, core) {
+        (Some(us), _) => cfg.idle_sleep = Duration::from_micros(us),
+        (None, Some(_)) => cfg.idle_sleep = Duration::ZERO,
+        (None, None) => {}
+    }
+    open(Path::new(dir), cfg).map_err(|e| match e {
+        JournalError::Config { .. } if core.is_some() => format!("journal_core: {e}"),
+        _ => format!("journal_dir {dir}: {e}"),
+    })
+}
+
 /// Opens (or creates) the journal in `dir` for appending: recovers the tail, then starts the writer
 /// thread. The first record gets `recovery.next_seq`.
 pub fn open(dir: &Path, cfg: JournalConfig) -> Result<OpenJournal, JournalError> {
