@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -118,7 +119,10 @@ class Page:
 async def open_page(url: str, *, width: int = 1400, height: int = 1000) -> AsyncIterator[Page]:
     """Start headless chromium, open ``url`` and yield the page session."""
     binary = chromium_or_skip()
-    with tempfile.TemporaryDirectory(prefix="pymm-chromium-") as profile:
+    # Chromium's helper processes can still write to the profile for a moment after the main one
+    # exits (a `Cache` directory appearing during the removal failed a CI run): the whole process
+    # group is stopped below, and a leftover file cannot fail the test.
+    with tempfile.TemporaryDirectory(prefix="pymm-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 binary,
@@ -137,6 +141,7 @@ async def open_page(url: str, *, width: int = 1400, height: int = 1000) -> Async
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: stopped with its helpers
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -168,11 +173,21 @@ async def open_page(url: str, *, width: int = 1400, height: int = 1000) -> Async
                     finally:
                         await page.close()
         finally:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            # The helpers outlive the main process briefly: wait until the group is gone.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                await asyncio.sleep(0.05)
             if proc.stderr:
                 proc.stderr.close()

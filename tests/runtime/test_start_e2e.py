@@ -152,11 +152,27 @@ def test_execution_throttle_latches_survives_kill_9_until_two_operators_approve(
     st = r2.status()
     assert st["state"] == "halted" and st["instruments"][0]["quotes"] == []
     latch_id = st["kill"]["latch_id"]
+    orders0 = st["instruments"][0]["orders"]
     for op in ("alice", "bob"):
         out = json.loads(r2.cli("approve", "--operator", op, "--key", str(r.keys[op])).stdout)
     assert not out["latched"], out
-    st = r2.wait_until("quoting again", lambda s: _two_sided(s, 1), 15.0)
-    assert st["kill"]["latch_id"] == latch_id
+
+    def retripped(s: dict[str, Any]) -> bool:
+        # The lift re-armed the throttle, so two more fills (this test's limit; partial fills count)
+        # may latch it again before a two-sided screen is seen: quoting resumed all the same.
+        o = s["instruments"][0]["orders"]
+        return (
+            s["kill"]["latched"]
+            and s["kill"]["latch_id"] != latch_id
+            and o["sent"] > orders0["sent"]
+            and o["fills"] >= orders0["fills"] + 2
+        )
+
+    st = r2.wait_until("quoting again", lambda s: _two_sided(s, 1) or retripped(s), 15.0)
+    if st["kill"]["latched"]:
+        assert "repeated-execution throttle" in st["kill"]["reason"], st["kill"]
+    else:
+        assert st["kill"]["latch_id"] == latch_id
 
 
 def _perp_position(r: Running) -> Decimal:
