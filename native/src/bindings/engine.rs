@@ -118,6 +118,27 @@ fn event_ring_pair(capacity: usize) -> (PyEventWriter, PyEventReader) {
     (PyEventWriter { sink }, PyEventReader { rx })
 }
 
+/// `current` with the fields named in `params` (`QuoteParams` field names, int values) replaced;
+/// an unknown name or a non-int value is refused, naming it.
+pub(crate) fn merge_params(
+    current: QuoteParams,
+    params: &Bound<'_, PyDict>,
+) -> PyResult<QuoteParams> {
+    let mut words = current.to_words();
+    for (k, v) in params.iter() {
+        let key: String = k.extract()?;
+        let i = PARAM_FIELDS
+            .iter()
+            .position(|f| *f == key)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown quote parameter {key:?}")))?;
+        let v: i64 = v
+            .extract()
+            .map_err(|_| PyValueError::new_err(format!("{key} must be an int")))?;
+        words[i] = v as u64;
+    }
+    Ok(QuoteParams::from_words(words))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEventReader>()?;
     m.add_class::<PyEventWriter>()?;
@@ -413,19 +434,7 @@ impl PyEngine {
     /// Writes quoting parameters (fields of `QuoteParams`; missing ones keep their value) into the
     /// parameter block; returns the block version. Never blocks the session thread.
     fn push_params(&mut self, params: &Bound<'_, PyDict>) -> PyResult<u64> {
-        let mut words = self.current.to_words();
-        for (k, v) in params.iter() {
-            let key: String = k.extract()?;
-            let i = PARAM_FIELDS
-                .iter()
-                .position(|f| *f == key)
-                .ok_or_else(|| PyValueError::new_err(format!("unknown quote parameter {key:?}")))?;
-            let v: i64 = v
-                .extract()
-                .map_err(|_| PyValueError::new_err(format!("{key} must be an int")))?;
-            words[i] = v as u64;
-        }
-        self.current = QuoteParams::from_words(words);
+        self.current = merge_params(self.current, params)?;
         self.pushes += 1;
         self.shared.push_ts.store(
             crate::time::posix_clock::PosixClock::MonotonicRaw.now_ns(),

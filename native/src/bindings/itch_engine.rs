@@ -12,13 +12,13 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::engine::PARAM_FIELDS;
+use super::engine::merge_params;
 use crate::engine::itch_live::{
     sw, Command, ItchEngineConfig, ItchLoop, ItchShared, OUCH_COUNTERS, STATUS_QUOTES_AT,
     STATUS_WORDS,
 };
 use crate::engine::ouch_session::Phase;
-use crate::engine::params::{param_block, ParamWriter, Words};
+use crate::engine::params::{param_block, ParamWriter};
 use crate::model::Scale;
 use crate::net::ring::{self, Producer};
 use crate::quoter::{QuoteParams, QUOTE_PARAM_WORDS};
@@ -121,19 +121,7 @@ impl PyItchEngine {
     /// Writes quoting parameters (fields of `QuoteParams`; missing ones keep their value);
     /// returns the block version.
     fn push_params(&mut self, params: &Bound<'_, PyDict>) -> PyResult<u64> {
-        let mut words = self.current.to_words();
-        for (k, v) in params.iter() {
-            let key: String = k.extract()?;
-            let i = PARAM_FIELDS
-                .iter()
-                .position(|f| *f == key)
-                .ok_or_else(|| PyValueError::new_err(format!("unknown quote parameter {key:?}")))?;
-            let v: i64 = v
-                .extract()
-                .map_err(|_| PyValueError::new_err(format!("{key} must be an int")))?;
-            words[i] = v as u64;
-        }
-        self.current = QuoteParams::from_words(words);
+        self.current = merge_params(self.current, params)?;
         Ok(self.params.write(self.current))
     }
 
