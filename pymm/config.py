@@ -154,9 +154,9 @@ class RiskConfig(_Strict):
     duplicate_window_ms: Annotated[int, Field(ge=0)]
     max_fills_in_window: Annotated[int, Field(gt=0, le=256)]
     fill_window_ms: Annotated[int, Field(gt=0)]
-    venue_orders_burst: Annotated[int, Field(gt=0)]
+    venue_orders_burst: Annotated[int, Field(gt=0, le=1_000_000_000)]  # the engine's bucket holds up to 1e9
     venue_orders_per_second: Annotated[int, Field(gt=0)]
-    messages_burst: Annotated[int, Field(gt=0)]
+    messages_burst: Annotated[int, Field(gt=0, le=1_000_000_000)]  # the engine's bucket holds up to 1e9
     messages_per_second: Annotated[int, Field(gt=0)]
     order_timeout_ms: Annotated[int, Field(gt=0)] = Field(
         default=2000, description="no answer within this: the order is UNKNOWN (reserved, never resent)"

@@ -58,6 +58,16 @@ def test_bad_value_names_field(tmp_path):
     assert "65535" in reason
 
 
+def test_a_burst_beyond_the_engine_bucket_is_refused(tmp_path):
+    # The engine's token buckets hold at most 1e9 tokens; a larger burst is refused, not capped.
+    body = DEFAULT_CONFIG.read_text().replace("messages_burst = 100", "messages_burst = 2000000000")
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, body))
+    (path, reason), *_ = e.value.errors
+    assert path == "risk.messages_burst"
+    assert "1000000000" in reason
+
+
 def test_bad_cores_names_field(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(_write(tmp_path, '[engine]\ncores = "5-2"\n' + BASE))

@@ -3,3 +3,4 @@
 pub mod book_l2;
 pub mod book_l3;
 pub mod host;
+pub mod tsc;

@@ -41,6 +41,7 @@ use _native::journal::{
 use _native::model::{BookDelta, InstrumentId, Price, Qty, Side, UnixNanos};
 use hdrhistogram::Histogram;
 use pymm_bench::book_l2::ticks_per_ns;
+use pymm_bench::tsc::{end as tsc_end, start as tsc_start};
 use serde_json::json;
 
 /// Producer and writer cores when 2+ are allowed and pinning was not turned off.
@@ -76,42 +77,6 @@ fn open_pinned(dir: &Path, cfg: JournalConfig, pins: Option<Pins>) -> journal::O
         affinity::pin_current_thread(p.producer).expect("pin producer core");
     }
     j
-}
-
-/// TSC read that later instructions cannot start before and earlier ones cannot finish after
-/// (`lfence; rdtsc; lfence`): the start of a timed region.
-#[inline(always)]
-fn tsc_start() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unused_unsafe)]
-    // SAFETY: LFENCE and RDTSC have no memory effects and exist on every x86_64 CPU.
-    unsafe {
-        use core::arch::x86_64::{_mm_lfence, _rdtsc};
-        _mm_lfence();
-        let t = _rdtsc();
-        _mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    pymm_bench::book_l2::ticks()
-}
-
-/// TSC read after everything before it retired (`rdtscp; lfence`): the end of a timed region.
-#[inline(always)]
-fn tsc_end() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unused_unsafe)]
-    // SAFETY: RDTSCP writes only `aux` (a local) and LFENCE has no memory effects; both exist on
-    // every x86_64 CPU this project targets (RDTSCP since 2006).
-    unsafe {
-        use core::arch::x86_64::{__rdtscp, _mm_lfence};
-        let mut aux = 0u32;
-        let t = __rdtscp(&mut aux);
-        _mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    pymm_bench::book_l2::ticks()
 }
 
 fn spin_ticks(ticks: u64) {

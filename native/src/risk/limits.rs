@@ -36,11 +36,12 @@ pub struct RiskLimits {
 /// Venue and internal message budgets for one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimits {
-    /// Venue order budget (new orders and replaces): burst capacity.
+    /// Venue order budget (new orders and replaces): burst capacity (at most
+    /// [`super::token_bucket::MAX_CAPACITY`]; a larger one is capped there).
     pub venue_orders_burst: u64,
     /// Venue order budget refill per second.
     pub venue_orders_per_second: u64,
-    /// Internal message budget (new, replace, cancel): burst capacity.
+    /// Internal message budget (new, replace, cancel): burst capacity (capped as above).
     pub messages_burst: u64,
     /// Internal message budget refill per second.
     pub messages_per_second: u64,

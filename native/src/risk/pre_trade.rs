@@ -62,12 +62,105 @@ const EMPTY_WORKING: Working = Working {
     state: Reservation::Live,
 };
 
+/// A recently accepted order, as journal snapshots encode it (the ring itself is [`Recent`]).
 #[derive(Clone, Copy, Debug)]
 struct Submitted {
     side: Side,
     price: Price,
     qty: Qty,
     at: UnixNanos,
+}
+
+/// The last [`DUP_RING`] accepted orders, for the duplicate-order check, as parallel arrays: a
+/// 32-bit fingerprint of (price, signed quantity) that one vectorisable pass compares, and the exact
+/// price in ticks, quantity in lots signed by side (buy positive; 0 is an empty slot, which never
+/// matches: an order's quantity is positive) and acceptance time, read only when a fingerprint
+/// matched (a repeat, or a rare collision).
+#[derive(Clone, Copy, Debug)]
+struct Recent {
+    fingerprint: [u32; DUP_RING],
+    price: [i64; DUP_RING],
+    signed_qty: [i64; DUP_RING],
+    at: [u64; DUP_RING],
+    next: usize,
+}
+
+impl Recent {
+    const EMPTY: Self = Self {
+        fingerprint: [0; DUP_RING],
+        price: [0; DUP_RING],
+        signed_qty: [0; DUP_RING],
+        at: [0; DUP_RING],
+        next: 0,
+    };
+
+    #[inline]
+    fn fingerprint(price: i64, signed_qty: i64) -> u32 {
+        let h = (price as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (signed_qty as u64);
+        (h.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) >> 32) as u32
+    }
+
+    fn set(&mut self, k: usize, price: i64, signed_qty: i64, at: u64) {
+        self.fingerprint[k] = Self::fingerprint(price, signed_qty);
+        self.price[k] = price;
+        self.signed_qty[k] = signed_qty;
+        self.at[k] = at;
+    }
+
+    fn push(&mut self, side: Side, price: Price, qty: Qty, at: UnixNanos) {
+        let k = self.next;
+        self.set(k, price.ticks(), side.sign() * qty.lots(), at.0);
+        self.next = (k + 1) % DUP_RING;
+    }
+
+    /// Whether an order with `price` and `signed_qty` (non-zero) was accepted less than `window_ns`
+    /// before `now`.
+    #[inline]
+    fn contains(&self, price: i64, signed_qty: i64, now: UnixNanos, window_ns: u64) -> bool {
+        let f = Self::fingerprint(price, signed_qty);
+        let mut seen = false;
+        for &g in &self.fingerprint {
+            seen |= g == f;
+        }
+        seen && (0..DUP_RING).any(|k| {
+            self.price[k] == price
+                && self.signed_qty[k] == signed_qty
+                && now.0.saturating_sub(self.at[k]) < window_ns
+        })
+    }
+
+    /// The ring in the snapshot's form (`None` for an empty slot).
+    fn to_snap(self) -> [Option<Submitted>; DUP_RING] {
+        let mut out = [None; DUP_RING];
+        for (k, o) in out.iter_mut().enumerate() {
+            let q = self.signed_qty[k];
+            if q != 0 {
+                *o = Some(Submitted {
+                    side: if q > 0 { Side::Buy } else { Side::Sell },
+                    price: Price::from_ticks(self.price[k]),
+                    qty: Qty::from_lots(q.saturating_abs()),
+                    at: UnixNanos(self.at[k]),
+                });
+            }
+        }
+        out
+    }
+
+    fn from_snap(ring: &[Option<Submitted>; DUP_RING], next: usize) -> Self {
+        let mut r = Self::EMPTY;
+        for (k, s) in ring.iter().enumerate() {
+            if let Some(s) = s {
+                r.set(
+                    k,
+                    s.price.ticks(),
+                    s.side.sign().saturating_mul(s.qty.lots()),
+                    s.at.0,
+                );
+            }
+        }
+        r.next = next;
+        r
+    }
 }
 
 /// What one pass over an instrument's working orders found for a new order.
@@ -87,8 +180,7 @@ struct InstrumentRisk {
     working: [Working; MAX_WORKING],
     n_working: usize,
     reference: Option<(Price, UnixNanos)>,
-    recent: [Option<Submitted>; DUP_RING],
-    recent_next: usize,
+    recent: Recent,
     fills: [UnixNanos; FILL_RING],
     fills_next: usize,
     fills_seen: u64,
@@ -102,8 +194,7 @@ impl InstrumentRisk {
             working: [EMPTY_WORKING; MAX_WORKING],
             n_working: 0,
             reference: None,
-            recent: [None; DUP_RING],
-            recent_next: 0,
+            recent: Recent::EMPTY,
             fills: [UnixNanos(0); FILL_RING],
             fills_next: 0,
             fills_seen: 0,
@@ -176,7 +267,6 @@ impl InstrumentRisk {
             n_working,
             reference,
             recent,
-            recent_next,
             fills,
             fills_next,
             fills_seen,
@@ -185,8 +275,8 @@ impl InstrumentRisk {
         working.put(w);
         n_working.put(w);
         reference.put(w);
-        recent.put(w);
-        recent_next.put(w);
+        recent.to_snap().put(w);
+        recent.next.put(w);
         fills.put(w);
         fills_next.put(w);
         fills_seen.put(w);
@@ -207,14 +297,15 @@ impl InstrumentRisk {
             ));
         }
         self.reference = Snap::get(r)?;
-        self.recent = Snap::get(r)?;
-        self.recent_next = Snap::get(r)?;
+        let recent: [Option<Submitted>; DUP_RING] = Snap::get(r)?;
+        let recent_next: usize = Snap::get(r)?;
         self.fills = Snap::get(r)?;
         self.fills_next = Snap::get(r)?;
         self.fills_seen = Snap::get(r)?;
-        if self.recent_next >= DUP_RING || self.fills_next >= FILL_RING {
+        if recent_next >= DUP_RING || self.fills_next >= FILL_RING {
             return Err(r.bad("risk ring index", "out of range"));
         }
+        self.recent = Recent::from_snap(&recent, recent_next);
         Ok(())
     }
 }
@@ -422,13 +513,7 @@ impl PreTradeRisk {
                     state: Reservation::Live,
                 };
                 r.n_working += 1;
-                r.recent[r.recent_next] = Some(Submitted {
-                    side: o.side,
-                    price: o.price,
-                    qty: o.qty,
-                    at: now,
-                });
-                r.recent_next = (r.recent_next + 1) % DUP_RING;
+                r.recent.push(o.side, o.price, o.qty, now);
             }
             Err(_) => self.stats.denied += 1,
         }
@@ -534,16 +619,15 @@ impl PreTradeRisk {
         if crosses_own {
             return Err(DenyReason::SelfTrade);
         }
-        if lim.duplicate_window_ns > 0 {
-            let dup = r.recent.iter().flatten().any(|s| {
-                s.side == o.side
-                    && s.price == o.price
-                    && s.qty == o.qty
-                    && now.saturating_since(s.at) < lim.duplicate_window_ns
-            });
-            if dup {
-                return Err(DenyReason::Duplicate);
-            }
+        // (A window of 0 matches nothing: the check is off.) `qty > 0` was checked above, so the
+        // signed quantity is never an empty slot's 0.
+        if r.recent.contains(
+            o.price.ticks(),
+            o.side.sign() * o.qty.lots(),
+            now,
+            lim.duplicate_window_ns,
+        ) {
+            return Err(DenyReason::Duplicate);
         }
         // Budgets last, so a denied order does not spend them. Internal first: it is ours to keep.
         if !self.messages.try_take(1, now) {
@@ -1018,6 +1102,35 @@ mod tests {
     }
 
     proptest! {
+        /// The fingerprinted duplicate ring answers exactly as a plain scan of the same orders
+        /// (small price and size domains, so repeats and near-repeats are common), and survives a
+        /// snapshot round trip unchanged.
+        #[test]
+        fn recent_ring_matches_a_plain_scan(
+            pushed in proptest::collection::vec((any::<bool>(), 1i64..4, 1i64..4, 0u64..50), 0..40),
+            probe in (any::<bool>(), 1i64..4, 1i64..4),
+            now in 0u64..60,
+            window in 0u64..20,
+        ) {
+            let mut ring = Recent::EMPTY;
+            let mut plain: Vec<(i64, i64, u64)> = Vec::new();
+            for &(buy, px, qty, at) in &pushed {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                ring.push(side, Price::from_ticks(px), Qty::from_lots(qty), UnixNanos(at));
+                plain.push((px, side.sign() * qty, at));
+            }
+            let last = &plain[plain.len().saturating_sub(DUP_RING)..];
+            let (buy, px, qty) = probe;
+            let sq = if buy { qty } else { -qty };
+            let want = last
+                .iter()
+                .any(|&(p, q, at)| p == px && q == sq && now.saturating_sub(at) < window);
+            prop_assert_eq!(ring.contains(px, sq, UnixNanos(now), window), want);
+            let back = Recent::from_snap(&ring.to_snap(), ring.next);
+            prop_assert_eq!(back.contains(px, sq, UnixNanos(now), window), want);
+            prop_assert_eq!(back.fingerprint, ring.fingerprint);
+        }
+
         /// Row 18: over random limits (or none), reference prices (or none, or stale) and orders, every
         /// order outside its collar, over its size or value limits, on an instrument without limits
         /// or without a fresh reference is denied before anything is reserved, with the model's
