@@ -1,40 +1,18 @@
 //! The validator's accepting path allocates nothing (its "Hot path" promise), checked with a
 //! counting global allocator. Rejections may allocate their message; they are the cold path.
 //!
-//! One test per binary: the counter is process-wide.
+//! Counted per thread (`common::CountingAllocator`): the test harness's own threads, which may
+//! allocate at any time, do not disturb the count (a process-wide counter once saw 4 of theirs).
 
-// A global allocator is an `unsafe impl`; it forwards to `System` and only counts (docs/dev/unsafe.md).
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
 use _native::model::{
     validate, Decimal, InstrumentMaster, Market, MarketContext, OrderRequest, OrderType, Price,
     PriceInput, Qty, QtyInput, Side, TimeInForce,
 };
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call unchanged to `System`, which upholds `GlobalAlloc`'s contract; the
-// counter is a relaxed atomic and touches no allocated memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same layout, forwarded to the system allocator (caller's contract holds).
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout (forwarded above).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::CountingAllocator = common::CountingAllocator;
 
 #[test]
 fn accepting_path_does_not_allocate() {
@@ -81,7 +59,8 @@ fn accepting_path_does_not_allocate() {
         reduce_only: false,
     };
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    common::assert_counting();
+    let before = common::allocations();
     let mut ok = 0;
     for _ in 0..1000 {
         ok += usize::from(validate(spot, &fixed, &ctx).is_ok());
@@ -89,7 +68,7 @@ fn accepting_path_does_not_allocate() {
         ok += usize::from(validate(usdm, &text, &ctx).is_ok());
         ok += usize::from(validate(spot, &market, &ctx).is_ok());
     }
-    let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocated = common::allocations() - before;
     assert_eq!(ok, 4000);
     assert_eq!(
         allocated, 0,
