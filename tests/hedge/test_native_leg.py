@@ -199,9 +199,16 @@ def test_native_unknown_is_held_as_filled_and_never_resent(venue_and_key, tmp_pa
         orders = await asyncio.to_thread(_venue_orders, v, priv)
         texts = [o["clientOrderId"] for o in orders]
         assert texts.count(venue_text) == 1, "the UNKNOWN order was never resent"
-        # Every venue order is one intent's, once (the hedging goes on while we look: read the map after).
-        sent = {leg.native.venue_client_id(i.client_order_id) for i in list(svc.intents)}
-        assert len(texts) == len(set(texts)) and set(texts) <= sent, (texts, sent)
+        # Every venue order is one intent's, once. The hedging goes on while we look, and the leg maps
+        # an intent to its venue id only once `place` returned, which can be after the venue has the
+        # order: wait for the map to catch up with what the venue listed.
+        assert len(texts) == len(set(texts)), texts
+        native = leg.native
+
+        def sent() -> set[str | None]:
+            return {native.venue_client_id(i.client_order_id) for i in list(svc.intents)}
+
+        await _until("every venue order mapped to one of our intents", lambda: set(texts) <= sent())
         assert (
             await asyncio.to_thread(_venue_position, v, priv) == svc.book.position(svc.route.hedge_key) == 0
         )
