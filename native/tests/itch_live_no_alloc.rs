@@ -85,8 +85,9 @@ fn run_until(lp: &mut ItchLoop, what: &str, cond: &dyn Fn(&ItchLoop) -> bool) {
 }
 
 /// The loop (journal in `dir/journal`: from the config, or opened with `journal` when given)
-/// against a venue on multicast group `239.1.24.group`, quoting.
-fn rig(name: &str, group: u8, journal: Option<JournalConfig>) -> Rig {
+/// against a venue on multicast group `239.1.24.group` (and line B on `group + 1` when `line_b`:
+/// both lines then lose and reorder packets), quoting.
+fn rig(name: &str, group: u8, journal: Option<JournalConfig>, line_b: bool) -> Rig {
     let (ouch_port, rr_port) = (free_port(true), free_port(false));
     let dir = std::env::temp_dir().join(format!("pymm-itchlive-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -110,6 +111,10 @@ fn rig(name: &str, group: u8, journal: Option<JournalConfig>) -> Rig {
         }
     }))
     .unwrap();
+    let cfg = ItchEngineConfig {
+        feed_b: line_b.then(|| format!("239.1.24.{}:0", group + 1)),
+        ..cfg
+    };
     let (mut writer, reader) = param_block(QuoteParams::DISABLED);
     let (cmd_tx, cmd_rx) = ring::channel::<Command>(16);
     let shared = Arc::new(ItchShared::new());
@@ -123,7 +128,10 @@ fn rig(name: &str, group: u8, journal: Option<JournalConfig>) -> Rig {
     let venue = ItchVenue::start(
         ItchVenueConfig {
             itch_a: SocketAddrV4::new(Ipv4Addr::new(239, 1, 24, group), lp.feed_port()),
-            itch_b: SocketAddrV4::new(Ipv4Addr::new(239, 1, 24, group + 1), 9),
+            itch_b: SocketAddrV4::new(
+                Ipv4Addr::new(239, 1, 24, group + 1),
+                lp.feed_b_port().unwrap_or(9),
+            ),
             rerequest: SocketAddrV4::new(Ipv4Addr::LOCALHOST, rr_port),
             ouch: SocketAddrV4::new(Ipv4Addr::LOCALHOST, ouch_port),
             heartbeat_ms: 50,
@@ -131,6 +139,13 @@ fn rig(name: &str, group: u8, journal: Option<JournalConfig>) -> Rig {
             faults_a: LineFaultConfig {
                 seed: 11,
                 drop: 0.02,
+                reorder: if line_b { 0.02 } else { 0.0 },
+                ..LineFaultConfig::default()
+            },
+            faults_b: LineFaultConfig {
+                seed: 12,
+                drop: 0.02,
+                reorder: 0.02,
                 ..LineFaultConfig::default()
             },
             ..ItchVenueConfig::default()
@@ -173,7 +188,7 @@ fn a_refused_journal_append_latches_the_kill_and_nothing_new_is_sent() {
         cmd_tx: mut cmd,
         dir,
         ..
-    } = rig("halt", 5, Some(jc));
+    } = rig("halt", 5, Some(jc), false);
     run_until(&mut lp, "the halt", &|lp| lp.journal_halted());
     let at_halt = lp.journal_seq();
     eprintln!(
@@ -212,13 +227,17 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
         mut writer,
         mut cmd_tx,
         dir,
-    } = rig("noalloc", 1, None);
-    // Warm-up: connect, log in, reconcile, quote, a few fills and a filled gap.
+    } = rig("noalloc", 1, None, true);
+    // Warm-up: connect, log in, reconcile, quote, a few fills; line B won a datagram line A lost,
+    // one was parked ahead of a hole, and the re-request server filled one both lines lost.
     run_until(&mut lp, "warm-up", &|lp| {
         let c = lp.session().core().counters();
+        let f = lp.core().feed_counters();
         lp.session().core().phase() == Phase::Ready
             && c.executions >= 2
-            && lp.core().feed_counters().gaps >= 1
+            && f.won[1] >= 1
+            && f.reordered >= 1
+            && f.won[2] >= 1
     });
     let before = common::allocations();
     let (f0, o0) = (lp.core().feed_counters(), lp.session().core().counters());
@@ -238,6 +257,7 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
     let (f1, o1) = (lp.core().feed_counters(), lp.session().core().counters());
     let feed = f1.applied - f0.applied;
     let gaps = f1.gaps - f0.gaps;
+    let won_b = f1.won[1] - f0.won[1];
     let orders = o1.entered + o1.replaces + o1.cancels - o0.entered - o0.replaces - o0.cancels;
     assert!(
         feed > 100 && orders > 10,
@@ -246,7 +266,8 @@ fn itch_live_loop_allocates_nothing_per_pass_after_warm_up() {
     assert_eq!(o1.disconnects, 0, "{o1:?}");
     assert_eq!(
         allocs, 0,
-        "allocations over {feed} ITCH messages, {gaps} gaps, {orders} orders, {pushes} pushes"
+        "allocations over {feed} ITCH messages, {won_b} from line B, {gaps} gaps, {orders} orders, \
+         {pushes} pushes"
     );
     assert!(!lp.journal_halted(), "the journal refused a record");
     assert!(

@@ -102,6 +102,17 @@ impl PyItchEngine {
             .ok_or_else(|| PyRuntimeError::new_err("the engine was already started"))
     }
 
+    /// The local port of line B's socket (`None` without `feed_b`).
+    #[getter]
+    fn feed_b_port(&self) -> PyResult<Option<u16>> {
+        self.parts
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("poisoned"))?
+            .as_ref()
+            .map(ItchLoop::feed_b_port)
+            .ok_or_else(|| PyRuntimeError::new_err("the engine was already started"))
+    }
+
     /// Spawns the engine thread; returns at once.
     fn start(&mut self) -> PyResult<()> {
         let parts = self
@@ -223,6 +234,10 @@ impl PyItchEngine {
             ("duplicates", sw::DUPLICATES),
             ("decode_errors", sw::DECODE_ERRORS),
             ("book_errors", sw::BOOK_ERRORS),
+            ("won_a", sw::WON),
+            ("won_b", sw::WON + 1),
+            ("won_rerequest", sw::WON + 2),
+            ("reordered", sw::REORDERED),
         ] {
             feed.set_item(k, w[i])?;
         }

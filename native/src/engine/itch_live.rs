@@ -6,9 +6,13 @@
 //! (seqlock), the command ring (SPSC), the status block (seqlock).
 //!
 //! Rules (`docs/architecture/itch-live-engine.md`):
-//! - The feed is sequenced from message 1: a datagram ahead of the next expected number is dropped
-//!   and the missing range re-requested; while a gap is open (or after the re-request client gave up)
-//!   the book is stale and every quote is pulled.
+//! - The feed is sequenced from message 1 through an A/B [`Arbiter`]: line A, the optional line B
+//!   and the re-request replies all go through it, the first copy of each message wins and later
+//!   copies are dropped; a datagram ahead of the next expected number is parked until the hole
+//!   before it fills. With one line the hole is re-requested at once; with two, only once the
+//!   stream ran `arbiter_window` messages past it, a heartbeat shows it, or it stayed open
+//!   `gap_grace_us` (line B usually fills it first). While a hole is open (or after the re-request
+//!   client gave up) the book is stale and every quote is pulled.
 //! - The quoter's working quotes follow the session's order table ([`ItchLiveCore::sync_orders`]):
 //!   an order that left the table is done, a fill reduces the quote, an order the session holds live
 //!   that the quoter does not own (a refused replacement's original) is cancelled.
@@ -45,6 +49,7 @@ use super::ouch_session::{now, OuchConfig, OuchCore, OuchSession, Phase, Refusal
 use super::params::ParamReader;
 use super::session::{Command as SessionCommand, Input, RecordCtx, Stamped};
 use crate::book::{L3Book, L3Config};
+use crate::feed::arbiter::{Arbiter, ArbiterConfig, Line};
 use crate::feed::itch;
 use crate::feed::moldudp64::{
     MoldPacket, PacketKind, RerequestAction, RerequestClient, RerequestConfig,
@@ -153,7 +158,7 @@ pub mod sw {
     pub const DECODE_ERRORS: usize = 19;
     /// Parameter block version last read.
     pub const PARAM_VERSION: usize = 20;
-    /// Feed datagrams dropped as duplicates.
+    /// Feed messages dropped as copies of ones already applied (the other line's, re-sent ones).
     pub const DUPLICATES: usize = 21;
     /// Book integrity errors (the book is stale until restart).
     pub const BOOK_ERRORS: usize = 22;
@@ -163,6 +168,11 @@ pub mod sw {
     pub const JOURNAL_SEQ: usize = 42;
     /// Inputs not journalled since the journal refused one (fail closed).
     pub const JOURNAL_DROPPED: usize = 43;
+    /// Datagrams whose copy was the first to arrive, from line A, line B and the re-request
+    /// server ([`super::FeedCounters::won`]).
+    pub const WON: usize = 44;
+    /// Datagrams parked ahead of a hole.
+    pub const REORDERED: usize = 47;
 }
 
 /// The session counters copied into the status block from [`sw::OUCH`], in order.
@@ -221,14 +231,35 @@ fn d_rerequest_retry_ms() -> u64 {
     30
 }
 
+/// Default reorder window with line B: messages the stream may run past a hole before it is
+/// re-requested (the arbiter's default).
+const AB_WINDOW: u64 = 64;
+/// Default time a hole may stay open with line B before it is re-requested, µs.
+const AB_GRACE_US: u64 = 1_000;
+/// `ItchLoop::stale_since` once the open hole was reported for re-request.
+const REPORTED: u64 = u64::MAX;
+
 /// The engine's config, as `pymm._native.ItchEngine` takes it (a dict).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ItchEngineConfig {
     /// The OUCH session (the same dict as `pymm._native.OuchSession`'s).
     pub ouch: OuchConfig,
-    /// The ITCH feed, `group:port` (a multicast group) or `ip:port` (unicast, bound locally).
+    /// The ITCH feed (line A), `group:port` (a multicast group) or `ip:port` (unicast, bound
+    /// locally).
     pub feed: String,
+    /// Line B of the same feed, `group:port` or `ip:port` (`None`: one line). Arbitrated with line
+    /// A message by message: the first copy wins.
+    #[serde(default)]
+    pub feed_b: Option<String>,
+    /// Messages the stream may run past a hole before it is re-requested (default 0 with one line:
+    /// at once; 64 with line B).
+    #[serde(default)]
+    pub arbiter_window: Option<u64>,
+    /// With line B: a hole still open after this long is re-requested even inside the window, µs
+    /// (default 1000).
+    #[serde(default)]
+    pub gap_grace_us: Option<u64>,
     /// Interface address to join the group on.
     #[serde(default = "d_interface")]
     pub interface: String,
@@ -283,14 +314,18 @@ pub enum FeedStep {
 /// Counters of the feed side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FeedCounters {
-    /// Datagrams seen.
+    /// Datagrams seen (all lines).
     pub datagrams: u64,
     /// ITCH messages applied to the book.
     pub applied: u64,
-    /// Gaps seen.
+    /// Gaps reported for re-request.
     pub gaps: u64,
-    /// Datagrams entirely before the next expected number.
+    /// Messages dropped as copies of ones already applied (the other line's, re-sent ones).
     pub duplicates: u64,
+    /// Datagrams whose copy arrived first, by [`Line`] (A, B, re-request server).
+    pub won: [u64; 3],
+    /// Datagrams parked ahead of a hole until it filled.
+    pub reordered: u64,
     /// Datagrams or messages that did not decode.
     pub decode_errors: u64,
     /// Book integrity errors.
@@ -312,9 +347,9 @@ pub struct QuoteCounters {
 pub struct ItchLiveCore {
     book: L3Book,
     locate: u16,
-    /// Next feed sequence number to apply (the feed starts at 1).
-    next_seq: u64,
-    /// One past the highest sequence number seen (a gap is open while `next_seq < seen_to`).
+    /// Sequences the lines: the next number to apply (the feed starts at 1), parked datagrams.
+    arbiter: Arbiter,
+    /// One past the highest sequence number seen (a gap is open while `next_seq() < seen_to`).
     seen_to: u64,
     /// The book cannot be trusted until restart (integrity error, or the gap could not be filled).
     broken: bool,
@@ -329,12 +364,25 @@ pub struct ItchLiveCore {
 }
 
 impl ItchLiveCore {
-    /// A core for the stock with ITCH `locate`, whose ITCH prices are `units_per_tick` per tick.
+    /// A core for the stock with ITCH `locate`, whose ITCH prices are `units_per_tick` per tick;
+    /// one line (a hole is reported at once).
     pub fn new(locate: u16, units_per_tick: u32, book: L3Config) -> Self {
+        Self::with_window(locate, units_per_tick, book, 0)
+    }
+
+    /// [`Self::new`] whose arbiter reports a hole only once the stream ran `window` messages past
+    /// it (or a heartbeat shows it): room for line B to fill it first.
+    pub fn with_window(locate: u16, units_per_tick: u32, book: L3Config, window: u64) -> Self {
         Self {
             book: L3Book::new(InstrumentId(u32::from(locate)), book),
             locate,
-            next_seq: 1,
+            arbiter: Arbiter::new(
+                1,
+                ArbiterConfig {
+                    window,
+                    ..ArbiterConfig::default()
+                },
+            ),
             seen_to: 1,
             broken: false,
             session: None,
@@ -349,7 +397,7 @@ impl ItchLiveCore {
 
     /// Whether the book is stale (a gap open, or broken).
     pub fn is_stale(&self) -> bool {
-        self.broken || self.next_seq < self.seen_to
+        self.broken || self.arbiter.next_sequence() < self.seen_to
     }
 
     /// Whether the book is stale until restart.
@@ -369,7 +417,7 @@ impl ItchLiveCore {
 
     /// Next feed sequence number expected.
     pub fn next_seq(&self) -> u64 {
-        self.next_seq
+        self.arbiter.next_sequence()
     }
 
     /// One past the highest feed sequence number seen.
@@ -379,7 +427,14 @@ impl ItchLiveCore {
 
     /// Feed counters.
     pub fn feed_counters(&self) -> FeedCounters {
-        self.feed
+        let a = self.arbiter.stats();
+        FeedCounters {
+            gaps: a.gaps,
+            duplicates: a.duplicates,
+            won: a.won,
+            reordered: a.reordered,
+            ..self.feed
+        }
     }
 
     /// Quoting counters.
@@ -414,12 +469,12 @@ impl ItchLiveCore {
         }
     }
 
-    /// Applies one MoldUDP64 datagram received at `ts_recv`.
+    /// Applies one MoldUDP64 datagram of line A received at `ts_recv`.
     ///
     /// # Hot path
     /// In-place parsing; no allocation.
     pub fn on_datagram(&mut self, datagram: &[u8], ts_recv: UnixNanos) -> FeedStep {
-        self.on_datagram_with(datagram, ts_recv, &mut |_, _| {})
+        self.on_line_datagram(Line::A, datagram, ts_recv, &mut |_, _| {})
     }
 
     /// [`Self::on_datagram`], handing `tap` each ITCH message of the quoted stock (its MoldUDP64
@@ -429,6 +484,22 @@ impl ItchLiveCore {
     /// As [`Self::on_datagram`].
     pub fn on_datagram_with(
         &mut self,
+        datagram: &[u8],
+        ts_recv: UnixNanos,
+        tap: &mut impl FnMut(u64, &[u8]),
+    ) -> FeedStep {
+        self.on_line_datagram(Line::A, datagram, ts_recv, tap)
+    }
+
+    /// Applies one datagram from `line` (A, B or the re-request server's reply): the arbiter keeps
+    /// the first copy of each message, parks one that is ahead of a hole, and delivers in order;
+    /// `tap` sees each delivered ITCH message of the quoted stock before the book applies it.
+    ///
+    /// # Hot path
+    /// In-place parsing (a parked datagram is copied into a preallocated slot); no allocation.
+    pub fn on_line_datagram(
+        &mut self,
+        line: Line,
         datagram: &[u8],
         ts_recv: UnixNanos,
         tap: &mut impl FnMut(u64, &[u8]),
@@ -450,11 +521,40 @@ impl ItchLiveCore {
         if end > self.seen_to {
             self.seen_to = end;
         }
-        if packet.sequence > self.next_seq {
-            self.feed.gaps += 1;
+        let Self {
+            arbiter,
+            book,
+            locate,
+            feed,
+            broken,
+            midnight,
+            ..
+        } = self;
+        let mut delivered = false;
+        let gap = arbiter.on_packet(line, datagram, &mut |seq, msg| {
+            delivered = true;
+            let Ok(m) = itch::decode(msg) else {
+                feed.decode_errors += 1;
+                return;
+            };
+            if m.header().locate != *locate {
+                return;
+            }
+            tap(seq, msg);
+            if let Some(ev) = m.order_event(*midnight, seq, ts_recv) {
+                match book.apply(&ev) {
+                    Ok(_) => feed.applied += 1,
+                    Err(_) => {
+                        feed.book_errors += 1;
+                        *broken = true;
+                    }
+                }
+            }
+        });
+        if let Ok(Some(g)) = gap {
             return FeedStep::Gap {
-                from: self.next_seq,
-                to: self.seen_to,
+                from: g.from,
+                to: g.to,
             };
         }
         if packet.kind == PacketKind::Heartbeat {
@@ -464,32 +564,8 @@ impl ItchLiveCore {
             self.top_at = ts_recv;
             return FeedStep::Applied;
         }
-        if end <= self.next_seq {
-            self.feed.duplicates += 1;
+        if !delivered {
             return FeedStep::Nothing;
-        }
-        for (seq, msg) in packet.messages() {
-            if seq < self.next_seq {
-                continue; // the overlapping head of a re-sent packet
-            }
-            self.next_seq = seq + 1;
-            let Ok(m) = itch::decode(msg) else {
-                self.feed.decode_errors += 1;
-                continue;
-            };
-            if m.header().locate != self.locate {
-                continue;
-            }
-            tap(seq, msg);
-            if let Some(ev) = m.order_event(self.midnight, seq, ts_recv) {
-                match self.book.apply(&ev) {
-                    Ok(_) => self.feed.applied += 1,
-                    Err(_) => {
-                        self.feed.book_errors += 1;
-                        self.broken = true;
-                    }
-                }
-            }
         }
         self.top_at = ts_recv;
         FeedStep::Applied
@@ -699,6 +775,26 @@ fn session_record(
     JournalRecord::new(RecordKind::SessionInput, ts, ts, &buf[..n]).ok()
 }
 
+/// One feed datagram from `line` into the core, journalling each delivered message of the quoted
+/// stock before the book applies it and the feed state after.
+#[inline]
+fn feed_datagram(
+    core: &mut ItchLiveCore,
+    journal: &mut Option<ItchJournal>,
+    line: Line,
+    d: &[u8],
+    at: UnixNanos,
+) -> FeedStep {
+    let step = match journal.as_mut() {
+        Some(j) => core.on_line_datagram(line, d, at, &mut |seq, m| {
+            j.message(jtag::ITCH_MESSAGE, seq, m, at);
+        }),
+        None => core.on_line_datagram(line, d, at, &mut |_, _| {}),
+    };
+    journal_feed_state(journal, core, at);
+    step
+}
+
 /// The feed's sequencing state as a [`jtag::FEED_STATE`] record carries it.
 fn feed_state(c: &ItchLiveCore) -> (u8, u64, u64) {
     (
@@ -815,6 +911,13 @@ pub struct ItchLoop {
     core: ItchLiveCore,
     session: OuchSession,
     feed: KernelUdpRx,
+    /// Line B of the feed, if configured.
+    feed_b: Option<KernelUdpRx>,
+    /// A hole open this long (ns) is re-requested even inside the arbiter's window (line B only).
+    gap_grace_ns: Option<u64>,
+    /// Since when the book has been stale without a re-request (0: not stale; [`REPORTED`]: the
+    /// hole was reported).
+    stale_since: u64,
     recovery: Option<(UdpSocket, SocketAddrV4)>,
     rr: Option<RerequestClient>,
     rr_cfg: RerequestConfig,
@@ -879,15 +982,23 @@ impl ItchLoop {
             .interface
             .parse()
             .map_err(|e| format!("interface {:?}: {e}", cfg.interface))?;
-        let group = feed.ip().is_multicast().then_some(*feed.ip());
-        let rx = KernelUdpRx::open(&UdpRxConfig {
-            port: feed.port(),
-            group,
-            interface,
-            recv_buffer: Some(4 << 20),
-            ..UdpRxConfig::default()
-        })
-        .map_err(|e| format!("feed {feed}: {e}"))?;
+        let open_line = |addr: SocketAddrV4, what: &str| {
+            KernelUdpRx::open(&UdpRxConfig {
+                port: addr.port(),
+                group: addr.ip().is_multicast().then_some(*addr.ip()),
+                interface,
+                recv_buffer: Some(4 << 20),
+                ..UdpRxConfig::default()
+            })
+            .map_err(|e| format!("{what} {addr}: {e}"))
+        };
+        let rx = open_line(feed, "feed")?;
+        let rx_b = match &cfg.feed_b {
+            Some(b) => Some(open_line(parse_v4(b, "feed_b")?, "feed_b")?),
+            None => None,
+        };
+        let default_window = if rx_b.is_some() { AB_WINDOW } else { 0 };
+        let window = cfg.arbiter_window.unwrap_or(default_window);
         let recovery = match &cfg.rerequest {
             Some(a) => {
                 let server = parse_v4(a, "rerequest")?;
@@ -900,9 +1011,16 @@ impl ItchLoop {
         };
         let ms = |v: u64| v.saturating_mul(1_000_000);
         Ok(Self {
-            core: ItchLiveCore::new(cfg.locate, units, L3Config::default()),
+            core: ItchLiveCore::with_window(cfg.locate, units, L3Config::default(), window),
             session,
             feed: rx,
+            gap_grace_ns: rx_b.is_some().then(|| {
+                cfg.gap_grace_us
+                    .unwrap_or(AB_GRACE_US)
+                    .saturating_mul(1_000)
+            }),
+            feed_b: rx_b,
+            stale_since: 0,
             recovery,
             rr: None,
             rr_cfg: RerequestConfig {
@@ -957,9 +1075,14 @@ impl ItchLoop {
         Some(w.close().map_err(|e| e.to_string()))
     }
 
-    /// The feed port the loop listens on.
+    /// The feed port the loop listens on (line A).
     pub fn feed_port(&self) -> u16 {
         self.feed.local_port()
+    }
+
+    /// Line B's port, if configured.
+    pub fn feed_b_port(&self) -> Option<u16> {
+        self.feed_b.as_ref().map(KernelUdpRx::local_port)
     }
 
     /// The core (book, quoter, counters).
@@ -1034,44 +1157,54 @@ impl ItchLoop {
             dirty = true;
             work = true;
         }
-        // Feed.
+        // Feed: line A, line B, re-request replies, all through the core's arbiter.
         let t = now();
         let core = &mut self.core;
         let journal = &mut self.journal;
         let mut gap = None;
+        let mut on_step = |step: FeedStep| match step {
+            FeedStep::Nothing => {}
+            FeedStep::Applied => dirty = true,
+            FeedStep::Gap { from, to } => {
+                dirty = true;
+                gap = Some((from, to));
+            }
+        };
         let _ = self.feed.poll(|d, ts| {
             let at = if ts.ts.0 == 0 { t } else { ts.ts };
-            let step = match journal.as_mut() {
-                Some(j) => core.on_datagram_with(d, at, &mut |seq, m| {
-                    j.message(jtag::ITCH_MESSAGE, seq, m, at);
-                }),
-                None => core.on_datagram(d, at),
-            };
-            journal_feed_state(journal, core, at);
-            match step {
-                FeedStep::Nothing => {}
-                FeedStep::Applied => dirty = true,
-                FeedStep::Gap { from, to } => {
-                    dirty = true;
-                    gap = Some((from, to));
-                }
-            }
+            on_step(feed_datagram(core, journal, Line::A, d, at));
         });
+        if let Some(b) = self.feed_b.as_mut() {
+            let _ = b.poll(|d, ts| {
+                let at = if ts.ts.0 == 0 { t } else { ts.ts };
+                on_step(feed_datagram(core, journal, Line::B, d, at));
+            });
+        }
         if let Some((s, _)) = &self.recovery {
             while let Ok((n, _)) = s.recv_from(&mut self.rx_buf) {
                 work = true;
-                let d = &self.rx_buf[..n];
-                let step = match journal.as_mut() {
-                    Some(j) => core.on_datagram_with(d, t, &mut |seq, m| {
-                        j.message(jtag::ITCH_MESSAGE, seq, m, t);
-                    }),
-                    None => core.on_datagram(d, t),
-                };
-                journal_feed_state(journal, core, t);
-                if let FeedStep::Gap { from, to } = step {
-                    gap = Some((from, to));
-                }
-                dirty = true;
+                on_step(feed_datagram(
+                    core,
+                    journal,
+                    Line::Recovery,
+                    &self.rx_buf[..n],
+                    t,
+                ));
+            }
+        }
+        // With line B a hole is not reported at once; one left open past the grace is, once (the
+        // re-request client retries it from then on, as one the arbiter reported).
+        if !self.core.is_stale() || self.core.is_broken() {
+            self.stale_since = 0;
+        } else if gap.is_some() {
+            self.stale_since = REPORTED;
+        } else if let Some(grace) = self.gap_grace_ns {
+            if self.stale_since == 0 {
+                self.stale_since = t.0;
+            } else if self.stale_since != REPORTED && t.0.saturating_sub(self.stale_since) >= grace
+            {
+                self.stale_since = REPORTED;
+                gap = Some((self.core.next_seq(), self.core.seen_to()));
             }
         }
         self.check_journal();
@@ -1268,6 +1401,8 @@ impl ItchLoop {
         w[sw::DECODE_ERRORS] = fc.decode_errors;
         w[sw::PARAM_VERSION] = self.param_version;
         w[sw::DUPLICATES] = fc.duplicates;
+        w[sw::WON..sw::WON + 3].copy_from_slice(&fc.won);
+        w[sw::REORDERED] = fc.reordered;
         w[sw::BOOK_ERRORS] = fc.book_errors;
         for (i, c) in ouch_counters(&oc.counters()).into_iter().enumerate() {
             w[sw::OUCH + i] = c;
@@ -1420,15 +1555,21 @@ mod tests {
         let p2 = packet(2, &[(2, Side::Sell, 9_910)]);
         let p3 = packet(3, &[(3, Side::Sell, 9_920)]);
         assert_eq!(c.on_datagram(&p1, T), FeedStep::Applied);
-        assert_eq!(c.on_datagram(&p3, T), FeedStep::Gap { from: 2, to: 4 });
+        // 3 is parked ahead of the hole at 2, which one line reports at once.
+        assert_eq!(c.on_datagram(&p3, T), FeedStep::Gap { from: 2, to: 3 });
         assert!(c.is_stale());
         assert_eq!(c.top(), Top::default(), "no top while stale");
-        assert_eq!(c.on_datagram(&p2, T), FeedStep::Applied);
-        assert!(c.is_stale(), "3 is still missing");
-        assert_eq!(c.on_datagram(&p3, T), FeedStep::Applied);
+        // The re-sent 2 fills the hole and the parked 3 follows it.
+        assert_eq!(
+            c.on_line_datagram(Line::Recovery, &p2, T, &mut |_, _| {}),
+            FeedStep::Applied
+        );
         assert!(!c.is_stale());
+        assert_eq!(c.on_datagram(&p3, T), FeedStep::Nothing);
         assert_eq!(c.on_datagram(&p2, T), FeedStep::Nothing);
-        assert_eq!(c.feed_counters().duplicates, 1);
+        let fc = c.feed_counters();
+        assert_eq!((fc.duplicates, fc.reordered, fc.gaps), (2, 1, 1));
+        assert_eq!(fc.won, [2, 0, 1]);
         assert_eq!(c.next_seq(), 4);
         let top = c.top();
         assert_eq!(top.bid.map(|b| b.0), Some(Price::from_ticks(9_890)));
@@ -1442,6 +1583,46 @@ mod tests {
         let mut c = ItchLiveCore::new(1, 100, L3Config::default());
         c.on_datagram(&packet(1, &[(9, Side::Buy, -1)]), T);
         assert!(c.is_broken() && c.is_stale());
+    }
+
+    #[test]
+    fn line_b_fills_what_line_a_lost_without_a_re_request_and_the_tap_sees_each_message_once() {
+        let mut c = ItchLiveCore::with_window(1, 100, L3Config::default(), 64);
+        let p: Vec<_> = (1..=4)
+            .map(|i| packet(i, &[(i, Side::Buy, 9_880 + i as i64)]))
+            .collect();
+        let mut seen = Vec::new();
+        let mut feed = |c: &mut ItchLiveCore, line, d: &[u8]| {
+            c.on_line_datagram(line, d, T, &mut |seq, _| seen.push(seq))
+        };
+        // A: 1, 3, 4 (2 lost); B: 1, 2, 3 (4 lost), B a little behind A.
+        assert_eq!(feed(&mut c, Line::A, &p[0]), FeedStep::Applied);
+        assert_eq!(feed(&mut c, Line::B, &p[0]), FeedStep::Nothing);
+        assert_eq!(
+            feed(&mut c, Line::A, &p[2]),
+            FeedStep::Nothing,
+            "parked, no gap yet"
+        );
+        assert_eq!(feed(&mut c, Line::A, &p[3]), FeedStep::Nothing);
+        assert!(c.is_stale());
+        assert_eq!(feed(&mut c, Line::B, &p[1]), FeedStep::Applied);
+        assert!(
+            !c.is_stale(),
+            "B's 2 filled the hole, the parked 3 and 4 followed"
+        );
+        assert_eq!(feed(&mut c, Line::B, &p[2]), FeedStep::Nothing);
+        assert_eq!(seen, [1, 2, 3, 4]);
+        let fc = c.feed_counters();
+        assert_eq!(fc.gaps, 0, "nothing to re-request");
+        assert_eq!(fc.won, [3, 1, 0]);
+        assert_eq!(fc.applied, 4);
+        // Both lines lose 5: past the window (or on a heartbeat ahead) it is reported.
+        let mut hb = [0u8; 20];
+        crate::feed::moldudp64::encode_header(&mut hb, &SESSION, 6, 0);
+        assert_eq!(
+            c.on_line_datagram(Line::B, &hb, T, &mut |_, _| {}),
+            FeedStep::Gap { from: 5, to: 6 }
+        );
     }
 
     #[test]
