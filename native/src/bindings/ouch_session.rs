@@ -236,6 +236,8 @@ impl PyOuchSession {
             ("barriers", c.barriers),
             ("foreign", c.foreign),
             ("contradictions", c.contradictions),
+            ("unknown_tokens", c.unknown_tokens),
+            ("unattributed_fills", c.unattributed_fills),
         ] {
             counters.set_item(k, v)?;
         }

@@ -176,7 +176,7 @@ pub mod sw {
 }
 
 /// The session counters copied into the status block from [`sw::OUCH`], in order.
-pub const OUCH_COUNTERS: [&str; 17] = [
+pub const OUCH_COUNTERS: [&str; 18] = [
     "connects",
     "disconnects",
     "logins",
@@ -194,9 +194,10 @@ pub const OUCH_COUNTERS: [&str; 17] = [
     "resolved_never_live",
     "resolved_live",
     "barriers",
+    "unattributed_fills",
 ];
 
-fn ouch_counters(c: &super::ouch_session::OuchCounters) -> [u64; 17] {
+fn ouch_counters(c: &super::ouch_session::OuchCounters) -> [u64; 18] {
     [
         c.connects,
         c.disconnects,
@@ -215,6 +216,7 @@ fn ouch_counters(c: &super::ouch_session::OuchCounters) -> [u64; 17] {
         c.resolved_never_live,
         c.resolved_live,
         c.barriers,
+        c.unattributed_fills,
     ]
 }
 

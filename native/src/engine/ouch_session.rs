@@ -305,6 +305,8 @@ pub struct OuchCounters {
     pub contradictions: u64,
     /// Answers naming a token we do not track.
     pub unknown_tokens: u64,
+    /// Of those, executions: the position is unknown, so the kill switch latches.
+    pub unattributed_fills: u64,
     /// Illegal state transitions ignored.
     pub illegal: u64,
     /// End-of-day system events.
@@ -1184,8 +1186,12 @@ impl OuchCore {
                 self.counters.executions += 1;
                 let qty = Qty::from_lots(i64::from(shares));
                 let Some(i) = self.find(token) else {
-                    // A fill is a fact: the position moves even for a token we do not track.
+                    // A fill of a token we do not track: OUCH's Executed carries no side, so the
+                    // position cannot be moved and is no longer known. Fail closed: latch the kill
+                    // (entry denied until a person lifts it after reconciling with the venue).
                     self.counters.unknown_tokens += 1;
+                    self.counters.unattributed_fills += 1;
+                    self.risk.kill();
                     return;
                 };
                 let Some(o) = self.orders[i].as_mut() else {
@@ -2033,6 +2039,27 @@ mod tests {
         assert_eq!(c.counters().contradictions, 1);
         assert!(c.risk().is_killed());
         assert!(c.order(a).is_some_and(|o| o.foreign));
+    }
+
+    #[test]
+    fn a_fill_of_a_token_we_do_not_track_latches_the_kill() {
+        // OUCH's Executed carries no side: the position cannot be moved, so it is unknown.
+        let mut c = core();
+        login(&mut c, T);
+        assert!(!c.risk().is_killed());
+        let fill = Outbound::Executed {
+            timestamp: 0,
+            token: ClientOrderId(987_654),
+            shares: 4,
+            price: 990_000,
+            liquidity: b'A',
+            match_number: 1,
+        };
+        server(&mut c, fill, T);
+        let k = c.counters();
+        assert_eq!((k.unknown_tokens, k.unattributed_fills), (1, 1));
+        assert!(c.risk().is_killed());
+        assert_eq!(c.risk().position(INST), Some(0));
     }
 
     #[test]
