@@ -128,6 +128,9 @@ def test_quotes_fills_drop_and_kill(setup: tuple[ItchEngine, ItchVenue, Path]) -
     bids, asks = _sides(st)
     assert max(bids) < min(asks), st
     _until(eng, "fills", lambda s: s["ouch"]["executions"] >= 3)
+    # Tick-to-trade: book changes that made the engine send, receive time → orders written.
+    ttt = eng.status()["latency_ns"]["tick_to_trade"]
+    assert ttt["count"] >= 1 and 0 < ttt["p50"] <= ttt["p99"] <= ttt["max"], ttt
     # The feed lost packets on line A; the re-request server filled the gaps.
     st = _until(eng, "a filled gap", lambda s: s["feed"]["gaps"] >= 1 and s["feed"]["rerequests"] >= 1)
     assert st["feed"]["book_errors"] == 0 and not st["feed_gave_up"]

@@ -196,6 +196,29 @@ const LATENCY_SERIES: [&str; 5] = [
     "quote_send",
 ];
 
+/// `{series: {count, p50, p99, p999, max}}` in ns, for each of `names` (the tracker's series, in
+/// order): the `status()["latency_ns"]` of both engines.
+pub(crate) fn latency_dict<'py>(
+    py: Python<'py>,
+    latency: &LatencyTracker,
+    names: &[&str],
+) -> PyResult<Bound<'py, PyDict>> {
+    let lat = PyDict::new(py);
+    for (i, name) in names.iter().enumerate() {
+        let t = latency
+            .percentiles(i)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let row = PyDict::new(py);
+        row.set_item("count", t.count)?;
+        row.set_item("p50", t.p50)?;
+        row.set_item("p99", t.p99)?;
+        row.set_item("p999", t.p999)?;
+        row.set_item("max", t.max)?;
+        lat.set_item(*name, row)?;
+    }
+    Ok(lat)
+}
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -600,21 +623,10 @@ impl PyEngine {
             self.shared.journal_dropped.load(Ordering::Relaxed),
         )?;
         d.set_item("counters", counters)?;
-        let lat = PyDict::new(py);
-        for (i, name) in LATENCY_SERIES.into_iter().enumerate() {
-            let t = self
-                .latency
-                .percentiles(i)
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-            let row = PyDict::new(py);
-            row.set_item("count", t.count)?;
-            row.set_item("p50", t.p50)?;
-            row.set_item("p99", t.p99)?;
-            row.set_item("p999", t.p999)?;
-            row.set_item("max", t.max)?;
-            lat.set_item(name, row)?;
-        }
-        d.set_item("latency_ns", lat)?;
+        d.set_item(
+            "latency_ns",
+            latency_dict(py, &self.latency, &LATENCY_SERIES)?,
+        )?;
         let params = PyDict::new(py);
         params.set_item("version", w[sw::PARAM_VERSION])?;
         params.set_item("pushes", self.pushes)?;

@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::engine::merge_params;
+use super::engine::{latency_dict, merge_params};
 use crate::engine::itch_live::{
     sw, Command, ItchEngineConfig, ItchLoop, ItchShared, OUCH_COUNTERS, STATUS_QUOTES_AT,
     STATUS_WORDS,
@@ -22,7 +22,12 @@ use crate::engine::params::{param_block, ParamWriter};
 use crate::model::Scale;
 use crate::net::ring::{self, Producer};
 use crate::quoter::{QuoteParams, QUOTE_PARAM_WORDS};
+use crate::time::latency::{LatencyConfig, LatencyTracker};
 use crate::time::posix_clock::PosixClock;
+
+/// `status()["latency_ns"]` series: a datagram that changed the book received (kernel timestamp)
+/// → the decision's orders written to the OUCH socket.
+const LATENCY_SERIES: [&str; 1] = ["tick_to_trade"];
 
 /// The live ITCH/OUCH quoting engine: one thread (pinnable) that owns the feed sockets and the OUCH
 /// session; driven through lock-free structures.
@@ -37,6 +42,7 @@ pub(crate) struct PyItchEngine {
     /// The loop until `start()` (a mutex only to make the object shareable; never contended).
     parts: Mutex<Option<ItchLoop>>,
     thread: Option<JoinHandle<()>>,
+    latency: LatencyTracker,
 }
 
 const PHASES: [Phase; 8] = [
@@ -77,8 +83,16 @@ impl PyItchEngine {
         let (writer, reader) = param_block(QuoteParams::DISABLED);
         let (cmd_tx, cmd_rx) = ring::channel(256);
         let shared = Arc::new(ItchShared::new());
-        let parts = ItchLoop::new(&cfg, reader, cmd_rx, Arc::clone(&shared))
+        let mut parts = ItchLoop::new(&cfg, reader, cmd_rx, Arc::clone(&shared))
             .map_err(PyValueError::new_err)?;
+        let rt = |e: crate::time::latency::LatencyError| PyRuntimeError::new_err(e.to_string());
+        let mut latency = LatencyTracker::new(
+            LatencyConfig::default(),
+            &LATENCY_SERIES,
+            crate::model::UnixNanos(0),
+        )
+        .map_err(rt)?;
+        parts.set_tick_to_trade(latency.take_recorder(0).map_err(rt)?);
         Ok(Self {
             tick,
             journal_core: cfg.journal_core,
@@ -88,6 +102,7 @@ impl PyItchEngine {
             current: QuoteParams::DISABLED,
             parts: Mutex::new(Some(parts)),
             thread: None,
+            latency,
         })
     }
 
@@ -242,6 +257,10 @@ impl PyItchEngine {
             feed.set_item(k, w[i])?;
         }
         d.set_item("feed", feed)?;
+        d.set_item(
+            "latency_ns",
+            latency_dict(py, &self.latency, &LATENCY_SERIES)?,
+        )?;
         let q = PyDict::new(py);
         q.set_item("requotes", w[sw::REQUOTES])?;
         q.set_item("refused", w[sw::REFUSED])?;

@@ -65,6 +65,7 @@ use crate::net::ring::Consumer;
 use crate::net::transport::RxTransport;
 use crate::net::udp::{KernelUdpRx, UdpRxConfig};
 use crate::quoter::{QuoteAction, QuoteParams, Quoter, Top, MAX_QUOTES, QUOTE_PARAM_WORDS};
+use crate::time::latency::LatencyRecorder;
 use crate::time::seqlock::SeqLock;
 
 /// Commands from the owner (through the SPSC ring).
@@ -777,6 +778,12 @@ fn session_record(
     JournalRecord::new(RecordKind::SessionInput, ts, ts, &buf[..n]).ok()
 }
 
+/// Orders the session has written so far (entries, replaces, cancels).
+#[inline]
+fn sent(c: super::ouch_session::OuchCounters) -> u64 {
+    c.entered + c.replaces + c.cancels
+}
+
 /// One feed datagram from `line` into the core, journalling each delivered message of the quoted
 /// stock before the book applies it and the feed state after.
 #[inline]
@@ -920,6 +927,9 @@ pub struct ItchLoop {
     /// Since when the book has been stale without a re-request (0: not stale; [`REPORTED`]: the
     /// hole was reported).
     stale_since: u64,
+    /// Tick-to-trade: the receive time of the first datagram of a pass that changed the book →
+    /// the decision's orders written (recorded only when the decision sent something).
+    tick_to_trade: Option<LatencyRecorder>,
     recovery: Option<(UdpSocket, SocketAddrV4)>,
     rr: Option<RerequestClient>,
     rr_cfg: RerequestConfig,
@@ -1023,6 +1033,7 @@ impl ItchLoop {
             }),
             feed_b: rx_b,
             stale_since: 0,
+            tick_to_trade: None,
             recovery,
             rr: None,
             rr_cfg: RerequestConfig {
@@ -1080,6 +1091,11 @@ impl ItchLoop {
     /// The feed port the loop listens on (line A).
     pub fn feed_port(&self) -> u16 {
         self.feed.local_port()
+    }
+
+    /// Records tick-to-trade into `r` from now on.
+    pub fn set_tick_to_trade(&mut self, r: LatencyRecorder) {
+        self.tick_to_trade = Some(r);
     }
 
     /// Line B's port, if configured.
@@ -1164,9 +1180,14 @@ impl ItchLoop {
         let core = &mut self.core;
         let journal = &mut self.journal;
         let mut gap = None;
-        let mut on_step = |step: FeedStep| match step {
+        // The receive time of the first datagram that changed the book (tick-to-trade's start).
+        let mut tick_at: Option<UnixNanos> = None;
+        let mut on_step = |step: FeedStep, at: UnixNanos| match step {
             FeedStep::Nothing => {}
-            FeedStep::Applied => dirty = true,
+            FeedStep::Applied => {
+                dirty = true;
+                tick_at.get_or_insert(at);
+            }
             FeedStep::Gap { from, to } => {
                 dirty = true;
                 gap = Some((from, to));
@@ -1174,24 +1195,19 @@ impl ItchLoop {
         };
         let _ = self.feed.poll(|d, ts| {
             let at = if ts.ts.0 == 0 { t } else { ts.ts };
-            on_step(feed_datagram(core, journal, Line::A, d, at));
+            on_step(feed_datagram(core, journal, Line::A, d, at), at);
         });
         if let Some(b) = self.feed_b.as_mut() {
             let _ = b.poll(|d, ts| {
                 let at = if ts.ts.0 == 0 { t } else { ts.ts };
-                on_step(feed_datagram(core, journal, Line::B, d, at));
+                on_step(feed_datagram(core, journal, Line::B, d, at), at);
             });
         }
         if let Some((s, _)) = &self.recovery {
             while let Ok((n, _)) = s.recv_from(&mut self.rx_buf) {
                 work = true;
-                on_step(feed_datagram(
-                    core,
-                    journal,
-                    Line::Recovery,
-                    &self.rx_buf[..n],
-                    t,
-                ));
+                let d = &self.rx_buf[..n];
+                on_step(feed_datagram(core, journal, Line::Recovery, d, t), t);
             }
         }
         // With line B a hole is not reported at once; one left open past the grace is, once (the
@@ -1213,7 +1229,13 @@ impl ItchLoop {
         if dirty {
             // Decide on the book change before anything else touches a socket (tick-to-trade).
             work = true;
+            let sent_before = sent(self.session.core().counters());
             self.decide(t);
+            if let (Some(r), Some(at)) = (self.tick_to_trade.as_mut(), tick_at) {
+                if sent(self.session.core().counters()) != sent_before {
+                    r.record_between(at.0, now().0);
+                }
+            }
         }
         self.recover(gap, t);
         journal_feed_state(&mut self.journal, &self.core, t);
