@@ -112,6 +112,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--kills", type=int, default=30)
     ap.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    ap.add_argument("--each", action="store_true", help="also print every kill's timeline (stderr)")
     args = ap.parse_args()
     load_before = os.getloadavg()
     hists = {s: HdrHistogram(1, 10_000_000, 3) for s in SERIES}
@@ -122,7 +123,7 @@ def main() -> None:
         cfg, keys = write_sandbox_config(t)
         inst = Instance(cfg, t / "state", t / "pymm.log")
         try:
-            for _ in range(args.kills):
+            for k in range(args.kills):
                 try:
                     inst.wait_quoting(20.0)
                 except TimeoutError:
@@ -136,6 +137,9 @@ def main() -> None:
                     inst = Instance(cfg, t / "state", t / "pymm.log")
                     inst.wait_quoting(30.0)
                 out = inst.api("POST", "/api/kill", {"reason": "bench"})
+                if args.each:
+                    row = " ".join(f"{s}={out.get(s)}" for s in SERIES)
+                    print(f"kill {k} (instance {restarts}): {row}", file=sys.stderr, flush=True)
                 if not out["venue_confirmed"]:
                     unconfirmed += 1
                 for s in SERIES:
