@@ -414,12 +414,21 @@ def routes(app: web.Application, venue: SimVenue) -> None:
 
     async def handle(session: Session, req: dict[str, Any]) -> dict[str, Any] | None:
         if str(req.get("method", "")).removeprefix("v3/") == "openOrders.cancelAll":
-            # A mass cancel's answer (the book holds none of the account's orders any more) is
-            # queued before its execution reports are built and published: with N orders that is
-            # ~0.1 ms of Python each, which the kill switch's confirmation used to wait behind. The
-            # sender task wakes before the pump runs (both are scheduled on the loop, in this order).
+            # A mass cancel's answer (the book holds none of the account's orders any more) goes
+            # out before its execution reports are built and published: with N orders that is
+            # ~0.1 ms of Python each, which the kill switch's confirmation used to wait behind.
+            # With nothing queued for this connection it is written at once, not on the sender
+            # task's next turn of a busy loop: an uncompressed frame is written to the transport
+            # before `send_str` first yields, so nothing dequeued earlier can be overtaken.
             reply = _handle(venue, session, req, pump=False)
-            session.queue.put_nowait(json.dumps(reply, separators=(",", ":")))
+            text = json.dumps(reply, separators=(",", ":"))
+            if session.queue.empty() and not session.ws.compress:
+                with contextlib.suppress(ConnectionError):
+                    await session.ws.send_str(text)
+            else:
+                # Behind what is queued; the sender task wakes before the pump runs (both are
+                # scheduled on the loop, in this order).
+                session.queue.put_nowait(text)
             asyncio.get_running_loop().call_soon(venue.pump)
             return None
         reply = _handle(venue, session, req)
