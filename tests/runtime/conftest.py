@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from pymm.config import DEFAULT_CONFIG
-from pymm.runtime.kill import generate_operator_key
+from pymm.runtime.sandbox import stop_instance, write_sandbox_config
 
 
 @dataclass
@@ -68,27 +67,6 @@ class Running:
         pytest.fail(f"{what} not within {timeout} s; last status:\n{json.dumps(st, indent=1)[:6000]}")
 
 
-def write_config(tmp: Path, replace: dict[str, str] | None = None) -> tuple[Path, dict[str, Path]]:
-    src = DEFAULT_CONFIG.read_text()
-    for old, new in (replace or {}).items():
-        assert old in src, old
-        src = src.replace(old, new)
-    src = src.replace('dir = "var/pymm"', f'dir = "{tmp / "state"}"')
-    src = src.replace("port = 8790", "port = 0").replace("port = 9464", "port = 0")
-    src = src.replace('"instruments/', f'"{DEFAULT_CONFIG.parent / "instruments"}/')
-    keys = {}
-    for name in ("alice", "bob"):
-        pem, pub = generate_operator_key()
-        p = tmp / f"{name}.pem"
-        p.write_bytes(pem)
-        p.chmod(0o600)
-        keys[name] = p
-        src += f'\n[[operators]]\nname = "{name}"\npublic_key = "{pub}"\n'
-    cfg = tmp / "pymm.toml"
-    cfg.write_text(src)
-    return cfg, keys
-
-
 def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -111,17 +89,12 @@ def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
 def pymm_instance(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Running]:
     """``pymm start`` on the default config; indirect parametrisation replaces config text
     (``{old: new}``)."""
-    cfg, keys = write_config(tmp_path, getattr(request, "param", None))
+    cfg, keys = write_sandbox_config(tmp_path, getattr(request, "param", None))
     r = launch(cfg, tmp_path / "state", keys, tmp_path / "pymm.log")
     try:
         yield r
     finally:
-        if r.proc.poll() is None:
-            r.proc.send_signal(signal.SIGTERM)
-            try:
-                r.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                r.proc.kill()
+        stop_instance(r.proc)
         # A venue left by a kill -9 in a test.
         vrec = tmp_path / "state" / "venue.json"
         if vrec.exists():

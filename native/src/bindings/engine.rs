@@ -470,12 +470,23 @@ impl PyEngine {
     /// `timeout_s` for the venue's cancel-all answer; returns whether it came.
     #[pyo3(signature = (reason, timeout_s = 1.0))]
     fn kill(&mut self, py: Python<'_>, reason: String, timeout_s: f64) -> PyResult<bool> {
+        self.shared.kill_push_ts.store(
+            crate::time::posix_clock::PosixClock::MonotonicRaw.now_ns(),
+            Ordering::Release,
+        );
         self.send(Command::Kill)?;
         self.kill_reason = Some(reason);
+        Ok(self.wait_kill(py, timeout_s))
+    }
+
+    /// Waits up to `timeout_s` (GIL released, the status block read every 50 µs) until the venue
+    /// confirmed the last kill's mass cancel; returns whether it did.
+    #[pyo3(signature = (timeout_s = 1.0))]
+    fn wait_kill(&self, py: Python<'_>, timeout_s: f64) -> bool {
         let shared = Arc::clone(&self.shared);
         let mono = || crate::time::posix_clock::PosixClock::Monotonic.now_ns();
         let deadline = mono() + (timeout_s.max(0.0) * 1e9) as u64;
-        Ok(py.detach(move || loop {
+        py.detach(move || loop {
             let w = shared.status.read();
             if w[sw::FLAGS] & (1 << 4) != 0 {
                 return true;
@@ -483,8 +494,25 @@ impl PyEngine {
             if mono() >= deadline || shared.finished.load(Ordering::Acquire) {
                 return false;
             }
-            std::thread::sleep(Duration::from_micros(200));
-        }))
+            std::thread::sleep(Duration::from_micros(50));
+        })
+    }
+
+    /// The last kill at a glance, without building the status dict: `(latched, confirmed,
+    /// told_ns, sent_ns, confirmed_ns, ring_ns)` — the engine clock's stamps (ns since the epoch,
+    /// 0: not reached) of taking the command, handing the mass cancel to the socket and reading
+    /// the venue's confirmation, and Python's push → the engine took it (ns).
+    fn kill_times(&self) -> (bool, bool, u64, u64, u64, u64) {
+        let w = self.words();
+        let flags = w[sw::FLAGS];
+        (
+            flags & 8 != 0,
+            flags & 16 != 0,
+            w[sw::KILL_TOLD],
+            w[sw::KILL_SENT],
+            w[sw::KILL_CONFIRMED],
+            w[sw::KILL_RING],
+        )
     }
 
     /// Clears the kill latch (the two-person rule is enforced by the caller).
@@ -536,6 +564,14 @@ impl PyEngine {
         kill.set_item("latched", flags & 8 != 0)?;
         kill.set_item("confirmed", flags & 16 != 0)?;
         kill.set_item("reason", self.kill_reason.clone())?;
+        let (told, sent, done) = (w[sw::KILL_TOLD], w[sw::KILL_SENT], w[sw::KILL_CONFIRMED]);
+        let since = |t: u64| (told > 0 && t >= told).then(|| t - told);
+        kill.set_item("told_ns", (told > 0).then_some(told))?;
+        kill.set_item("sent_ns", (sent > 0).then_some(sent))?;
+        kill.set_item("confirmed_ns", (done > 0).then_some(done))?;
+        kill.set_item("send_ns", since(sent))?;
+        kill.set_item("confirm_ns", since(done))?;
+        kill.set_item("ring_ns", (told > 0).then_some(w[sw::KILL_RING]))?;
         d.set_item("kill", kill)?;
         let symbol =
             String::from_utf8_lossy(&self.inst.symbol[..self.inst.symbol_len]).into_owned();

@@ -49,7 +49,7 @@ use crate::time::seqlock::SeqLock;
 use crate::time::{Clock, ClockConfig};
 
 /// Words of the status block.
-pub const STATUS_WORDS: usize = 128;
+pub const STATUS_WORDS: usize = 136;
 /// First word of the quotes table in the status block (5 words per quote).
 pub const STATUS_QUOTES_AT: usize = 48;
 
@@ -152,6 +152,16 @@ pub mod sw {
     pub const QUERIES: usize = 46;
     /// Quotes in the table below.
     pub const N_QUOTES: usize = 47;
+    /// The last kill, on the engine's clock (ns since the epoch; 0: not yet): the session thread
+    /// took the `Kill` command off the ring.
+    pub const KILL_TOLD: usize = 128;
+    /// ... handed the mass cancel (`openOrders.cancelAll`) to the order socket's `send`.
+    pub const KILL_SENT: usize = 129;
+    /// ... read the venue's answer that the mass cancel is done (no open order left).
+    pub const KILL_CONFIRMED: usize = 130;
+    /// Python's push of that `Kill` → the session thread took it off the ring (ns,
+    /// `CLOCK_MONOTONIC_RAW` at both ends: the ring's wake-up delay, not part of `KILL_TOLD`).
+    pub const KILL_RING: usize = 131;
 }
 
 /// Risk limits as the engine config gives them (decimal text in the instrument's units).
@@ -375,6 +385,9 @@ pub struct Shared {
     /// parameter-block write (for the push → quote latency; the session thread ends the interval
     /// on the same clock).
     pub push_ts: AtomicU64,
+    /// `CLOCK_MONOTONIC_RAW` ns at which Python last pushed a `Kill` command (stamped right before
+    /// the ring push; the session thread ends the ring interval on the same clock).
+    pub kill_push_ts: AtomicU64,
     /// The core's journal position: `[seq, digest words 0..4]` (the digest of the state after
     /// applying every input up to `seq`), written with the status block.
     pub journal: SeqLock<5>,
@@ -396,6 +409,7 @@ impl Shared {
             last_error: Mutex::new(String::new()),
             journal_dropped: AtomicU64::new(0),
             push_ts: AtomicU64::new(0),
+            kill_push_ts: AtomicU64::new(0),
             journal: SeqLock::new([0; 5]),
             recovery: Mutex::new(None),
             snapshots: Mutex::new(None),
@@ -537,6 +551,25 @@ struct Loop {
     stamp_raw: bool,
     first_raw: (u64, u64),
     tls: Option<TlsTrust>,
+    /// The last kill's stamps (see [`KillTimes`]).
+    kill: KillTimes,
+    /// Publish the status block on this pass (a kill was taken or confirmed), not at the next
+    /// 5 ms status tick.
+    publish_now: bool,
+}
+
+/// The last kill's timeline on the engine's clock (ns since the epoch; 0: not reached yet).
+#[derive(Clone, Copy, Debug, Default)]
+struct KillTimes {
+    /// The session thread took the `Kill` command.
+    told: u64,
+    /// The mass cancel was handed to the order socket's `send` (first frame of the kill, or of
+    /// the reconnect that carried it when the order connection was down).
+    sent: u64,
+    /// The venue's answer that the mass cancel is done was read.
+    confirmed: u64,
+    /// Python's push → the session thread took it (`CLOCK_MONOTONIC_RAW`, ns).
+    ring: u64,
 }
 
 fn rest_depth_url(cfg: &EngineConfig, symbol: &str) -> io::Result<Url> {
@@ -665,6 +698,8 @@ pub fn run(mut p: LiveParts) {
         stamp_raw: false,
         first_raw: (0, 0),
         tls: p.tls.take(),
+        kill: KillTimes::default(),
+        publish_now: false,
     };
     // The shadow core on the writer thread starts as this one (same construction, then this
     // core's state), before anything more is journalled.
@@ -750,6 +785,20 @@ pub fn run(mut p: LiveParts) {
         while let Some(c) = p.commands.pop() {
             busy = true;
             let t = clock.now();
+            if c == Command::Kill {
+                let pushed = p.shared.kill_push_ts.load(Ordering::Acquire);
+                let ring = if pushed > 0 {
+                    PosixClock::MonotonicRaw.now_ns().saturating_sub(pushed)
+                } else {
+                    0
+                };
+                lp.kill = KillTimes {
+                    told: t.0,
+                    ring,
+                    ..KillTimes::default()
+                };
+                lp.publish_now = true;
+            }
             lp.feed(
                 &clock,
                 None,
@@ -887,8 +936,9 @@ pub fn run(mut p: LiveParts) {
                 }
             }
         }
-        if now.0 >= next_status {
+        if now.0 >= next_status || lp.publish_now {
             next_status = now.0 + 5_000_000;
+            lp.publish_now = false;
             lp.publish(&p.shared, p.params.version(), true);
         }
         if lp.core.finished() {
@@ -977,6 +1027,7 @@ impl Loop {
         } else {
             clock.ticks_to_unix(first).0
         };
+        self.stamp_kill(&s, first);
         if sent > 0 && first > 0 {
             if let Some(r) = ttt {
                 r.record(first.saturating_sub(s.ts_recv.0));
@@ -1017,6 +1068,30 @@ impl Loop {
                 input: Input::Command(Command::Kill),
             },
         );
+    }
+
+    /// Stamps the kill's timeline after `s` was applied (`first`: when its first frame went to
+    /// the socket, 0: none).
+    #[inline]
+    fn stamp_kill(&mut self, s: &Stamped, first: u64) {
+        let k = &mut self.kill;
+        if k.told == 0 || k.confirmed != 0 {
+            return;
+        }
+        if k.sent == 0
+            && first > 0
+            && matches!(
+                s.input,
+                Input::Command(Command::Kill) | Input::OrderConnected
+            )
+        {
+            k.sent = first;
+        }
+        let (killed, confirmed) = self.core.kill_state();
+        if killed && confirmed {
+            k.confirmed = s.ts_recv.0;
+            self.publish_now = true;
+        }
     }
 
     fn feed(&mut self, clock: &Clock, ttt: Option<&mut LatencyRecorder>, s: Stamped) -> usize {
@@ -1341,6 +1416,10 @@ impl Loop {
             n += 1;
         }
         w[sw::N_QUOTES] = n as u64;
+        w[sw::KILL_TOLD] = self.kill.told;
+        w[sw::KILL_SENT] = self.kill.sent;
+        w[sw::KILL_CONFIRMED] = self.kill.confirmed;
+        w[sw::KILL_RING] = self.kill.ring;
         shared.status.write(w);
         let d = c.digest();
         let mut j = [c.last_seq(), 0, 0, 0, 0];

@@ -220,7 +220,7 @@ def _signed_methods(venue: SimVenue) -> dict[str, Call]:
     }
 
 
-def _handle(venue: SimVenue, session: Session, req: dict[str, Any]) -> dict[str, Any]:
+def _handle(venue: SimVenue, session: Session, req: dict[str, Any], *, pump: bool = True) -> dict[str, Any]:
     rid = req.get("id")
     method = str(req.get("method", ""))
     method = method.removeprefix("v3/")
@@ -275,7 +275,8 @@ def _handle(venue: SimVenue, session: Session, req: dict[str, Any]) -> dict[str,
                     return rate | {"id": rid}
                 rate_limits = rate
             status, body = methods[method](venue, account, plain(params))
-            venue.pump()
+            if pump:
+                venue.pump()
         else:
             return error_reply(
                 rid, 400, -1100, f"Illegal characters found in parameter 'method'; unknown method {method!r}."
@@ -412,6 +413,24 @@ def routes(app: web.Application, venue: SimVenue) -> None:
     """Adds ``/ws-api/v3`` to ``app``."""
 
     async def handle(session: Session, req: dict[str, Any]) -> dict[str, Any] | None:
+        if str(req.get("method", "")).removeprefix("v3/") == "openOrders.cancelAll":
+            # A mass cancel's answer (the book holds none of the account's orders any more) goes
+            # out before its execution reports are built and published: with N orders that is
+            # ~0.1 ms of Python each, which the kill switch's confirmation used to wait behind.
+            # With nothing queued for this connection it is written at once, not on the sender
+            # task's next turn of a busy loop: an uncompressed frame is written to the transport
+            # before `send_str` first yields, so nothing dequeued earlier can be overtaken.
+            reply = _handle(venue, session, req, pump=False)
+            text = json.dumps(reply, separators=(",", ":"))
+            if session.queue.empty() and not session.ws.compress:
+                with contextlib.suppress(ConnectionError):
+                    await session.ws.send_str(text)
+            else:
+                # Behind what is queued; the sender task wakes before the pump runs (both are
+                # scheduled on the loop, in this order).
+                session.queue.put_nowait(text)
+            asyncio.get_running_loop().call_soon(venue.pump)
+            return None
         reply = _handle(venue, session, req)
         return None if _faulted(venue, session, req, reply) else reply
 
