@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,6 +52,12 @@ class Running:
             timeout=60,
         )
 
+    def cli_plain(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A ``pymm`` command without ``--config``."""
+        return subprocess.run(
+            [sys.executable, "-m", "pymm", *args], capture_output=True, text=True, timeout=60
+        )
+
     def wait_until(self, what: str, pred: Any, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         st: dict[str, Any] = {}
@@ -68,12 +75,14 @@ class Running:
         pytest.fail(f"{what} not within {timeout} s; last status:\n{json.dumps(st, indent=1)[:6000]}")
 
 
-def write_config(tmp: Path, replace: dict[str, str] | None = None) -> tuple[Path, dict[str, Path]]:
-    src = DEFAULT_CONFIG.read_text()
+def write_config(
+    tmp: Path, replace: dict[str, str] | None = None, source: Path = DEFAULT_CONFIG
+) -> tuple[Path, dict[str, Path]]:
+    src = source.read_text()
     for old, new in (replace or {}).items():
         assert old in src, old
         src = src.replace(old, new)
-    src = src.replace('dir = "var/pymm"', f'dir = "{tmp / "state"}"')
+    src = re.sub(r'^dir = "[^"]*"', f'dir = "{tmp / "state"}"', src, count=1, flags=re.MULTILINE)
     src = src.replace("port = 8790", "port = 0").replace("port = 9464", "port = 0")
     src = src.replace('"instruments/', f'"{DEFAULT_CONFIG.parent / "instruments"}/')
     keys = {}
@@ -111,7 +120,26 @@ def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
 def pymm_instance(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Running]:
     """``pymm start`` on the default config; indirect parametrisation replaces config text
     (``{old: new}``)."""
-    cfg, keys = write_config(tmp_path, getattr(request, "param", None))
+    yield from _running(tmp_path, getattr(request, "param", None), DEFAULT_CONFIG)
+
+
+ITCH_CONFIG = DEFAULT_CONFIG.parent / "itch-sim.toml"
+# The shipped ports made free ones: the engine picks line A's, the supervisor the venue's two.
+ITCH_FREE_PORTS = {
+    '"239.1.1.1:31001"': '"239.1.1.1:0"',
+    '"127.0.0.1:31003"': '"127.0.0.1:0"',
+    '"127.0.0.1:31004"': '"127.0.0.1:0"',
+}
+
+
+@pytest.fixture
+def itch_instance(tmp_path: Path) -> Iterator[Running]:
+    """``pymm start`` on the shipped ITCH config (config/itch-sim.toml) on free ports."""
+    yield from _running(tmp_path, ITCH_FREE_PORTS, ITCH_CONFIG)
+
+
+def _running(tmp_path: Path, replace: dict[str, str] | None, source: Path) -> Iterator[Running]:
+    cfg, keys = write_config(tmp_path, replace, source)
     r = launch(cfg, tmp_path / "state", keys, tmp_path / "pymm.log")
     try:
         yield r
