@@ -169,17 +169,17 @@ def run(cfg: Config, *, cores: str | None = None, seed: int = 7, echo: Callable[
         echo(line)
     if report.exit_code or any(s is PartState.MISSING for _, s, _ in report.parts):
         return report.exit_code or 1
-    if cfg.itch is not None:
-        from pymm.runtime.itch_instance import ItchInstance as Instance
-    else:
-        from pymm.runtime.instance import Instance
+    from pymm.runtime.instance import Instance
+    from pymm.runtime.itch_instance import ItchInstance
+
+    market: type[Instance] = ItchInstance if cfg.itch is not None else Instance
 
     # A full disk or `ulimit -f` must surface as EFBIG to the journal writer (which then fails closed:
     # no new orders), not kill the process with SIGXFSZ.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     async def main() -> int:
-        inst = Instance(cfg, cores=cores, state=StateDir(cfg.state.dir), seed=seed)
+        inst = market(cfg, cores=cores, state=StateDir(cfg.state.dir), seed=seed)
         await inst.start()
         st = inst.status()
         v = st["venue"]

@@ -116,6 +116,18 @@ def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
     return r
 
 
+def kill_9_and_restart(r: Running, tmp_path: Path, reason: str) -> Running:
+    """``pymm kill --reason``, then SIGKILL and a restart on the same state directory; ``r`` takes the
+    new process, so the fixture stops that one."""
+    assert json.loads(r.cli("kill", "--reason", reason).stdout)["latched"]
+    r.proc.send_signal(signal.SIGKILL)
+    r.proc.wait()
+    (r.state / "run.json").unlink()
+    r2 = launch(r.config, r.state, r.keys, tmp_path / "pymm2.log")
+    r.proc = r2.proc
+    return r2
+
+
 @pytest.fixture
 def pymm_instance(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Running]:
     """``pymm start`` on the default config; indirect parametrisation replaces config text

@@ -7,14 +7,13 @@ the exchange, whose own view of the position equals the engine's; two operators 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from typing import Any
 
-from tests.runtime.conftest import Running, launch
+from tests.runtime.conftest import Running, kill_9_and_restart
 
 
 def _two_sided(st: dict[str, Any], levels: int = 2) -> bool:
@@ -93,12 +92,7 @@ def test_itch_start_quotes_fills_kills_and_stops(itch_instance: Running):
 def test_itch_restart_after_kill_9_stays_halted(itch_instance: Running, tmp_path):
     r = itch_instance
     r.wait_until("quoting", lambda s: _two_sided(s, 1), 15.0)
-    assert json.loads(r.cli("kill", "--reason", "drill").stdout)["latched"]
-    r.proc.send_signal(signal.SIGKILL)
-    r.proc.wait()
-    (r.state / "run.json").unlink()
-    r2 = launch(r.config, r.state, r.keys, tmp_path / "pymm2.log")
-    itch_instance.proc = r2.proc  # the fixture stops this one
+    r2 = kill_9_and_restart(r, tmp_path, "drill")
     st = r2.wait_until("the engine up and killed", lambda s: s["engine_state"] == "killed", 15.0)
     assert st["kill"]["latched"] and st["kill"]["reason"] == "drill", st["kill"]
     time.sleep(1.0)  # a latched engine must not quote however long it runs
