@@ -300,7 +300,7 @@ class Instance:
         }
         if s.bid is not None and s.ask is not None and s.bid < s.ask:
             bid_t, ask_t = int(s.bid / s.tick), int(s.ask / s.tick)
-            inv = float(self._inventory(s) / lot)
+            inv = float(s.portfolio.position / lot)
             ps = s.pricing.compute(
                 MarketState(
                     ts=time.time(),
@@ -319,10 +319,6 @@ class Instance:
                 out["skew_mt_per_lot"] = round(ps.skew_per_unit * 1000)
             out["fair_value_mt"] = round(ps.fair_value * 1000)
         return out
-
-    def _inventory(self, s: SessionView) -> Decimal:
-        """The position the pricing skews against: the drop copy's."""
-        return s.portfolio.position
 
     def _push_params(self, *, enabled: bool) -> None:
         for s in self.sessions:

@@ -10,13 +10,13 @@ parts in place of the Binance ones:
 - the engine is ``pymm._native.ItchEngine`` (one thread on the session core, the journal writer on
   the next, as :func:`pymm.runtime.instance.core_layout` lays them out), seen through
   :class:`ItchEngineView`, which gives it the Binance engine's interface the supervisor drives;
-- there is no drop copy: the position is the engine's (its OUCH session's executions), checked
-  against the exchange's own view of the account (``ItchVenue.user_view``) by the guard loop; a
-  break longer than ``[risk] reconcile_break_ms`` latches the kill switch.
+- the drop copy is the exchange's own statement of our executions (``ItchVenue.user_executions``:
+  side, shares and price of each, from its sequenced OUCH log) folded into the portfolio: position,
+  PnL and markouts as on the Binance market, and the supervisor's guards (position break against
+  the engine's position, ``max_loss``) run unchanged.
 
-Not here yet (docs/status.md): PnL and average price (the engine reports no per-fill prices), the
-``max_loss`` guard that needs them, latency histograms, VPIN and markouts (no trade stream), a
-venue outside this process.
+Not here yet (docs/status.md): latency histograms and the engine's event ring, VPIN (no public trade
+stream to the monitor), fees (the simulated exchange charges none), an exchange outside this process.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import Any
 
 from pymm.config import Config, InstrumentRef, ItchConfig, RiskConfig
 from pymm.errors import PymmError
-from pymm.runtime.instance import Instance, SessionView, core_layout, risk_limits, set_aside_journal
+from pymm.monitor.markouts import Fill as MarkoutFill
+from pymm.runtime.instance import Instance, core_layout, risk_limits, set_aside_journal
 from pymm.runtime.state import StateDir
 
 __all__ = ["ItchEngineView", "ItchInstance", "itch_engine_config", "itch_venue_config"]
@@ -227,51 +228,48 @@ class ItchInstance(Instance):
             loops={
                 "params": self._param_loop(),
                 "events": self._event_loop(),
+                "dropcopy": self._drop_copy(),
                 "guards": self._guard_loop(),
             },
         )
 
-    def _inventory(self, s: SessionView) -> Decimal:
-        """No drop copy on this market: the engine's position (shares) is the inventory."""
-        if self.engine is None:
-            return Decimal(0)
-        return Decimal(int(self.engine.native.status()["position"]))
-
     def account(self) -> dict[str, Any] | None:
-        """The exchange's own view of our OUCH user: position, open orders, tokens."""
+        """The exchange's own view of our OUCH user: position, open orders, tokens, executions."""
         if self.exchange is None or not self.exchange.running:
             return None
         return dict(self.exchange.user_view(self.itch.user))
 
-    async def _guard_loop(self) -> None:
-        """The engine's position against the exchange's: a break longer than ``reconcile_break_ms``
-        latches the kill switch (fills in flight make short ones)."""
+    async def _drop_copy(self) -> None:
+        """The exchange's statement of our executions (its sequenced OUCH log, price and shares of
+        each) folded into the portfolio, as the Binance market's drop copy folds its execution
+        reports: position, PnL and markouts. The supervisor's guard compares this position with the
+        engine's (a break longer than ``reconcile_break_ms`` latches the kill) and its PnL with
+        ``max_loss``."""
+        s = self.sessions[0]
         while True:
-            await asyncio.sleep(0.1)
-            self.trading_metrics.update_from_status(self.status())
-            if self.latch.read().latched:
-                continue
-            est = self.engine.native.status()
-            view = self.account()
-            s = self.sessions[0]
-            if view is None or est["phase"] != "ready" or est["position"] == view["position"]:
-                s.break_since = None
-                continue
-            s.break_since = s.break_since or time.monotonic()
-            if (time.monotonic() - s.break_since) * 1000 > self.risk.reconcile_break_ms:
-                await self.kill(f"position break: engine {est['position']} vs exchange {view['position']}")
+            now = time.time_ns()
+            mid = self._mid(s)
+            if mid is not None:
+                self.alerts.extend(s.monitor.on_mid(now, float(mid)))
+            if self.exchange is not None and self.exchange.running:
+                fills = self.exchange.user_executions(self.itch.user, s.portfolio.fills)
+                for side, shares, price, match in fills:
+                    buy = side == "BUY"
+                    s.portfolio.on_fill(buy, Decimal(price), Decimal(shares), Decimal(0), s.quote_asset)
+                    s.monitor.on_fill(
+                        MarkoutFill(
+                            ts_ns=now,
+                            price=float(price),
+                            qty=float(shares),
+                            side=1 if buy else -1,
+                            fill_id=match,
+                        )
+                    )
+            await asyncio.sleep(0.05)
 
     def status(self, *, detail: bool = False) -> dict[str, Any]:
-        """ADR 0005's screen as far as it applies: the position is the engine's, ``venue.account`` is
-        the exchange's own view; PnL and average price are ``None`` (no per-fill prices yet)."""
+        """ADR 0005's screen; ``venue.account`` is the exchange's own view of our user."""
         st = super().status(detail=detail)
-        est = self.engine.status() if self.engine is not None else {}
-        for inst in st["instruments"]:
-            inst["position"] = str(est.get("position", 0))
-            inst["fills"] = (est.get("orders") or {}).get("filled", 0)
-            inst["avg_price"] = None
-            inst["pnl"] = {"realized": None, "unrealized": None, "fees": None, "total": None}
-            inst["balance_deltas"] = {}
         st["venue"] = {"kind": "itch-sim", **self.endpoints, "account": self.account()}
         return st
 

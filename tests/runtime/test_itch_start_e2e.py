@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from decimal import Decimal
 from typing import Any
 
 from tests.runtime.conftest import Running, kill_9_and_restart
@@ -56,13 +57,26 @@ def test_itch_start_quotes_fills_kills_and_stops(itch_instance: Running):
     # Confirmed means the engine has nothing open or UNKNOWN: the exchange answered every Cancel.
     assert _account(st)["open_orders"] == 0, st["venue"]
     assert st["state"] == "halted" and st["instruments"][0]["quotes"] == [], st
-    # Nothing is open, so no fill is on its way: the engine's position is the exchange's own.
-    st = r.wait_until(
-        "the engine's position to equal the exchange's",
-        lambda s: s["instruments"][0]["position"] == str(_account(s)["position"]),
-        10.0,
-    )
+
+    # Nothing is open, so no fill is on its way: the engine's position is the exchange's own, and so
+    # is the drop copy's (the exchange's statement of each execution, folded into the portfolio).
+    def settled(s: dict[str, Any]) -> bool:
+        inst, acct = s["instruments"][0], _account(s)
+        return (
+            int(inst["engine_position"]) == acct["position"] == int(Decimal(inst["position"]))
+            and inst["fills"] == acct["executions"]
+        )
+
+    st = r.wait_until("the engine's, the drop copy's and the exchange's positions to agree", settled, 10.0)
     assert _account(st)["tokens_repeated"] == 0, st["venue"]
+    inst = st["instruments"][0]
+    # PnL from the exchange's fill prices: total = realized + unrealized (no fees on this exchange),
+    # and the balance deltas are the fills' shares and cash.
+    pnl = {k: Decimal(v) for k, v in inst["pnl"].items() if k in ("realized", "unrealized", "fees", "total")}
+    assert pnl["fees"] == 0 and abs(pnl["total"] - pnl["realized"] - pnl["unrealized"]) <= Decimal("2e-8"), (
+        pnl
+    )
+    assert Decimal(inst["balance_deltas"].get("PYMM", "0")) == _account(st)["position"], inst
     print(
         f"quoted two-sided after {quoted_after:.2f} s; {st['instruments'][0]['fills']} fills; kill "
         f"confirmed {killed['ms']:.1f} ms after the engine was told; position {_account(st)['position']}"
