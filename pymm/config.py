@@ -6,8 +6,9 @@ risk depends on has no default: a missing limit refuses the file rather than run
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,6 +24,7 @@ __all__ = [
     "EngineConfig",
     "HedgeConfig",
     "InstrumentRef",
+    "ItchConfig",
     "MetricsConfig",
     "OperatorConfig",
     "QuotingConfig",
@@ -277,12 +279,113 @@ class HedgeConfig(_Strict):
         return self
 
 
+def _ipv4_port(v: str, *, multicast: bool) -> str:
+    """``ip:port`` with an IPv4 address (a multicast group when ``multicast``); the port may be 0."""
+    host, sep, port = v.rpartition(":")
+    if not sep:
+        raise ValueError(f"{v!r} is not ip:port")
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IPv4 address") from None
+    if multicast and not ip.is_multicast:
+        raise ValueError(f"{host} is not a multicast group (224.0.0.0/4)")
+    if not multicast and ip.is_multicast:
+        raise ValueError(f"{host} is a multicast group; a unicast address is needed here")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port!r} is not 0-65535")
+    return v
+
+
+class ItchConfig(_Strict):
+    """The second market: the colocated exchange's ITCH 5.0 / MoldUDP64 feed and OUCH 4.2 order entry
+    over SoupBinTCP, against the embedded simulated exchange (``pymm._native.ItchVenue``) run inside
+    ``pymm start`` (ADR 0011). Quantities are shares, prices dollars; ``[risk]`` and ``[quoting]`` apply
+    in those units. Field limits are the protocols' (OUCH user 6 characters, password 10, symbol 8,
+    prices in 1/10000 dollar)."""
+
+    venue: Annotated[str, Field(min_length=1)] = Field(description="the [[venues]] entry of this market")
+    symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,8}$")] = Field(
+        default="PYMM", description="the stock (ITCH/OUCH: at most 8 characters)"
+    )
+    locate: Annotated[int, Field(ge=1, le=65535)] = Field(default=1, description="ITCH stock locate code")
+    tick: Decimal = Field(default=Decimal("0.01"), description="price tick, dollars (at most 4 decimals)")
+    round_lot: Annotated[int, Field(ge=1)] = Field(default=100, description="the crowd's round lot, shares")
+    session: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{0,10}$")] = Field(
+        default="PYMMITCH01", description="MoldUDP64 / SoupBinTCP session name"
+    )
+    interface: str = Field(
+        default="127.0.0.1", description="interface address the lines are sent from and joined on"
+    )
+    feed_a: str = Field(
+        default="239.1.1.1:31001", description="line A, group:port (port 0: the engine picks one)"
+    )
+    feed_b: str = Field(default="239.1.1.2:31002", description="line B, group:port (sent, not read yet)")
+    rerequest: str = Field(default="127.0.0.1:31003", description="re-request server, ip:port (0: free)")
+    ouch: str = Field(default="127.0.0.1:31004", description="SoupBinTCP listener, ip:port (0: free)")
+    user: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,6}$")] = "PYMM"
+    password: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,10}$")] = "pymm"
+    flow: bool = Field(default=True, description="run the venue's seeded crowd (--seed sets its seed)")
+    flow_interval_us: Annotated[int, Field(ge=50, le=1_000_000)] = Field(
+        default=500, description="one crowd action every this many microseconds"
+    )
+    heartbeat_ms: Annotated[int, Field(ge=10, le=60_000)] = 100
+    line_a_drop: Annotated[float, Field(ge=0, lt=0.5)] = Field(
+        default=0.0, description="fault hook: share of line A packets dropped (filled by re-request)"
+    )
+
+    @field_validator("tick")
+    @classmethod
+    def _check_tick(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or v <= 0:
+            raise ValueError("the tick must be a positive decimal")
+        exp = v.normalize().as_tuple().exponent
+        if isinstance(exp, int) and exp < -4:
+            raise ValueError(f"{v} has more than 4 decimals (OUCH prices are 1/10000 dollar)")
+        return v
+
+    @field_validator("interface")
+    @classmethod
+    def _check_interface(cls, v: str) -> str:
+        try:
+            ipaddress.IPv4Address(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IPv4 interface address") from None
+        return v
+
+    @field_validator("feed_a", "feed_b")
+    @classmethod
+    def _check_group(cls, v: str) -> str:
+        return _ipv4_port(v, multicast=True)
+
+    @field_validator("rerequest", "ouch")
+    @classmethod
+    def _check_unicast(cls, v: str) -> str:
+        return _ipv4_port(v, multicast=False)
+
+    @model_validator(mode="after")
+    def _distinct_lines(self) -> ItchConfig:
+        if self.feed_a == self.feed_b:
+            raise ValueError(f"feed_a and feed_b are the same line {self.feed_a}; A and B must differ")
+        return self
+
+    @property
+    def tick_units(self) -> int:
+        """The tick in ITCH price units (1/10000 dollar)."""
+        try:
+            return int(self.tick * 10_000)
+        except InvalidOperation:  # pragma: no cover - the validator bounds it
+            raise ValueError(self.tick) from None
+
+
 class Config(_Strict):
     """A whole pymm configuration file."""
 
     engine: EngineConfig = EngineConfig()
     venues: Annotated[list[VenueConfig], Field(min_length=1)]
-    instruments: Annotated[list[InstrumentRef], Field(min_length=1)]
+    instruments: list[InstrumentRef] = Field(
+        default_factory=list, description="the Binance market's instruments (none with [itch])"
+    )
     metrics: MetricsConfig = MetricsConfig()
     state: StateConfig = StateConfig()
     control: ControlConfig = ControlConfig()
@@ -290,6 +393,9 @@ class Config(_Strict):
     quoting: QuotingConfig | None = Field(default=None, description="required to quote")
     operators: list[OperatorConfig] = Field(default_factory=list)
     hedge: HedgeConfig | None = None
+    itch: ItchConfig | None = Field(
+        default=None, description="run the ITCH/OUCH market instead of the Binance one (ADR 0011)"
+    )
 
     @field_validator("instruments")
     @classmethod
@@ -318,10 +424,33 @@ def _cross_check(cfg: Config) -> list[tuple[str, str]]:
     keys = [o.public_key.strip() for o in cfg.operators]
     if len(set(keys)) != len(keys):
         errors.append(("operators", "two operators share a public key; the two-person rule needs two keys"))
+    if cfg.itch is None and not cfg.instruments:
+        errors.append(("instruments", "at least one instrument is needed (or an [itch] section)"))
+    if cfg.itch is not None:
+        errors.extend(_itch_cross_check(cfg, cfg.itch, names))
     if cfg.hedge is not None:
         venue = cfg.hedge.hedge_venue
         if not any(i.venue == venue and i.market == "usdm" for i in cfg.instruments):
             errors.append(("hedge.hedge_venue", f"no usdm instrument on venue {venue!r} to hedge with"))
+    return errors
+
+
+def _itch_cross_check(cfg: Config, itch: ItchConfig, names: list[str]) -> list[tuple[str, str]]:
+    """The ITCH market runs alone: one stock, no Binance instruments, no hedge leg."""
+    errors = []
+    if itch.venue not in names:
+        errors.append(("itch.venue", f"unknown venue {itch.venue!r}; declared: {names}"))
+    if cfg.instruments:
+        errors.append(("instruments", "a config runs one market: drop [[instruments]] or [itch]"))
+    if cfg.hedge is not None:
+        errors.append(("hedge", "the ITCH market has no hedge leg; remove [hedge]"))
+    q, r = cfg.quoting, cfg.risk
+    if q is not None and q.order_size != q.order_size.to_integral_value():
+        errors.append(("quoting.order_size", f"{q.order_size} is not a whole number of shares"))
+    if q is not None and r is not None and q.order_size > r.max_order_qty:
+        errors.append(
+            ("quoting.order_size", f"{q.order_size} shares exceed [risk] max_order_qty {r.max_order_qty}")
+        )
     return errors
 
 

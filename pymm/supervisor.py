@@ -104,6 +104,9 @@ def _check_cores(report: StartReport, cfg: Config, cores: str | None) -> None:
 def _load_instruments(report: StartReport, cfg: Config) -> None:
     """Load every configured instrument through the native master; one line for all of them."""
     lines = []
+    if cfg.itch is not None:
+        i = cfg.itch
+        lines.append(f"{i.symbol} itch tick {i.tick} locate {i.locate} (on {i.venue})")
     for ref in cfg.instruments:
         try:
             lines.append(describe(load_instrument(ref)))
@@ -167,18 +170,22 @@ def run(cfg: Config, *, cores: str | None = None, seed: int = 7, echo: Callable[
     if report.exit_code or any(s is PartState.MISSING for _, s, _ in report.parts):
         return report.exit_code or 1
     from pymm.runtime.instance import Instance
+    from pymm.runtime.itch_instance import ItchInstance
+
+    market: type[Instance] = ItchInstance if cfg.itch is not None else Instance
 
     # A full disk or `ulimit -f` must surface as EFBIG to the journal writer (which then fails closed:
     # no new orders), not kill the process with SIGXFSZ.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     async def main() -> int:
-        inst = Instance(cfg, cores=cores, state=StateDir(cfg.state.dir), seed=seed)
+        inst = market(cfg, cores=cores, state=StateDir(cfg.state.dir), seed=seed)
         await inst.start()
         st = inst.status()
-        echo(
-            f"  {'sim venue':<16} {'ready':<14} REST {inst.venue.urls.get('spot_rest') if inst.venue else ''}"
-        )
+        v = st["venue"]
+        itch = f"OUCH {v.get('ouch')}  ITCH A {v.get('itch_a')}"
+        where = itch if cfg.itch else f"REST {v.get('spot_rest')}"
+        echo(f"  {'sim venue':<16} {'ready':<14} {where}")
         echo(f"  {'engine':<16} {'ready':<14} state {st['state']}")
         echo(f"  {'control':<16} {'ready':<14} {inst.control_url}  (dashboard {inst.control_url}/)")
         echo(f"  {'metrics':<16} {'ready' if inst.metrics_url else 'FAILED':<14} {inst.metrics_url}")

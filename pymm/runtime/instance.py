@@ -25,6 +25,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -32,7 +33,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from pymm.config import Config, InstrumentRef
+from pymm.config import Config, InstrumentRef, RiskConfig
 from pymm.errors import PymmError
 from pymm.instruments import load_instrument
 from pymm.monitor.alerts import Alert, AlertEngine, Severity
@@ -46,7 +47,7 @@ from pymm.runtime.state import NotRunningError, RunInfo, StateDir
 from pymm.runtime.venue_proc import VenueProcess, attach_or_start_venue, ensure_run_key
 from pymm.runtime.wsapi import WsApiClient
 
-__all__ = ["Instance", "SessionView"]
+__all__ = ["Instance", "SessionView", "core_layout", "risk_limits", "set_aside_journal"]
 
 log = logging.getLogger("pymm.runtime")
 
@@ -149,11 +150,10 @@ class Instance:
         # orders and fills, so the engine replays its journal (orders in flight become UNKNOWN,
         # the kill latch and client-id mark are kept), reconciles with the venue, then quotes. A
         # new venue knows nothing of the old journal: it is set aside and a fresh one begins.
-        jdir = self.state.journal_dir
         if self.venue.attached:
             engine_cfg["recover"] = True
-        elif jdir.exists() and any(jdir.iterdir()):
-            jdir.rename(jdir.with_name(f"journal.{time.strftime('%Y%m%dT%H%M%S')}"))
+        else:
+            set_aside_journal(self.state)
         self.engine = Engine(engine_cfg)
         # Parameters first: a latched restart starts with quoting disabled, then latches the engine
         # before its first quote (it stays killed until two operators approve).
@@ -169,6 +169,21 @@ class Instance:
             await self._start_hedge(key.api_key, key.private_pem)
             if latched.latched:
                 self.hedge.halt(latched.reason or "latched")
+        await self._serve(
+            self.venue.urls,
+            latched=latched.latched,
+            loops={
+                "params": self._param_loop(),
+                "events": self._event_loop(),
+                "trades": self._trade_stream(),
+                "guards": self._guard_loop(),
+            },
+        )
+
+    async def _serve(
+        self, venue_urls: dict[str, Any], *, latched: bool, loops: dict[str, Coroutine[Any, Any, None]]
+    ) -> None:
+        """The common tail of a market's start: control API, metrics, ``run.json``, signals, loops."""
         await self._start_control()
         self._start_metrics()
         self.state.write_run(
@@ -177,20 +192,15 @@ class Instance:
                 control_url=self.control_url,
                 metrics_url=self.metrics_url,
                 dashboard_url=self.control_url + "/",
-                venue=self.venue.urls,
+                venue=venue_urls,
             )
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._stop.set)
-        self._tasks = [
-            asyncio.create_task(self._param_loop(), name="params"),
-            asyncio.create_task(self._event_loop(), name="events"),
-            asyncio.create_task(self._trade_stream(), name="trades"),
-            asyncio.create_task(self._guard_loop(), name="guards"),
-        ]
-        self.state_name = "halted" if latched.latched else "quoting"
+        self._tasks = [asyncio.create_task(c, name=n) for n, c in loops.items()]
+        self.state_name = "halted" if latched else "quoting"
 
     async def _start_hedge(self, api_key: str, private_pem: str) -> None:
         from pymm.runtime.hedging import HedgeLeg
@@ -213,9 +223,15 @@ class Instance:
 
     def _session_view(self, ref: InstrumentRef) -> SessionView:
         inst = load_instrument(ref)
-        q = self.quoting
         lot = Decimal(inst.step_size)
         self._scales[int(inst.id)] = InstrumentScale(ref.symbol, float(inst.tick_size), float(lot))
+        return self._new_session(ref, Decimal(inst.tick_size), lot, inst.base_asset, inst.quote_asset)
+
+    def _new_session(
+        self, ref: InstrumentRef, tick: Decimal, lot: Decimal, base_asset: str, quote_asset: str
+    ) -> SessionView:
+        """Python's side of one quoted instrument: pricing manager, monitor, portfolio."""
+        q = self.quoting
         pricing = PricingManager(
             PricingConfig(
                 gamma=q.gamma,
@@ -235,11 +251,11 @@ class Instance:
         )
         return SessionView(
             ref=ref,
-            tick=Decimal(inst.tick_size),
+            tick=tick,
             lot=lot,
-            base_asset=inst.base_asset,
-            quote_asset=inst.quote_asset,
-            portfolio=Portfolio(inst.base_asset, inst.quote_asset),
+            base_asset=base_asset,
+            quote_asset=quote_asset,
+            portfolio=Portfolio(base_asset, quote_asset),
             pricing=pricing,
             monitor=monitor,
         )
@@ -260,23 +276,7 @@ class Instance:
             "client_prefix": "pm",
             "journal_dir": str(self.state.journal_dir),
             "order_timeout_ms": r.order_timeout_ms,
-            "risk": {
-                "max_order_qty": str(r.max_order_qty),
-                "max_order_notional": str(r.max_order_notional),
-                "max_long": str(r.max_position_qty),
-                "max_short": str(r.max_position_qty),
-                "max_position_notional": str(r.max_position_notional),
-                "price_collar_bps": r.price_collar_bps,
-                "max_reference_age_ms": r.max_reference_age_ms,
-                "max_open_orders": r.max_open_orders,
-                "duplicate_window_ms": r.duplicate_window_ms,
-                "max_fills_in_window": r.max_fills_in_window,
-                "fill_window_ms": r.fill_window_ms,
-                "venue_orders_burst": r.venue_orders_burst,
-                "venue_orders_per_second": r.venue_orders_per_second,
-                "messages_burst": r.messages_burst,
-                "messages_per_second": r.messages_per_second,
-            },
+            "risk": risk_limits(r),
         }
 
     # ---------------------------------------------------------------- loops
@@ -738,6 +738,34 @@ def throttle_tripped(engine_status: dict[str, Any]) -> bool:
     return bool(engine_status.get("risk", {}).get("throttled")) and not engine_status.get("kill", {}).get(
         "latched"
     )
+
+
+def risk_limits(r: RiskConfig) -> dict[str, Any]:
+    """``[risk]`` as the native sessions' risk config (the Binance engine's and the OUCH session's)."""
+    return {
+        "max_order_qty": str(r.max_order_qty),
+        "max_order_notional": str(r.max_order_notional),
+        "max_long": str(r.max_position_qty),
+        "max_short": str(r.max_position_qty),
+        "max_position_notional": str(r.max_position_notional),
+        "price_collar_bps": r.price_collar_bps,
+        "max_reference_age_ms": r.max_reference_age_ms,
+        "max_open_orders": r.max_open_orders,
+        "duplicate_window_ms": r.duplicate_window_ms,
+        "max_fills_in_window": r.max_fills_in_window,
+        "fill_window_ms": r.fill_window_ms,
+        "venue_orders_burst": r.venue_orders_burst,
+        "venue_orders_per_second": r.venue_orders_per_second,
+        "messages_burst": r.messages_burst,
+        "messages_per_second": r.messages_per_second,
+    }
+
+
+def set_aside_journal(state: StateDir) -> None:
+    """A fresh venue knows nothing of an old journal: move it aside so a new one begins."""
+    jdir = state.journal_dir
+    if jdir.exists() and any(jdir.iterdir()):
+        jdir.rename(jdir.with_name(f"journal.{time.strftime('%Y%m%dT%H%M%S')}"))
 
 
 def core_layout(spec: str | None) -> dict[str, int | None]:

@@ -4,6 +4,7 @@ beside it. Used by the end-to-end tests and ``bench/kill_confirm.py``."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -14,14 +15,17 @@ from pymm.runtime.kill import generate_operator_key
 __all__ = ["stop_instance", "write_sandbox_config"]
 
 
-def write_sandbox_config(tmp: Path, replace: dict[str, str] | None = None) -> tuple[Path, dict[str, Path]]:
-    """Writes ``tmp/pymm.toml`` (the default config, each ``{old: new}`` of ``replace`` applied
-    first) and the operators' private keys; returns the config path and ``{operator: key path}``."""
-    src = DEFAULT_CONFIG.read_text()
+def write_sandbox_config(
+    tmp: Path, replace: dict[str, str] | None = None, source: Path = DEFAULT_CONFIG
+) -> tuple[Path, dict[str, Path]]:
+    """Writes ``tmp/pymm.toml`` (``source``, the default config unless given, each ``{old: new}`` of
+    ``replace`` applied first, the state directory in ``tmp/state``, free control and metrics ports)
+    and the operators' private keys; returns the config path and ``{operator: key path}``."""
+    src = source.read_text()
     for old, new in (replace or {}).items():
         assert old in src, old
         src = src.replace(old, new)
-    src = src.replace('dir = "var/pymm"', f'dir = "{tmp / "state"}"')
+    src = re.sub(r'^dir = "[^"]*"', f'dir = "{tmp / "state"}"', src, count=1, flags=re.MULTILINE)
     src = src.replace("port = 8790", "port = 0").replace("port = 9464", "port = 0")
     src = src.replace('"instruments/', f'"{DEFAULT_CONFIG.parent / "instruments"}/')
     keys = {}

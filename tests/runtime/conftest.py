@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pymm.config import DEFAULT_CONFIG
 from pymm.runtime.sandbox import stop_instance, write_sandbox_config
 
 
@@ -48,6 +49,12 @@ class Running:
             capture_output=True,
             text=True,
             timeout=60,
+        )
+
+    def cli_plain(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A ``pymm`` command without ``--config``."""
+        return subprocess.run(
+            [sys.executable, "-m", "pymm", *args], capture_output=True, text=True, timeout=60
         )
 
     def wait_until(self, what: str, pred: Any, timeout: float) -> dict[str, Any]:
@@ -85,11 +92,42 @@ def launch(cfg: Path, state: Path, keys: dict[str, Path], log: Path) -> Running:
     return r
 
 
+def kill_9_and_restart(r: Running, tmp_path: Path, reason: str) -> Running:
+    """``pymm kill --reason``, then SIGKILL and a restart on the same state directory; ``r`` takes the
+    new process, so the fixture stops that one."""
+    assert json.loads(r.cli("kill", "--reason", reason).stdout)["latched"]
+    r.proc.send_signal(signal.SIGKILL)
+    r.proc.wait()
+    (r.state / "run.json").unlink()
+    r2 = launch(r.config, r.state, r.keys, tmp_path / "pymm2.log")
+    r.proc = r2.proc
+    return r2
+
+
 @pytest.fixture
 def pymm_instance(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Running]:
     """``pymm start`` on the default config; indirect parametrisation replaces config text
     (``{old: new}``)."""
-    cfg, keys = write_sandbox_config(tmp_path, getattr(request, "param", None))
+    yield from _running(tmp_path, getattr(request, "param", None), DEFAULT_CONFIG)
+
+
+ITCH_CONFIG = DEFAULT_CONFIG.parent / "itch-sim.toml"
+# The shipped ports made free ones: the engine picks line A's, the supervisor the venue's two.
+ITCH_FREE_PORTS = {
+    '"239.1.1.1:31001"': '"239.1.1.1:0"',
+    '"127.0.0.1:31003"': '"127.0.0.1:0"',
+    '"127.0.0.1:31004"': '"127.0.0.1:0"',
+}
+
+
+@pytest.fixture
+def itch_instance(tmp_path: Path) -> Iterator[Running]:
+    """``pymm start`` on the shipped ITCH config (config/itch-sim.toml) on free ports."""
+    yield from _running(tmp_path, ITCH_FREE_PORTS, ITCH_CONFIG)
+
+
+def _running(tmp_path: Path, replace: dict[str, str] | None, source: Path) -> Iterator[Running]:
+    cfg, keys = write_sandbox_config(tmp_path, replace, source)
     r = launch(cfg, tmp_path / "state", keys, tmp_path / "pymm.log")
     try:
         yield r

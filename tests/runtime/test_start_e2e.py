@@ -19,7 +19,7 @@ from pymm._native import RequestSigner
 from pymm.runtime.kill import load_private_key, sign_approval
 from pymm.runtime.wsapi import WsApiClient
 from pymm.venues.binance_usdm import UsdmRestClient
-from tests.runtime.conftest import Running, launch
+from tests.runtime.conftest import Running, kill_9_and_restart, launch
 
 START_BALANCES = {"USDT": Decimal("10000"), "DOGE": Decimal("100000")}  # SimVenueConfig's default
 
@@ -105,12 +105,7 @@ def test_quotes_fills_reconciles_and_kills(pymm_instance: Running):
 def test_restart_after_kill_9_stays_halted_until_two_operators_approve(pymm_instance: Running, tmp_path):
     r = pymm_instance
     r.wait_until("quoting", lambda s: _two_sided(s, 1), 15.0)
-    assert json.loads(r.cli("kill", "--reason", "drill").stdout)["latched"]
-    r.proc.send_signal(signal.SIGKILL)
-    r.proc.wait()
-    (r.state / "run.json").unlink()
-    r2 = launch(r.config, r.state, r.keys, tmp_path / "pymm2.log")
-    pymm_instance.proc = r2.proc  # the fixture stops this one
+    r2 = kill_9_and_restart(r, tmp_path, "drill")
     st = r2.wait_until("halted after restart", lambda s: s["kill"]["latched"], 15.0)
     time.sleep(1.0)
     st = r2.status()

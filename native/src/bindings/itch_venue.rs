@@ -2,10 +2,14 @@
 //! MoldUDP64 A/B multicast, re-request server, OUCH 4.2 over SoupBinTCP) run by background threads.
 //! Conversion only: the config dict goes through JSON into `ItchVenueConfig`.
 
+use std::collections::BTreeMap;
+
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 use super::errors::SimVenueError;
+use crate::gateway::ouch::Outbound;
+use crate::model::Side;
 use crate::venue::itch_venue::{ItchVenue, ItchVenueConfig, LineStats};
 
 /// The ITCH/OUCH venue. `ItchVenue(config)` validates; `start()` opens the sockets and threads.
@@ -146,58 +150,17 @@ impl PyItchVenue {
     /// The venue's own view of one OUCH user, from its sequenced message log and its book:
     /// `{"position"` (shares bought minus sold), `"open_orders"` (the user's orders resting now),
     /// `"tokens"` (distinct tokens that arrived as new orders), `"tokens_repeated"` (tokens that
-    /// arrived more than once, on the wire)`}`.
+    /// arrived more than once, on the wire), `"executions"` (fills in the log)`}`.
     fn user_view<'py>(&self, py: Python<'py>, user: &str) -> PyResult<Bound<'py, PyDict>> {
-        use crate::gateway::ouch::Outbound;
-        use std::collections::BTreeMap;
-        let v = self
-            .running
-            .as_ref()
-            .ok_or_else(|| SimVenueError::new_err("ItchVenue is not running"))?;
-        let idx = self
-            .config
-            .users
-            .iter()
-            .position(|u| u.user == user)
-            .ok_or_else(|| SimVenueError::new_err(format!("no OUCH user {user:?}")))?;
-        let (position, open) = v.with_front(|f| {
-            let mut sides: BTreeMap<u64, crate::model::Side> = BTreeMap::new();
-            let mut refs: BTreeMap<u64, u64> = BTreeMap::new();
-            let mut position = 0i64;
-            for m in f.ouch_log(idx, 1) {
-                match Outbound::decode(m) {
-                    Ok(Outbound::Accepted {
-                        token,
-                        side,
-                        order_ref,
-                        ..
-                    }) => {
-                        sides.insert(token.0, side);
-                        refs.insert(token.0, order_ref);
-                    }
-                    Ok(Outbound::Replaced {
-                        replacement,
-                        side,
-                        order_ref,
-                        previous,
-                        ..
-                    }) => {
-                        sides.insert(replacement.0, side);
-                        refs.insert(replacement.0, order_ref);
-                        refs.remove(&previous.0);
-                    }
-                    Ok(Outbound::Executed { token, shares, .. }) => {
-                        let sign = sides.get(&token.0).map_or(0, |s| s.sign());
-                        position += sign * i64::from(shares);
-                    }
-                    _ => {}
-                }
-            }
-            let open = refs
+        let (v, idx) = self.user(user)?;
+        let (position, open, executions) = v.with_front(|f| {
+            let log = fold_user_log(f.ouch_log(idx, 1));
+            let open = log
+                .refs
                 .values()
                 .filter(|r| f.engine().open_qty(**r).is_some_and(|q| q.lots() > 0))
                 .count();
-            (position, open)
+            (log.position(), open, log.executions.len())
         });
         let (tokens, repeated) = v.ouch_hooks(|h| {
             (
@@ -210,8 +173,120 @@ impl PyItchVenue {
         d.set_item("open_orders", open)?;
         d.set_item("tokens", tokens)?;
         d.set_item("tokens_repeated", repeated)?;
+        d.set_item("executions", executions)?;
         Ok(d)
     }
+
+    /// The user's executions in the venue's sequenced log, oldest first, from the `since`-th on
+    /// (the venue's own statement, what a drop copy reads): `[(side, shares, price, match)]` with
+    /// side `"BUY"`/`"SELL"` and the price as decimal text in dollars.
+    #[pyo3(signature = (user, since = 0))]
+    fn user_executions<'py>(
+        &self,
+        py: Python<'py>,
+        user: &str,
+        since: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (v, idx) = self.user(user)?;
+        let fills = v.with_front(|f| fold_user_log(f.ouch_log(idx, 1)).executions);
+        let out = PyList::empty(py);
+        for e in fills.iter().skip(since) {
+            let side = if e.side.sign() > 0 { "BUY" } else { "SELL" };
+            let price = format!("{}.{:04}", e.price / 10_000, e.price % 10_000);
+            out.append((side, e.shares, price, e.match_number))?;
+        }
+        Ok(out)
+    }
+}
+
+impl PyItchVenue {
+    /// The running venue and the index of OUCH user `user`.
+    fn user(&self, user: &str) -> PyResult<(&ItchVenue, usize)> {
+        let v = self
+            .running
+            .as_ref()
+            .ok_or_else(|| SimVenueError::new_err("ItchVenue is not running"))?;
+        let idx = self
+            .config
+            .users
+            .iter()
+            .position(|u| u.user == user)
+            .ok_or_else(|| SimVenueError::new_err(format!("no OUCH user {user:?}")))?;
+        Ok((v, idx))
+    }
+}
+
+/// One execution of a user's order, from the venue's sequenced log.
+struct Execution {
+    side: Side,
+    shares: u32,
+    /// 1/10000 dollar.
+    price: u32,
+    match_number: u64,
+}
+
+/// A user's sequenced OUCH messages folded: the live order ref per token, the executions in order.
+struct UserLog {
+    refs: BTreeMap<u64, u64>,
+    executions: Vec<Execution>,
+}
+
+impl UserLog {
+    /// Shares bought minus sold.
+    fn position(&self) -> i64 {
+        self.executions
+            .iter()
+            .map(|e| e.side.sign() * i64::from(e.shares))
+            .sum()
+    }
+}
+
+fn fold_user_log(log: &[Vec<u8>]) -> UserLog {
+    let mut sides: BTreeMap<u64, Side> = BTreeMap::new();
+    let mut refs: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut executions = Vec::new();
+    for m in log {
+        match Outbound::decode(m) {
+            Ok(Outbound::Accepted {
+                token,
+                side,
+                order_ref,
+                ..
+            }) => {
+                sides.insert(token.0, side);
+                refs.insert(token.0, order_ref);
+            }
+            Ok(Outbound::Replaced {
+                replacement,
+                side,
+                order_ref,
+                previous,
+                ..
+            }) => {
+                sides.insert(replacement.0, side);
+                refs.insert(replacement.0, order_ref);
+                refs.remove(&previous.0);
+            }
+            Ok(Outbound::Executed {
+                token,
+                shares,
+                price,
+                match_number,
+                ..
+            }) => {
+                if let Some(side) = sides.get(&token.0) {
+                    executions.push(Execution {
+                        side: *side,
+                        shares,
+                        price,
+                        match_number,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    UserLog { refs, executions }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
