@@ -320,7 +320,10 @@ class ItchConfig(_Strict):
     feed_a: str = Field(
         default="239.1.1.1:31001", description="line A, group:port (port 0: the engine picks one)"
     )
-    feed_b: str = Field(default="239.1.1.2:31002", description="line B, group:port (sent, not read yet)")
+    feed_b: str = Field(
+        default="239.1.1.2:31002",
+        description="line B, group:port (port 0: the engine picks one); the engine arbitrates A and B",
+    )
     rerequest: str = Field(default="127.0.0.1:31003", description="re-request server, ip:port (0: free)")
     ouch: str = Field(default="127.0.0.1:31004", description="SoupBinTCP listener, ip:port (0: free)")
     user: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,6}$")] = "PYMM"
@@ -331,7 +334,10 @@ class ItchConfig(_Strict):
     )
     heartbeat_ms: Annotated[int, Field(ge=10, le=60_000)] = 100
     line_a_drop: Annotated[float, Field(ge=0, lt=0.5)] = Field(
-        default=0.0, description="fault hook: share of line A packets dropped (filled by re-request)"
+        default=0.0, description="fault hook: share of line A packets dropped (line B or a re-request fills)"
+    )
+    line_b_drop: Annotated[float, Field(ge=0, lt=0.5)] = Field(
+        default=0.0, description="fault hook: share of line B packets dropped (line A or a re-request fills)"
     )
 
     @field_validator("tick")

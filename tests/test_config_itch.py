@@ -87,14 +87,21 @@ def test_native_configs_follow_the_itch_section(tmp_path):
     )
     # Session loop on the first core, journal writer on the second (runtime.instance.core_layout).
     assert (eng["core"], eng["journal_core"]) == (2, 3)
-    assert eng["feed"] == "239.1.1.1:31001" and eng["rerequest"] == "127.0.0.1:2"
+    assert eng["feed"] == "239.1.1.1:31001" and eng["feed_b"] == "239.1.1.2:31002"
+    assert eng["rerequest"] == "127.0.0.1:2"
     assert eng["journal_dir"] == str(state.journal_dir)
     assert eng["ouch"]["risk"]["max_long"] == eng["ouch"]["risk"]["max_short"] == "2000"
     assert eng["ouch"]["tick"] == "0.01" and eng["ouch"]["addr"] == "127.0.0.1:1"
     ven = itch_venue_config(
-        cfg.itch, line_a="239.1.1.1:4000", ouch="127.0.0.1:1", rerequest="127.0.0.1:2", seed=9
+        cfg.itch,
+        line_a="239.1.1.1:4000",
+        line_b="239.1.1.2:4001",
+        ouch="127.0.0.1:1",
+        rerequest="127.0.0.1:2",
+        seed=9,
     )
-    assert ven["itch_a"] == "239.1.1.1:4000" and ven["random_flow"]["seed"] == 9 and ven["tick"] == 100
+    assert ven["itch_a"] == "239.1.1.1:4000" and ven["itch_b"] == "239.1.1.2:4001"
+    assert ven["random_flow"]["seed"] == 9 and ven["tick"] == 100
     # Both are accepted by the native constructors (they refuse unknown or malformed keys).
     from pymm._native import ItchVenue
 

@@ -15,8 +15,9 @@ parts in place of the Binance ones:
   PnL and markouts as on the Binance market, and the supervisor's guards (position break against
   the engine's position, ``max_loss``) run unchanged.
 
-Not here yet (docs/status.md): latency histograms and the engine's event ring, VPIN (no public trade
-stream to the monitor), fees (the simulated exchange charges none), an exchange outside this process.
+Not here yet (docs/status.md): the engine's event ring (its status carries tick-to-trade), VPIN (no
+public trade stream to the monitor), fees (the simulated exchange charges none), an exchange outside
+this process.
 """
 
 from __future__ import annotations
@@ -56,11 +57,13 @@ def _bound_port(addr: str, kind: socket.SocketKind) -> str:
 def itch_engine_config(
     itch: ItchConfig, risk: RiskConfig, state: StateDir, *, cores: str | None, ouch: str, rerequest: str
 ) -> dict[str, Any]:
-    """``pymm._native.ItchEngine``'s config: line A, the re-request server, the OUCH session with
-    ``[risk]`` in shares and dollars, tokens persisted and the journal in the state directory, and
-    the cores of ``--cores`` (session loop on the first, journal writer on the second)."""
+    """``pymm._native.ItchEngine``'s config: lines A and B (arbitrated), the re-request server, the
+    OUCH session with ``[risk]`` in shares and dollars, tokens persisted and the journal in the state
+    directory, and the cores of ``--cores`` (session loop on the first, journal writer on the
+    second)."""
     return {
         "feed": itch.feed_a,
+        "feed_b": itch.feed_b,
         "interface": itch.interface,
         "rerequest": rerequest,
         "locate": itch.locate,
@@ -80,7 +83,7 @@ def itch_engine_config(
 
 
 def itch_venue_config(
-    itch: ItchConfig, *, line_a: str, ouch: str, rerequest: str, seed: int
+    itch: ItchConfig, *, line_a: str, line_b: str, ouch: str, rerequest: str, seed: int
 ) -> dict[str, Any]:
     """``pymm._native.ItchVenue``'s config: the stock, both lines, the OUCH login, the seeded crowd."""
     return {
@@ -91,7 +94,7 @@ def itch_venue_config(
         "session": itch.session,
         "interface": itch.interface,
         "itch_a": line_a,
-        "itch_b": itch.feed_b,
+        "itch_b": line_b,
         "rerequest": rerequest,
         "ouch": ouch,
         "users": [{"user": itch.user, "password": itch.password}],
@@ -100,6 +103,7 @@ def itch_venue_config(
         "interval_us": itch.flow_interval_us,
         "random_flow": {"seed": seed, "round_lot": itch.round_lot},
         "faults_a": {"seed": seed, "drop": itch.line_a_drop},
+        "faults_b": {"seed": seed + 1, "drop": itch.line_b_drop},
     }
 
 
@@ -110,6 +114,9 @@ class ItchEngineView:
     def __init__(self, engine: Any, risk: RiskConfig) -> None:
         self.native = engine
         self._risk = risk
+        # The last kill, on the monotonic clock in ns (0: not yet): pushed, confirmed.
+        self._kill_told = 0
+        self._kill_done = 0
 
     def start(self) -> None:
         """Spawns the engine thread."""
@@ -121,7 +128,32 @@ class ItchEngineView:
 
     def kill(self, _reason: str, _delay_s: float = 0.0) -> None:
         """Latches the engine's kill (one Cancel per open token); the reason lives in the latch file."""
+        self._kill_told, self._kill_done = time.monotonic_ns(), 0
         self.native.kill()
+
+    def _confirmed(self, st: dict[str, Any]) -> bool:
+        return bool(st["killed"] and st["open_orders"] == 0 and st["unknown_orders"] == 0)
+
+    def wait_kill(self, timeout_s: float = 1.0) -> bool:
+        """Waits until the exchange answered every Cancel of the last kill (nothing open or UNKNOWN
+        in the engine's status), polling every 0.5 ms, at most ``timeout_s``; whether it did. The
+        confirmation time is taken here, when the status first shows it: an upper bound on the
+        engine's own (this engine does not stamp its kill on its clock yet)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self._confirmed(self.native.status()):
+                if self._kill_told and not self._kill_done:
+                    self._kill_done = time.monotonic_ns()
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
+
+    def kill_times(self) -> tuple[bool, bool, int, int, int, int]:
+        """The Binance engine's ``kill_times()`` shape: latched, confirmed, told, sent (not known
+        here: 0), confirmed-at, ring wait (0: included in the confirmation time), ns."""
+        st = self.native.status()
+        return (bool(st["killed"]), self._confirmed(st), self._kill_told, 0, self._kill_done, 0)
 
     def lift(self) -> None:
         """Clears the engine's kill (after the two-operator approval)."""
@@ -146,7 +178,7 @@ class ItchEngineView:
         kill = {
             "latched": st["killed"],
             # The venue answered every Cancel: nothing open or of unknown fate remains.
-            "confirmed": st["killed"] and st["open_orders"] == 0 and st["unknown_orders"] == 0,
+            "confirmed": self._confirmed(st),
         }
         return {
             **st,
@@ -177,7 +209,7 @@ class ItchEngineView:
                 "max_open_orders": self._risk.max_open_orders,
             },
             "kill": kill,
-            "latency_ns": {},
+            "latency_ns": st["latency_ns"],
         }
 
 
@@ -209,10 +241,13 @@ class ItchInstance(Instance):
         native = ItchEngine(
             itch_engine_config(itch, self.risk, self.state, cores=self.cores, ouch=ouch, rerequest=rerequest)
         )
-        group, _ = _split(itch.feed_a)
-        line_a = f"{group}:{native.feed_port}"
+        # The lines' ports as the engine bound them (port 0 in the config: a free one).
+        line_a = f"{_split(itch.feed_a)[0]}:{native.feed_port}"
+        line_b = f"{_split(itch.feed_b)[0]}:{native.feed_b_port}"
         self.exchange = ItchVenue(
-            itch_venue_config(itch, line_a=line_a, ouch=ouch, rerequest=rerequest, seed=self.seed)
+            itch_venue_config(
+                itch, line_a=line_a, line_b=line_b, ouch=ouch, rerequest=rerequest, seed=self.seed
+            )
         )
         await asyncio.to_thread(self.exchange.start)
         self.endpoints = {k: str(v) for k, v in self.exchange.endpoints().items()}

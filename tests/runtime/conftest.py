@@ -112,9 +112,10 @@ def pymm_instance(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ru
 
 
 ITCH_CONFIG = DEFAULT_CONFIG.parent / "itch-sim.toml"
-# The shipped ports made free ones: the engine picks line A's, the supervisor the venue's two.
+# The shipped ports made free ones: the engine picks the lines', the supervisor the venue's two.
 ITCH_FREE_PORTS = {
     '"239.1.1.1:31001"': '"239.1.1.1:0"',
+    '"239.1.1.2:31002"': '"239.1.1.2:0"',
     '"127.0.0.1:31003"': '"127.0.0.1:0"',
     '"127.0.0.1:31004"': '"127.0.0.1:0"',
 }

@@ -42,6 +42,12 @@ def test_itch_start_quotes_fills_kills_and_stops(itch_instance: Running):
     assert max(map(float, bids)) < min(map(float, asks)), inst["quotes"]
     st = r.wait_until("fills", lambda s: s["instruments"][0]["fills"] > 0, 60.0)
     assert st["engine"]["feed"]["book_errors"] == 0 and st["params"]["pushes"] > 0
+    # Both lines are read and arbitrated; tick-to-trade is measured on the engine's thread.
+    feed = st["engine"]["feed"]
+    assert feed["won_a"] + feed["won_b"] > 0 and feed["duplicates"] > 0, feed
+    r.wait_until(
+        "a tick-to-trade sample", lambda s: s["engine"]["latency_ns"]["tick_to_trade"]["count"] > 0, 30.0
+    )
     # The screen renders, and Prometheus serves the instrument's series.
     screen = r.cli("status")
     assert screen.returncode == 0 and "PYMM on itch-sim" in screen.stdout, screen
