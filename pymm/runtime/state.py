@@ -58,14 +58,25 @@ class RunInfo:
     venue: dict[str, Any]
 
     def alive(self) -> bool:
-        """Whether the recorded process still exists."""
+        """Whether the recorded process still runs (a zombie, exited but not yet reaped by its
+        parent, does not)."""
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        return True
+        return not _zombie(self.pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped (Linux ``/proc``; elsewhere: no)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the parenthesised command name, which may itself contain ") ".
+    return stat[stat.rfind(")") + 2 :][:1] == "Z"
 
 
 class StateDir:
