@@ -114,9 +114,9 @@ class ItchEngineView:
     def __init__(self, engine: Any, risk: RiskConfig) -> None:
         self.native = engine
         self._risk = risk
-        # The last kill, on the monotonic clock in ns (0: not yet): pushed, confirmed.
-        self._kill_told = 0
-        self._kill_done = 0
+        # When the last kill command was pushed, on CLOCK_MONOTONIC in ns (0: none yet); the engine
+        # stamps the rest on the same clock (``status()["kill_ns"]``).
+        self._kill_pushed = 0
 
     def start(self) -> None:
         """Spawns the engine thread."""
@@ -128,32 +128,37 @@ class ItchEngineView:
 
     def kill(self, _reason: str, _delay_s: float = 0.0) -> None:
         """Latches the engine's kill (one Cancel per open token); the reason lives in the latch file."""
-        self._kill_told, self._kill_done = time.monotonic_ns(), 0
+        self._kill_pushed = time.monotonic_ns()
         self.native.kill()
 
     def _confirmed(self, st: dict[str, Any]) -> bool:
         return bool(st["killed"] and st["open_orders"] == 0 and st["unknown_orders"] == 0)
 
+    def _this_kill(self, st: dict[str, Any]) -> dict[str, int]:
+        """The engine's stamps of the last kill, zeros until it took the one pushed last."""
+        k: dict[str, int] = st["kill_ns"]
+        if self._kill_pushed and k["told"] >= self._kill_pushed:
+            return k
+        return {"told": 0, "sent": 0, "confirmed": 0}
+
     def wait_kill(self, timeout_s: float = 1.0) -> bool:
-        """Waits until the exchange answered every Cancel of the last kill (nothing open or UNKNOWN
-        in the engine's status), polling every 0.5 ms, at most ``timeout_s``; whether it did. The
-        confirmation time is taken here, when the status first shows it: an upper bound on the
-        engine's own (this engine does not stamp its kill on its clock yet)."""
+        """Waits until the engine saw the exchange answer every Cancel of the last kill (its
+        ``confirmed`` stamp), polling every 0.5 ms, at most ``timeout_s``; whether it did."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            if self._confirmed(self.native.status()):
-                if self._kill_told and not self._kill_done:
-                    self._kill_done = time.monotonic_ns()
-                return True
+        while not self._this_kill(self.native.status())["confirmed"]:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.0005)
+        return True
 
     def kill_times(self) -> tuple[bool, bool, int, int, int, int]:
-        """The Binance engine's ``kill_times()`` shape: latched, confirmed, told, sent (not known
-        here: 0), confirmed-at, ring wait (0: included in the confirmation time), ns."""
+        """The Binance engine's ``kill_times()``: latched, confirmed, and on the engine's clock the
+        command taken, the Cancels flushed to the socket, the venue's last answer (ns), and the
+        command's wait between the push and the loop taking it."""
         st = self.native.status()
-        return (bool(st["killed"]), self._confirmed(st), self._kill_told, 0, self._kill_done, 0)
+        k = self._this_kill(st)
+        ring = k["told"] - self._kill_pushed if k["told"] else 0
+        return (bool(st["killed"]), bool(k["confirmed"]), k["told"], k["sent"], k["confirmed"], ring)
 
     def lift(self) -> None:
         """Clears the engine's kill (after the two-operator approval)."""
@@ -175,10 +180,19 @@ class ItchEngineView:
         bid, ask = st.pop("bid"), st.pop("ask")
         pos = int(st["position"])
         limit = self._risk.max_position_qty
+        k = self._this_kill(st)
+        told = k["told"]
         kill = {
             "latched": st["killed"],
             # The venue answered every Cancel: nothing open or of unknown fate remains.
             "confirmed": self._confirmed(st),
+            # The Binance engine's timeline keys, on this engine's clock (0: not reached).
+            "told_ns": told,
+            "sent_ns": k["sent"],
+            "confirmed_ns": k["confirmed"],
+            "send_ns": k["sent"] - told if told and k["sent"] else 0,
+            "confirm_ns": k["confirmed"] - told if told and k["confirmed"] else 0,
+            "ring_ns": told - self._kill_pushed if told else 0,
         }
         return {
             **st,

@@ -59,6 +59,9 @@ def test_itch_start_quotes_fills_kills_and_stops(itch_instance: Running):
     assert out.returncode == 0, out
     killed = json.loads(out.stdout)
     assert killed["latched"] and killed["venue_confirmed"], killed
+    # Timed on the engine's clock: command taken → Cancels on the socket → the exchange's last answer.
+    assert 0 < killed["send_ms"] <= killed["confirm_ms"] <= killed["venue_confirm_ms"], killed
+    print(f"ITCH kill: every Cancel answered {killed['venue_confirm_ms']:.2f} ms after the command")
     st = r.status()
     # Confirmed means the engine has nothing open or UNKNOWN: the exchange answered every Cancel.
     assert _account(st)["open_orders"] == 0, st["venue"]

@@ -261,6 +261,12 @@ impl PyItchEngine {
             "latency_ns",
             latency_dict(py, &self.latency, &LATENCY_SERIES)?,
         )?;
+        // The last kill on CLOCK_MONOTONIC (Python's `time.monotonic_ns()`), ns; 0: not yet.
+        let k = PyDict::new(py);
+        k.set_item("told", w[sw::KILL_TOLD])?;
+        k.set_item("sent", w[sw::KILL_SENT])?;
+        k.set_item("confirmed", w[sw::KILL_DONE])?;
+        d.set_item("kill_ns", k)?;
         let q = PyDict::new(py);
         q.set_item("requotes", w[sw::REQUOTES])?;
         q.set_item("refused", w[sw::REFUSED])?;

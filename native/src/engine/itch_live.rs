@@ -108,11 +108,13 @@ pub mod jtag {
 }
 
 /// Words of the status block.
-pub const STATUS_WORDS: usize = 128;
+pub const STATUS_WORDS: usize = 192;
 /// First word of the quotes table (4 words per quote: id, side (1 buy, 2 sell), price ticks, qty).
 pub const STATUS_QUOTES_AT: usize = 48;
-/// Quotes in the status table.
+/// Quotes in the status table (both sides' working tables, whole).
 pub const STATUS_QUOTES: usize = 2 * MAX_QUOTES;
+const _: () = assert!(STATUS_QUOTES_AT + 4 * STATUS_QUOTES <= sw::KILL_TOLD);
+const _: () = assert!(sw::KILL_DONE < STATUS_WORDS);
 
 /// Status block word indexes.
 pub mod sw {
@@ -174,6 +176,12 @@ pub mod sw {
     pub const WON: usize = 44;
     /// Datagrams parked ahead of a hole.
     pub const REORDERED: usize = 47;
+    /// The last kill on `CLOCK_MONOTONIC` (ns; 0: none yet): the loop took the command.
+    pub const KILL_TOLD: usize = 176;
+    /// ... the session's Cancels were written to the socket (flushed).
+    pub const KILL_SENT: usize = 177;
+    /// ... the session first had nothing open or UNKNOWN: the venue answered every Cancel.
+    pub const KILL_DONE: usize = 178;
 }
 
 /// The session counters copied into the status block from [`sw::OUCH`], in order.
@@ -778,6 +786,11 @@ fn session_record(
     JournalRecord::new(RecordKind::SessionInput, ts, ts, &buf[..n]).ok()
 }
 
+/// `CLOCK_MONOTONIC` in ns (Python's `time.monotonic_ns()`: the kill's push and stamps compare).
+fn mono_ns() -> u64 {
+    crate::time::posix_clock::PosixClock::Monotonic.now_ns()
+}
+
 /// Orders the session has written so far (entries, replaces, cancels).
 #[inline]
 fn sent(c: super::ouch_session::OuchCounters) -> u64 {
@@ -930,6 +943,8 @@ pub struct ItchLoop {
     /// Tick-to-trade: the receive time of the first datagram of a pass that changed the book →
     /// the decision's orders written (recorded only when the decision sent something).
     tick_to_trade: Option<LatencyRecorder>,
+    /// The last kill's stamps on `CLOCK_MONOTONIC`: taken, Cancels flushed, confirmed (0: not yet).
+    kill_at: [u64; 3],
     recovery: Option<(UdpSocket, SocketAddrV4)>,
     rr: Option<RerequestClient>,
     rr_cfg: RerequestConfig,
@@ -1034,6 +1049,7 @@ impl ItchLoop {
             feed_b: rx_b,
             stale_since: 0,
             tick_to_trade: None,
+            kill_at: [0; 3],
             recovery,
             rr: None,
             rr_cfg: RerequestConfig {
@@ -1146,7 +1162,9 @@ impl ItchLoop {
             self.check_journal();
             match c {
                 Command::Kill => {
+                    let told = mono_ns();
                     self.session.kill();
+                    self.kill_at = [told, mono_ns(), 0];
                 }
                 // The latch a journal halt set holds until restart.
                 Command::Lift if self.journal_halted() => {}
@@ -1379,9 +1397,18 @@ impl ItchLoop {
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
         let mut w = [0u64; STATUS_WORDS];
         let oc = self.session.core();
+        // The kill is confirmed once nothing is open or UNKNOWN (every Cancel answered).
+        if self.kill_at[0] != 0
+            && self.kill_at[2] == 0
+            && oc.risk().is_killed()
+            && oc.open_orders() == 0
+        {
+            self.kill_at[2] = mono_ns();
+        }
+        w[sw::KILL_TOLD..=sw::KILL_DONE].copy_from_slice(&self.kill_at);
         let fc = self.core.feed_counters();
         let qc = self.core.quote_counters();
         w[sw::PHASE] = oc.phase() as u64;
