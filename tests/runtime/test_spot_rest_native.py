@@ -18,7 +18,16 @@ import pytest
 
 from pymm._native import UsdmGateway
 from pymm.venues.sim import ApiKey, SimVenueConfig
-from tests.runtime.test_usdm_native import HMAC_SECRET, ME, OTHER, RISK, SYM, state, wait_for
+from tests.runtime.test_usdm_native import (
+    HMAC_SECRET,
+    ME,
+    OTHER,
+    RISK,
+    SYM,
+    state,
+    unknown_is_resolved_never_resent,
+    wait_for,
+)
 from tests.venues._harness import Venue, run_venue
 
 ed = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ed25519")
@@ -175,17 +184,7 @@ def test_a_batch_is_one_request_per_order(venue: Venue, gw: UsdmGateway) -> None
 @pytest.mark.parametrize("fault", ["unknown_replies", "error_5xx_replies", "reset_replies", "stall_replies"])
 def test_unknown_after_send_is_resolved_never_resent(venue: Venue, gw: UsdmGateway, fault: str) -> None:
     faults = venue.running.venue.spot_faults
-    faults.stall_s = 2.0
-    setattr(faults, fault, 1)
-    out = gw.place("BUY", "0.099", "100", "LIMIT_MAKER")
-    assert out["state"] == "UNKNOWN", out
-    cid, text = out["client_order_id"], out["client_order_text"]
-    wait_for(lambda: state(gw, cid) == "NEW", "the UNKNOWN order to resolve")
-    assert faults.applied == 1
-    st = gw.status()
-    assert (st["unknown"], st["unknown_resolved"], st["unknown_now"]) == (1, 1, 0), st
-    assert [o["clientOrderId"] for o in venue_orders(venue)] == [text], "never resent"
-    assert gw.place("BUY", "0.0985", "100", "LIMIT_MAKER")["state"] == "NEW", "the connection comes back"
+    unknown_is_resolved_never_resent(gw, faults, fault, "LIMIT_MAKER", lambda: venue_orders(venue))
 
 
 def test_query_resolves_without_a_user_stream_and_hmac_signs(

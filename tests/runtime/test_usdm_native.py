@@ -128,6 +128,26 @@ def state(gw: UsdmGateway, cid: int) -> str:
     return str(o["state"])
 
 
+def unknown_is_resolved_never_resent(
+    gw: UsdmGateway, faults: Any, fault: str, tif: str, orders: Callable[[], list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Arms ``fault`` once on the venue's ``faults`` and places a buy: it is UNKNOWN after the send,
+    resolves to NEW, the venue's order list (``orders()``) holds it exactly once, and the connection
+    comes back for the next order. Returns the gateway's status right after the resolution."""
+    faults.stall_s = 2.0
+    setattr(faults, fault, 1)
+    out = gw.place("BUY", "0.099", "100", tif)
+    assert out["state"] == "UNKNOWN", out
+    cid, text = out["client_order_id"], out["client_order_text"]
+    wait_for(lambda: state(gw, cid) == "NEW", "the UNKNOWN order to resolve")
+    assert faults.applied == 1
+    st = gw.status()
+    assert (st["unknown"], st["unknown_resolved"], st["unknown_now"]) == (1, 1, 0), st
+    assert [o["clientOrderId"] for o in orders()] == [text], "never resent"
+    assert gw.place("BUY", "0.0985", "100", tif)["state"] == "NEW", "the connection comes back"
+    return st
+
+
 def test_place_query_modify_cancel_and_events(venue: Venue, gw: UsdmGateway) -> None:
     out = gw.place("BUY", "0.099", "100", "GTX")
     assert (out["state"], out["refusal"], out["http_status"]) == ("NEW", None, 200), out
@@ -221,18 +241,7 @@ def test_fills_arrive_on_the_user_stream_and_ioc_fills_in_the_reply(venue: Venue
 @pytest.mark.parametrize("fault", ["unknown_replies", "error_5xx_replies", "reset_replies", "stall_replies"])
 def test_unknown_after_send_is_resolved_never_resent(venue: Venue, gw: UsdmGateway, fault: str) -> None:
     faults = venue.running.venue.usdm_faults
-    faults.stall_s = 2.0
-    setattr(faults, fault, 1)
-    out = gw.place("BUY", "0.099", "100", "GTX")
-    assert out["state"] == "UNKNOWN", out
-    cid, text = out["client_order_id"], out["client_order_text"]
-    wait_for(lambda: state(gw, cid) == "NEW", "the UNKNOWN order to resolve")
-    assert faults.applied == 1
-    st = gw.status()
-    assert (st["unknown"], st["unknown_resolved"], st["unknown_now"]) == (1, 1, 0), st
-    assert [o["clientOrderId"] for o in venue_orders(venue)] == [text], "never resent"
-    # The connection comes back for the next order.
-    assert gw.place("BUY", "0.0985", "100", "GTX")["state"] == "NEW"
+    unknown_is_resolved_never_resent(gw, faults, fault, "GTX", lambda: venue_orders(venue))
 
 
 def test_unknown_resolved_by_query_backoff_without_a_user_stream(

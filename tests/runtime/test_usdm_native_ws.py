@@ -21,6 +21,7 @@ from tests.runtime.test_usdm_native import (
     config,
     fapi,
     state,
+    unknown_is_resolved_never_resent,
     venue_orders,
     wait_for,
 )
@@ -111,21 +112,11 @@ def test_unknown_over_the_ws_api_is_resolved_never_resent(
     fault: str,
 ) -> None:
     faults = venue.running.venue.usdm_faults
-    faults.stall_s = 2.0
-    setattr(faults, fault, 1)
-    out = gw.place("BUY", "0.099", "100", "GTX")
-    assert out["state"] == "UNKNOWN", out
-    cid, text = out["client_order_id"], out["client_order_text"]
-    wait_for(lambda: state(gw, cid) == "NEW", "the UNKNOWN order to resolve")
-    assert faults.applied == 1
-    st = gw.status()
-    assert (st["unknown"], st["unknown_resolved"], st["unknown_now"]) == (1, 1, 0), st
-    assert [o["clientOrderId"] for o in venue_orders(venue)] == [text], "never resent"
+    st = unknown_is_resolved_never_resent(gw, faults, fault, "GTX", lambda: venue_orders(venue))
     if fault == "reset_replies":
         assert st["ws_api"]["connects"] >= 2 or not st["ws_api"]["up"], st["ws_api"]
     if fault == "stall_replies":
         assert st["ws_api"]["timeouts"] == 1
-    assert gw.place("BUY", "0.0985", "100", "GTX")["state"] == "NEW", "the connection comes back"
 
 
 def test_unknown_resolved_by_order_status_without_a_user_stream_and_hmac(
